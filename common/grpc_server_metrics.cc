@@ -1,0 +1,145 @@
+#include "grpc_server_metrics.h"
+
+#include <chrono>
+
+#include "google/protobuf/descriptor.h"
+
+namespace tongban {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::ServerRpcInfo;
+
+const prometheus::Histogram::BucketBoundaries& Buckets() {
+  // go-grpc-prometheus defaults (prometheus.DefBuckets).
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return kBuckets;
+}
+
+std::string TypeName(ServerRpcInfo::Type type) {
+  switch (type) {
+    case ServerRpcInfo::Type::UNARY: return "unary";
+    case ServerRpcInfo::Type::CLIENT_STREAMING: return "client_stream";
+    case ServerRpcInfo::Type::SERVER_STREAMING: return "server_stream";
+    case ServerRpcInfo::Type::BIDI_STREAMING: return "bidi_stream";
+  }
+  return "unary";
+}
+
+// One per call; gRPC owns it and deletes it when the call ends.
+class MetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(ServerRpcInfo* info, GrpcServerMetrics* metrics)
+      : metrics_(metrics), type_(TypeName(info->type())), start_(std::chrono::steady_clock::now()) {
+    // info->method() is "/package.Service/Method".
+    std::string full = info->method() == nullptr ? "" : info->method();
+    size_t slash = full.rfind('/');
+    if (full.size() > 1 && slash != std::string::npos && slash > 0) {
+      service_ = full.substr(1, slash - 1);
+      method_ = full.substr(slash + 1);
+    } else {
+      service_ = "unknown";
+      method_ = "unknown";
+    }
+    metrics_->RecordStarted(type_, service_, method_);
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      metrics_->RecordHandled(type_, service_, method_,
+                              GrpcCodeName(methods->GetSendStatus().error_code()), seconds);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GrpcServerMetrics* metrics_;  // not owned; outlives the server
+  std::string type_;
+  std::string service_;
+  std::string method_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class MetricsInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(GrpcServerMetrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
+    return new MetricsInterceptor(info, metrics_);
+  }
+
+ private:
+  GrpcServerMetrics* metrics_;
+};
+
+}  // namespace
+
+std::string GrpcCodeName(int code) {
+  static const char* const kNames[] = {
+      "OK",        "Canceled",          "Unknown",           "InvalidArgument", "DeadlineExceeded",
+      "NotFound",  "AlreadyExists",     "PermissionDenied",  "ResourceExhausted",
+      "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable",
+      "DataLoss", "Unauthenticated"};
+  if (code < 0 || code > 16) return "Unknown";
+  return kNames[code];
+}
+
+GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
+    : started_(prometheus::BuildCounter()
+                   .Name("grpc_server_started_total")
+                   .Help("Total number of RPCs started on the server.")
+                   .Register(registry)),
+      handled_(prometheus::BuildCounter()
+                   .Name("grpc_server_handled_total")
+                   .Help("Total number of RPCs completed on the server, regardless of success or "
+                         "failure.")
+                   .Register(registry)),
+      handling_seconds_(prometheus::BuildHistogram()
+                            .Name("grpc_server_handling_seconds")
+                            .Help("Histogram of response latency (seconds) of gRPC that had been "
+                                  "application-level handled by the server.")
+                            .Register(registry)) {}
+
+void GrpcServerMetrics::InitService(const google::protobuf::ServiceDescriptor& service) {
+  for (int i = 0; i < service.method_count(); ++i) {
+    const google::protobuf::MethodDescriptor* m = service.method(i);
+    std::string type = m->client_streaming() ? (m->server_streaming() ? "bidi_stream" : "client_stream")
+                                             : (m->server_streaming() ? "server_stream" : "unary");
+    prometheus::Labels labels{
+        {"grpc_type", type}, {"grpc_service", service.full_name()}, {"grpc_method", m->name()}};
+    started_.Add(labels);
+    handling_seconds_.Add(labels, Buckets());
+    labels["grpc_code"] = "OK";
+    handled_.Add(labels);
+  }
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+GrpcServerMetrics::MakeInterceptorFactory() {
+  return std::make_unique<MetricsInterceptorFactory>(this);
+}
+
+void GrpcServerMetrics::RecordStarted(const std::string& type, const std::string& service,
+                                      const std::string& method) {
+  started_.Add({{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}})
+      .Increment();
+}
+
+void GrpcServerMetrics::RecordHandled(const std::string& type, const std::string& service,
+                                      const std::string& method, const std::string& code,
+                                      double seconds) {
+  handled_
+      .Add({{"grpc_type", type},
+            {"grpc_service", service},
+            {"grpc_method", method},
+            {"grpc_code", code}})
+      .Increment();
+  handling_seconds_
+      .Add({{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}}, Buckets())
+      .Observe(seconds);
+}
+
+}  // namespace tongban

@@ -1,0 +1,49 @@
+// gRPC server metrics under the names go-grpc-prometheus made standard, so
+// existing dashboards and alerts work unchanged:
+//   grpc_server_started_total{grpc_type,grpc_service,grpc_method}
+//   grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}
+//   grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method} (histogram)
+// Recorded by a server interceptor, so no handler can forget them. Labels
+// are bounded: method names come from the registered services only.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "grpcpp/support/server_interceptor.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace google::protobuf {
+class ServiceDescriptor;
+}
+
+namespace tongban {
+
+class GrpcServerMetrics final {
+ public:
+  explicit GrpcServerMetrics(prometheus::Registry& registry);
+
+  // Creates the started/handled(OK)/histogram series of every method of the
+  // service at zero, so rate() works from the first scrape.
+  void InitService(const google::protobuf::ServiceDescriptor& service);
+
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeInterceptorFactory();
+
+  // Called by the interceptor; public for tests.
+  void RecordStarted(const std::string& type, const std::string& service, const std::string& method);
+  void RecordHandled(const std::string& type, const std::string& service, const std::string& method,
+                     const std::string& code, double seconds);
+
+ private:
+  prometheus::Family<prometheus::Counter>& started_;
+  prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Histogram>& handling_seconds_;
+};
+
+// "OK", "INVALID_ARGUMENT", ... as go-grpc-prometheus spells codes.
+std::string GrpcCodeName(int code);
+
+}  // namespace tongban

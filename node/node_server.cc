@@ -1,0 +1,231 @@
+#include "node_server.h"
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "catalog/demo_catalog.h"
+#include "clock.h"
+#include "grpc_server_metrics.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/resource_quota.h"
+#include "peer_identity.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+#include "service/application_service.h"
+#include "service/authz_policy.h"
+#include "service/catalog_service.h"
+#include "service/federation_client.h"
+#include "service/federation_service.h"
+#include "service/guide_resolver.h"
+#include "service/node_metrics.h"
+#include "store/sqlite_application_store.h"
+#include "store/sqlite_catalog_store.h"
+#include "store/sqlite_database.h"
+#include "structured_log.h"
+#include "tls_credentials.h"
+
+#include <fstream>
+
+namespace tongban::node {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+// The node's identity is its certificate's; the config must agree with it.
+absl::StatusOr<std::string> CheckIdentity(const v1::NodeConfig& config) {
+  absl::Status files = CheckTlsFiles(config.tls());
+  if (!files.ok()) return files;
+  absl::StatusOr<std::string> uri = ReadCertificateUri(config.tls().cert_file());
+  if (!uri.ok()) return uri.status();
+  absl::StatusOr<Principal> principal = ParseSpiffeId(*uri);
+  if (!principal.ok() || principal->kind != Principal::Kind::kNode) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "certificate ", config.tls().cert_file(), " names ", *uri,
+        ", which is not a province node identity (spiffe://tongban/province/<code>)"));
+  }
+  if (principal->province != config.province_code()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "certificate ", config.tls().cert_file(), " belongs to province ", principal->province,
+        " but the config says province_code ", config.province_code(),
+        ": a node serves only the province its certificate names"));
+  }
+  return *uri;
+}
+
+std::string HostOf(const std::string& address) {
+  size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+class RunningNode final : public NodeServer {
+ public:
+  ~RunningNode() override { Shutdown(); }
+  std::string grpc_address() const override { return grpc_address_; }
+  std::string metrics_address() const override { return metrics_address_; }
+
+  void Shutdown() override {
+    if (shut_down_.exchange(true)) return;
+    log_->Info("node.stopping", {{"grace_seconds", absl::StrCat(grace_seconds_)}});
+    if (server_ != nullptr) {
+      // Report NOT_SERVING first so balancers and the gateway stop sending.
+      server_->GetHealthCheckService()->SetServingStatus(false);
+      server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(grace_seconds_)));
+      server_->Wait();
+    }
+    if (database_ != nullptr) database_->Close();
+    log_->Info("node.stopped");
+  }
+
+  // Members in construction order; destroyed in reverse.
+  std::unique_ptr<EventLog> log_;
+  SystemClock clock_;
+  std::unique_ptr<SqliteDatabase> database_;
+  std::unique_ptr<SqliteCatalogStore> catalog_;
+  std::unique_ptr<SqliteApplicationStore> applications_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<GrpcServerMetrics> grpc_metrics_;
+  std::unique_ptr<NodeMetrics> node_metrics_;
+  std::shared_ptr<StoreGauges> store_gauges_;
+  std::unique_ptr<AuthzPolicy> authz_;
+  std::unique_ptr<FederationClient> federation_;
+  std::unique_ptr<GuideResolver> guides_;
+  std::unique_ptr<CatalogServiceImpl> catalog_service_;
+  std::unique_ptr<ApplicationServiceImpl> application_service_;
+  std::unique_ptr<FederationServiceImpl> federation_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string grpc_address_;
+  std::string metrics_address_;
+  int grace_seconds_ = 10;
+  std::atomic<bool> shut_down_{false};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig& config) {
+  auto node = std::make_unique<RunningNode>();
+  node->log_ = std::make_unique<EventLog>(absl::StrCat("node-", config.province_code()));
+  node->grace_seconds_ = config.shutdown_grace_seconds();
+  absl::StatusOr<std::string> identity = CheckIdentity(config);
+  if (!identity.ok()) return identity.status();
+
+  // Metrics first so the store's commit hook has somewhere to report.
+  node->registry_ = std::make_shared<prometheus::Registry>();
+  node->grpc_metrics_ = std::make_unique<GrpcServerMetrics>(*node->registry_);
+  node->node_metrics_ =
+      std::make_unique<NodeMetrics>(*node->registry_, config.province_code(), kVersion);
+
+  SqliteDatabaseOptions db_options;
+  db_options.path = config.database_path();
+  db_options.max_batch = config.max_commit_batch();
+  NodeMetrics* metrics = node->node_metrics_.get();
+  db_options.on_commit = [metrics](absl::Duration latency, int batch) {
+    metrics->Commit(absl::ToDoubleSeconds(latency), batch);
+  };
+  absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = SqliteDatabase::Open(db_options);
+  if (!db.ok()) return db.status();
+  node->database_ = std::move(*db);
+  node->catalog_ = std::make_unique<SqliteCatalogStore>(*node->database_);
+  node->applications_ = std::make_unique<SqliteApplicationStore>(
+      *node->database_, config.province_code(), node->clock_);
+  if (!config.demo_catalog_dir().empty()) {
+    std::string summary;
+    absl::Status seeded =
+        SeedDemoCatalogIfEmpty(config.demo_catalog_dir(), *node->catalog_, &summary);
+    if (!seeded.ok()) return seeded;
+    if (!summary.empty()) node->log_->Info("catalog.seeded", {{"summary", summary}});
+  }
+
+  for (const char* which : {"own", "ca"}) {
+    const std::string& file =
+        std::string(which) == "own" ? config.tls().cert_file() : config.tls().ca_file();
+    absl::StatusOr<int64_t> not_after = ReadCertificateNotAfter(file);
+    if (not_after.ok()) metrics->CertificateExpiry(which, static_cast<double>(*not_after));
+  }
+
+  node->authz_ = std::make_unique<AuthzPolicy>(AuthzPolicy::ForNode(config.province_code()));
+  if (!config.gateway_address().empty()) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+    auto channel = grpc::CreateCustomChannel(config.gateway_address(),
+                                             MakeChannelCredentials(config.tls()), args);
+    node->federation_ = std::make_unique<GatewayFederationClient>(channel, absl::Seconds(5));
+  }
+  node->guides_ = std::make_unique<GuideResolver>(config.province_code(), node->catalog_.get(),
+                                                  node->federation_.get(), &node->clock_,
+                                                  absl::Seconds(30));
+  node->catalog_service_ = std::make_unique<CatalogServiceImpl>(
+      node->authz_.get(), node->catalog_.get(), &node->clock_, node->log_.get());
+  ApplicationServiceDeps deps;
+  deps.authz = node->authz_.get();
+  deps.applications = node->applications_.get();
+  deps.catalog = node->catalog_.get();
+  deps.guides = node->guides_.get();
+  deps.clock = &node->clock_;
+  deps.metrics = metrics;
+  deps.log = node->log_.get();
+  node->application_service_ = std::make_unique<ApplicationServiceImpl>(deps);
+  node->federation_service_ = std::make_unique<FederationServiceImpl>(
+      node->authz_.get(), node->applications_.get(), node->catalog_.get(), &node->clock_, metrics,
+      node->log_.get(), *identity);
+
+  for (const auto* service : {v1::CatalogService::service_full_name(),
+                              v1::ApplicationService::service_full_name(),
+                              v1::FederationService::service_full_name()}) {
+    const auto* descriptor =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+    if (descriptor != nullptr) node->grpc_metrics_->InitService(*descriptor);
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen_address(), MakeServerCredentials(config.tls()), &port);
+  builder.SetMaxReceiveMessageSize(config.max_message_bytes());
+  builder.SetMaxSendMessageSize(config.max_message_bytes());
+  grpc::ResourceQuota quota("tongban-node");
+  quota.SetMaxThreads(256);  // sync handlers block on group commit; bound the pool
+  builder.SetResourceQuota(quota);
+  builder.RegisterService(node->catalog_service_.get());
+  builder.RegisterService(node->application_service_.get());
+  builder.RegisterService(node->federation_service_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(node->grpc_metrics_->MakeInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  node->server_ = builder.BuildAndStart();
+  if (node->server_ == nullptr || port == 0) {
+    node->database_->Close();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen_address(), " (in use or not local?)"));
+  }
+  node->grpc_address_ = absl::StrCat(HostOf(config.listen_address()), ":", port);
+
+  if (!config.metrics_address().empty()) {
+    try {
+      // prometheus-cpp reports a failed bind by throwing; keep it inside.
+      node->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_address());
+    } catch (const std::exception& e) {
+      node->Shutdown();
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ",
+                                                 config.metrics_address(), ": ", e.what()));
+    }
+    node->store_gauges_ =
+        std::make_shared<StoreGauges>(node->applications_.get(), &node->clock_);
+    node->exposer_->RegisterCollectable(node->registry_);
+    node->exposer_->RegisterCollectable(node->store_gauges_);
+    node->metrics_address_ = absl::StrCat(HostOf(config.metrics_address()), ":",
+                                          node->exposer_->GetListeningPorts().front());
+  }
+  node->server_->GetHealthCheckService()->SetServingStatus(true);
+  node->log_->Info("node.serving", {{"province", config.province_code()},
+                                    {"grpc", node->grpc_address_},
+                                    {"metrics", node->metrics_address_},
+                                    {"identity", *identity}});
+  return std::unique_ptr<NodeServer>(std::move(node));
+}
+
+}  // namespace tongban::node

@@ -1,0 +1,58 @@
+#include "application_events.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "tongban/v1/federation.pb.h"
+
+namespace tongban::node {
+
+bool IsCrossProvince(const v1::Application& a) {
+  return a.accepting_province() != a.handling_province();
+}
+
+std::string NextEventId(const v1::Application& application, const std::string& province) {
+  const std::string prefix = province + "-";
+  int n = 0;
+  for (const v1::ApplicationEvent& e : application.events()) {
+    if (absl::StartsWith(e.event_id(), prefix)) ++n;
+  }
+  return absl::StrCat(prefix, n + 1);
+}
+
+v1::ApplicationEvent MakeEvent(const v1::Application& application, const std::string& province,
+                               v1::ApplicationAction action, v1::ApplicationState before,
+                               v1::ApplicationState after, const std::string& actor,
+                               absl::Time at, const std::string& note) {
+  v1::ApplicationEvent e;
+  e.set_event_id(NextEventId(application, province));
+  e.set_action(action);
+  e.set_state_before(before);
+  e.set_state_after(after);
+  e.set_actor(actor);
+  e.set_province_code(province);
+  *e.mutable_at() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(at));
+  e.set_note(note);
+  return e;
+}
+
+std::vector<OutboxEntry> EventOutbox(const v1::Application& application,
+                                     const std::string& own_province,
+                                     const v1::ApplicationEvent& event,
+                                     const std::vector<v1::SuppliedMaterial>& materials) {
+  if (!IsCrossProvince(application)) return {};
+  v1::DeliverEventRequest request;
+  request.set_application_id(application.application_id());
+  *request.mutable_event() = event;
+  for (const v1::SuppliedMaterial& m : materials) *request.add_materials() = m;
+  OutboxEntry entry;
+  entry.kind = OutboxEntry::Kind::kDeliverEvent;
+  entry.application_id = application.application_id();
+  entry.target_province = application.accepting_province() == own_province
+                              ? application.handling_province()
+                              : application.accepting_province();
+  entry.payload = request.SerializeAsString();
+  return {entry};
+}
+
+}  // namespace tongban::node

@@ -1,0 +1,32 @@
+// Building blocks shared by the application and federation services: new
+// history events and the outbox entries that carry them to the other
+// province of a cross-province application.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "store/application_store.h"
+#include "tongban/v1/application.pb.h"
+
+namespace tongban::node {
+
+// "<province>-<n>", n = 1 + events of `application` already authored by `province`.
+std::string NextEventId(const v1::Application& application, const std::string& province);
+
+v1::ApplicationEvent MakeEvent(const v1::Application& application, const std::string& province,
+                               v1::ApplicationAction action, v1::ApplicationState before,
+                               v1::ApplicationState after, const std::string& actor,
+                               absl::Time at, const std::string& note);
+
+// The outbox entry that delivers `event` (and the materials it added) to the
+// other province of a cross-province application; none for a local one.
+std::vector<OutboxEntry> EventOutbox(const v1::Application& application,
+                                     const std::string& own_province,
+                                     const v1::ApplicationEvent& event,
+                                     const std::vector<v1::SuppliedMaterial>& materials = {});
+
+bool IsCrossProvince(const v1::Application& application);
+
+}  // namespace tongban::node

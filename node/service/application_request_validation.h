@@ -1,0 +1,26 @@
+// Field-by-field validation of ApplicationService requests. Every message
+// names the field (with its index for repeated fields).
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "tongban/v1/application.pb.h"
+
+namespace tongban::node {
+
+inline constexpr int kMaxMaterialsPerRequest = 50;
+inline constexpr int64_t kMaxMaterialBytes = 20 * 1024 * 1024;
+inline constexpr size_t kMaxNoteChars = 500;
+
+absl::Status ValidateApplicant(const std::string& field, const v1::Applicant& applicant);
+
+// 1..50 materials (or 0..50 when !required), each well-formed, no id twice.
+absl::Status ValidateSuppliedMaterials(
+    const std::string& field, const google::protobuf::RepeatedPtrField<v1::SuppliedMaterial>& ms,
+    bool required);
+
+absl::Status ValidateSubmit(const v1::SubmitApplicationRequest& req);
+absl::Status ValidatePrecheck(const v1::PrecheckApplicationRequest& req);
+
+}  // namespace tongban::node

@@ -1,0 +1,543 @@
+#include "application_service.h"
+
+#include <openssl/sha.h>
+
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "application_id.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpc_status.h"
+#include "input_validation.h"
+#include "page_token.h"
+#include "resident_id.h"
+#include "service/application_events.h"
+#include "service/application_request_validation.h"
+#include "service/application_state_machine.h"
+#include "service/filing_policy.h"
+#include "service/guide_precheck.h"
+#include "tongban/v1/federation.pb.h"
+
+namespace tongban::node {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+std::string Method(const char* name) {
+  return absl::StrCat("/tongban.v1.ApplicationService/", name);
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
+}
+
+// Stable across restarts and builds: SHA-256 of the deterministic encoding.
+std::string Fingerprint(const google::protobuf::Message& m) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&out);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+absl::Status ValidateId(const std::string& id) {
+  absl::StatusOr<ApplicationIdParts> parts = ParseApplicationId(id);
+  return parts.status();
+}
+
+std::string OutcomeLabel(v1::PrecheckOutcome o) {
+  switch (o) {
+    case v1::PRECHECK_OUTCOME_COMPLETE: return "complete";
+    case v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY: return "deficiency";
+    default: return "refused";
+  }
+}
+
+template <typename Response>
+grpc::Status Reply(const absl::StatusOr<v1::Application>& app, Response* resp) {
+  if (!app.ok()) return ToGrpcStatus(app.status());
+  *resp->mutable_application() = *app;
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+ApplicationServiceImpl::ApplicationServiceImpl(ApplicationServiceDeps deps)
+    : d_(deps), own_(deps.authz->own_province()) {}
+
+absl::StatusOr<v1::Guide> ApplicationServiceImpl::FileableGuide(const std::string& handling,
+                                                                const std::string& item_code) {
+  absl::StatusOr<v1::Guide> guide = d_.guides->Resolve(handling, item_code);
+  if (!guide.ok()) return guide.status();
+  absl::StatusOr<std::vector<v1::Alliance>> alliances = d_.catalog->ListAlliances();
+  if (!alliances.ok()) return alliances.status();
+  absl::Status fileable = CheckFileableFrom(*guide, own_, *alliances);
+  if (!fileable.ok()) return fileable;
+  return guide;
+}
+
+absl::StatusOr<v1::Application> ApplicationServiceImpl::LoadForCaller(const std::string& id,
+                                                                      const Caller& caller) {
+  absl::Status valid = ValidateId(id);
+  if (!valid.ok()) return valid;
+  absl::StatusOr<v1::Application> app = d_.applications->GetApplication(id, /*with_events=*/true);
+  auto not_found = [&] {
+    return absl::NotFoundError(absl::StrCat("application ", id, " not found at province ", own_));
+  };
+  if (absl::IsNotFound(app.status())) return not_found();
+  if (!app.ok()) return app.status();
+  if (caller.is_citizen() && app->applicant().id_number() != caller.citizen_id) return not_found();
+  return app;
+}
+
+grpc::Status ApplicationServiceImpl::PrecheckApplication(grpc::ServerContext* ctx,
+                                                         const v1::PrecheckApplicationRequest* req,
+                                                         v1::PrecheckApplicationResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("PrecheckApplication"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::Status valid = ValidatePrecheck(*req);
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  absl::StatusOr<v1::Guide> guide = FileableGuide(req->handling_province(), req->item_code());
+  if (!guide.ok()) return ToGrpcStatus(guide.status());
+  std::set<std::string> ids(req->material_ids().begin(), req->material_ids().end());
+  absl::StatusOr<PrecheckResult> result = Precheck(*guide, ids, "material_ids");
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  resp->set_outcome(result->outcome);
+  for (const auto& m : result->missing_key) *resp->add_missing_key() = m;
+  for (const auto& m : result->missing_deferred) *resp->add_missing_deficiency_allowed() = m;
+  resp->set_supplement_days(result->supplement_days);
+  resp->set_guide_version(guide->version());
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
+    const Caller& caller, const v1::SubmitApplicationRequest& req, bool* replayed,
+    v1::PrecheckOutcome* outcome) {
+  absl::Status valid = ValidateSubmit(req);
+  if (!valid.ok()) return valid;
+  if (caller.is_citizen() && req.applicant().id_number() != caller.citizen_id) {
+    return absl::PermissionDeniedError(
+        "rule citizen-files-for-self: applicant.id_number must be the signed-in citizen's");
+  }
+  absl::StatusOr<v1::Guide> guide = FileableGuide(req.handling_province(), req.item_code());
+  if (!guide.ok()) return guide.status();
+  std::set<std::string> supplied;
+  for (const auto& m : req.materials()) supplied.insert(m.material_id());
+  absl::StatusOr<PrecheckResult> check = Precheck(*guide, supplied, "materials");
+  if (!check.ok()) return check.status();
+  *outcome = check->outcome;
+  const bool cross = req.handling_province() != own_;
+  if (check->outcome == v1::PRECHECK_OUTCOME_REFUSE) {
+    d_.metrics->Submitted("refused", cross);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refused: key materials missing for item ", req.item_code(), " at province ",
+        req.handling_province(), ": ", DescribeMaterials(check->missing_key)));
+  }
+
+  const absl::Time now = d_.clock->Now();
+  v1::Application app;
+  app.set_accepting_province(own_);
+  app.set_handling_province(req.handling_province());
+  app.set_item_code(req.item_code());
+  app.set_item_name_zh(guide->item().name_zh());
+  *app.mutable_applicant() = req.applicant();
+  *app.mutable_materials() = req.materials();
+  for (const auto& m : check->missing_deferred) app.add_missing_material_ids(m.material_id());
+  const bool deficient = check->outcome == v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY;
+  app.set_state(deficient ? v1::APPLICATION_STATE_PENDING_SUPPLEMENT
+                          : v1::APPLICATION_STATE_RECEIVED);
+  if (deficient) {
+    *app.mutable_supplement_deadline() = ToProto(now + absl::Hours(24) * check->supplement_days);
+  }
+  app.set_guide_version(guide->version());
+  *app.mutable_created_at() = ToProto(now);
+  *app.mutable_updated_at() = ToProto(now);
+  app.set_forwarding(cross ? v1::FORWARDING_STATE_PENDING : v1::FORWARDING_STATE_NOT_NEEDED);
+  v1::ApplicationEvent submitted =
+      MakeEvent(app, own_, v1::APPLICATION_ACTION_SUBMIT, v1::APPLICATION_STATE_UNSPECIFIED,
+                app.state(), caller.actor(), now, req.note());
+  for (const auto& m : req.materials()) submitted.add_material_ids(m.material_id());
+  *app.add_events() = submitted;
+
+  CreateRequest create;
+  create.application = app;
+  create.idempotency_scope = caller.actor();
+  create.idempotency_key = req.idempotency_key();
+  create.request_fingerprint = Fingerprint(req);
+  create.make_outbox = [cross](const v1::Application& stored) {
+    std::vector<OutboxEntry> out;
+    if (!cross) return out;
+    v1::DeliverApplicationRequest deliver;
+    *deliver.mutable_application() = stored;
+    OutboxEntry entry;
+    entry.kind = OutboxEntry::Kind::kDeliverApplication;
+    entry.application_id = stored.application_id();
+    entry.target_province = stored.handling_province();
+    entry.payload = deliver.SerializeAsString();
+    out.push_back(std::move(entry));
+    return out;
+  };
+  absl::StatusOr<CreateResult> created = d_.applications->CreateApplication(create);
+  if (!created.ok()) return created.status();
+  *replayed = created->replayed;
+  if (!created->replayed) {
+    d_.metrics->Submitted(OutcomeLabel(check->outcome), cross);
+    d_.metrics->Event("SUBMIT");
+    d_.log->Info("application.submitted",
+                 {{"id", created->application.application_id()},
+                  {"item", req.item_code()},
+                  {"handling", req.handling_province()},
+                  {"state", StateName(created->application.state())},
+                  {"by", caller.actor()}});
+  }
+  return created->application;
+}
+
+grpc::Status ApplicationServiceImpl::SubmitApplication(grpc::ServerContext* ctx,
+                                                       const v1::SubmitApplicationRequest* req,
+                                                       v1::SubmitApplicationResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("SubmitApplication"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  bool replayed = false;
+  v1::PrecheckOutcome outcome = v1::PRECHECK_OUTCOME_UNSPECIFIED;
+  absl::StatusOr<v1::Application> app = Submit(*caller, *req, &replayed, &outcome);
+  if (!app.ok()) return ToGrpcStatus(app.status());
+  resp->set_replayed(replayed);
+  resp->set_precheck_outcome(app->missing_material_ids_size() > 0
+                                 ? v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY
+                                 : v1::PRECHECK_OUTCOME_COMPLETE);
+  *resp->mutable_application() = std::move(*app);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApplicationServiceImpl::GetApplication(grpc::ServerContext* ctx,
+                                                    const v1::GetApplicationRequest* req,
+                                                    v1::GetApplicationResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("GetApplication"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(LoadForCaller(req->application_id(), *caller), resp);
+}
+
+grpc::Status ApplicationServiceImpl::ListApplicationsByApplicant(
+    grpc::ServerContext* ctx, const v1::ListApplicationsByApplicantRequest* req,
+    v1::ListApplicationsByApplicantResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ListApplicationsByApplicant"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  // A citizen always lists their own: the stamp wins over the field.
+  std::string applicant = caller->is_citizen() ? caller->citizen_id : req->applicant_id_number();
+  absl::Status s = ValidateResidentId("applicant_id_number", applicant);
+  int limit = 0;
+  if (s.ok()) s = ValidatePageSize("page_size", req->page_size(), &limit);
+  if (!s.ok()) return ToGrpcStatus(s);
+  const std::string list = absl::StrCat("by-applicant:", applicant);
+  absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
+  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  absl::StatusOr<Page<v1::Application>> page =
+      d_.applications->ListByApplicant(applicant, *cursor, limit);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (auto& a : page->items) *resp->add_applications() = std::move(a);
+  if (!page->next_cursor.empty()) {
+    resp->set_next_page_token(EncodePageToken(list, page->next_cursor));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ApplicationServiceImpl::ListApplicationsByState(
+    grpc::ServerContext* ctx, const v1::ListApplicationsByStateRequest* req,
+    v1::ListApplicationsByStateResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ListApplicationsByState"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (req->state() == v1::APPLICATION_STATE_UNSPECIFIED ||
+      !v1::ApplicationState_IsValid(req->state())) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "state is required: one of the ApplicationState values other than UNSPECIFIED"));
+  }
+  int limit = 0;
+  absl::Status s = ValidatePageSize("page_size", req->page_size(), &limit);
+  if (!s.ok()) return ToGrpcStatus(s);
+  const std::string list = absl::StrCat("by-state:", req->state());
+  absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
+  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  absl::StatusOr<Page<v1::Application>> page =
+      d_.applications->ListByState(req->state(), *cursor, limit);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (auto& a : page->items) *resp->add_applications() = std::move(a);
+  if (!page->next_cursor.empty()) {
+    resp->set_next_page_token(EncodePageToken(list, page->next_cursor));
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::Application> ApplicationServiceImpl::Supplement(
+    const Caller& caller, const v1::SupplementMaterialsRequest& req) {
+  absl::Status s = ValidateSuppliedMaterials("materials", req.materials(), /*required=*/true);
+  if (s.ok()) s = ValidateText("note", req.note(), kMaxNoteChars, false);
+  if (!s.ok()) return s;
+  absl::StatusOr<v1::Application> current = LoadForCaller(req.application_id(), caller);
+  if (!current.ok()) return current.status();
+  absl::StatusOr<v1::Guide> guide =
+      d_.guides->Resolve(current->handling_province(), current->item_code());
+  if (!guide.ok()) return guide.status();
+  std::set<std::string> added;
+  for (const auto& m : req.materials()) added.insert(m.material_id());
+  // Reuses the pre-check's check that every id is a material of the guide.
+  absl::StatusOr<PrecheckResult> known = Precheck(*guide, added, "materials");
+  if (!known.ok()) return known.status();
+
+  const absl::Time now = d_.clock->Now();
+  std::vector<v1::SuppliedMaterial> materials(req.materials().begin(), req.materials().end());
+  return d_.applications->MutateApplication(
+      req.application_id(), [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+        absl::StatusOr<v1::ApplicationState> next =
+            NextState(app.state(), v1::APPLICATION_ACTION_SUPPLEMENT);
+        if (!next.ok()) return next.status();
+        // Replace materials of the same id, add the others.
+        for (const auto& m : materials) {
+          bool replaced = false;
+          for (auto& have : *app.mutable_materials()) {
+            if (have.material_id() == m.material_id()) have = m, replaced = true;
+          }
+          if (!replaced) *app.add_materials() = m;
+        }
+        google::protobuf::RepeatedPtrField<std::string> still;
+        for (const std::string& id : app.missing_material_ids()) {
+          if (added.count(id) == 0) *still.Add() = id;
+        }
+        app.mutable_missing_material_ids()->Swap(&still);
+        v1::ApplicationState before = app.state();
+        app.set_state(SupplementOutcome(before, app.missing_material_ids_size() > 0));
+        if (app.state() != v1::APPLICATION_STATE_PENDING_SUPPLEMENT) app.clear_supplement_deadline();
+        *app.mutable_updated_at() = ToProto(now);
+        v1::ApplicationEvent e = MakeEvent(app, own_, v1::APPLICATION_ACTION_SUPPLEMENT, before,
+                                           app.state(), caller.actor(), now, req.note());
+        for (const auto& m : materials) e.add_material_ids(m.material_id());
+        Mutation mutation;
+        mutation.outbox = EventOutbox(app, own_, e, materials);
+        mutation.events.push_back(std::move(e));
+        return mutation;
+      });
+}
+
+grpc::Status ApplicationServiceImpl::SupplementMaterials(grpc::ServerContext* ctx,
+                                                         const v1::SupplementMaterialsRequest* req,
+                                                         v1::SupplementMaterialsResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("SupplementMaterials"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::StatusOr<v1::Application> app = Supplement(*caller, *req);
+  if (app.ok()) d_.metrics->Event("SUPPLEMENT");
+  return Reply(app, resp);
+}
+
+absl::StatusOr<v1::Application> ApplicationServiceImpl::Transition(const Caller& caller,
+                                                                   const std::string& id,
+                                                                   v1::ApplicationAction action,
+                                                                   const std::string& note) {
+  const absl::Time now = d_.clock->Now();
+  absl::StatusOr<v1::Application> app = d_.applications->MutateApplication(
+      id, [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+        absl::StatusOr<v1::ApplicationState> next = NextState(app.state(), action);
+        if (!next.ok()) return next.status();
+        if (action == v1::APPLICATION_ACTION_TERMINATE &&
+            app.state() == v1::APPLICATION_STATE_PENDING_SUPPLEMENT &&
+            app.has_supplement_deadline() && now < FromProto(app.supplement_deadline())) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "cannot TERMINATE before the supplement deadline ",
+              TimeUtil::ToString(app.supplement_deadline()), " has passed"));
+        }
+        v1::ApplicationState before = app.state();
+        app.set_state(*next);
+        if (IsTerminal(*next)) app.clear_supplement_deadline();
+        *app.mutable_updated_at() = ToProto(now);
+        v1::ApplicationEvent e = MakeEvent(app, own_, action, before, *next, caller.actor(), now, note);
+        Mutation mutation;
+        mutation.outbox = EventOutbox(app, own_, e);
+        mutation.events.push_back(std::move(e));
+        return mutation;
+      });
+  if (app.ok()) {
+    d_.metrics->Event(ActionName(action));
+    d_.log->Info("application.transition", {{"id", id},
+                                            {"action", ActionName(action)},
+                                            {"state", StateName(app->state())},
+                                            {"by", caller.actor()}});
+  }
+  return app;
+}
+
+grpc::Status ApplicationServiceImpl::WithdrawApplication(grpc::ServerContext* ctx,
+                                                         const v1::WithdrawApplicationRequest* req,
+                                                         v1::WithdrawApplicationResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("WithdrawApplication"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::Status valid = ValidateText("reason", req->reason(), kMaxNoteChars, false);
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  absl::StatusOr<v1::Application> current = LoadForCaller(req->application_id(), *caller);
+  if (!current.ok()) return ToGrpcStatus(current.status());
+  return Reply(Transition(*caller, req->application_id(), v1::APPLICATION_ACTION_WITHDRAW,
+                          req->reason()),
+               resp);
+}
+
+grpc::Status ApplicationServiceImpl::DecideApplication(grpc::ServerContext* ctx,
+                                                       const v1::DecideApplicationRequest* req,
+                                                       v1::DecideApplicationResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("DecideApplication"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (!IsOfficerDecision(req->action())) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "action must be one of ACCEPT, REJECT, START_REVIEW, REQUEST_MATERIALS, APPROVE, DENY, "
+        "TERMINATE"));
+  }
+  const bool note_required = req->action() == v1::APPLICATION_ACTION_REJECT ||
+                             req->action() == v1::APPLICATION_ACTION_REQUEST_MATERIALS ||
+                             req->action() == v1::APPLICATION_ACTION_DENY;
+  absl::Status valid = ValidateText(
+      note_required ? absl::StrCat("note (required for ", ActionName(req->action()), ")")
+                    : std::string("note"),
+      req->note(), kMaxNoteChars, note_required);
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  absl::StatusOr<v1::Application> current = LoadForCaller(req->application_id(), *caller);
+  if (!current.ok()) return ToGrpcStatus(current.status());
+  if (current->handling_province() != own_) {
+    return ToGrpcStatus(absl::PermissionDeniedError(absl::StrCat(
+        "rule decisions-by-handling-province: ", req->application_id(),
+        " is decided by officers of province ", current->handling_province(), ", not ", own_)));
+  }
+  return Reply(Transition(*caller, req->application_id(), req->action(), req->note()), resp);
+}
+
+absl::StatusOr<v1::Escalation> ApplicationServiceImpl::Escalate(
+    const Caller& caller, const v1::EscalateApplicationRequest& req) {
+  absl::Status valid = ValidateText("reason", req.reason(), kMaxNoteChars, /*required=*/true);
+  if (!valid.ok()) return valid;
+  absl::StatusOr<v1::Application> current = LoadForCaller(req.application_id(), caller);
+  if (!current.ok()) return current.status();
+  const absl::Time now = d_.clock->Now();
+  v1::Escalation escalation;
+  absl::StatusOr<v1::Application> app = d_.applications->MutateApplication(
+      req.application_id(), [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+        if (app.escalated()) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              "application ", app.application_id(), " is already in the 办不成事 queue"));
+        }
+        app.set_escalated(true);
+        *app.mutable_updated_at() = ToProto(now);
+        escalation.set_application_id(app.application_id());
+        escalation.set_reason(req.reason());
+        escalation.set_raised_by(caller.actor());
+        *escalation.mutable_raised_at() = ToProto(now);
+        escalation.set_application_state(app.state());
+        escalation.set_item_code(app.item_code());
+        v1::ApplicationEvent e = MakeEvent(app, own_, v1::APPLICATION_ACTION_ESCALATE, app.state(),
+                                           app.state(), caller.actor(), now, req.reason());
+        Mutation mutation;
+        mutation.escalation = escalation;
+        mutation.outbox = EventOutbox(app, own_, e);
+        mutation.events.push_back(std::move(e));
+        return mutation;
+      });
+  if (!app.ok()) return app.status();
+  d_.metrics->Event("ESCALATE");
+  d_.log->Warn("application.escalated", {{"id", req.application_id()}, {"by", caller.actor()}});
+  return escalation;
+}
+
+grpc::Status ApplicationServiceImpl::EscalateApplication(grpc::ServerContext* ctx,
+                                                         const v1::EscalateApplicationRequest* req,
+                                                         v1::EscalateApplicationResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("EscalateApplication"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::StatusOr<v1::Escalation> e = Escalate(*caller, *req);
+  if (!e.ok()) return ToGrpcStatus(e.status());
+  *resp->mutable_escalation() = std::move(*e);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApplicationServiceImpl::ListEscalations(grpc::ServerContext* ctx,
+                                                     const v1::ListEscalationsRequest* req,
+                                                     v1::ListEscalationsResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ListEscalations"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  int limit = 0;
+  absl::Status s = ValidatePageSize("page_size", req->page_size(), &limit);
+  if (!s.ok()) return ToGrpcStatus(s);
+  const std::string list = absl::StrCat("escalations:", req->include_resolved());
+  absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
+  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  absl::StatusOr<Page<v1::Escalation>> page =
+      d_.applications->ListEscalations(req->include_resolved(), *cursor, limit);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (auto& e : page->items) *resp->add_escalations() = std::move(e);
+  if (!page->next_cursor.empty()) {
+    resp->set_next_page_token(EncodePageToken(list, page->next_cursor));
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::Escalation> ApplicationServiceImpl::Resolve(
+    const Caller& caller, const v1::ResolveEscalationRequest& req) {
+  absl::Status valid = ValidateText("resolution", req.resolution(), kMaxNoteChars, true);
+  if (!valid.ok()) return valid;
+  absl::StatusOr<v1::Application> current = LoadForCaller(req.application_id(), caller);
+  if (!current.ok()) return current.status();
+  const absl::Time now = d_.clock->Now();
+  v1::Escalation escalation;
+  absl::StatusOr<v1::Application> app = d_.applications->MutateApplication(
+      req.application_id(), [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+        if (!app.escalated()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "application ", app.application_id(), " has no open 办不成事 escalation"));
+        }
+        app.set_escalated(false);
+        *app.mutable_updated_at() = ToProto(now);
+        // The open entry's reason and origin are kept; the store upserts by application id.
+        escalation.set_application_id(app.application_id());
+        escalation.set_resolved(true);
+        escalation.set_resolution(req.resolution());
+        escalation.set_application_state(app.state());
+        escalation.set_item_code(app.item_code());
+        for (auto it = app.events().rbegin(); it != app.events().rend(); ++it) {
+          if (it->action() == v1::APPLICATION_ACTION_ESCALATE) {
+            escalation.set_reason(it->note());
+            escalation.set_raised_by(it->actor());
+            *escalation.mutable_raised_at() = it->at();
+            break;
+          }
+        }
+        v1::ApplicationEvent e =
+            MakeEvent(app, own_, v1::APPLICATION_ACTION_RESOLVE_ESCALATION, app.state(),
+                      app.state(), caller.actor(), now, req.resolution());
+        Mutation mutation;
+        mutation.escalation = escalation;
+        mutation.outbox = EventOutbox(app, own_, e);
+        mutation.events.push_back(std::move(e));
+        return mutation;
+      });
+  if (!app.ok()) return app.status();
+  d_.metrics->Event("RESOLVE_ESCALATION");
+  return escalation;
+}
+
+grpc::Status ApplicationServiceImpl::ResolveEscalation(grpc::ServerContext* ctx,
+                                                       const v1::ResolveEscalationRequest* req,
+                                                       v1::ResolveEscalationResponse* resp) {
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ResolveEscalation"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::StatusOr<v1::Escalation> e = Resolve(*caller, *req);
+  if (!e.ok()) return ToGrpcStatus(e.status());
+  *resp->mutable_escalation() = std::move(*e);
+  return grpc::Status::OK;
+}
+
+}  // namespace tongban::node

@@ -1,0 +1,91 @@
+// ApplicationService of a node: filing (无差别受理 with the 容缺 pre-check
+// against the handling province's guide), follow-up, officers' decisions
+// through the state machine, and the 办不成事 queue. A cross-province
+// application is stored together with its outbox entry in one transaction;
+// every later event on it gets an outbox entry to the other province.
+#pragma once
+
+#include <string>
+
+#include "clock.h"
+#include "service/authz_policy.h"
+#include "service/guide_resolver.h"
+#include "service/node_metrics.h"
+#include "store/application_store.h"
+#include "store/catalog_store.h"
+#include "structured_log.h"
+#include "tongban/v1/application.grpc.pb.h"
+
+namespace tongban::node {
+
+struct ApplicationServiceDeps {
+  const AuthzPolicy* authz = nullptr;
+  ApplicationStore* applications = nullptr;
+  CatalogStore* catalog = nullptr;
+  GuideResolver* guides = nullptr;
+  const Clock* clock = nullptr;
+  NodeMetrics* metrics = nullptr;
+  EventLog* log = nullptr;
+};
+
+class ApplicationServiceImpl final : public v1::ApplicationService::Service {
+ public:
+  // Everything in `deps` is required, not owned, and must outlive the service.
+  explicit ApplicationServiceImpl(ApplicationServiceDeps deps);
+
+  grpc::Status PrecheckApplication(grpc::ServerContext* ctx,
+                                   const v1::PrecheckApplicationRequest* req,
+                                   v1::PrecheckApplicationResponse* resp) override;
+  grpc::Status SubmitApplication(grpc::ServerContext* ctx, const v1::SubmitApplicationRequest* req,
+                                 v1::SubmitApplicationResponse* resp) override;
+  grpc::Status GetApplication(grpc::ServerContext* ctx, const v1::GetApplicationRequest* req,
+                              v1::GetApplicationResponse* resp) override;
+  grpc::Status ListApplicationsByApplicant(grpc::ServerContext* ctx,
+                                           const v1::ListApplicationsByApplicantRequest* req,
+                                           v1::ListApplicationsByApplicantResponse* resp) override;
+  grpc::Status ListApplicationsByState(grpc::ServerContext* ctx,
+                                       const v1::ListApplicationsByStateRequest* req,
+                                       v1::ListApplicationsByStateResponse* resp) override;
+  grpc::Status SupplementMaterials(grpc::ServerContext* ctx,
+                                   const v1::SupplementMaterialsRequest* req,
+                                   v1::SupplementMaterialsResponse* resp) override;
+  grpc::Status WithdrawApplication(grpc::ServerContext* ctx,
+                                   const v1::WithdrawApplicationRequest* req,
+                                   v1::WithdrawApplicationResponse* resp) override;
+  grpc::Status DecideApplication(grpc::ServerContext* ctx, const v1::DecideApplicationRequest* req,
+                                 v1::DecideApplicationResponse* resp) override;
+  grpc::Status EscalateApplication(grpc::ServerContext* ctx,
+                                   const v1::EscalateApplicationRequest* req,
+                                   v1::EscalateApplicationResponse* resp) override;
+  grpc::Status ListEscalations(grpc::ServerContext* ctx, const v1::ListEscalationsRequest* req,
+                               v1::ListEscalationsResponse* resp) override;
+  grpc::Status ResolveEscalation(grpc::ServerContext* ctx,
+                                 const v1::ResolveEscalationRequest* req,
+                                 v1::ResolveEscalationResponse* resp) override;
+
+ private:
+  // The guide of the handling province, checked for filing from here.
+  absl::StatusOr<v1::Guide> FileableGuide(const std::string& handling,
+                                          const std::string& item_code);
+  // Loads an application the caller may see; NOT_FOUND for a citizen's
+  // request about someone else's (so ids cannot be probed).
+  absl::StatusOr<v1::Application> LoadForCaller(const std::string& id, const Caller& caller);
+  // Applies one state-changing action under the store's write transaction.
+  absl::StatusOr<v1::Application> Transition(const Caller& caller, const std::string& id,
+                                             v1::ApplicationAction action,
+                                             const std::string& note);
+  absl::StatusOr<v1::Application> Submit(const Caller& caller,
+                                         const v1::SubmitApplicationRequest& req, bool* replayed,
+                                         v1::PrecheckOutcome* outcome);
+  absl::StatusOr<v1::Application> Supplement(const Caller& caller,
+                                             const v1::SupplementMaterialsRequest& req);
+  absl::StatusOr<v1::Escalation> Escalate(const Caller& caller,
+                                          const v1::EscalateApplicationRequest& req);
+  absl::StatusOr<v1::Escalation> Resolve(const Caller& caller,
+                                         const v1::ResolveEscalationRequest& req);
+
+  ApplicationServiceDeps d_;
+  const std::string own_;
+};
+
+}  // namespace tongban::node

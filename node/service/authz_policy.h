@@ -1,0 +1,71 @@
+// Who may call what on a node: deny by default, one rule per RPC (DESIGN.md
+// §3). The caller's identity is read from the verified peer certificate; the
+// gateway's stamps (origin province, citizen id) are believed only when the
+// peer certificate is the gateway's, and refused from anyone else.
+#pragma once
+
+#include "absl/strings/string_view.h"
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/server_context.h"
+#include "peer_identity.h"
+
+namespace tongban::node {
+
+inline constexpr absl::string_view kCitizenIdMetadata = "x-tongban-citizen-id";
+inline constexpr absl::string_view kOriginProvinceMetadata = "x-tongban-origin-province";
+
+// The verified caller of one RPC.
+struct Caller {
+  Principal principal;
+  std::string citizen_id;       // stamped by the gateway for a mobile-app citizen
+  std::string origin_province;  // stamped by the gateway on relayed node-to-node calls
+
+  bool is_citizen() const { return !citizen_id.empty(); }
+  bool is_officer() const { return principal.kind == Principal::Kind::kOfficer; }
+  // Recorded as the actor of events: "citizen:<id>" or the SPIFFE id.
+  std::string actor() const;
+};
+
+enum class Rule {
+  // Officers of this province, or the gateway (for catalog reads it fans out).
+  kOwnOfficerOrGateway,
+  // Officers of this province only.
+  kOwnOfficer,
+  // Officers of this province, or the gateway on behalf of a stamped citizen.
+  kOwnOfficerOrCitizen,
+  // The gateway relaying another node's call, with a stamped origin province.
+  kGatewayRelay,
+};
+
+absl::string_view RuleName(Rule rule);
+
+class AuthzPolicy final {
+ public:
+  // `rules` maps full method names ("/tongban.v1.CatalogService/GetItem") to rules.
+  AuthzPolicy(std::string own_province, std::map<std::string, Rule, std::less<>> rules);
+
+  // The node's table for all tongban.v1 services.
+  static AuthzPolicy ForNode(std::string own_province);
+
+  // UNAUTHENTICATED without a usable identity; PERMISSION_DENIED naming the
+  // rule when the identity may not call `method`.
+  absl::StatusOr<Caller> Authorize(const grpc::ServerContext& context,
+                                   absl::string_view method) const;
+
+  // For tests: the same decision from a principal and stamps.
+  absl::StatusOr<Caller> Decide(const Principal& principal, absl::string_view citizen_stamp,
+                                absl::string_view origin_stamp, bool citizen_stamped,
+                                bool origin_stamped, absl::string_view method) const;
+
+  const std::string& own_province() const { return own_province_; }
+
+ private:
+  std::string own_province_;
+  std::map<std::string, Rule, std::less<>> rules_;
+};
+
+}  // namespace tongban::node

@@ -1,0 +1,45 @@
+#include "federation_client.h"
+
+#include "grpc_status.h"
+
+namespace tongban::node {
+namespace {
+
+template <typename Response, typename Call>
+absl::StatusOr<Response> Invoke(absl::Duration timeout, Call call) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  Response response;
+  grpc::Status status = call(&context, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+}  // namespace
+
+GatewayFederationClient::GatewayFederationClient(std::shared_ptr<grpc::Channel> gateway_channel,
+                                                 absl::Duration timeout)
+    : stub_(v1::FederationService::NewStub(std::move(gateway_channel))), timeout_(timeout) {}
+
+absl::StatusOr<v1::FetchGuideResponse> GatewayFederationClient::FetchGuide(
+    const v1::FetchGuideRequest& request) {
+  return Invoke<v1::FetchGuideResponse>(timeout_, [&](grpc::ClientContext* c, auto* r) {
+    return stub_->FetchGuide(c, request, r);
+  });
+}
+
+absl::StatusOr<v1::DeliverApplicationResponse> GatewayFederationClient::DeliverApplication(
+    const v1::DeliverApplicationRequest& request) {
+  return Invoke<v1::DeliverApplicationResponse>(timeout_, [&](grpc::ClientContext* c, auto* r) {
+    return stub_->DeliverApplication(c, request, r);
+  });
+}
+
+absl::StatusOr<v1::DeliverEventResponse> GatewayFederationClient::DeliverEvent(
+    const v1::DeliverEventRequest& request) {
+  return Invoke<v1::DeliverEventResponse>(timeout_, [&](grpc::ClientContext* c, auto* r) {
+    return stub_->DeliverEvent(c, request, r);
+  });
+}
+
+}  // namespace tongban::node

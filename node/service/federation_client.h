@@ -1,0 +1,42 @@
+// FederationClient: how a node reaches other provinces — always through the
+// gateway (DESIGN.md §2). An interface so that the guide resolver and the
+// outbox forwarder can be tested with a fake, and a gRPC implementation that
+// calls the gateway over mTLS with the node's own certificate.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "tongban/v1/federation.grpc.pb.h"
+
+namespace tongban::node {
+
+class FederationClient {
+ public:
+  virtual ~FederationClient() = default;
+  virtual absl::StatusOr<v1::FetchGuideResponse> FetchGuide(const v1::FetchGuideRequest& request) = 0;
+  virtual absl::StatusOr<v1::DeliverApplicationResponse> DeliverApplication(
+      const v1::DeliverApplicationRequest& request) = 0;
+  virtual absl::StatusOr<v1::DeliverEventResponse> DeliverEvent(
+      const v1::DeliverEventRequest& request) = 0;
+};
+
+// Calls the gateway's FederationService relay on one long-lived channel.
+class GatewayFederationClient final : public FederationClient {
+ public:
+  GatewayFederationClient(std::shared_ptr<grpc::Channel> gateway_channel, absl::Duration timeout);
+  absl::StatusOr<v1::FetchGuideResponse> FetchGuide(const v1::FetchGuideRequest& request) override;
+  absl::StatusOr<v1::DeliverApplicationResponse> DeliverApplication(
+      const v1::DeliverApplicationRequest& request) override;
+  absl::StatusOr<v1::DeliverEventResponse> DeliverEvent(
+      const v1::DeliverEventRequest& request) override;
+
+ private:
+  std::unique_ptr<v1::FederationService::Stub> stub_;
+  absl::Duration timeout_;
+};
+
+}  // namespace tongban::node

@@ -1,0 +1,50 @@
+// FederationService of a node: what other provinces deliver through the
+// gateway — forwarded applications (handling side), history events (both
+// sides), guide look-ups. Only the gateway may call it, and the origin
+// province it stamps must be the province the delivery claims to come from.
+#pragma once
+
+#include <string>
+
+#include "clock.h"
+#include "service/authz_policy.h"
+#include "service/node_metrics.h"
+#include "store/application_store.h"
+#include "store/catalog_store.h"
+#include "structured_log.h"
+#include "tongban/v1/federation.grpc.pb.h"
+
+namespace tongban::node {
+
+class FederationServiceImpl final : public v1::FederationService::Service {
+ public:
+  // Pointers are not owned and must outlive the service. `node_identity` is
+  // this node's SPIFFE id, recorded as the actor of DELIVER events.
+  FederationServiceImpl(const AuthzPolicy* authz, ApplicationStore* applications,
+                        CatalogStore* catalog, const Clock* clock, NodeMetrics* metrics,
+                        EventLog* log, std::string node_identity);
+
+  grpc::Status DeliverApplication(grpc::ServerContext* ctx,
+                                  const v1::DeliverApplicationRequest* req,
+                                  v1::DeliverApplicationResponse* resp) override;
+  grpc::Status DeliverEvent(grpc::ServerContext* ctx, const v1::DeliverEventRequest* req,
+                            v1::DeliverEventResponse* resp) override;
+  grpc::Status FetchGuide(grpc::ServerContext* ctx, const v1::FetchGuideRequest* req,
+                          v1::FetchGuideResponse* resp) override;
+
+ private:
+  absl::Status Deliver(const Caller& caller, const v1::Application& app,
+                       v1::DeliverApplicationResponse* resp);
+  absl::Status ApplyEvent(const Caller& caller, const v1::DeliverEventRequest& req, bool* duplicate);
+
+  const AuthzPolicy* authz_;
+  ApplicationStore* applications_;
+  CatalogStore* catalog_;
+  const Clock* clock_;
+  NodeMetrics* metrics_;
+  EventLog* log_;
+  const std::string own_;
+  const std::string node_identity_;
+};
+
+}  // namespace tongban::node

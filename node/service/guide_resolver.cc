@@ -1,0 +1,71 @@
+#include "guide_resolver.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace tongban::node {
+
+GuideResolver::GuideResolver(std::string own_province, CatalogStore* store,
+                             FederationClient* remote, const Clock* clock,
+                             absl::Duration revalidate_after)
+    : own_province_(std::move(own_province)),
+      store_(store),
+      remote_(remote),
+      clock_(clock),
+      revalidate_after_(revalidate_after) {}
+
+absl::StatusOr<v1::Guide> GuideResolver::Resolve(const std::string& province,
+                                                 const std::string& item_code) {
+  absl::StatusOr<v1::Guide> cached = store_->GetGuide(province, item_code);
+  if (province == own_province_ || remote_ == nullptr) {
+    if (absl::IsNotFound(cached.status())) {
+      return absl::NotFoundError(absl::StrCat("province ", province, " does not implement item ",
+                                              item_code, " (no guide in its catalog)"));
+    }
+    return cached;
+  }
+  if (!cached.ok() && !absl::IsNotFound(cached.status())) return cached.status();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = checked_at_.find({province, item_code});
+    if (cached.ok() && it != checked_at_.end() && clock_->Now() - it->second < revalidate_after_) {
+      return cached;
+    }
+  }
+  return Revalidate(province, item_code, std::move(cached));
+}
+
+absl::StatusOr<v1::Guide> GuideResolver::Revalidate(const std::string& province,
+                                                    const std::string& item_code,
+                                                    absl::StatusOr<v1::Guide> cached) {
+  v1::FetchGuideRequest request;
+  request.set_province_code(province);
+  request.set_item_code(item_code);
+  if (cached.ok()) request.set_cached_version(cached->version());
+  absl::StatusOr<v1::FetchGuideResponse> fetched = remote_->FetchGuide(request);
+  if (!fetched.ok()) {
+    if (absl::IsNotFound(fetched.status())) {
+      return absl::NotFoundError(absl::StrCat("province ", province, " does not implement item ",
+                                              item_code, ": ", fetched.status().message()));
+    }
+    // The gateway or the handling node is unreachable: a cached guide is
+    // better than refusing the applicant at the window.
+    if (cached.ok()) return cached;
+    return absl::UnavailableError(absl::StrCat("the guide of item ", item_code, " at province ",
+                                               province, " is not cached here and could not be "
+                                               "fetched through the gateway: ",
+                                               fetched.status().message()));
+  }
+  v1::Guide guide;
+  if (fetched->not_modified() && cached.ok()) {
+    guide = *cached;
+  } else {
+    guide = fetched->guide();
+    absl::Status put = store_->PutGuides({guide});
+    if (!put.ok()) return put;
+  }
+  absl::MutexLock lock(&mu_);
+  checked_at_[{province, item_code}] = clock_->Now();
+  return guide;
+}
+
+}  // namespace tongban::node

@@ -1,0 +1,93 @@
+#include "node_metrics.h"
+
+namespace tongban::node {
+
+NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& province,
+                         const std::string& version)
+    : submitted_(prometheus::BuildCounter()
+                     .Name("tongban_applications_submitted_total")
+                     .Help("Applications filed at this node, by pre-check outcome and route.")
+                     .Register(registry)),
+      events_(prometheus::BuildCounter()
+                  .Name("tongban_application_events_total")
+                  .Help("Application events authored at this node, by action.")
+                  .Register(registry)),
+      received_(prometheus::BuildCounter()
+                    .Name("tongban_federation_received_total")
+                    .Help("Deliveries received from other provinces, by kind and result.")
+                    .Register(registry)),
+      cert_expiry_(prometheus::BuildGauge()
+                       .Name("tongban_cert_expiry_timestamp_seconds")
+                       .Help("notAfter of the node's own and CA certificates, Unix seconds.")
+                       .Register(registry)),
+      commit_seconds_(prometheus::BuildHistogram()
+                          .Name("tongban_store_commit_seconds")
+                          .Help("Time from BEGIN to the end of COMMIT of store transactions.")
+                          .Register(registry)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{
+                                       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25, 0.5, 1})),
+      commit_batch_(prometheus::BuildHistogram()
+                        .Name("tongban_store_commit_batch_size")
+                        .Help("Writes committed together in one store transaction.")
+                        .Register(registry)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64,
+                                                                         128, 256})) {
+  prometheus::BuildGauge()
+      .Name("tongban_build_info")
+      .Help("Build and identity of this process (value 1).")
+      .Register(registry)
+      .Add({{"component", "node"}, {"province", province}, {"version", version}})
+      .Set(1);
+  // Create every series at zero so rate() and alerts work from the first scrape.
+  for (const char* outcome : {"complete", "deficiency", "refused"}) {
+    for (const char* route : {"local", "cross_province"}) {
+      submitted_.Add({{"outcome", outcome}, {"route", route}});
+    }
+  }
+}
+
+void NodeMetrics::Submitted(const std::string& outcome, bool cross_province) {
+  submitted_.Add({{"outcome", outcome}, {"route", cross_province ? "cross_province" : "local"}})
+      .Increment();
+}
+
+void NodeMetrics::Event(const std::string& action) {
+  events_.Add({{"action", action}}).Increment();
+}
+
+void NodeMetrics::Received(const std::string& kind, bool duplicate) {
+  received_.Add({{"kind", kind}, {"result", duplicate ? "duplicate" : "new"}}).Increment();
+}
+
+void NodeMetrics::CertificateExpiry(const std::string& which, double unix_seconds) {
+  cert_expiry_.Add({{"cert", which}}).Set(unix_seconds);
+}
+
+void NodeMetrics::Commit(double seconds, int batch) {
+  commit_seconds_.Observe(seconds);
+  commit_batch_.Observe(batch);
+}
+
+std::vector<prometheus::MetricFamily> StoreGauges::Collect() const {
+  absl::StatusOr<OutboxStats> stats = store_->GetOutboxStats();
+  if (!stats.ok()) return {};
+  auto gauge = [](const std::string& name, const std::string& help, double value) {
+    prometheus::MetricFamily family;
+    family.name = name;
+    family.help = help;
+    family.type = prometheus::MetricType::Gauge;
+    prometheus::ClientMetric metric;
+    metric.gauge.value = value;
+    family.metric.push_back(metric);
+    return family;
+  };
+  double age = stats->depth == 0 ? 0
+                                 : absl::ToDoubleSeconds(clock_->Now() - stats->oldest_created_at);
+  return {gauge("tongban_outbox_depth", "Deliveries to other provinces not yet acknowledged.",
+                static_cast<double>(stats->depth)),
+          gauge("tongban_outbox_oldest_age_seconds",
+                "Age of the oldest undelivered outbox entry (0 when empty).", age)};
+}
+
+}  // namespace tongban::node

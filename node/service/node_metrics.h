@@ -1,0 +1,56 @@
+// Application-level metrics of a node, declared in one place. Labels are
+// bounded (outcome, route, action): never application or citizen ids.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "prometheus/collectable.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "store/application_store.h"
+#include "clock.h"
+
+namespace tongban::node {
+
+class NodeMetrics final {
+ public:
+  NodeMetrics(prometheus::Registry& registry, const std::string& province,
+              const std::string& version);
+
+  // outcome: complete | deficiency | refused; route: local | cross_province.
+  void Submitted(const std::string& outcome, bool cross_province);
+  // One per appended event authored here (action name, e.g. APPROVE).
+  void Event(const std::string& action);
+  // Federation deliveries received: kind application|event, result new|duplicate.
+  void Received(const std::string& kind, bool duplicate);
+  // Certificate expiry for `which` (own|ca) as Unix seconds.
+  void CertificateExpiry(const std::string& which, double unix_seconds);
+  // One store transaction committed (group commit: `batch` writes in it).
+  void Commit(double seconds, int batch);
+
+ private:
+  prometheus::Family<prometheus::Counter>& submitted_;
+  prometheus::Family<prometheus::Counter>& events_;
+  prometheus::Family<prometheus::Counter>& received_;
+  prometheus::Family<prometheus::Gauge>& cert_expiry_;
+  prometheus::Histogram& commit_seconds_;
+  prometheus::Histogram& commit_batch_;
+};
+
+// Gauges read from the store at scrape time, so they are never stale:
+// tongban_outbox_depth, tongban_outbox_oldest_age_seconds.
+class StoreGauges final : public prometheus::Collectable {
+ public:
+  StoreGauges(ApplicationStore* store, const Clock* clock) : store_(store), clock_(clock) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  ApplicationStore* store_;  // not owned
+  const Clock* clock_;       // not owned
+};
+
+}  // namespace tongban::node

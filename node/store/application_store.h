@@ -1,0 +1,147 @@
+// ApplicationStore: the durable record of applications (办件), their
+// append-only events, the 办不成事 escalations and the outbox of deliveries to
+// other provinces. Every write method returns only after its transaction has
+// committed (SQLite: WAL + synchronous=FULL), so an acknowledged write
+// survives a crash. Writes may be group-committed with other callers' writes,
+// never acknowledged before the commit.
+//
+// Decisions (is this transition legal?) are made by the caller inside
+// MutateApplication's callback, which runs inside the write transaction on
+// the store's writer thread: check and write are atomic with respect to
+// every other write.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tongban/v1/application.pb.h"
+
+namespace tongban::node {
+
+// A delivery waiting to go to another province through the gateway.
+struct OutboxEntry {
+  enum class Kind { kDeliverApplication = 1, kDeliverEvent = 2 };
+  int64_t id = 0;                  // assigned by the store, increasing
+  Kind kind = Kind::kDeliverApplication;
+  std::string application_id;
+  std::string target_province;
+  std::string payload;             // serialized DeliverApplicationRequest / DeliverEventRequest
+  int32_t attempts = 0;
+  absl::Time created_at = absl::InfinitePast();
+  absl::Time next_attempt_at = absl::InfinitePast();
+  std::string last_error;
+};
+
+struct OutboxStats {
+  int64_t depth = 0;                          // entries not yet delivered
+  absl::Time oldest_created_at = absl::InfinitePast();  // InfinitePast when empty
+};
+
+// What a mutation adds besides the changed application row. All of it is
+// written in the same transaction as the row.
+struct Mutation {
+  // Appended to the history in order. An empty event_id gets
+  // "<own province>-<n>" assigned by the store.
+  std::vector<v1::ApplicationEvent> events;
+  // Outbox entries; id/attempts/times are assigned by the store (created_at =
+  // next_attempt_at = the latest event's `at`, or now when there is none).
+  std::vector<OutboxEntry> outbox;
+  // Opens or updates the application's escalation (one per application).
+  std::optional<v1::Escalation> escalation;
+};
+
+// The callback of MutateApplication: gets the current application (with its
+// events) and may change its fields (not its id); returns what to append, or
+// an error that aborts the mutation (nothing is written, the error is
+// returned to the caller unchanged).
+using MutateFn = std::function<absl::StatusOr<Mutation>(v1::Application& application)>;
+
+struct CreateRequest {
+  // The application without application_id and without event ids; the store
+  // assigns application_id = FormatApplicationId(accepting, handling, date of
+  // created_at in UTC+8, next sequence of this node).
+  v1::Application application;
+  // Idempotency: (scope, key) identify the request; the same pair returns the
+  // original application with replayed = true. When the fingerprint differs
+  // from the original request's, ALREADY_EXISTS.
+  std::string idempotency_scope;   // the caller's principal
+  std::string idempotency_key;
+  std::string request_fingerprint; // hash of the request content
+  // Outbox entries written with it (payload may contain the placeholder
+  // application id: the store calls `make_outbox` with the stored application to
+  // build the final entries).
+  std::function<std::vector<OutboxEntry>(const v1::Application& stored)> make_outbox;
+};
+
+struct CreateResult {
+  v1::Application application;  // with events
+  bool replayed = false;
+};
+
+struct InsertResult {
+  v1::Application application;  // with events, as stored after insertion
+  bool already_present = false;
+};
+
+// A page of rows in the store's order; `next_cursor` empty at the end.
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next_cursor;
+};
+
+class ApplicationStore {
+ public:
+  virtual ~ApplicationStore() = default;
+
+  virtual absl::StatusOr<CreateResult> CreateApplication(const CreateRequest& request) = 0;
+
+  // Inserts an application received from another province as it is (its id
+  // kept) unless one with that id exists; when inserted, runs `on_insert` in
+  // the same transaction (to append the DELIVER event and its outbox entry).
+  virtual absl::StatusOr<InsertResult> InsertForeignApplication(const v1::Application& application,
+                                                                const MutateFn& on_insert) = 0;
+
+  // NOT_FOUND when absent; otherwise runs `fn` in the write transaction.
+  // Returns the application as stored afterwards, with events.
+  virtual absl::StatusOr<v1::Application> MutateApplication(const std::string& application_id,
+                                                            const MutateFn& fn) = 0;
+
+  // NOT_FOUND when absent.
+  virtual absl::StatusOr<v1::Application> GetApplication(const std::string& application_id,
+                                                         bool with_events) = 0;
+
+  // Applications of an applicant, newest first; cursor from a previous page.
+  virtual absl::StatusOr<Page<v1::Application>> ListByApplicant(const std::string& id_number,
+                                                                const std::string& cursor,
+                                                                int limit) = 0;
+  // Applications in a state, oldest first.
+  virtual absl::StatusOr<Page<v1::Application>> ListByState(v1::ApplicationState state,
+                                                            const std::string& cursor,
+                                                            int limit) = 0;
+  // Escalations, oldest first, with application_state/item_code filled.
+  virtual absl::StatusOr<Page<v1::Escalation>> ListEscalations(bool include_resolved,
+                                                               const std::string& cursor,
+                                                               int limit) = 0;
+
+  // Outbox: entries due at `now`, oldest first, at most one (the oldest)
+  // per application so deliveries of one application keep their order.
+  virtual absl::StatusOr<std::vector<OutboxEntry>> DueOutbox(absl::Time now, int limit) = 0;
+  // Removes a delivered entry; when it was a kDeliverApplication entry the
+  // application's forwarding becomes DELIVERED. Runs `on_delivered` (may be
+  // empty) as a mutation of the application in the same transaction.
+  virtual absl::Status CompleteOutbox(int64_t entry_id, const MutateFn& on_delivered) = 0;
+  // Records a failed attempt and when to try again.
+  virtual absl::Status RetryOutboxLater(int64_t entry_id, absl::Time next_attempt_at,
+                                        const std::string& error) = 0;
+  virtual absl::StatusOr<OutboxStats> GetOutboxStats() = 0;
+  virtual absl::StatusOr<std::vector<OutboxEntry>> ListOutbox(int limit) = 0;
+};
+
+}  // namespace tongban::node
