@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "absl/flags/flag.h"
@@ -92,5 +93,10 @@ int main(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   (*node)->Shutdown();
-  return 0;
+  // Everything that must end cleanly has: calls drained, store closed, logs
+  // flushed. Skipping the remaining destructors saves the ~2 s civetweb
+  // (the metrics HTTP server) spends joining its idle threads, which would
+  // otherwise stretch every rolling restart.
+  std::fflush(nullptr);
+  std::_Exit(0);
 }

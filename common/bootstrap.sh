@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Shared set-up for the README's two commands: installs the Debian packages
+# that are missing (idempotent, non-interactive) and builds the project.
+# Sourced by node/run-local.sh and tests/run-all.sh; not run on its own.
+set -euo pipefail
+
+TONGBAN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TONGBAN_BUILD=${TONGBAN_BUILD:-$TONGBAN_ROOT/build}
+TONGBAN_PACKAGES=(cmake g++ make pkg-config openssl libgrpc++-dev protobuf-compiler-grpc
+  libprotobuf-dev protobuf-compiler prometheus-cpp-dev libssl-dev libgtest-dev libgmock-dev
+  libsqlite3-dev)
+
+tongban_install_packages() {
+  local missing=()
+  for p in "${TONGBAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "==> installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+tongban_build() {
+  local jobs
+  jobs=$(nproc 2>/dev/null || echo 2)
+  echo "==> building in $TONGBAN_BUILD (-j$jobs)"
+  cmake -S "$TONGBAN_ROOT" -B "$TONGBAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTONGBAN_WERROR=ON >/dev/null
+  # CMake's own [ NN%] lines are the progress; an up-to-date build prints little.
+  cmake --build "$TONGBAN_BUILD" -j"$jobs"
+}

@@ -1,0 +1,72 @@
+// Row-level reads and writes of SqliteApplicationStore: one function per
+// table operation, each taking the connection of the Read or Write it runs
+// in. Transactions, validation of requests and callbacks stay in
+// sqlite_application_store.cc; this file only knows the tables.
+//
+// Tables (see sqlite_schema.cc): applications (proto without events),
+// application_events, idempotency, escalations, outbox, meta.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "store/application_store.h"
+#include "store/sqlite_database.h"
+#include "tongban/v1/application.pb.h"
+
+namespace tongban::node::sqlite_rows {
+
+absl::Time ToTime(const google::protobuf::Timestamp& ts);
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts);
+
+// DATA_LOSS naming `what` when `blob` does not parse.
+absl::Status ParseInto(const std::string& blob, google::protobuf::Message& message,
+                       absl::string_view what);
+
+// The application (with its events when asked); NOT_FOUND when absent.
+absl::StatusOr<v1::Application> LoadApplication(sqlite3* db, const std::string& id,
+                                                bool with_events);
+
+// Appends `events` to the in-memory history: assigns "<own>-<n>" ids to the
+// ones without (n = 1 + events of the application already named
+// "<own>-..."), refuses ids already present (ALREADY_EXISTS), and moves
+// updated_at to the last event. Returns the latest `at` of the appended
+// events, InfinitePast when none. Writes nothing.
+absl::StatusOr<absl::Time> AppendEvents(const std::string& own_province,
+                                        std::vector<v1::ApplicationEvent> events,
+                                        v1::Application& app);
+
+// Writes the application row (inserted or updated), the events from
+// `first_new_event` on, the escalation if any, and the outbox entries
+// stamped with `outbox_at`.
+absl::Status PersistMutation(sqlite3* db, const v1::Application& app, bool insert_row,
+                             int first_new_event, const std::optional<v1::Escalation>& escalation,
+                             const std::vector<OutboxEntry>& outbox, absl::Time outbox_at);
+
+struct IdempotencyRecord {
+  std::string fingerprint;
+  std::string application_id;
+};
+absl::StatusOr<std::optional<IdempotencyRecord>> FindIdempotency(sqlite3* db,
+                                                                 const CreateRequest& request);
+absl::Status RecordIdempotency(sqlite3* db, const CreateRequest& request,
+                               const std::string& application_id);
+
+// Takes the next application id sequence inside the caller's transaction.
+absl::StatusOr<int64_t> TakeSequence(sqlite3* db);
+
+// Column list matching ReadOutboxEntries.
+inline constexpr char kOutboxColumns[] =
+    "id, kind, application_id, target_province, payload, attempts, created_at, "
+    "next_attempt_at, last_error";
+// Steps `stmt` (selecting kOutboxColumns) to the end.
+absl::StatusOr<std::vector<OutboxEntry>> ReadOutboxEntries(SqliteStatement& stmt);
+
+}  // namespace tongban::node::sqlite_rows

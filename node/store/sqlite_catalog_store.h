@@ -1,0 +1,40 @@
+// SqliteCatalogStore: CatalogStore on the node's SQLite file. Each guide is
+// kept whole as a serialized v1::Guide next to the columns it is listed,
+// searched and versioned by; alliances are blobs keyed by id.
+//
+// Thread-safety: every method may be called from any thread; writes go
+// through SqliteDatabase's writer (group commit), reads through its pool.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "store/catalog_store.h"
+#include "store/sqlite_database.h"
+
+namespace tongban::node {
+
+class SqliteCatalogStore final : public CatalogStore {
+ public:
+  // `db` must outlive the store.
+  explicit SqliteCatalogStore(SqliteDatabase& db) : db_(db) {}
+
+  absl::StatusOr<bool> IsEmpty() override;
+  absl::StatusOr<std::vector<v1::Guide>> ListGuides(const GuideFilter& filter,
+                                                    const std::string& after_item_code,
+                                                    int limit) override;
+  absl::StatusOr<v1::Guide> GetGuide(const std::string& province_code,
+                                     const std::string& item_code) override;
+  absl::Status PutGuides(const std::vector<v1::Guide>& guides) override;
+  absl::StatusOr<v1::Guide> AmendGuide(const v1::Guide& guide, int64_t expected_version,
+                                       int64_t now_unix_seconds) override;
+  absl::StatusOr<CatalogCounts> Counts(const std::string& province_code) override;
+  absl::Status PutAlliances(const std::vector<v1::Alliance>& alliances) override;
+  absl::StatusOr<std::vector<v1::Alliance>> ListAlliances() override;
+
+ private:
+  SqliteDatabase& db_;
+};
+
+}  // namespace tongban::node

@@ -1,0 +1,100 @@
+#include "store/sqlite_schema.h"
+
+namespace tongban::node {
+namespace {
+
+// Migration 1: every table of the node. Times are unix microseconds; each
+// proto is stored whole as a blob next to the columns that are searched.
+constexpr std::string_view kMigration1 = R"sql(
+CREATE TABLE guides (
+  province_code TEXT NOT NULL,
+  item_code TEXT NOT NULL,
+  scope INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  name_zh TEXT NOT NULL,
+  name_en TEXT NOT NULL,
+  guide BLOB NOT NULL,              -- tongban.v1.Guide
+  PRIMARY KEY (province_code, item_code)
+) WITHOUT ROWID;
+CREATE INDEX guides_by_version ON guides (province_code, version);
+
+CREATE TABLE alliances (
+  alliance_id TEXT PRIMARY KEY,
+  alliance BLOB NOT NULL            -- tongban.v1.Alliance
+) WITHOUT ROWID;
+
+-- Counters that must never go back, even across crashes.
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('application_sequence', 0);
+
+CREATE TABLE applications (
+  seq INTEGER PRIMARY KEY,          -- node-local order, used by cursors
+  application_id TEXT NOT NULL UNIQUE,
+  applicant_id_number TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  accepting_province TEXT NOT NULL,
+  handling_province TEXT NOT NULL,
+  item_code TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  application BLOB NOT NULL         -- tongban.v1.Application without events
+);
+CREATE INDEX applications_by_applicant ON applications (applicant_id_number, seq);
+CREATE INDEX applications_by_state ON applications (state, seq);
+CREATE INDEX applications_by_accepting ON applications (accepting_province, seq);
+CREATE INDEX applications_by_handling ON applications (handling_province, seq);
+CREATE INDEX applications_by_created ON applications (created_at);
+
+CREATE TABLE application_events (
+  application_id TEXT NOT NULL REFERENCES applications (application_id),
+  ordinal INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  event BLOB NOT NULL,              -- tongban.v1.ApplicationEvent
+  PRIMARY KEY (application_id, ordinal),
+  UNIQUE (application_id, event_id)
+) WITHOUT ROWID;
+
+CREATE TABLE idempotency (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  application_id TEXT NOT NULL REFERENCES applications (application_id),
+  PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+
+-- AUTOINCREMENT: a cursor is a seq, so a seq is never handed out twice.
+CREATE TABLE escalations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  application_id TEXT NOT NULL UNIQUE REFERENCES applications (application_id),
+  open INTEGER NOT NULL,
+  escalation BLOB NOT NULL          -- tongban.v1.Escalation
+);
+CREATE INDEX escalations_by_open ON escalations (open, seq);
+
+-- AUTOINCREMENT: entry ids increase and are never reused.
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind INTEGER NOT NULL,
+  application_id TEXT NOT NULL REFERENCES applications (application_id),
+  target_province TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_by_application ON outbox (application_id, id);
+)sql";
+
+}  // namespace
+
+const std::vector<std::string_view>& NodeSchemaMigrations() {
+  // Migration N + 1 is one more line here, e.g. `kMigration2,` with
+  // "ALTER TABLE outbox ADD COLUMN ...". Never edit a migration that shipped.
+  static const auto* const kMigrations = new std::vector<std::string_view>{
+      kMigration1,
+  };
+  return *kMigrations;
+}
+
+}  // namespace tongban::node

@@ -1,0 +1,297 @@
+#include "store/sqlite_database.h"
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "store_test_util.h"
+
+namespace tongban::node {
+namespace {
+
+using testing::OpenOrDie;
+using testing::TempDir;
+
+constexpr std::string_view kTableT = "CREATE TABLE t (k TEXT PRIMARY KEY)";
+
+std::unique_ptr<SqliteDatabase> OpenWith(const std::string& path,
+                                         std::vector<std::string_view> migrations) {
+  SqliteDatabaseOptions options;
+  options.path = path;
+  options.migrations = std::move(migrations);
+  auto db = SqliteDatabase::Open(std::move(options));
+  EXPECT_TRUE(db.ok()) << db.status();
+  return db.ok() ? *std::move(db) : nullptr;
+}
+
+absl::Status InsertKey(sqlite3* conn, const std::string& key) {
+  auto stmt = SqliteStatement::Prepare(conn, "INSERT INTO t (k) VALUES (?1)");
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindText(1, key);
+  return stmt->Run();
+}
+
+std::set<std::string> Keys(SqliteDatabase& db) {
+  std::set<std::string> keys;
+  absl::Status s = db.Read([&](sqlite3* conn) {
+    auto stmt = SqliteStatement::Prepare(conn, "SELECT k FROM t");
+    if (!stmt.ok()) return stmt.status();
+    while (true) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      keys.insert(stmt->ColumnText(0));
+    }
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return keys;
+}
+
+absl::StatusOr<std::string> QueryText(SqliteDatabase& db, const char* sql) {
+  std::string value;
+  absl::Status s = db.Read([&](sqlite3* conn) -> absl::Status {
+    auto stmt = SqliteStatement::Prepare(conn, sql);
+    if (!stmt.ok()) return stmt.status();
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (*row) value = stmt->ColumnText(0);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return value;
+}
+
+TEST(SqliteDatabaseTest, FreshFileGetsTheWholeSchemaInWalMode) {
+  TempDir dir;
+  auto db = OpenOrDie(dir.File("node.db"));
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->SchemaVersion(), static_cast<int64_t>(NodeSchemaMigrations().size()));
+  EXPECT_EQ(*QueryText(*db, "PRAGMA user_version"), absl::StrCat(NodeSchemaMigrations().size()));
+  EXPECT_EQ(*QueryText(*db, "PRAGMA journal_mode"), "wal");
+  for (const char* table : {"guides", "alliances", "applications", "application_events",
+                            "idempotency", "escalations", "outbox", "meta"}) {
+    absl::Status s = db->Read([&](sqlite3* conn) -> absl::Status {
+      auto stmt = SqliteStatement::Prepare(
+          conn, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1");
+      if (!stmt.ok()) return stmt.status();
+      stmt->BindText(1, table);
+      auto row = stmt->Step();
+      if (!row.ok()) return row.status();
+      EXPECT_EQ(stmt->ColumnInt64(0), 1) << table;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  }
+}
+
+TEST(SqliteDatabaseTest, LaterMigrationRunsOnReopenAndKeepsData) {
+  TempDir dir;
+  const std::string path = dir.File("node.db");
+  {
+    auto db = OpenWith(path, {kTableT});
+    ASSERT_NE(db, nullptr);
+    ASSERT_TRUE(db->Write([](sqlite3* c) { return InsertKey(c, "社保"); }).ok());
+  }
+  auto db = OpenWith(path, {kTableT, "ALTER TABLE t ADD COLUMN v INTEGER; CREATE TABLE u (x)"});
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->SchemaVersion(), 2);
+  EXPECT_EQ(Keys(*db), std::set<std::string>{"社保"});
+  EXPECT_EQ(*QueryText(*db, "SELECT count(*) FROM u"), "0");
+}
+
+TEST(SqliteDatabaseTest, FailedMigrationLeavesTheOldVersion) {
+  TempDir dir;
+  const std::string path = dir.File("node.db");
+  OpenWith(path, {kTableT}).reset();
+  SqliteDatabaseOptions options;
+  options.path = path;
+  options.migrations = {kTableT, "CREATE TABLE u (x); THIS IS NOT SQL"};
+  auto failed = SqliteDatabase::Open(options);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("schema migration 2"), std::string_view::npos)
+      << failed.status();
+  auto db = OpenWith(path, {kTableT});
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->SchemaVersion(), 1);
+  EXPECT_EQ(*QueryText(*db, "SELECT count(*) FROM sqlite_master WHERE name = 'u'"), "0");
+}
+
+TEST(SqliteDatabaseTest, NewerSchemaThanTheCodeKnowsIsRefused) {
+  TempDir dir;
+  const std::string path = dir.File("node.db");
+  OpenOrDie(path).reset();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+
+  SqliteDatabaseOptions options;
+  options.path = path;
+  auto db = SqliteDatabase::Open(options);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(db.status().message().find("schema version 99"), std::string_view::npos) << db.status();
+}
+
+// Holds the writer inside one write so that the next ones queue up and are
+// committed as one batch: the batch is then known, not hoped for.
+TEST(SqliteDatabaseTest, FailingWriteInABatchIsRolledBackAloneAndOthersCommit) {
+  TempDir dir;
+  auto db = OpenWith(dir.File("node.db"), {kTableT});
+  ASSERT_NE(db, nullptr);
+  absl::Notification entered, release;
+  std::thread blocker([&] {
+    EXPECT_TRUE(db->Write([&](sqlite3* c) {
+                    entered.Notify();
+                    release.WaitForNotification();
+                    return InsertKey(c, "blocker");
+                  }).ok());
+  });
+  entered.WaitForNotification();
+
+  constexpr int kWriters = 5;
+  std::vector<absl::Status> results(kWriters);
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] {
+      results[i] = db->Write([i](sqlite3* c) -> absl::Status {
+        absl::Status s = InsertKey(c, absl::StrCat("w", i));
+        if (!s.ok() || i != 2) return s;
+        return absl::InternalError("writer 2 changed its mind");  // after writing
+      });
+    });
+  }
+  db->WaitUntilQueuedForTesting(kWriters);
+  release.Notify();
+  blocker.join();
+  for (auto& t : writers) t.join();
+
+  for (int i = 0; i < kWriters; ++i) {
+    if (i == 2) {
+      EXPECT_EQ(results[i].message(), "writer 2 changed its mind");
+    } else {
+      EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
+    }
+  }
+  EXPECT_EQ(Keys(*db), (std::set<std::string>{"blocker", "w0", "w1", "w3", "w4"}));
+  const SqliteWriteStats stats = db->GetWriteStats();
+  EXPECT_EQ(stats.commits, 2);
+  EXPECT_EQ(stats.last_batch_size, kWriters);
+  EXPECT_EQ(stats.batched_writes, 1 + kWriters);
+}
+
+TEST(SqliteDatabaseTest, ManyConcurrentWritersAreAllAcknowledgedAndPresent) {
+  TempDir dir;
+  std::atomic<int64_t> hook_calls{0}, hook_writes{0};
+  SqliteDatabaseOptions options;
+  options.path = dir.File("node.db");
+  options.migrations = {kTableT};
+  options.on_commit = [&](absl::Duration latency, int batch_size) {
+    EXPECT_GE(latency, absl::ZeroDuration());
+    hook_calls.fetch_add(1);
+    hook_writes.fetch_add(batch_size);
+  };
+  auto opened = SqliteDatabase::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  SqliteDatabase& db = **opened;
+
+  constexpr int kThreads = 16, kPerThread = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string key = absl::StrCat(t, "-", i);
+        if (!db.Write([&](sqlite3* c) { return InsertKey(c, key); }).ok()) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Keys(db).size(), static_cast<size_t>(kThreads * kPerThread));
+  const SqliteWriteStats stats = db.GetWriteStats();
+  EXPECT_EQ(stats.batched_writes, kThreads * kPerThread);
+  EXPECT_LE(stats.commits, stats.batched_writes);
+  EXPECT_EQ(hook_calls.load(), stats.commits);
+  EXPECT_EQ(hook_writes.load(), stats.batched_writes);
+}
+
+TEST(SqliteDatabaseTest, WriteFromInsideAWriteIsRefusedInsteadOfDeadlocking) {
+  TempDir dir;
+  auto db = OpenWith(dir.File("node.db"), {kTableT});
+  ASSERT_NE(db, nullptr);
+  absl::Status inner;
+  absl::Status outer = db->Write([&](sqlite3*) {
+    inner = db->Write([](sqlite3*) { return absl::OkStatus(); });
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(outer.ok()) << outer;
+  EXPECT_EQ(inner.code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(SqliteDatabaseTest, CloseCommitsQueuedWritesCheckpointsAndRefusesLaterCalls) {
+  TempDir dir;
+  const std::string path = dir.File("node.db");
+  auto db = OpenWith(path, {kTableT});
+  ASSERT_NE(db, nullptr);
+  absl::Notification entered, release;
+  std::thread blocker([&] {
+    EXPECT_TRUE(db->Write([&](sqlite3* c) {
+                    entered.Notify();
+                    release.WaitForNotification();
+                    return InsertKey(c, "blocker");
+                  }).ok());
+  });
+  entered.WaitForNotification();
+  std::vector<std::thread> writers;
+  std::vector<absl::Status> results(3);
+  for (int i = 0; i < 3; ++i) {
+    writers.emplace_back([&, i] {
+      results[i] = db->Write([i](sqlite3* c) { return InsertKey(c, absl::StrCat("q", i)); });
+    });
+  }
+  db->WaitUntilQueuedForTesting(3);
+  std::thread closer([&] { db->Close(); });
+  release.Notify();
+  closer.join();
+  blocker.join();
+  for (auto& t : writers) t.join();
+  for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
+
+  EXPECT_EQ(db->Write([](sqlite3*) { return absl::OkStatus(); }).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(db->Read([](sqlite3*) { return absl::OkStatus(); }).code(),
+            absl::StatusCode::kFailedPrecondition);
+  // The last connection to close folded the WAL into the main file.
+  std::error_code ec;
+  const bool wal_exists = std::filesystem::exists(path + "-wal", ec);
+  EXPECT_TRUE(!wal_exists || std::filesystem::file_size(path + "-wal", ec) == 0);
+  db.reset();
+  auto reopened = OpenWith(path, {kTableT});
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(Keys(*reopened), (std::set<std::string>{"blocker", "q0", "q1", "q2"}));
+}
+
+TEST(SqliteDatabaseTest, StatementRefusesTwoStatementsAndReportsBadSql) {
+  TempDir dir;
+  auto db = OpenWith(dir.File("node.db"), {kTableT});
+  ASSERT_NE(db, nullptr);
+  absl::Status s = db->Read([](sqlite3* c) {
+    EXPECT_FALSE(SqliteStatement::Prepare(c, "SELECT 1; SELECT 2").ok());
+    auto bad = SqliteStatement::Prepare(c, "SELECT nope FROM nowhere");
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInternal);
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+}
+
+}  // namespace
+}  // namespace tongban::node
