@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
 #include "province_registry.h"
 
 namespace tongban {
@@ -44,6 +45,15 @@ absl::StatusOr<ApplicationIdParts> ParseApplicationId(absl::string_view id,
   parts.date = std::string(id.substr(17, 8));
   absl::string_view seq = id.substr(26, 8);
   if (!AllDigits(parts.date) || !AllDigits(seq)) return bad("date and sequence must be digits");
+  absl::CivilDay day;
+  if (!absl::ParseCivilTime(absl::StrCat(parts.date.substr(0, 4), "-", parts.date.substr(4, 2), "-",
+                                         parts.date.substr(6, 2)),
+                            &day) ||
+      absl::FormatCivilTime(day) != absl::StrCat(parts.date.substr(0, 4), "-",
+                                                 parts.date.substr(4, 2), "-",
+                                                 parts.date.substr(6, 2))) {
+    return bad("no such date");
+  }
   if (FindProvince(parts.accepting_province) == nullptr) return bad("unknown accepting province");
   if (FindProvince(parts.handling_province) == nullptr) return bad("unknown handling province");
   if (!absl::SimpleAtoi(seq, &parts.sequence)) return bad("bad sequence");

@@ -12,10 +12,23 @@ constexpr int kMaxPageSize = 200;
 // Quotes a (possibly hostile) value for an error message: at most 40 bytes,
 // cut at a UTF-8 boundary, so messages stay short and printable.
 std::string Shown(absl::string_view value) {
-  if (value.size() <= 40) return absl::StrCat("\"", value, "\"");
-  size_t cut = 40;
-  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
-  return absl::StrCat("\"", value.substr(0, cut), "...\"");
+  bool cut_short = value.size() > 40;
+  if (cut_short) {
+    size_t cut = 40;
+    while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+    value = value.substr(0, cut);
+  }
+  std::string out = "\"";
+  for (char c : value) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) {
+      absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
+    } else {
+      out.push_back(c);
+    }
+  }
+  absl::StrAppend(&out, cut_short ? "...\"" : "\"");
+  return out;
 }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -114,11 +127,15 @@ absl::Status ValidateText(absl::string_view field, absl::string_view value, size
     return absl::InvalidArgumentError(
         absl::StrCat(field, " is too long: ", n, " characters, at most ", max_chars));
   }
-  for (char c : value) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\n' && c != '\t') || u == 0x7F) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    unsigned char u = static_cast<unsigned char>(value[i]);
+    // C0 controls (except \n, \t), DEL, and C1 controls U+0080..U+009F (0xC2 0x80..0x9F).
+    bool c1 = u == 0xC2 && i + 1 < value.size() &&
+              static_cast<unsigned char>(value[i + 1]) >= 0x80 &&
+              static_cast<unsigned char>(value[i + 1]) <= 0x9F;
+    if ((u < 0x20 && u != '\n' && u != '\t') || u == 0x7F || c1) {
       return absl::InvalidArgumentError(
-          absl::StrCat(field, " contains a control character"));
+          absl::StrCat(field, " contains a control character at byte ", i));
     }
   }
   return absl::OkStatus();

@@ -7,8 +7,12 @@ namespace tongban {
 char ResidentIdCheckChar(absl::string_view first17) {
   static constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
   static constexpr char kCheck[11] = {'1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'};
+  if (first17.size() < 17) return '\0';
   int sum = 0;
-  for (int i = 0; i < 17; ++i) sum += (first17[i] - '0') * kWeights[i];
+  for (int i = 0; i < 17; ++i) {
+    if (first17[i] < '0' || first17[i] > '9') return '\0';
+    sum += (first17[i] - '0') * kWeights[i];
+  }
   return kCheck[sum % 11];
 }
 

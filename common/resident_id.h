@@ -14,7 +14,8 @@ namespace tongban {
 // check character is wrong.
 absl::Status ValidateResidentId(absl::string_view field, absl::string_view value);
 
-// The check character for 17 digits (for demo data and tests).
+// The check character for 17 digits (for demo data and tests); '\0' when
+// `first17` is not 17 digits.
 char ResidentIdCheckChar(absl::string_view first17);
 
 // Completes 17 digits into a valid 18-character number.

@@ -9,7 +9,10 @@ namespace {
 
 void AppendValue(std::string* out, absl::string_view value) {
   bool quote = value.empty();
-  for (char c : value) quote |= c == ' ' || c == '"' || c == '=' || c == '\n' || c == '\t';
+  for (char c : value) {
+    unsigned char u = static_cast<unsigned char>(c);
+    quote |= c == ' ' || c == '"' || c == '=' || u < 0x20 || u == 0x7F;
+  }
   if (!quote) {
     out->append(value.data(), value.size());
     return;
@@ -23,6 +26,11 @@ void AppendValue(std::string* out, absl::string_view value) {
       out->append("\\n");
     } else if (c == '\t') {
       out->append("\\t");
+    } else if (c == '\r') {
+      out->append("\\r");
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      // No raw control bytes: a hostile value must not rewrite the terminal or fake a line.
+      absl::StrAppend(out, "\\x", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
     } else {
       out->push_back(c);
     }

@@ -89,7 +89,8 @@ absl::StatusOr<ApplicationState> NextState(ApplicationState current, Application
   for (ApplicationAction a : AllowedActions(current)) allowed.push_back(ActionName(a));
   return absl::FailedPreconditionError(absl::StrCat(
       "cannot ", ActionName(action), " an application in state ", StateName(current),
-      allowed.empty() ? std::string(" (a final state: nothing more can happen)")
+      current == v1::APPLICATION_STATE_UNSPECIFIED ? std::string(" (the state is unset)")
+      : allowed.empty() ? std::string(" (a final state: nothing more can happen)")
                       : absl::StrCat("; allowed in ", StateName(current), ": ",
                                      absl::StrJoin(allowed, ", "))));
 }

@@ -111,10 +111,8 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
-// KNOWN GAP (reported, not fixed here): the date part is only checked for
-// digits, so ids with impossible dates parse. Enable once ParseApplicationId
-// checks the date (e.g. absl::ParseCivilTime into absl::CivilDay).
-TEST(ApplicationIdTest, DISABLED_ImpossibleDatesAreRefused) {
+// The date part must be a real calendar date.
+TEST(ApplicationIdTest, ImpossibleDatesAreRefused) {
   for (const char* id : {"TB-430000-310000-20261399-00000042", "TB-430000-310000-20260230-00000042",
                          "TB-430000-310000-00000000-00000042"}) {
     absl::StatusOr<ApplicationIdParts> parts = ParseApplicationId(id, "application_id");

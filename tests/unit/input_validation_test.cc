@@ -156,11 +156,9 @@ TEST(ValidateTextTest, ControlCharactersAreRefusedExceptNewlineAndTab) {
   EXPECT_TRUE(ValidateText("note", "第一行\n第二行\t结束", 100, false).ok());
 }
 
-// KNOWN BUG (reported, not fixed here): the header promises "no control
-// characters except \n and \t", but only C0 controls and DEL are refused;
-// C1 controls U+0080..U+009F (e.g. U+0085 NEL, U+009B CSI) pass. Enable once
-// ValidateText checks decoded code points.
-TEST(ValidateTextTest, DISABLED_C1ControlCharactersAreRefused) {
+// C1 controls U+0080..U+009F (e.g. U+0085 NEL, U+009B CSI) are control
+// characters too, though they are well-formed UTF-8.
+TEST(ValidateTextTest, C1ControlCharactersAreRefused) {
   for (const std::string& bad : {std::string("a\xC2\x85"
                                              "b"),
                                  std::string("\xC2\x9B"
