@@ -7,6 +7,7 @@
 #include "catalog/demo_catalog.h"
 #include "clock.h"
 #include "grpc_server_metrics.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/grpcpp.h"
@@ -180,6 +181,10 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
     if (descriptor != nullptr) node->grpc_metrics_->InitService(*descriptor);
   }
 
+  // The built-in health service is advertised by reflection, so its schema
+  // must be in the descriptor pool (Debian's gRPC does not ship it): touching
+  // the descriptor links our copy of grpc/health/v1/health.proto in.
+  (void)grpc::health::v1::HealthCheckResponse::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -31,7 +31,7 @@ cat <<INFO
     gRPC (mTLS):  127.0.0.1:50051      metrics: http://127.0.0.1:9464/metrics
     log:          $RUN/node.log        database: $RUN/node.db
     try (npm install @bufbuild/buf):
-      npx buf curl --protocol grpc --http2-prior-knowledge=false --cacert $CERTS/ca/ca.pem \\
+      npx buf curl --protocol grpc --cacert $CERTS/ca/ca.pem \\
         --cert $OFFICER/cert.pem --key $OFFICER/key.pem --list-methods https://localhost:50051
     Ctrl-C stops the node.
 INFO
