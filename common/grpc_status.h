@@ -2,6 +2,7 @@
 // map one to one (both follow google.rpc.Code).
 #pragma once
 
+#include <cstdio>
 #include <string>
 
 #include "absl/status/status.h"
@@ -9,8 +10,18 @@
 
 namespace tongban {
 
+// INTERNAL, UNKNOWN and DATA_LOSS carry our internals (SQL, file paths):
+// callers get a generic message, the details go to the process's log.
 inline grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  if (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown ||
+      status.code() == absl::StatusCode::kDataLoss) {
+    std::string detail(status.message());
+    std::fprintf(stderr, "level=error event=rpc.internal_error code=%d detail=\"%s\"\n",
+                 static_cast<int>(status.code()), detail.c_str());
+    return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                        "internal error in the node; the operator's log has the details");
+  }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
