@@ -98,6 +98,12 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::LoadForCaller(const std:
   if (absl::IsNotFound(app.status())) return not_found();
   if (!app.ok()) return app.status();
   if (caller.is_citizen() && app->applicant().id_number() != caller.citizen_id) return not_found();
+  // A relayed read: only a province party to the application may see it.
+  if (!caller.is_citizen() && !caller.origin_province.empty() &&
+      caller.origin_province != app->accepting_province() &&
+      caller.origin_province != app->handling_province()) {
+    return not_found();
+  }
   return app;
 }
 

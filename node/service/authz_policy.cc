@@ -32,6 +32,7 @@ absl::string_view RuleName(Rule rule) {
     case Rule::kOwnOfficer: return "own-officer";
     case Rule::kOwnOfficerOrCitizen: return "own-officer-or-citizen-via-gateway";
     case Rule::kGatewayRelay: return "gateway-relay-only";
+    case Rule::kOwnOfficerCitizenOrRelay: return "own-officer-citizen-or-relay";
   }
   return "unknown";
 }
@@ -54,7 +55,7 @@ AuthzPolicy AuthzPolicy::ForNode(std::string own_province) {
       {c + "AbolishItem", Rule::kOwnOfficer},
       {a + "PrecheckApplication", Rule::kOwnOfficerOrCitizen},
       {a + "SubmitApplication", Rule::kOwnOfficerOrCitizen},
-      {a + "GetApplication", Rule::kOwnOfficerOrCitizen},
+      {a + "GetApplication", Rule::kOwnOfficerCitizenOrRelay},
       {a + "ListApplicationsByApplicant", Rule::kOwnOfficerOrCitizen},
       {a + "ListApplicationsByState", Rule::kOwnOfficer},
       {a + "SupplementMaterials", Rule::kOwnOfficerOrCitizen},
@@ -145,6 +146,11 @@ absl::StatusOr<Caller> AuthzPolicy::Decide(const Principal& principal,
                                  kCitizenIdMetadata, " missing)"));
       }
       return deny(absl::StrCat(officers, ", or citizens through the gateway"));
+    case Rule::kOwnOfficerCitizenOrRelay:
+      if (own_officer) return caller;
+      if (is_gateway && (caller.is_citizen() || !caller.origin_province.empty())) return caller;
+      return deny(absl::StrCat(officers, ", citizens through the gateway, or the gateway relaying "
+                                         "for a province party to the application"));
     case Rule::kGatewayRelay:
       if (is_gateway && !caller.origin_province.empty()) return caller;
       if (is_gateway) {

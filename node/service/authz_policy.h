@@ -39,6 +39,9 @@ enum class Rule {
   kOwnOfficerOrCitizen,
   // The gateway relaying another node's call, with a stamped origin province.
   kGatewayRelay,
+  // kOwnOfficerOrCitizen, or the gateway relaying a read for a stamped origin
+  // province (the handler then shows only applications that province is party to).
+  kOwnOfficerCitizenOrRelay,
 };
 
 absl::string_view RuleName(Rule rule);

@@ -69,8 +69,9 @@ std::string ExpectedRule(const std::string& method) {
        {"ListItems", "SearchItems", "GetItem", "GetGuide", "ListAlliances", "GetCatalogInfo"}) {
     if (method == Catalog(m)) return "own-officer-or-gateway";
   }
+  if (method == App("GetApplication")) return "own-officer-citizen-or-relay";
   for (const char* m :
-       {"PrecheckApplication", "SubmitApplication", "GetApplication", "ListApplicationsByApplicant",
+       {"PrecheckApplication", "SubmitApplication", "ListApplicationsByApplicant",
         "SupplementMaterials", "WithdrawApplication", "EscalateApplication"}) {
     if (method == App(m)) return "own-officer-or-citizen-via-gateway";
   }
@@ -214,6 +215,19 @@ TEST_F(AuthzPolicyTest, GatewayWithCitizenStampActsForTheCitizen) {
     EXPECT_EQ(r->citizen_id, kCitizen);
     EXPECT_EQ(r->actor(), std::string("citizen:") + kCitizen);
     EXPECT_THAT(r->origin_province, IsEmpty());
+  }
+}
+
+TEST_F(AuthzPolicyTest, GatewayRelaysApplicationReadsOnlyForAStampedProvince) {
+  absl::StatusOr<Caller> r = CallWithOrigin(Gateway(), App("GetApplication"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->origin_province.empty());
+  ExpectDenied(Call(Gateway(), App("GetApplication")), "rule own-officer-citizen-or-relay:");
+  // The relay stamp opens only reads, never changes.
+  for (const char* m : {"SubmitApplication", "SupplementMaterials", "WithdrawApplication",
+                        "DecideApplication"}) {
+    SCOPED_TRACE(m);
+    EXPECT_FALSE(CallWithOrigin(Gateway(), App(m)).ok());
   }
 }
 
