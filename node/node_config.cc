@@ -1,40 +1,16 @@
 #include "node_config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/text_format.h"
 #include "input_validation.h"
+#include "text_config.h"
 
 namespace tongban::node {
-namespace {
-
-// Collects parse errors with line and column instead of printing them.
-class Collector final : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, int column, const std::string& message) override {
-    if (first.empty()) first = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
-  }
-  std::string first;
-};
-
-}  // namespace
 
 absl::StatusOr<v1::NodeConfig> ReadNodeConfig(const std::string& path) {
   v1::NodeConfig config;
   if (path.empty()) return config;
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  google::protobuf::TextFormat::Parser parser;
-  Collector errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &config)) {
-    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", errors.first));
-  }
+  absl::Status read = ReadTextProtoFile(path, &config);
+  if (!read.ok()) return read;
   return config;
 }
 

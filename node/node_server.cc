@@ -24,6 +24,7 @@
 #include "service/federation_service.h"
 #include "service/guide_resolver.h"
 #include "service/node_metrics.h"
+#include "service/outbox_forwarder.h"
 #include "store/sqlite_application_store.h"
 #include "store/sqlite_catalog_store.h"
 #include "store/sqlite_database.h"
@@ -78,6 +79,9 @@ class RunningNode final : public NodeServer {
       server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(grace_seconds_)));
       server_->Wait();
     }
+    // No handler writes any more; finish (or time out) the deliveries in
+    // flight and record them while the store is still open.
+    if (forwarder_ != nullptr) forwarder_->Stop();
     if (database_ != nullptr) database_->Close();
     log_->Info("node.stopped");
   }
@@ -99,6 +103,7 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<CatalogServiceImpl> catalog_service_;
   std::unique_ptr<ApplicationServiceImpl> application_service_;
   std::unique_ptr<FederationServiceImpl> federation_service_;
+  std::unique_ptr<OutboxForwarder> forwarder_;  // only with a gateway
   std::unique_ptr<grpc::Server> server_;
   std::string grpc_address_;
   std::string metrics_address_;
@@ -161,6 +166,17 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
                                              MakeChannelCredentials(config.tls()), args);
     node->federation_ = std::make_unique<GatewayFederationClient>(channel, absl::Seconds(5));
   }
+  if (node->federation_ != nullptr) {
+    node->forwarder_ = std::make_unique<OutboxForwarder>(
+        node->applications_.get(), node->federation_.get(), &node->clock_, metrics,
+        node->log_.get(), OutboxForwarder::Options{});
+  } else {
+    node->log_->Warn("forwarding.disabled",
+                     {{"reason", "outbox entries will wait: no gateway_address configured"}});
+  }
+  OutboxForwarder* forwarder = node->forwarder_.get();
+  std::function<void()> on_outbox_written;
+  if (forwarder != nullptr) on_outbox_written = [forwarder] { forwarder->Notify(); };
   node->guides_ = std::make_unique<GuideResolver>(config.province_code(), node->catalog_.get(),
                                                   node->federation_.get(), &node->clock_,
                                                   absl::Seconds(30));
@@ -174,10 +190,12 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   deps.clock = &node->clock_;
   deps.metrics = metrics;
   deps.log = node->log_.get();
+  deps.on_outbox_written = on_outbox_written;
   node->application_service_ = std::make_unique<ApplicationServiceImpl>(deps);
   node->federation_service_ = std::make_unique<FederationServiceImpl>(
       node->authz_.get(), node->applications_.get(), node->catalog_.get(), &node->clock_, metrics,
       node->log_.get(), *identity);
+  node->federation_service_->set_on_outbox_written(on_outbox_written);
 
   for (const auto* service : {v1::CatalogService::service_full_name(),
                               v1::ApplicationService::service_full_name(),
@@ -236,6 +254,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
                                     {"grpc", node->grpc_address_},
                                     {"metrics", node->metrics_address_},
                                     {"identity", *identity}});
+  if (node->forwarder_ != nullptr) node->forwarder_->Start();
   return std::unique_ptr<NodeServer>(std::move(node));
 }
 

@@ -15,7 +15,7 @@
 #include "service/application_events.h"
 #include "service/application_request_validation.h"
 #include "service/application_state_machine.h"
-#include "service/filing_policy.h"
+#include "filing_policy.h"
 #include "service/guide_precheck.h"
 #include "tongban/v1/federation.pb.h"
 
@@ -75,6 +75,10 @@ grpc::Status Reply(const absl::StatusOr<v1::Application>& app, Response* resp) {
 
 ApplicationServiceImpl::ApplicationServiceImpl(ApplicationServiceDeps deps)
     : d_(deps), own_(deps.authz->own_province()) {}
+
+void ApplicationServiceImpl::OutboxWritten(const v1::Application& app) const {
+  if (d_.on_outbox_written && IsCrossProvince(app)) d_.on_outbox_written();
+}
 
 absl::StatusOr<v1::Guide> ApplicationServiceImpl::FileableGuide(const std::string& handling,
                                                                 const std::string& item_code) {
@@ -198,6 +202,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
   if (!created.ok()) return created.status();
   *replayed = created->replayed;
   if (!created->replayed) {
+    OutboxWritten(created->application);
     d_.metrics->Submitted(OutcomeLabel(check->outcome), cross);
     d_.metrics->Event("SUBMIT");
     d_.log->Info("application.submitted",
@@ -342,6 +347,7 @@ grpc::Status ApplicationServiceImpl::SupplementMaterials(grpc::ServerContext* ct
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<v1::Application> app = Supplement(*caller, *req);
   if (app.ok()) d_.metrics->Event("SUPPLEMENT");
+  if (app.ok()) OutboxWritten(*app);
   return Reply(app, resp);
 }
 
@@ -372,6 +378,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Transition(const Caller&
         return mutation;
       });
   if (app.ok()) {
+    OutboxWritten(*app);
     d_.metrics->Event(ActionName(action));
     d_.log->Info("application.transition", {{"id", id},
                                             {"action", ActionName(action)},
@@ -454,6 +461,7 @@ absl::StatusOr<v1::Escalation> ApplicationServiceImpl::Escalate(
         return mutation;
       });
   if (!app.ok()) return app.status();
+  OutboxWritten(*app);
   d_.metrics->Event("ESCALATE");
   d_.log->Warn("application.escalated", {{"id", req.application_id()}, {"by", caller.actor()}});
   return escalation;
@@ -531,6 +539,7 @@ absl::StatusOr<v1::Escalation> ApplicationServiceImpl::Resolve(
         return mutation;
       });
   if (!app.ok()) return app.status();
+  OutboxWritten(*app);
   d_.metrics->Event("RESOLVE_ESCALATION");
   return escalation;
 }

@@ -5,6 +5,7 @@
 // every later event on it gets an outbox entry to the other province.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "clock.h"
@@ -26,6 +27,9 @@ struct ApplicationServiceDeps {
   const Clock* clock = nullptr;
   NodeMetrics* metrics = nullptr;
   EventLog* log = nullptr;
+  // Optional: called (on the handler's thread) after a committed write that
+  // added outbox entries, so the forwarder sends them at once.
+  std::function<void()> on_outbox_written;
 };
 
 class ApplicationServiceImpl final : public v1::ApplicationService::Service {
@@ -83,6 +87,9 @@ class ApplicationServiceImpl final : public v1::ApplicationService::Service {
                                           const v1::EscalateApplicationRequest& req);
   absl::StatusOr<v1::Escalation> Resolve(const Caller& caller,
                                          const v1::ResolveEscalationRequest& req);
+
+  // Calls d_.on_outbox_written when `app` is cross-province (its writes carry outbox entries).
+  void OutboxWritten(const v1::Application& app) const;
 
   ApplicationServiceDeps d_;
   const std::string own_;

@@ -86,6 +86,7 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
         return m;
       });
   if (!inserted.ok()) return inserted.status();
+  if (!inserted->already_present && on_outbox_written_) on_outbox_written_();
   resp->set_already_delivered(inserted->already_present);
   if (inserted->already_present) {
     for (const auto& e : inserted->application.events()) {

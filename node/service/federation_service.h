@@ -4,6 +4,7 @@
 // province it stamps must be the province the delivery claims to come from.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "clock.h"
@@ -23,6 +24,11 @@ class FederationServiceImpl final : public v1::FederationService::Service {
   FederationServiceImpl(const AuthzPolicy* authz, ApplicationStore* applications,
                         CatalogStore* catalog, const Clock* clock, NodeMetrics* metrics,
                         EventLog* log, std::string node_identity);
+
+  // Optional: called after a committed write that added outbox entries (the
+  // DELIVER event going back), so the forwarder sends it at once. Set before
+  // the service is registered.
+  void set_on_outbox_written(std::function<void()> hook) { on_outbox_written_ = std::move(hook); }
 
   grpc::Status DeliverApplication(grpc::ServerContext* ctx,
                                   const v1::DeliverApplicationRequest* req,
@@ -45,6 +51,7 @@ class FederationServiceImpl final : public v1::FederationService::Service {
   EventLog* log_;
   const std::string own_;
   const std::string node_identity_;
+  std::function<void()> on_outbox_written_;
 };
 
 }  // namespace tongban::node

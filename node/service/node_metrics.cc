@@ -1,6 +1,13 @@
 #include "node_metrics.h"
 
 namespace tongban::node {
+namespace {
+
+// From a fast local hop to outages long enough to page someone.
+const prometheus::Histogram::BucketBoundaries kForwardingBuckets = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600};
+
+}  // namespace
 
 NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& province,
                          const std::string& version)
@@ -32,7 +39,17 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
                         .Help("Writes committed together in one store transaction.")
                         .Register(registry)
                         .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64,
-                                                                         128, 256})) {
+                                                                         128, 256})),
+      forwarding_attempts_(prometheus::BuildCounter()
+                               .Name("tongban_forwarding_attempts_total")
+                               .Help("Outbox deliveries to other provinces attempted, by kind "
+                                     "and result (every failure is retried).")
+                               .Register(registry)),
+      forwarding_seconds_(prometheus::BuildHistogram()
+                              .Name("tongban_forwarding_delivery_seconds")
+                              .Help("Time from an outbox entry's creation to its acknowledged "
+                                    "delivery to the other province.")
+                              .Register(registry)) {
   prometheus::BuildGauge()
       .Name("tongban_build_info")
       .Help("Build and identity of this process (value 1).")
@@ -44,6 +61,12 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
     for (const char* route : {"local", "cross_province"}) {
       submitted_.Add({{"outcome", outcome}, {"route", route}});
     }
+  }
+  for (const char* kind : {"application", "event"}) {
+    for (const char* result : {"delivered", "transient_error", "rejected"}) {
+      forwarding_attempts_.Add({{"kind", kind}, {"result", result}});
+    }
+    forwarding_seconds_.Add({{"kind", kind}}, kForwardingBuckets);
   }
 }
 
@@ -67,6 +90,14 @@ void NodeMetrics::CertificateExpiry(const std::string& which, double unix_second
 void NodeMetrics::Commit(double seconds, int batch) {
   commit_seconds_.Observe(seconds);
   commit_batch_.Observe(batch);
+}
+
+void NodeMetrics::ForwardingAttempt(const std::string& kind, const std::string& result) {
+  forwarding_attempts_.Add({{"kind", kind}, {"result", result}}).Increment();
+}
+
+void NodeMetrics::ForwardingDelivered(const std::string& kind, double seconds) {
+  forwarding_seconds_.Add({{"kind", kind}}, kForwardingBuckets).Observe(seconds);
 }
 
 std::vector<prometheus::MetricFamily> StoreGauges::Collect() const {

@@ -31,6 +31,12 @@ class NodeMetrics final {
   void CertificateExpiry(const std::string& which, double unix_seconds);
   // One store transaction committed (group commit: `batch` writes in it).
   void Commit(double seconds, int batch);
+  // One delivery attempt of the outbox forwarder: kind application|event,
+  // result delivered|transient_error|rejected.
+  void ForwardingAttempt(const std::string& kind, const std::string& result);
+  // An acknowledged delivery, `seconds` after its outbox entry was written:
+  // the cross-province forwarding latency.
+  void ForwardingDelivered(const std::string& kind, double seconds);
 
  private:
   prometheus::Family<prometheus::Counter>& submitted_;
@@ -39,6 +45,8 @@ class NodeMetrics final {
   prometheus::Family<prometheus::Gauge>& cert_expiry_;
   prometheus::Histogram& commit_seconds_;
   prometheus::Histogram& commit_batch_;
+  prometheus::Family<prometheus::Counter>& forwarding_attempts_;
+  prometheus::Family<prometheus::Histogram>& forwarding_seconds_;
 };
 
 // Gauges read from the store at scrape time, so they are never stale:

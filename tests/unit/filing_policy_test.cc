@@ -1,5 +1,5 @@
 // 无差别受理: where an item handled by one province may be filed.
-#include "service/filing_policy.h"
+#include "filing_policy.h"
 
 #include <string>
 #include <vector>
@@ -8,7 +8,7 @@
 #include "gtest/gtest.h"
 #include "province_registry.h"
 
-namespace tongban::node {
+namespace tongban {
 namespace {
 
 using ::testing::HasSubstr;
@@ -160,4 +160,4 @@ TEST(FilingPolicyTest, ItemWithoutScopeIsRefused) {
 }
 
 }  // namespace
-}  // namespace tongban::node
+}  // namespace tongban

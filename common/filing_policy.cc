@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace tongban::node {
+namespace tongban {
 
 absl::Status CheckFileableFrom(const v1::Guide& guide, absl::string_view accepting,
                                const std::vector<v1::Alliance>& alliances) {
@@ -52,4 +52,4 @@ absl::Status CheckFileableFrom(const v1::Guide& guide, absl::string_view accepti
   }
 }
 
-}  // namespace tongban::node
+}  // namespace tongban

@@ -12,10 +12,10 @@
 #include "absl/status/status.h"
 #include "tongban/v1/catalog.pb.h"
 
-namespace tongban::node {
+namespace tongban {
 
 // OK, or FAILED_PRECONDITION saying why and where the applicant can go instead.
 absl::Status CheckFileableFrom(const v1::Guide& handling_guide, absl::string_view accepting_province,
                                const std::vector<v1::Alliance>& alliances);
 
-}  // namespace tongban::node
+}  // namespace tongban

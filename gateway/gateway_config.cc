@@ -1,0 +1,87 @@
+#include "gateway_config.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "input_validation.h"
+#include "text_config.h"
+
+namespace tongban::gateway {
+namespace {
+
+absl::Status InRange(const char* key, int value, int lo, int hi) {
+  if (value < lo || value > hi) {
+    return absl::InvalidArgumentError(absl::StrCat(key, " is ", value, ": must be ", lo, " to ", hi));
+  }
+  return absl::OkStatus();
+}
+
+void Default(int32_t value, int32_t fallback, void (v1::GatewayConfig::*set)(int32_t),
+             v1::GatewayConfig* c) {
+  if (value == 0) (c->*set)(fallback);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::GatewayConfig> ReadGatewayConfig(const std::string& path) {
+  v1::GatewayConfig config;
+  if (path.empty()) return config;
+  absl::Status read = ReadTextProtoFile(path, &config);
+  if (!read.ok()) return read;
+  return config;
+}
+
+absl::StatusOr<v1::GatewayConfig> FinishGatewayConfig(v1::GatewayConfig c) {
+  if (c.listen_address().empty()) c.set_listen_address("127.0.0.1:0");
+  if (c.directory_file().empty()) {
+    return absl::InvalidArgumentError("directory_file is required: the federation directory");
+  }
+  if (c.tls().cert_file().empty() || c.tls().key_file().empty() || c.tls().ca_file().empty()) {
+    return absl::InvalidArgumentError(
+        "tls.cert_file, tls.key_file and tls.ca_file are required: every hop is mTLS");
+  }
+  Default(c.directory_poll_ms(), 1000, &v1::GatewayConfig::set_directory_poll_ms, &c);
+  Default(c.node_deadline_ms(), 500, &v1::GatewayConfig::set_node_deadline_ms, &c);
+  Default(c.relay_budget_ms(), 20, &v1::GatewayConfig::set_relay_budget_ms, &c);
+  Default(c.catalog_refresh_ms(), 1000, &v1::GatewayConfig::set_catalog_refresh_ms, &c);
+  Default(c.eject_after_failures(), 3, &v1::GatewayConfig::set_eject_after_failures, &c);
+  Default(c.eject_base_ms(), 2000, &v1::GatewayConfig::set_eject_base_ms, &c);
+  Default(c.shutdown_grace_seconds(), 10, &v1::GatewayConfig::set_shutdown_grace_seconds, &c);
+  Default(c.drain_delay_ms(), 500, &v1::GatewayConfig::set_drain_delay_ms, &c);
+  Default(c.max_message_bytes(), 4 * 1024 * 1024, &v1::GatewayConfig::set_max_message_bytes, &c);
+  for (absl::Status s : {InRange("directory_poll_ms", c.directory_poll_ms(), 50, 600000),
+                         InRange("node_deadline_ms", c.node_deadline_ms(), 10, 60000),
+                         InRange("relay_budget_ms", c.relay_budget_ms(), 1, 10000),
+                         InRange("catalog_refresh_ms", c.catalog_refresh_ms(), 50, 600000),
+                         InRange("eject_after_failures", c.eject_after_failures(), 1, 1000),
+                         InRange("eject_base_ms", c.eject_base_ms(), 10, 600000),
+                         InRange("shutdown_grace_seconds", c.shutdown_grace_seconds(), 1, 600),
+                         InRange("drain_delay_ms", c.drain_delay_ms(), 0, 60000),
+                         InRange("max_message_bytes", c.max_message_bytes(), 65536, 67108864)}) {
+    if (!s.ok()) return s;
+  }
+  return c;
+}
+
+absl::StatusOr<v1::FederationDirectory> ReadDirectory(const std::string& path) {
+  v1::FederationDirectory directory;
+  absl::Status read = ReadTextProtoFile(path, &directory);
+  if (!read.ok()) return read;
+  std::set<std::string> seen;
+  for (int i = 0; i < directory.nodes_size(); ++i) {
+    const v1::DirectoryNode& n = directory.nodes(i);
+    std::string field = absl::StrCat(path, ": nodes[", i, "]");
+    absl::Status s = ValidateProvinceCode(field + ".province_code", n.province_code());
+    if (!s.ok()) return s;
+    if (!seen.insert(n.province_code()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".province_code ", n.province_code(), " is listed twice"));
+    }
+    if (n.address().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".address is required"));
+    }
+  }
+  return directory;
+}
+
+}  // namespace tongban::gateway

@@ -1,0 +1,191 @@
+#include "gateway_server.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "catalog_cache.h"
+#include "directory_watcher.h"
+#include "gateway_metrics.h"
+#include "grpc/health/v1/health.pb.h"
+#include "grpc_server_metrics.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "node_pool.h"
+#include "peer_identity.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+#include "query_service.h"
+#include "relay_service.h"
+#include "structured_log.h"
+#include "tls_credentials.h"
+
+namespace tongban::gateway {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+std::string HostOf(const std::string& address) {
+  size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+class RunningGateway final : public GatewayServer {
+ public:
+  ~RunningGateway() override { Shutdown(); }
+  std::string grpc_address() const override { return grpc_address_; }
+  std::string metrics_address() const override { return metrics_address_; }
+
+  void Shutdown() override {
+    if (shut_down_.exchange(true)) return;
+    if (server_ == nullptr) return;
+    log_->Info("gateway.draining", {{"drain_delay_ms", absl::StrCat(drain_delay_ms_)}});
+    server_->GetHealthCheckService()->SetServingStatus(false);
+    // Balancers and clients watching health see NOT_SERVING before we stop
+    // accepting; calls arriving meanwhile are still served.
+    std::this_thread::sleep_for(std::chrono::milliseconds(drain_delay_ms_));
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(grace_seconds_)));
+    server_->Wait();
+    log_->Info("gateway.stopped");
+  }
+
+  std::unique_ptr<EventLog> log_;
+  SystemClock clock_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<GrpcServerMetrics> server_metrics_;
+  std::unique_ptr<GatewayMetrics> metrics_;
+  std::unique_ptr<NodePool> pool_;
+  std::unique_ptr<DirectoryWatcher> directory_;
+  std::unique_ptr<CatalogCache> cache_;
+  std::unique_ptr<QueryServiceImpl> query_;
+  std::unique_ptr<RelayServiceImpl> relay_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string grpc_address_;
+  std::string metrics_address_;
+  int drain_delay_ms_ = 500;
+  int grace_seconds_ = 10;
+  std::atomic<bool> shut_down_{false};
+};
+
+absl::Status CheckGatewayIdentity(const v1::GatewayConfig& config) {
+  absl::Status files = CheckTlsFiles(config.tls());
+  if (!files.ok()) return files;
+  absl::StatusOr<std::string> uri = ReadCertificateUri(config.tls().cert_file());
+  if (!uri.ok()) return uri.status();
+  absl::StatusOr<Principal> p = ParseSpiffeId(*uri);
+  if (!p.ok() || p->kind != Principal::Kind::kGateway) {
+    return absl::FailedPreconditionError(absl::StrCat("certificate ", config.tls().cert_file(),
+                                                      " names ", *uri,
+                                                      ", not the gateway (spiffe://tongban/gateway)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::GatewayConfig& config) {
+  auto gw = std::make_unique<RunningGateway>();
+  gw->log_ = std::make_unique<EventLog>("gateway");
+  gw->drain_delay_ms_ = config.drain_delay_ms();
+  gw->grace_seconds_ = config.shutdown_grace_seconds();
+  absl::Status identity = CheckGatewayIdentity(config);
+  if (!identity.ok()) return identity;
+
+  gw->registry_ = std::make_shared<prometheus::Registry>();
+  gw->server_metrics_ = std::make_unique<GrpcServerMetrics>(*gw->registry_);
+  gw->metrics_ = std::make_unique<GatewayMetrics>(*gw->registry_);
+  prometheus::BuildGauge()
+      .Name("tongban_build_info")
+      .Help("Build and identity of this process (value 1).")
+      .Register(*gw->registry_)
+      .Add({{"component", "gateway"}, {"version", kVersion}})
+      .Set(1);
+
+  OutlierPolicy policy;
+  policy.eject_after_failures = config.eject_after_failures();
+  policy.eject_base = absl::Milliseconds(config.eject_base_ms());
+  GatewayMetrics* metrics = gw->metrics_.get();
+  EventLog* log = gw->log_.get();
+  gw->pool_ = std::make_unique<NodePool>(
+      MakeChannelCredentials(config.tls()), policy, &gw->clock_,
+      [metrics, log](const std::string& province, bool up) {
+        metrics->NodeUp(province, up);
+        if (up) {
+          log->Info("node.reinstated", {{"province", province}});
+        } else {
+          log->Warn("node.ejected", {{"province", province}});
+        }
+      });
+  NodePool* pool = gw->pool_.get();
+  gw->directory_ = std::make_unique<DirectoryWatcher>(
+      config.directory_file(), absl::Milliseconds(config.directory_poll_ms()), log,
+      [pool, metrics](const v1::FederationDirectory& d) {
+        pool->Update(d);
+        for (const auto& n : d.nodes()) metrics->NodeUp(n.province_code(), true);
+      });
+  absl::Status loaded = gw->directory_->Start();
+  if (!loaded.ok()) return loaded;
+  pool->StartProber();
+
+  NodeCaller caller{pool, metrics};
+  gw->cache_ = std::make_unique<CatalogCache>(caller, &gw->clock_, log,
+                                              absl::Milliseconds(config.catalog_refresh_ms()),
+                                              absl::Milliseconds(config.node_deadline_ms()));
+  if (!config.disable_catalog_cache()) gw->cache_->Start();
+  QueryOptions options;
+  options.node_deadline = absl::Milliseconds(config.node_deadline_ms());
+  options.budget = absl::Milliseconds(config.relay_budget_ms());
+  options.use_cache = !config.disable_catalog_cache();
+  gw->query_ = std::make_unique<QueryServiceImpl>(caller, gw->cache_.get(), gw->directory_.get(),
+                                                  options);
+  gw->relay_ = std::make_unique<RelayServiceImpl>(caller, options.budget);
+
+  for (const char* service :
+       {v1::FederationQueryService::service_full_name(), v1::FederationService::service_full_name()}) {
+    const auto* d = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+    if (d != nullptr) gw->server_metrics_->InitService(*d);
+  }
+  (void)grpc::health::v1::HealthCheckResponse::descriptor();  // for reflection, see node_server.cc
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen_address(), MakeServerCredentials(config.tls()), &port);
+  builder.SetMaxReceiveMessageSize(config.max_message_bytes());
+  builder.SetMaxSendMessageSize(config.max_message_bytes());
+  grpc::ResourceQuota quota("tongban-gateway");
+  quota.SetMaxThreads(512);
+  builder.SetResourceQuota(quota);
+  builder.RegisterService(gw->query_.get());
+  builder.RegisterService(gw->relay_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(gw->server_metrics_->MakeInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  gw->server_ = builder.BuildAndStart();
+  if (gw->server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen_address()));
+  }
+  gw->grpc_address_ = absl::StrCat(HostOf(config.listen_address()), ":", port);
+  if (!config.metrics_address().empty()) {
+    try {
+      gw->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_address());
+    } catch (const std::exception& e) {
+      gw->Shutdown();
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve metrics on ", config.metrics_address(), ": ", e.what()));
+    }
+    gw->exposer_->RegisterCollectable(gw->registry_);
+    gw->metrics_address_ = absl::StrCat(HostOf(config.metrics_address()), ":",
+                                        gw->exposer_->GetListeningPorts().front());
+  }
+  gw->server_->GetHealthCheckService()->SetServingStatus(true);
+  gw->log_->Info("gateway.serving", {{"grpc", gw->grpc_address_},
+                                     {"metrics", gw->metrics_address_},
+                                     {"nodes", absl::StrCat(pool->Provinces().size())},
+                                     {"catalog_cache", options.use_cache ? "on" : "off"}});
+  return std::unique_ptr<GatewayServer>(std::move(gw));
+}
+
+}  // namespace tongban::gateway

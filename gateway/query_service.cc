@@ -1,0 +1,333 @@
+#include "query_service.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "application_id.h"
+#include "caller_identity.h"
+#include "filing_policy.h"
+#include "grpc_status.h"
+#include "input_validation.h"
+#include "page_token.h"
+
+namespace tongban::gateway {
+namespace {
+
+constexpr char kCatalog[] = "tongban.v1.CatalogService";
+constexpr char kApplications[] = "tongban.v1.ApplicationService";
+constexpr char kOriginMetadata[] = "x-tongban-origin-province";
+
+std::string Method(const char* name) {
+  return absl::StrCat("/tongban.v1.FederationQueryService/", name);
+}
+
+void AddMissing(std::vector<v1::MissingProvince>* missing, const std::string& province,
+                const std::string& reason) {
+  v1::MissingProvince m;
+  m.set_province_code(province);
+  m.set_reason(reason);
+  missing->push_back(std::move(m));
+}
+
+std::vector<std::string> Names(const std::vector<v1::MissingProvince>& missing) {
+  std::vector<std::string> out;
+  for (const auto& m : missing) out.push_back(m.province_code());
+  return out;
+}
+
+}  // namespace
+
+bool GuideMatches(const v1::Guide& guide, const std::string& query) {
+  if (absl::StrContains(guide.item().name_zh(), query)) return true;
+  return absl::StrContains(absl::AsciiStrToLower(guide.item().name_en()),
+                           absl::AsciiStrToLower(query));
+}
+
+QueryServiceImpl::QueryServiceImpl(NodeCaller caller, CatalogCache* cache,
+                                   const DirectoryWatcher* directory, QueryOptions options)
+    : caller_(caller), cache_(cache), directory_(directory), options_(options) {}
+
+absl::Time QueryServiceImpl::Deadline(const grpc::ServerContext& ctx) const {
+  // The caller's deadline minus the gateway's own budget; a generous cap
+  // when the caller set none.
+  absl::Time caller = absl::FromChrono(ctx.deadline());
+  return std::min(caller - options_.budget, absl::Now() + absl::Seconds(30));
+}
+
+grpc::Status QueryServiceImpl::SearchFederation(grpc::ServerContext* ctx,
+                                                const v1::SearchFederationRequest* req,
+                                                v1::SearchFederationResponse* resp) {
+  absl::StatusOr<Principal> who =
+      VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("SearchFederation"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  absl::Status s = ValidateText("query", req->query(), 64, /*required=*/true);
+  int limit = 0;
+  if (s.ok()) s = ValidatePageSize("page_size", req->page_size(), &limit);
+  std::vector<std::string> provinces(req->provinces().begin(), req->provinces().end());
+  for (size_t i = 0; s.ok() && i < provinces.size(); ++i) {
+    s = ValidateProvinceCode(absl::StrCat("provinces[", i, "]"), provinces[i]);
+  }
+  if (!s.ok()) return ToGrpcStatus(s);
+  if (provinces.empty()) provinces = caller_.pool->Provinces();
+  std::sort(provinces.begin(), provinces.end());
+  const std::string list =
+      absl::StrCat("fed-search:", req->query(), ":", absl::StrJoin(provinces, ","));
+  absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
+  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+
+  std::vector<v1::Guide> found;
+  std::vector<std::string> live;
+  for (const std::string& p : provinces) {
+    std::shared_ptr<const CatalogCache::Entry> entry =
+        options_.use_cache ? cache_->Fresh(p) : nullptr;
+    if (entry == nullptr) {
+      live.push_back(p);
+      continue;
+    }
+    for (const v1::Guide& g : entry->guides) {
+      if (g.status() == v1::ITEM_STATUS_ACTIVE && GuideMatches(g, req->query())) found.push_back(g);
+    }
+  }
+  caller_.metrics->CacheServed(true, static_cast<int>(provinces.size() - live.size()));
+  caller_.metrics->CacheServed(false, static_cast<int>(live.size()));
+  std::vector<v1::MissingProvince> missing;
+  if (!live.empty()) {
+    v1::SearchItemsRequest node_req;
+    node_req.set_query(req->query());
+    node_req.set_page_size(200);  // a province rarely has more matches than one page
+    auto results = FanOut<v1::SearchItemsResponse>(
+        caller_, live, kCatalog, "SearchItems", options_.node_deadline, Deadline(*ctx),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::SearchItemsResponse* r,
+            std::function<void(grpc::Status)> done) {
+          stubs.catalog->async()->SearchItems(c, &node_req, r, std::move(done));
+        });
+    for (auto& r : results) {
+      if (!r.status.ok()) {
+        AddMissing(&missing, r.province, MissingReason(r.status));
+        continue;
+      }
+      for (auto& g : *r.response.mutable_guides()) found.push_back(std::move(g));
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const v1::Guide& a, const v1::Guide& b) {
+    return std::tie(a.item().item_code(), a.province_code()) <
+           std::tie(b.item().item_code(), b.province_code());
+  });
+  // Stable order across pages: (item_code, province) strictly after the cursor.
+  auto key = [](const v1::Guide& g) { return absl::StrCat(g.item().item_code(), "/", g.province_code()); };
+  int added = 0;
+  for (const v1::Guide& g : found) {
+    if (!cursor->empty() && key(g) <= *cursor) continue;
+    if (added == limit) {
+      resp->set_next_page_token(EncodePageToken(list, key(*resp->guides().rbegin())));
+      break;
+    }
+    *resp->add_guides() = g;
+    ++added;
+  }
+  caller_.metrics->FanOut("SearchFederation", Names(missing));
+  for (auto& m : missing) *resp->add_missing_provinces() = std::move(m);
+  return grpc::Status::OK;
+}
+
+std::map<std::string, v1::Guide> QueryServiceImpl::GuidesOfItem(
+    const std::string& item_code, absl::Time deadline, std::vector<v1::MissingProvince>* missing) {
+  std::map<std::string, v1::Guide> out;
+  std::vector<std::string> live;
+  for (const std::string& p : caller_.pool->Provinces()) {
+    std::shared_ptr<const CatalogCache::Entry> entry =
+        options_.use_cache ? cache_->Fresh(p) : nullptr;
+    if (entry == nullptr) {
+      live.push_back(p);
+      continue;
+    }
+    auto it = std::lower_bound(entry->guides.begin(), entry->guides.end(), item_code,
+                               [](const v1::Guide& g, const std::string& code) {
+                                 return g.item().item_code() < code;
+                               });
+    if (it != entry->guides.end() && it->item().item_code() == item_code) out[p] = *it;
+  }
+  if (live.empty()) return out;
+  v1::GetGuideRequest node_req;
+  node_req.set_item_code(item_code);
+  auto results = FanOut<v1::GetGuideResponse>(
+      caller_, live, kCatalog, "GetGuide", options_.node_deadline, deadline,
+      [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetGuideResponse* r,
+          std::function<void(grpc::Status)> done) {
+        stubs.catalog->async()->GetGuide(c, &node_req, r, std::move(done));
+      });
+  for (auto& r : results) {
+    if (r.status.ok()) {
+      out[r.province] = std::move(*r.response.mutable_guide());
+    } else if (r.status.error_code() != grpc::StatusCode::NOT_FOUND) {
+      AddMissing(missing, r.province, MissingReason(r.status));
+    }
+  }
+  return out;
+}
+
+grpc::Status QueryServiceImpl::FindFilingOptions(grpc::ServerContext* ctx,
+                                                 const v1::FindFilingOptionsRequest* req,
+                                                 v1::FindFilingOptionsResponse* resp) {
+  absl::StatusOr<Principal> who =
+      VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("FindFilingOptions"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  absl::Status s = ValidateItemCode("item_code", req->item_code());
+  if (s.ok()) s = ValidateProvinceCode("accepting_province", req->accepting_province());
+  if (!s.ok()) return ToGrpcStatus(s);
+  std::vector<v1::MissingProvince> missing;
+  std::map<std::string, v1::Guide> guides = GuidesOfItem(req->item_code(), Deadline(*ctx), &missing);
+  std::shared_ptr<const v1::FederationDirectory> directory = directory_->Current();
+  std::vector<v1::Alliance> alliances(directory->alliances().begin(), directory->alliances().end());
+  for (auto& [province, guide] : guides) {
+    if (!CheckFileableFrom(guide, req->accepting_province(), alliances).ok()) continue;
+    v1::FilingOption* option = resp->add_options();
+    option->set_handling_province(province);
+    option->set_scope(guide.item().scope());
+    option->set_alliance_id(guide.item().alliance_id());
+    *option->mutable_guide() = std::move(guide);
+  }
+  caller_.metrics->FanOut("FindFilingOptions", Names(missing));
+  for (auto& m : missing) *resp->add_missing_provinces() = std::move(m);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryServiceImpl::CompareGuides(grpc::ServerContext* ctx,
+                                             const v1::CompareGuidesRequest* req,
+                                             v1::CompareGuidesResponse* resp) {
+  absl::StatusOr<Principal> who =
+      VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("CompareGuides"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  absl::Status s = ValidateItemCode("item_code", req->item_code());
+  if (!s.ok()) return ToGrpcStatus(s);
+  std::vector<v1::MissingProvince> missing;
+  std::map<std::string, v1::Guide> guides = GuidesOfItem(req->item_code(), Deadline(*ctx), &missing);
+  caller_.metrics->FanOut("CompareGuides", Names(missing));
+  if (guides.empty() && missing.empty()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no province implements item ", req->item_code()));
+  }
+  // The baseline: materials every province in force asks for.
+  std::set<std::string> common;
+  bool first = true;
+  for (const auto& [province, g] : guides) {
+    if (g.status() != v1::ITEM_STATUS_ACTIVE) continue;
+    std::set<std::string> ids;
+    for (const auto& m : g.materials()) ids.insert(m.material_id());
+    if (first) {
+      common = ids;
+      first = false;
+    } else {
+      std::set<std::string> both;
+      std::set_intersection(common.begin(), common.end(), ids.begin(), ids.end(),
+                            std::inserter(both, both.begin()));
+      common.swap(both);
+    }
+  }
+  int longest = 0;
+  for (const auto& [province, g] : guides) {
+    if (!resp->has_item()) *resp->mutable_item() = g.item();
+    v1::GuideComparison* c = resp->add_provinces();
+    c->set_province_code(province);
+    c->set_guide_version(g.version());
+    c->set_promised_time_limit_days(g.promised_time_limit_days());
+    c->set_legal_time_limit_days(g.legal_time_limit_days());
+    c->set_deficiency_acceptance(g.deficiency_acceptance());
+    c->set_fee_fen(g.fee_fen());
+    c->set_abolished(g.status() == v1::ITEM_STATUS_ABOLISHED);
+    c->set_condition_count(g.conditions_zh_size());
+    if (c->abolished()) continue;
+    for (const auto& m : g.materials()) {
+      if (common.count(m.material_id()) == 0) *c->add_extra_materials() = m;
+    }
+    if (c->extra_materials_size() > 0) resp->add_provinces_with_extra_materials(province);
+    if (!g.deficiency_acceptance()) resp->add_provinces_refusing_deficiency(province);
+    longest = std::max(longest, g.promised_time_limit_days());
+  }
+  resp->set_longest_promised_days(longest);
+  for (const auto& c : resp->provinces()) {
+    if (!c.abolished() && c.promised_time_limit_days() == longest) {
+      resp->add_provinces_with_longest_promise(c.province_code());
+    }
+  }
+  for (auto& m : missing) *resp->add_missing_provinces() = std::move(m);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryServiceImpl::GetProvinceGuide(grpc::ServerContext* ctx,
+                                                const v1::GetProvinceGuideRequest* req,
+                                                v1::GetProvinceGuideResponse* resp) {
+  absl::StatusOr<Principal> who =
+      VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("GetProvinceGuide"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  absl::Status s = ValidateProvinceCode("province_code", req->province_code());
+  if (s.ok()) s = ValidateItemCode("item_code", req->item_code());
+  if (!s.ok()) return ToGrpcStatus(s);
+  v1::GetGuideRequest node_req;
+  node_req.set_item_code(req->item_code());
+  v1::GetGuideResponse node_resp;
+  grpc::Status status = CallNode(
+      caller_, req->province_code(), kCatalog, "GetGuide", Deadline(*ctx),
+      [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetGuideResponse* r) {
+        return stubs.catalog->GetGuide(c, node_req, r);
+      },
+      &node_resp);
+  if (status.ok()) *resp->mutable_guide() = std::move(*node_resp.mutable_guide());
+  return status;
+}
+
+grpc::Status QueryServiceImpl::GetRoutedApplication(grpc::ServerContext* ctx,
+                                                    const v1::GetRoutedApplicationRequest* req,
+                                                    v1::GetRoutedApplicationResponse* resp) {
+  absl::StatusOr<Principal> who =
+      VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("GetRoutedApplication"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req->application_id());
+  if (!id.ok()) return ToGrpcStatus(id.status());
+  v1::GetApplicationRequest node_req;
+  node_req.set_application_id(req->application_id());
+  // The handling province is authoritative; the accepting one has the same
+  // history once events flowed back, so it answers when the handler cannot.
+  std::vector<std::string> order = {id->handling_province};
+  if (id->accepting_province != id->handling_province) order.push_back(id->accepting_province);
+  grpc::Status status;
+  for (const std::string& province : order) {
+    v1::GetApplicationResponse node_resp;
+    status = CallNode(
+        caller_, province, kApplications, "GetApplication", Deadline(*ctx),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetApplicationResponse* r) {
+          return stubs.applications->GetApplication(c, node_req, r);
+        },
+        &node_resp, [&](grpc::ClientContext* c) { c->AddMetadata(kOriginMetadata, who->province); });
+    if (status.ok()) {
+      *resp->mutable_application() = std::move(*node_resp.mutable_application());
+      resp->set_answered_by(province);
+      return status;
+    }
+    // NOT_FOUND at the handling node may mean "not delivered yet": ask the accepting node too.
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
+        status.error_code() != grpc::StatusCode::NOT_FOUND) {
+      return status;
+    }
+  }
+  return status;
+}
+
+grpc::Status QueryServiceImpl::GetFederationStatus(grpc::ServerContext* ctx,
+                                                   const v1::GetFederationStatusRequest*,
+                                                   v1::GetFederationStatusResponse* resp) {
+  absl::StatusOr<Principal> who =
+      VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("GetFederationStatus"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  for (v1::NodeStatus& s : caller_.pool->Status()) {
+    s.set_catalog_version(cache_->Version(s.province_code()));
+    *resp->add_nodes() = std::move(s);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace tongban::gateway

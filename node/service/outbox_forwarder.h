@@ -1,0 +1,140 @@
+// OutboxForwarder: drains this node's transactional outbox through the
+// gateway (DESIGN.md §4 step 3). Every DeliverApplication / DeliverEvent the
+// store holds for another province is sent with FederationClient until that
+// province acknowledges it; a failed attempt is recorded in the store and
+// retried later with capped exponential backoff and ±20% jitter — forever,
+// because losing an acknowledged application is worse than retrying.
+//
+//   OutboxForwarder forwarder(store, client, clock, metrics, log, {});
+//   forwarder.Start();
+//   ...  // services call forwarder.Notify() after a commit that wrote entries
+//   forwarder.Stop();  // before the store closes
+//
+// Order and idempotency: DueOutbox returns at most the oldest entry of each
+// application, and the forwarder never has two entries of one application in
+// flight, so one application's deliveries leave in the order they were
+// written (a DeliverEvent never overtakes its DeliverApplication). Entries of
+// different applications go concurrently (Options::concurrency). Receivers
+// store by id, so a delivery repeated after a crash between the
+// acknowledgement and CompleteOutbox is answered already_delivered, which
+// counts as success.
+//
+// Errors: every failure is retried. For metrics and logs they are classified:
+// UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED and
+// NOT_FOUND (an event that arrived before its application) are transient
+// (warn, exponential backoff); anything else means the receiver refused the
+// delivery as it is — "rejected" (error log on every attempt, retried at the
+// maximum backoff so an operator can fix the cause without losing it).
+//
+// Threads: Start() runs one dispatcher thread, which reads due entries from
+// the store every poll_interval — at once after Notify() or after a
+// delivery finished — and queues them, plus `concurrency` worker threads,
+// which make the blocking calls and record each outcome in the store. All
+// shared state is guarded by mu_. Stop() wakes everyone and joins; it waits
+// for calls already in flight (bounded by the client's deadline) and records
+// their outcome; queued entries not yet sent simply stay in the store.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "clock.h"
+#include "service/federation_client.h"
+#include "service/node_metrics.h"
+#include "store/application_store.h"
+#include "structured_log.h"
+
+namespace tongban::node {
+
+struct OutboxForwarderOptions {
+  // How often the store is read when nothing calls Notify().
+  absl::Duration poll_interval = absl::Seconds(1);
+  // Entries read from the store at once.
+  int batch = 64;
+  // Backoff after the first failed attempt; doubles per attempt up to max_backoff.
+  absl::Duration initial_backoff = absl::Milliseconds(250);
+  absl::Duration max_backoff = absl::Seconds(30);
+  // Deliveries in flight at once (worker threads).
+  int concurrency = 4;
+};
+
+class OutboxForwarder final {
+ public:
+  using Options = OutboxForwarderOptions;
+
+  // How a failed delivery is counted and logged (both are retried).
+  enum class Failure { kTransient, kRejected };
+  static Failure Classify(absl::StatusCode code);
+
+  // The delay before the next attempt after `failed_attempts` failures
+  // (>= 1), before jitter: initial_backoff * 2^(failed_attempts-1), at most
+  // max_backoff; a rejected delivery always waits max_backoff.
+  static absl::Duration Backoff(const Options& options, int failed_attempts, Failure failure);
+
+  // Pointers are not owned and must outlive the forwarder.
+  OutboxForwarder(ApplicationStore* store, FederationClient* client, const Clock* clock,
+                  NodeMetrics* metrics, EventLog* log, Options options = {});
+  ~OutboxForwarder();  // Stop()
+  OutboxForwarder(const OutboxForwarder&) = delete;
+  OutboxForwarder& operator=(const OutboxForwarder&) = delete;
+
+  // Starts the dispatcher and the workers. Call once.
+  void Start();
+  // Reads the store at once (entries were just written). Any thread, cheap,
+  // safe before Start() and after Stop().
+  void Notify();
+  // Stops and joins the threads; waits for in-flight calls and records their
+  // outcome. Idempotent; must run before the store closes.
+  void Stop();
+
+ private:
+  // Dispatcher: reads due entries and queues those whose application is idle.
+  void Dispatch();
+  // Worker: takes queued entries and forwards them one at a time.
+  void Work();
+  // Sends one entry and records the outcome in the store. Returns false when
+  // the store could not record it (the entry stays due as it was).
+  bool Forward(const OutboxEntry& entry, absl::BitGen& bitgen);
+  // The call itself; sets *duplicate when the receiver already had it.
+  absl::Status Send(const OutboxEntry& entry, bool* duplicate);
+
+  bool ShouldFetch() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  ApplicationStore* const store_;
+  FederationClient* const client_;
+  const Clock* const clock_;
+  NodeMetrics* const metrics_;
+  EventLog* const log_;
+  const Options options_;
+
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Read the store as soon as the queue has room (Notify, finished delivery).
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  // Entries read from the store, waiting for a worker.
+  std::deque<OutboxEntry> queue_ ABSL_GUARDED_BY(mu_);
+  // Applications with an entry queued or in flight: never two at once.
+  absl::flat_hash_set<std::string> busy_applications_ ABSL_GUARDED_BY(mu_);
+  // While the dispatcher reads the store (without mu_), workers note the
+  // entries they finish here: that read may still show them as due.
+  bool fetching_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<int64_t> finished_during_fetch_ ABSL_GUARDED_BY(mu_);
+  // Said once per outage of the store, not once per poll.
+  bool store_error_logged_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Owned by Start()/Stop() (callers do not race them).
+  std::thread dispatcher_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace tongban::node
