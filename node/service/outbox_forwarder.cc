@@ -17,6 +17,12 @@ std::string Rfc3339Millis(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
+OutboxForwarderOptions AtLeastOne(OutboxForwarderOptions options) {
+  options.batch = std::max(options.batch, 1);
+  options.concurrency = std::max(options.concurrency, 1);
+  return options;
+}
+
 }  // namespace
 
 OutboxForwarder::Failure OutboxForwarder::Classify(absl::StatusCode code) {
@@ -49,11 +55,7 @@ OutboxForwarder::OutboxForwarder(ApplicationStore* store, FederationClient* clie
       clock_(clock),
       metrics_(metrics),
       log_(log),
-      options_([&] {
-        options.batch = std::max(options.batch, 1);
-        options.concurrency = std::max(options.concurrency, 1);
-        return options;
-      }()) {}
+      options_(AtLeastOne(options)) {}
 
 OutboxForwarder::~OutboxForwarder() { Stop(); }
 
@@ -96,17 +98,21 @@ bool OutboxForwarder::HasWorkOrStop() const { return stopping_ || !queue_.empty(
 void OutboxForwarder::Dispatch() {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    mu_.AwaitWithTimeout(absl::Condition(this, &OutboxForwarder::ShouldFetch),
-                         options_.poll_interval);
+    absl::Duration timeout = options_.poll_interval;
+    if (!retries_.empty()) {
+      timeout = std::min(timeout, std::max(retries_.top() - clock_->Now(), absl::ZeroDuration()));
+    }
+    mu_.AwaitWithTimeout(absl::Condition(this, &OutboxForwarder::ShouldFetch), timeout);
     if (stopping_) break;
     wake_ = false;
     if (queue_.size() >= static_cast<size_t>(options_.batch)) continue;  // enough queued
 
+    const absl::Time now = clock_->Now();
+    while (!retries_.empty() && retries_.top() <= now) retries_.pop();  // this read sees them
     fetching_ = true;
     finished_during_fetch_.clear();
     mu_.Unlock();
-    absl::StatusOr<std::vector<OutboxEntry>> due =
-        store_->DueOutbox(clock_->Now(), options_.batch);
+    absl::StatusOr<std::vector<OutboxEntry>> due = store_->DueOutbox(now, options_.batch);
     mu_.Lock();
     fetching_ = false;
     if (!due.ok()) {
@@ -121,7 +127,7 @@ void OutboxForwarder::Dispatch() {
     store_error_logged_ = false;
     size_t queued = 0;
     for (OutboxEntry& entry : *due) {
-      if (finished_during_fetch_.contains(entry.id)) continue;       // read before it finished
+      if (finished_during_fetch_.contains(entry.id)) continue;  // read before it finished
       if (!busy_applications_.insert(entry.application_id).second) continue;  // one at a time
       queue_.push_back(std::move(entry));
       ++queued;
@@ -141,13 +147,16 @@ void OutboxForwarder::Work() {
     OutboxEntry entry = std::move(queue_.front());
     queue_.pop_front();
     mu_.Unlock();
-    const bool recorded = Forward(entry, bitgen);
+    const Outcome outcome = Forward(entry, bitgen);
     mu_.Lock();
     busy_applications_.erase(entry.application_id);
     if (fetching_) finished_during_fetch_.insert(entry.id);
     // The application's next entry may be due now. After a store failure the
     // next poll retries, so a broken store does not spin the loop.
-    if (recorded) wake_ = true;
+    if (outcome.recorded) wake_ = true;
+    if (outcome.recorded && outcome.retry_at != absl::InfiniteFuture()) {
+      retries_.push(outcome.retry_at);
+    }
   }
 }
 
@@ -172,7 +181,7 @@ absl::Status OutboxForwarder::Send(const OutboxEntry& entry, bool* duplicate) {
   return absl::OkStatus();
 }
 
-bool OutboxForwarder::Forward(const OutboxEntry& entry, absl::BitGen& bitgen) {
+OutboxForwarder::Outcome OutboxForwarder::Forward(const OutboxEntry& entry, absl::BitGen& bitgen) {
   const std::string kind = KindLabel(entry.kind);
   const std::string id = absl::StrCat(entry.id);
   const std::string attempt = absl::StrCat(entry.attempts + 1);
@@ -190,7 +199,7 @@ bool OutboxForwarder::Forward(const OutboxEntry& entry, absl::BitGen& bitgen) {
                                              {"id", id},
                                              {"application", entry.application_id},
                                              {"error", completed.ToString()}});
-      return absl::IsNotFound(completed);
+      return {absl::IsNotFound(completed)};
     }
     const absl::Duration latency = std::max(now - entry.created_at, absl::ZeroDuration());
     metrics_->ForwardingDelivered(kind, absl::ToDoubleSeconds(latency));
@@ -202,7 +211,7 @@ bool OutboxForwarder::Forward(const OutboxEntry& entry, absl::BitGen& bitgen) {
                 {"attempts", attempt},
                 {"latency_ms", absl::StrCat(absl::ToInt64Milliseconds(latency))},
                 {"duplicate", duplicate ? "true" : "false"}});
-    return true;
+    return {true};
   }
 
   const Failure failure = Classify(sent.code());
@@ -211,7 +220,8 @@ bool OutboxForwarder::Forward(const OutboxEntry& entry, absl::BitGen& bitgen) {
   const absl::Time next = now + delay;
   const std::string error =
       absl::StrCat(absl::StatusCodeToString(sent.code()), ": ", sent.message());
-  metrics_->ForwardingAttempt(kind, failure == Failure::kTransient ? "transient_error" : "rejected");
+  metrics_->ForwardingAttempt(kind,
+                              failure == Failure::kTransient ? "transient_error" : "rejected");
   absl::Status retried = store_->RetryOutboxLater(entry.id, next, error);
   const std::string next_text = Rfc3339Millis(next);
   const std::string delay_ms = absl::StrCat(absl::ToInt64Milliseconds(delay));
@@ -234,9 +244,9 @@ bool OutboxForwarder::Forward(const OutboxEntry& entry, absl::BitGen& bitgen) {
                                            {"id", id},
                                            {"application", entry.application_id},
                                            {"error", retried.ToString()}});
-    return false;
+    return {false};
   }
-  return true;
+  return {true, next};
 }
 
 }  // namespace tongban::node

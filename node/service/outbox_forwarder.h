@@ -26,17 +26,20 @@
 // delivery as it is — "rejected" (error log on every attempt, retried at the
 // maximum backoff so an operator can fix the cause without losing it).
 //
-// Threads: Start() runs one dispatcher thread, which reads due entries from
-// the store every poll_interval — at once after Notify() or after a
-// delivery finished — and queues them, plus `concurrency` worker threads,
-// which make the blocking calls and record each outcome in the store. All
-// shared state is guarded by mu_. Stop() wakes everyone and joins; it waits
-// for calls already in flight (bounded by the client's deadline) and records
-// their outcome; queued entries not yet sent simply stay in the store.
+// Threads: Start() runs one dispatcher thread and `concurrency` workers. The
+// dispatcher reads due entries from the store every poll_interval, at once
+// after Notify() or a finished delivery, and when a retry it scheduled falls
+// due; it queues them. Workers make the blocking calls and record each
+// outcome in the store. All shared state is guarded by mu_. Stop() wakes
+// everyone and joins: it waits for calls already in flight (bounded by the
+// client's deadline) and records their outcome; queued entries not yet sent
+// simply stay in the store.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <queue>
 #include <string>
 #include <thread>
 #include <vector>
@@ -100,9 +103,12 @@ class OutboxForwarder final {
   void Dispatch();
   // Worker: takes queued entries and forwards them one at a time.
   void Work();
-  // Sends one entry and records the outcome in the store. Returns false when
-  // the store could not record it (the entry stays due as it was).
-  bool Forward(const OutboxEntry& entry, absl::BitGen& bitgen);
+  struct Outcome {
+    bool recorded = false;  // false: the store failed; the entry stays due as it was
+    absl::Time retry_at = absl::InfiniteFuture();  // when a failed entry falls due
+  };
+  // Sends one entry and records the outcome in the store.
+  Outcome Forward(const OutboxEntry& entry, absl::BitGen& bitgen);
   // The call itself; sets *duplicate when the receiver already had it.
   absl::Status Send(const OutboxEntry& entry, bool* duplicate);
 
@@ -129,6 +135,10 @@ class OutboxForwarder final {
   // entries they finish here: that read may still show them as due.
   bool fetching_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<int64_t> finished_during_fetch_ ABSL_GUARDED_BY(mu_);
+  // When the retries scheduled by this forwarder fall due (earliest on top),
+  // so a 250 ms backoff is not stretched to the poll interval.
+  std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<absl::Time>> retries_
+      ABSL_GUARDED_BY(mu_);
   // Said once per outage of the store, not once per poll.
   bool store_error_logged_ ABSL_GUARDED_BY(mu_) = false;
 
