@@ -153,6 +153,9 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen_address(), MakeServerCredentials(config.tls()), &port);
+  // gRPC sets SO_REUSEPORT by default: a second process on the same port
+  // would start "successfully" and silently take half the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes());
   builder.SetMaxSendMessageSize(config.max_message_bytes());
   grpc::ResourceQuota quota("tongban-gateway");

@@ -42,8 +42,10 @@ grpc::Status CallNode(const NodeCaller& caller, const std::string& province,
   absl::Status admitted = caller.pool->Admit(province);
   std::shared_ptr<const NodeStubs> stubs = caller.pool->Get(province);
   if (!admitted.ok() || stubs == nullptr) {
-    return grpc::Status(absl::IsNotFound(admitted) ? grpc::StatusCode::NOT_FOUND
-                                                   : grpc::StatusCode::UNAVAILABLE,
+    // UNAVAILABLE also for "no node in the directory": a routing gap is not
+    // an answer from the province, and callers must retry rather than
+    // conclude the thing they asked for does not exist.
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                         absl::StrCat("province ", province, ": ", admitted.message()));
   }
   grpc::ClientContext ctx;

@@ -162,6 +162,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   if (!config.gateway_address().empty()) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+    // After a gateway outage, resume forwarding within seconds (gRPC's default
+    // reconnect back-off grows to 120 s).
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     auto channel = grpc::CreateCustomChannel(config.gateway_address(),
                                              MakeChannelCredentials(config.tls()), args);
     node->federation_ = std::make_unique<GatewayFederationClient>(channel, absl::Seconds(5));
@@ -214,6 +217,9 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen_address(), MakeServerCredentials(config.tls()), &port);
+  // gRPC sets SO_REUSEPORT by default: a second process on the same port
+  // would start "successfully" and silently take half the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes());
   builder.SetMaxSendMessageSize(config.max_message_bytes());
   grpc::ResourceQuota quota("tongban-node");

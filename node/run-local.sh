@@ -14,7 +14,7 @@ RUN="$TONGBAN_ROOT/run/node-$PROVINCE"
 mkdir -p "$RUN"
 rm -f "$RUN/ready"
 "$TONGBAN_BUILD/node/tongban-node" \
-  --province="$PROVINCE" --listen=127.0.0.1:50051 --metrics_listen=127.0.0.1:9464 \
+  --province="$PROVINCE" --listen=127.0.0.1:20051 --metrics_listen=127.0.0.1:20064 \
   --database="$RUN/node.db" --demo_catalog="$TONGBAN_ROOT/node/demo_catalog" \
   --cert="$CERTS/province/$PROVINCE/node/cert.pem" --key="$CERTS/province/$PROVINCE/node/key.pem" \
   --ca="$CERTS/ca/ca.pem" --ready_file="$RUN/ready" 2>>"$RUN/node.log" &
@@ -28,11 +28,11 @@ done
 OFFICER="$CERTS/province/$PROVINCE/officer/officer-01"
 cat <<INFO
 ==> tongban-node $PROVINCE serving ($(cat "$RUN/ready"))
-    gRPC (mTLS):  127.0.0.1:50051      metrics: http://127.0.0.1:9464/metrics
+    gRPC (mTLS):  127.0.0.1:20051      metrics: http://127.0.0.1:20064/metrics
     log:          $RUN/node.log        database: $RUN/node.db
     try (npm install @bufbuild/buf):
       npx buf curl --protocol grpc --cacert $CERTS/ca/ca.pem \\
-        --cert $OFFICER/cert.pem --key $OFFICER/key.pem --list-methods https://localhost:50051
+        --cert $OFFICER/cert.pem --key $OFFICER/key.pem --list-methods https://localhost:20051
     Ctrl-C stops the node.
 INFO
 wait $NODE_PID

@@ -24,8 +24,8 @@
 #include "tongban/v1/gateway.grpc.pb.h"
 
 ABSL_FLAG(std::string, certs, "certs/dev", "Dev certificate directory (certs/gen-dev-certs.sh).");
-ABSL_FLAG(std::string, gateway, "127.0.0.1:50050", "Gateway address.");
-ABSL_FLAG(int, node_base_port, 51000, "Node i (province code order) listens on this port + i.");
+ABSL_FLAG(std::string, gateway, "127.0.0.1:20050", "Gateway address.");
+ABSL_FLAG(int, node_base_port, 21000, "Node i (province code order) listens on this port + i.");
 ABSL_FLAG(int, freeze_pid, 0, "Pid of the node to freeze for the partial-result story (0 = skip).");
 ABSL_FLAG(std::string, freeze_province, "510000", "Province of --freeze_pid.");
 

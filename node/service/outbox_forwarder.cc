@@ -160,7 +160,8 @@ void OutboxForwarder::Work() {
   }
 }
 
-absl::Status OutboxForwarder::Send(const OutboxEntry& entry, bool* duplicate) {
+absl::Status OutboxForwarder::Send(const OutboxEntry& entry, bool* duplicate,
+                                   v1::ApplicationEvent* delivered_event) {
   if (entry.kind == OutboxEntry::Kind::kDeliverApplication) {
     v1::DeliverApplicationRequest request;
     if (!request.ParseFromString(entry.payload)) {
@@ -169,6 +170,7 @@ absl::Status OutboxForwarder::Send(const OutboxEntry& entry, bool* duplicate) {
     absl::StatusOr<v1::DeliverApplicationResponse> response = client_->DeliverApplication(request);
     if (!response.ok()) return response.status();
     *duplicate = response->already_delivered();
+    *delivered_event = response->delivered_event();
     return absl::OkStatus();
   }
   v1::DeliverEventRequest request;
@@ -186,12 +188,27 @@ OutboxForwarder::Outcome OutboxForwarder::Forward(const OutboxEntry& entry, absl
   const std::string id = absl::StrCat(entry.id);
   const std::string attempt = absl::StrCat(entry.attempts + 1);
   bool duplicate = false;
-  const absl::Status sent = Send(entry, &duplicate);
+  v1::ApplicationEvent delivered_event;
+  const absl::Status sent = Send(entry, &duplicate, &delivered_event);
   const absl::Time now = clock_->Now();
 
   if (sent.ok()) {
     metrics_->ForwardingAttempt(kind, "delivered");
-    absl::Status completed = store_->CompleteOutbox(entry.id, {});
+    // The handling node's DELIVER event is recorded with the completion, so
+    // "forwarding DELIVERED" and the event appear together; the same event
+    // arriving later through DeliverEvent is recognised by its id.
+    MutateFn record_delivery;
+    if (!delivered_event.event_id().empty()) {
+      record_delivery = [&delivered_event](v1::Application& app) -> absl::StatusOr<Mutation> {
+        Mutation m;
+        for (const auto& e : app.events()) {
+          if (e.event_id() == delivered_event.event_id()) return m;
+        }
+        m.events.push_back(delivered_event);
+        return m;
+      };
+    }
+    absl::Status completed = store_->CompleteOutbox(entry.id, record_delivery);
     if (!completed.ok()) {
       // Delivered but not recorded: it is sent again and answered
       // already_delivered. NOT_FOUND: someone else completed it already.

@@ -110,7 +110,7 @@ class OutboxForwarder final {
   // Sends one entry and records the outcome in the store.
   Outcome Forward(const OutboxEntry& entry, absl::BitGen& bitgen);
   // The call itself; sets *duplicate when the receiver already had it.
-  absl::Status Send(const OutboxEntry& entry, bool* duplicate);
+  absl::Status Send(const OutboxEntry& entry, bool* duplicate, v1::ApplicationEvent* delivered_event);
 
   bool ShouldFetch() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

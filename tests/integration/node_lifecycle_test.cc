@@ -35,6 +35,24 @@ TEST(NodeLifecycleTest, RefusesToStartWithAnOfficerCertificate) {
   EXPECT_NE(node->ReadLog().find("not a province node identity"), std::string::npos);
 }
 
+// gRPC would share a port between processes (SO_REUSEPORT) and both would
+// "start"; a node must refuse a port that another node already serves.
+TEST(NodeLifecycleTest, RefusesAPortAnotherNodeServes) {
+  NodeOptions options;
+  options.province = "440000";
+  auto first = NodeProcess::Start(options, MakeTempDir("node-port-a"));
+  ASSERT_TRUE(first->running()) << first->ReadLog();
+  options.extra_flags = {"--listen=" + first->grpc_address()};  // the last --listen wins
+  auto second = NodeProcess::Start(options, MakeTempDir("node-port-b"));
+  if (second->running()) {
+    second->Terminate();
+    FAIL() << "a second node started on " << first->grpc_address() << " (port shared)";
+  }
+  EXPECT_EQ(second->WaitExit(), 2);
+  EXPECT_NE(second->ReadLog().find("cannot listen"), std::string::npos) << second->ReadLog();
+  EXPECT_EQ(first->Terminate(), 0);
+}
+
 TEST(NodeLifecycleTest, HelpDescribesTheFlags) {
   std::string out = MakeTempDir("node-help") + "/help.txt";
   std::string cmd = std::string(TONGBAN_NODE_BINARY_FOR_TESTS) + " --help > " + out + " 2>&1";

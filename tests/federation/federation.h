@@ -1,0 +1,133 @@
+// Test harness: a small real federation on loopback — a tongban-gateway and
+// a few tongban-node processes, all mTLS with the test PKI — that tests can
+// kill (SIGKILL) and restart piece by piece on the same database and port.
+//
+// Start-up order (no port reservation races): the gateway starts first on
+// port 0 with a directory that lists no node yet; the nodes start with
+// --gateway=<its port>; the directory is then rewritten with the nodes'
+// addresses from their ready files, and Start() waits until the gateway
+// reports every node up (and, with the catalog cache, every catalog loaded).
+// A restarted process gets the same gRPC port, so no directory change and no
+// client reconfiguration is needed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway_process.h"
+#include "grpcpp/channel.h"
+#include "node_process.h"
+
+namespace tongban::testing {
+
+struct FederationOptions {
+  // Province codes of the nodes.
+  std::vector<std::string> provinces;
+  // Prefix of the temporary directory.
+  std::string name = "federation";
+  // GatewayConfig keys the gateway's flags do not cover.
+  int directory_poll_ms = 100;
+  int catalog_refresh_ms = 500;
+  int eject_base_ms = 300;
+  bool catalog_cache = true;
+};
+
+class Federation final {
+ public:
+  explicit Federation(FederationOptions options);
+  // SIGKILLs whatever still runs, then deletes the working directory
+  // (databases, logs) unless KeepWorkdir() was called.
+  ~Federation();
+  Federation(const Federation&) = delete;
+  Federation& operator=(const Federation&) = delete;
+
+  // Starts everything and waits (at most 60 s) until the gateway sees every
+  // node up. False with *error (including the logs' tails) on failure.
+  bool Start(std::string* error);
+
+  const std::string& workdir() const { return workdir_; }
+  // Keep the working directory for a post-mortem (call when a test failed).
+  void KeepWorkdir() { keep_workdir_ = true; }
+  const std::vector<std::string>& provinces() const { return options_.provinces; }
+  // Stable across restarts.
+  std::string gateway_address() const;
+  std::string node_address(const std::string& province) const;
+  // Changes with each restart (metrics listen on port 0).
+  std::string node_metrics_address(const std::string& province) const;
+  bool node_running(const std::string& province) const;
+  bool gateway_running() const;
+
+  // SIGKILL (and reap) one process.
+  void KillNode(const std::string& province);
+  void KillGateway();
+  // Starts a killed process again on the same database / port; waits for
+  // its ready file. False with *error when it did not come up.
+  bool RestartNode(const std::string& province, std::string* error);
+  bool RestartGateway(std::string* error);
+  // Rewrites the gateway's directory to list only `provinces` (nodes of this
+  // federation); the gateway picks it up within directory_poll_ms.
+  bool RewriteDirectory(const std::vector<std::string>& provinces, std::string* error);
+  // True unless RewriteDirectory left a province out.
+  bool directory_complete() const;
+  // SIGKILLs everything (also done by the destructor).
+  void KillAll();
+
+  // Every log file written so far (all incarnations), oldest first per process.
+  std::vector<std::string> AllLogPaths() const;
+  // The last `bytes` of every current log, for failure messages.
+  std::string LogTails(size_t bytes = 2000) const;
+
+  // Waits until GetFederationStatus lists every node, all up (and, with the
+  // catalog cache, with a loaded catalog version), within `timeout`.
+  bool WaitAllUp(std::chrono::milliseconds timeout, std::string* last_seen = nullptr) const;
+
+ private:
+  struct Node {
+    std::unique_ptr<NodeProcess> process;
+    std::string base_dir;   // <workdir>/<province>
+    std::string listen;     // 127.0.0.1:<port> once known
+    int incarnation = 0;
+  };
+  bool StartProcesses(std::string* error);
+  bool StartNodeLocked(const std::string& province, std::string* error);
+  bool StartGateway(std::string* error);
+  bool WriteDirectory(const std::vector<std::string>& provinces, std::string* error);
+
+  const FederationOptions options_;
+  const std::string workdir_;
+  std::string directory_file_;
+  std::string config_file_;
+  mutable std::mutex mu_;
+  std::map<std::string, Node> nodes_;        // guarded by mu_
+  std::unique_ptr<GatewayProcess> gateway_;  // guarded by mu_
+  std::string gateway_listen_;               // guarded by mu_
+  int gateway_incarnation_ = 0;              // guarded by mu_
+  bool directory_complete_ = false;          // guarded by mu_
+  std::vector<std::string> log_paths_;       // guarded by mu_
+  std::atomic<bool> keep_workdir_{false};
+};
+
+// An mTLS channel presenting the identity under CertsDir()/`identity_dir`
+// ("province/430000/officer/officer-01", "province/430000/node", "gateway"),
+// reconnecting quickly (100 ms .. 1 s) after the server restarts.
+std::shared_ptr<grpc::Channel> FastChannel(const std::string& address,
+                                           const std::string& identity_dir);
+
+// Polls `condition` every `interval` until it holds or `timeout` passes;
+// true when it held. The condition runs at least once.
+bool WaitUntil(std::chrono::milliseconds timeout, const std::function<bool()>& condition,
+               std::chrono::milliseconds interval = std::chrono::milliseconds(50));
+
+// A deadline `ms` milliseconds from now, for ClientContext::set_deadline.
+inline std::chrono::system_clock::time_point DeadlineIn(int ms) {
+  return std::chrono::system_clock::now() + std::chrono::milliseconds(ms);
+}
+
+}  // namespace tongban::testing
