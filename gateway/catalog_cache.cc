@@ -1,5 +1,6 @@
 #include "catalog_cache.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace tongban::gateway {
@@ -92,6 +93,9 @@ absl::Status CatalogCache::Reload(const std::string& province, int64_t version) 
     for (auto& g : *resp.mutable_guides()) entry->guides.push_back(std::move(g));
     token = resp.next_page_token();
   } while (!token.empty());
+  for (const v1::Guide& g : entry->guides) {
+    entry->name_en_lower.push_back(absl::AsciiStrToLower(g.item().name_en()));
+  }
   log_->Info("catalog_cache.loaded", {{"province", province},
                                       {"version", absl::StrCat(version)},
                                       {"guides", absl::StrCat(entry->guides.size())}});

@@ -27,6 +27,9 @@ class CatalogCache final {
   struct Entry {
     int64_t version = 0;
     std::vector<v1::Guide> guides;  // item_code order, abolished included
+    // guides[i].item().name_en() in ASCII lower case, made once per load so a
+    // search does not lowercase 1 700 names per call.
+    std::vector<std::string> name_en_lower;
   };
 
   CatalogCache(NodeCaller caller, const Clock* clock, EventLog* log, absl::Duration refresh,

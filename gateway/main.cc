@@ -1,5 +1,6 @@
 // tongban-gateway: the national hub of the Tongban federation.
 // Parses flags, starts the gateway, waits for SIGTERM/SIGINT, drains.
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -44,6 +45,9 @@ int main(int argc, char** argv) {
   // deadlock detection on (also inside gRPC): a debugging aid that costs
   // measurable CPU per lock on the request path.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // glibc gives each busy thread its own arena; with gRPC's thread pools that
+  // kept 40+ MB after a load burst. Two arenas cost no measurable throughput.
+  mallopt(M_ARENA_MAX, 2);
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::StrContains(file, "gateway/main.cc");

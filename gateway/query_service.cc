@@ -40,12 +40,6 @@ std::vector<std::string> Names(const std::vector<v1::MissingProvince>& missing) 
 
 }  // namespace
 
-bool GuideMatches(const v1::Guide& guide, const std::string& query) {
-  if (absl::StrContains(guide.item().name_zh(), query)) return true;
-  return absl::StrContains(absl::AsciiStrToLower(guide.item().name_en()),
-                           absl::AsciiStrToLower(query));
-}
-
 QueryServiceImpl::QueryServiceImpl(NodeCaller caller, CatalogCache* cache,
                                    const DirectoryWatcher* directory, QueryOptions options)
     : caller_(caller), cache_(cache), directory_(directory), options_(options) {}
@@ -78,8 +72,12 @@ grpc::Status QueryServiceImpl::SearchFederation(grpc::ServerContext* ctx,
   absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
   if (!cursor.ok()) return ToGrpcStatus(cursor.status());
 
-  std::vector<v1::Guide> found;
+  // Matches are collected as pointers (into cached catalogs kept alive by
+  // `cached`, or into `fetched`); only the returned page is copied.
+  std::vector<const v1::Guide*> found;
+  std::vector<std::shared_ptr<const CatalogCache::Entry>> cached;
   std::vector<std::string> live;
+  const std::string query_lower = absl::AsciiStrToLower(req->query());
   for (const std::string& p : provinces) {
     std::shared_ptr<const CatalogCache::Entry> entry =
         options_.use_cache ? cache_->Fresh(p) : nullptr;
@@ -87,45 +85,52 @@ grpc::Status QueryServiceImpl::SearchFederation(grpc::ServerContext* ctx,
       live.push_back(p);
       continue;
     }
-    for (const v1::Guide& g : entry->guides) {
-      if (g.status() == v1::ITEM_STATUS_ACTIVE && GuideMatches(g, req->query())) found.push_back(g);
+    for (size_t i = 0; i < entry->guides.size(); ++i) {
+      const v1::Guide& g = entry->guides[i];
+      if (g.status() == v1::ITEM_STATUS_ACTIVE &&
+          (absl::StrContains(g.item().name_zh(), req->query()) ||
+           absl::StrContains(entry->name_en_lower[i], query_lower))) {
+        found.push_back(&g);
+      }
     }
+    cached.push_back(std::move(entry));
   }
   caller_.metrics->CacheServed(true, static_cast<int>(provinces.size() - live.size()));
   caller_.metrics->CacheServed(false, static_cast<int>(live.size()));
   std::vector<v1::MissingProvince> missing;
+  std::vector<NodeResult<v1::SearchItemsResponse>> fetched;
   if (!live.empty()) {
     v1::SearchItemsRequest node_req;
     node_req.set_query(req->query());
     node_req.set_page_size(200);  // a province rarely has more matches than one page
-    auto results = FanOut<v1::SearchItemsResponse>(
+    fetched = FanOut<v1::SearchItemsResponse>(
         caller_, live, kCatalog, "SearchItems", options_.node_deadline, Deadline(*ctx),
         [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::SearchItemsResponse* r,
             std::function<void(grpc::Status)> done) {
           stubs.catalog->async()->SearchItems(c, &node_req, r, std::move(done));
         });
-    for (auto& r : results) {
+    for (const auto& r : fetched) {
       if (!r.status.ok()) {
         AddMissing(&missing, r.province, MissingReason(r.status));
         continue;
       }
-      for (auto& g : *r.response.mutable_guides()) found.push_back(std::move(g));
+      for (const auto& g : r.response.guides()) found.push_back(&g);
     }
   }
-  std::sort(found.begin(), found.end(), [](const v1::Guide& a, const v1::Guide& b) {
-    return std::tie(a.item().item_code(), a.province_code()) <
-           std::tie(b.item().item_code(), b.province_code());
+  std::sort(found.begin(), found.end(), [](const v1::Guide* a, const v1::Guide* b) {
+    return std::tie(a->item().item_code(), a->province_code()) <
+           std::tie(b->item().item_code(), b->province_code());
   });
   // Stable order across pages: (item_code, province) strictly after the cursor.
   auto key = [](const v1::Guide& g) { return absl::StrCat(g.item().item_code(), "/", g.province_code()); };
   int added = 0;
-  for (const v1::Guide& g : found) {
-    if (!cursor->empty() && key(g) <= *cursor) continue;
+  for (const v1::Guide* g : found) {
+    if (!cursor->empty() && key(*g) <= *cursor) continue;
     if (added == limit) {
       resp->set_next_page_token(EncodePageToken(list, key(*resp->guides().rbegin())));
       break;
     }
-    *resp->add_guides() = g;
+    *resp->add_guides() = *g;
     ++added;
   }
   caller_.metrics->FanOut("SearchFederation", Names(missing));

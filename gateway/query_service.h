@@ -56,8 +56,4 @@ class QueryServiceImpl final : public v1::FederationQueryService::Service {
   const QueryOptions options_;
 };
 
-// Name match used for cached catalogs: the same rule as a node's search
-// (Chinese substring, English substring ignoring ASCII case).
-bool GuideMatches(const v1::Guide& guide, const std::string& query);
-
 }  // namespace tongban::gateway

@@ -84,11 +84,22 @@ absl::StatusOr<v1::Guide> ApplicationServiceImpl::FileableGuide(const std::strin
                                                                 const std::string& item_code) {
   absl::StatusOr<v1::Guide> guide = d_.guides->Resolve(handling, item_code);
   if (!guide.ok()) return guide.status();
-  absl::StatusOr<std::vector<v1::Alliance>> alliances = d_.catalog->ListAlliances();
+  absl::StatusOr<std::shared_ptr<const std::vector<v1::Alliance>>> alliances = Alliances();
   if (!alliances.ok()) return alliances.status();
-  absl::Status fileable = CheckFileableFrom(*guide, own_, *alliances);
+  absl::Status fileable = CheckFileableFrom(*guide, own_, **alliances);
   if (!fileable.ok()) return fileable;
   return guide;
+}
+
+absl::StatusOr<std::shared_ptr<const std::vector<v1::Alliance>>>
+ApplicationServiceImpl::Alliances() {
+  absl::MutexLock lock(&alliances_mu_);
+  if (alliances_ == nullptr) {
+    absl::StatusOr<std::vector<v1::Alliance>> loaded = d_.catalog->ListAlliances();
+    if (!loaded.ok()) return loaded.status();
+    alliances_ = std::make_shared<const std::vector<v1::Alliance>>(std::move(*loaded));
+  }
+  return alliances_;
 }
 
 absl::StatusOr<v1::Application> ApplicationServiceImpl::LoadForCaller(const std::string& id,

@@ -6,7 +6,11 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
 
 #include "clock.h"
 #include "service/authz_policy.h"
@@ -91,7 +95,13 @@ class ApplicationServiceImpl final : public v1::ApplicationService::Service {
   // Calls d_.on_outbox_written when `app` is cross-province (its writes carry outbox entries).
   void OutboxWritten(const v1::Application& app) const;
 
+  // The alliances, read once: they change only when a catalog is seeded, at
+  // start-up, and every submission needs them.
+  absl::StatusOr<std::shared_ptr<const std::vector<v1::Alliance>>> Alliances();
+
   ApplicationServiceDeps d_;
+  absl::Mutex alliances_mu_;
+  std::shared_ptr<const std::vector<v1::Alliance>> alliances_;  // guarded by alliances_mu_
   const std::string own_;
 };
 
