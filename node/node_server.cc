@@ -185,6 +185,10 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
                                                   absl::Seconds(30));
   node->catalog_service_ = std::make_unique<CatalogServiceImpl>(
       node->authz_.get(), node->catalog_.get(), &node->clock_, node->log_.get());
+  GuideResolver* resolver = node->guides_.get();
+  const std::string own = config.province_code();
+  node->catalog_service_->set_on_guide_changed(
+      [resolver, own](const std::string& item) { resolver->Invalidate(own, item); });
   ApplicationServiceDeps deps;
   deps.authz = node->authz_.get();
   deps.applications = node->applications_.get();

@@ -80,13 +80,13 @@ void ApplicationServiceImpl::OutboxWritten(const v1::Application& app) const {
   if (d_.on_outbox_written && IsCrossProvince(app)) d_.on_outbox_written();
 }
 
-absl::StatusOr<v1::Guide> ApplicationServiceImpl::FileableGuide(const std::string& handling,
-                                                                const std::string& item_code) {
-  absl::StatusOr<v1::Guide> guide = d_.guides->Resolve(handling, item_code);
+absl::StatusOr<GuideResolver::GuidePtr> ApplicationServiceImpl::FileableGuide(
+    const std::string& handling, const std::string& item_code) {
+  absl::StatusOr<GuideResolver::GuidePtr> guide = d_.guides->Resolve(handling, item_code);
   if (!guide.ok()) return guide.status();
   absl::StatusOr<std::shared_ptr<const std::vector<v1::Alliance>>> alliances = Alliances();
   if (!alliances.ok()) return alliances.status();
-  absl::Status fileable = CheckFileableFrom(*guide, own_, **alliances);
+  absl::Status fileable = CheckFileableFrom(**guide, own_, **alliances);
   if (!fileable.ok()) return fileable;
   return guide;
 }
@@ -129,16 +129,17 @@ grpc::Status ApplicationServiceImpl::PrecheckApplication(grpc::ServerContext* ct
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::Status valid = ValidatePrecheck(*req);
   if (!valid.ok()) return ToGrpcStatus(valid);
-  absl::StatusOr<v1::Guide> guide = FileableGuide(req->handling_province(), req->item_code());
+  absl::StatusOr<GuideResolver::GuidePtr> guide =
+      FileableGuide(req->handling_province(), req->item_code());
   if (!guide.ok()) return ToGrpcStatus(guide.status());
   std::set<std::string> ids(req->material_ids().begin(), req->material_ids().end());
-  absl::StatusOr<PrecheckResult> result = Precheck(*guide, ids, "material_ids");
+  absl::StatusOr<PrecheckResult> result = Precheck(**guide, ids, "material_ids");
   if (!result.ok()) return ToGrpcStatus(result.status());
   resp->set_outcome(result->outcome);
   for (const auto& m : result->missing_key) *resp->add_missing_key() = m;
   for (const auto& m : result->missing_deferred) *resp->add_missing_deficiency_allowed() = m;
   resp->set_supplement_days(result->supplement_days);
-  resp->set_guide_version(guide->version());
+  resp->set_guide_version((*guide)->version());
   return grpc::Status::OK;
 }
 
@@ -151,11 +152,13 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
     return absl::PermissionDeniedError(
         "rule citizen-files-for-self: applicant.id_number must be the signed-in citizen's");
   }
-  absl::StatusOr<v1::Guide> guide = FileableGuide(req.handling_province(), req.item_code());
-  if (!guide.ok()) return guide.status();
+  absl::StatusOr<GuideResolver::GuidePtr> resolved =
+      FileableGuide(req.handling_province(), req.item_code());
+  if (!resolved.ok()) return resolved.status();
+  const v1::Guide& guide = **resolved;
   std::set<std::string> supplied;
   for (const auto& m : req.materials()) supplied.insert(m.material_id());
-  absl::StatusOr<PrecheckResult> check = Precheck(*guide, supplied, "materials");
+  absl::StatusOr<PrecheckResult> check = Precheck(guide, supplied, "materials");
   if (!check.ok()) return check.status();
   *outcome = check->outcome;
   const bool cross = req.handling_province() != own_;
@@ -171,7 +174,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
   app.set_accepting_province(own_);
   app.set_handling_province(req.handling_province());
   app.set_item_code(req.item_code());
-  app.set_item_name_zh(guide->item().name_zh());
+  app.set_item_name_zh(guide.item().name_zh());
   *app.mutable_applicant() = req.applicant();
   *app.mutable_materials() = req.materials();
   for (const auto& m : check->missing_deferred) app.add_missing_material_ids(m.material_id());
@@ -181,7 +184,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
   if (deficient) {
     *app.mutable_supplement_deadline() = ToProto(now + absl::Hours(24) * check->supplement_days);
   }
-  app.set_guide_version(guide->version());
+  app.set_guide_version(guide.version());
   *app.mutable_created_at() = ToProto(now);
   *app.mutable_updated_at() = ToProto(now);
   app.set_forwarding(cross ? v1::FORWARDING_STATE_PENDING : v1::FORWARDING_STATE_NOT_NEEDED);
@@ -308,13 +311,13 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Supplement(
   if (!s.ok()) return s;
   absl::StatusOr<v1::Application> current = LoadForCaller(req.application_id(), caller);
   if (!current.ok()) return current.status();
-  absl::StatusOr<v1::Guide> guide =
+  absl::StatusOr<GuideResolver::GuidePtr> guide =
       d_.guides->Resolve(current->handling_province(), current->item_code());
   if (!guide.ok()) return guide.status();
   std::set<std::string> added;
   for (const auto& m : req.materials()) added.insert(m.material_id());
   // Reuses the pre-check's check that every id is a material of the guide.
-  absl::StatusOr<PrecheckResult> known = Precheck(*guide, added, "materials");
+  absl::StatusOr<PrecheckResult> known = Precheck(**guide, added, "materials");
   if (!known.ok()) return known.status();
 
   const absl::Time now = d_.clock->Now();

@@ -73,8 +73,8 @@ class ApplicationServiceImpl final : public v1::ApplicationService::Service {
 
  private:
   // The guide of the handling province, checked for filing from here.
-  absl::StatusOr<v1::Guide> FileableGuide(const std::string& handling,
-                                          const std::string& item_code);
+  absl::StatusOr<GuideResolver::GuidePtr> FileableGuide(const std::string& handling,
+                                                        const std::string& item_code);
   // Loads an application the caller may see; NOT_FOUND for a citizen's
   // request about someone else's (so ids cannot be probed).
   absl::StatusOr<v1::Application> LoadForCaller(const std::string& id, const Caller& caller);

@@ -207,6 +207,7 @@ grpc::Status CatalogServiceImpl::AmendGuide(grpc::ServerContext* ctx,
   absl::StatusOr<v1::Guide> stored = store_->AmendGuide(
       amended, req->expected_version(), absl::ToUnixSeconds(clock_->Now()));
   if (!stored.ok()) return ToGrpcStatus(stored.status());
+  if (on_guide_changed_) on_guide_changed_(stored->item().item_code());
   log_->Info("catalog.guide_amended",
              {{"item", stored->item().item_code()},
               {"version", absl::StrCat(stored->version())},
@@ -233,6 +234,7 @@ grpc::Status CatalogServiceImpl::AbolishItem(grpc::ServerContext* ctx,
   absl::StatusOr<v1::Guide> stored =
       store_->AmendGuide(abolished, current->version(), absl::ToUnixSeconds(clock_->Now()));
   if (!stored.ok()) return ToGrpcStatus(stored.status());
+  if (on_guide_changed_) on_guide_changed_(req->item_code());
   log_->Info("catalog.item_abolished", {{"item", req->item_code()},
                                         {"version", absl::StrCat(stored->version())},
                                         {"reason", req->reason_zh()},

@@ -3,6 +3,7 @@
 // the gateway and other nodes see every change).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "clock.h"
@@ -36,6 +37,12 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   grpc::Status AbolishItem(grpc::ServerContext* ctx, const v1::AbolishItemRequest* req,
                            v1::AbolishItemResponse* resp) override;
 
+  // Called with the item code after an amendment or abolition is stored, so
+  // in-memory copies of the guide (GuideResolver) are dropped. Set before serving.
+  void set_on_guide_changed(std::function<void(const std::string&)> hook) {
+    on_guide_changed_ = std::move(hook);
+  }
+
  private:
   absl::StatusOr<v1::Guide> OwnGuide(const std::string& item_code);
   absl::Status ListPage(const GuideFilter& filter, const std::string& list_name, int page_size,
@@ -47,6 +54,7 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   CatalogStore* store_;
   const Clock* clock_;
   EventLog* log_;
+  std::function<void(const std::string&)> on_guide_changed_;
 };
 
 // Checks an amended guide: materials, limits, texts. INVALID_ARGUMENT naming the field.

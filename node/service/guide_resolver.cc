@@ -13,30 +13,48 @@ GuideResolver::GuideResolver(std::string own_province, CatalogStore* store,
       clock_(clock),
       revalidate_after_(revalidate_after) {}
 
-absl::StatusOr<v1::Guide> GuideResolver::Resolve(const std::string& province,
-                                                 const std::string& item_code) {
+GuideResolver::GuidePtr GuideResolver::Remember(const std::string& province,
+                                                const std::string& item_code, v1::Guide guide) {
+  auto ptr = std::make_shared<const v1::Guide>(std::move(guide));
+  absl::MutexLock lock(&mu_);
+  memory_[{province, item_code}] = ptr;
+  return ptr;
+}
+
+void GuideResolver::Invalidate(const std::string& province, const std::string& item_code) {
+  absl::MutexLock lock(&mu_);
+  memory_.erase({province, item_code});
+}
+
+absl::StatusOr<GuideResolver::GuidePtr> GuideResolver::Resolve(const std::string& province,
+                                                               const std::string& item_code) {
+  const bool authoritative = province == own_province_ || remote_ == nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = memory_.find({province, item_code});
+    if (it != memory_.end()) {
+      auto checked = checked_at_.find({province, item_code});
+      if (authoritative || (checked != checked_at_.end() &&
+                            clock_->Now() - checked->second < revalidate_after_)) {
+        return it->second;
+      }
+    }
+  }
   absl::StatusOr<v1::Guide> cached = store_->GetGuide(province, item_code);
-  if (province == own_province_ || remote_ == nullptr) {
+  if (authoritative) {
     if (absl::IsNotFound(cached.status())) {
       return absl::NotFoundError(absl::StrCat("province ", province, " does not implement item ",
                                               item_code, " (no guide in its catalog)"));
     }
-    return cached;
+    if (!cached.ok()) return cached.status();
+    return Remember(province, item_code, std::move(*cached));
   }
   if (!cached.ok() && !absl::IsNotFound(cached.status())) return cached.status();
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = checked_at_.find({province, item_code});
-    if (cached.ok() && it != checked_at_.end() && clock_->Now() - it->second < revalidate_after_) {
-      return cached;
-    }
-  }
   return Revalidate(province, item_code, std::move(cached));
 }
 
-absl::StatusOr<v1::Guide> GuideResolver::Revalidate(const std::string& province,
-                                                    const std::string& item_code,
-                                                    absl::StatusOr<v1::Guide> cached) {
+absl::StatusOr<GuideResolver::GuidePtr> GuideResolver::Revalidate(
+    const std::string& province, const std::string& item_code, absl::StatusOr<v1::Guide> cached) {
   v1::FetchGuideRequest request;
   request.set_province_code(province);
   request.set_item_code(item_code);
@@ -49,7 +67,7 @@ absl::StatusOr<v1::Guide> GuideResolver::Revalidate(const std::string& province,
     }
     // The gateway or the handling node is unreachable: a cached guide is
     // better than refusing the applicant at the window.
-    if (cached.ok()) return cached;
+    if (cached.ok()) return std::make_shared<const v1::Guide>(std::move(*cached));
     return absl::UnavailableError(absl::StrCat("the guide of item ", item_code, " at province ",
                                                province, " is not cached here and could not be "
                                                "fetched through the gateway: ",
@@ -57,15 +75,16 @@ absl::StatusOr<v1::Guide> GuideResolver::Revalidate(const std::string& province,
   }
   v1::Guide guide;
   if (fetched->not_modified() && cached.ok()) {
-    guide = *cached;
+    guide = std::move(*cached);
   } else {
     guide = fetched->guide();
     absl::Status put = store_->PutGuides({guide});
     if (!put.ok()) return put;
   }
+  GuidePtr ptr = Remember(province, item_code, std::move(guide));
   absl::MutexLock lock(&mu_);
   checked_at_[{province, item_code}] = clock_->Now();
-  return guide;
+  return ptr;
 }
 
 }  // namespace tongban::node

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -25,13 +26,21 @@ class GuideResolver final {
   GuideResolver(std::string own_province, CatalogStore* store, FederationClient* remote,
                 const Clock* clock, absl::Duration revalidate_after);
 
+  using GuidePtr = std::shared_ptr<const v1::Guide>;
+
   // NOT_FOUND when the province does not implement the item (as far as known);
   // UNAVAILABLE when the guide is not cached and the gateway cannot be reached.
-  absl::StatusOr<v1::Guide> Resolve(const std::string& province, const std::string& item_code);
+  // Guides are kept in memory after the first read (every submission needs
+  // one): the node's own until Invalidate, others' until `revalidate_after`.
+  absl::StatusOr<GuidePtr> Resolve(const std::string& province, const std::string& item_code);
+
+  // Forgets the in-memory copy (called after the node's own guide is amended).
+  void Invalidate(const std::string& province, const std::string& item_code);
 
  private:
-  absl::StatusOr<v1::Guide> Revalidate(const std::string& province, const std::string& item_code,
-                                       absl::StatusOr<v1::Guide> cached);
+  absl::StatusOr<GuidePtr> Revalidate(const std::string& province, const std::string& item_code,
+                                      absl::StatusOr<v1::Guide> cached);
+  GuidePtr Remember(const std::string& province, const std::string& item_code, v1::Guide guide);
 
   const std::string own_province_;
   CatalogStore* const store_;       // not owned
@@ -41,6 +50,8 @@ class GuideResolver final {
   absl::Mutex mu_;
   // When each (province, item) was last confirmed with its owner; guarded by mu_.
   std::map<std::pair<std::string, std::string>, absl::Time> checked_at_;
+  // Parsed guides by (province, item); guarded by mu_.
+  std::map<std::pair<std::string, std::string>, GuidePtr> memory_;
 };
 
 }  // namespace tongban::node

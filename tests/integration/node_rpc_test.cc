@@ -199,6 +199,16 @@ TEST_F(NodeRpcTest, AmendmentBumpsVersionAndStaleAmendmentIsAborted) {
 }
 
 TEST_F(NodeRpcTest, AbolishedItemCanNoLongerBeFiled) {
+  {
+    // Filing checks first load the guide into the node's memory; the
+    // abolition below must still be seen by the next submission.
+    grpc::ClientContext ctx;
+    v1::PrecheckApplicationRequest pre;
+    pre.set_item_code("GG00030102");
+    pre.set_handling_province("430000");
+    v1::PrecheckApplicationResponse resp;
+    ASSERT_TRUE(apps_->PrecheckApplication(&ctx, pre, &resp).ok());
+  }
   v1::AbolishItemRequest req;
   req.set_item_code("GG00030102");
   req.set_reason_zh("测试：事项取消");
