@@ -220,7 +220,7 @@ void RunForwarding(const BenchContext& ctx) {
       "The sequential figure is what a citizen sees: from the accepting node's acknowledgement "
       "until the handling node can show the application (includes the forwarder's wake-up, the "
       "gateway relay and the handling node's durable write). Under load the outbox forwarder "
-      "(4 concurrent deliveries per node) must keep up with filings; its histogram measures from "
+      "(16 concurrent deliveries per node by default) must keep up with filings; its histogram measures from "
       "the outbox write, so it includes queueing.");
 }
 
