@@ -14,6 +14,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "node_pool.h"
 #include "peer_identity.h"
+#include "plaintext_health_server.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "query_service.h"
@@ -36,17 +37,22 @@ class RunningGateway final : public GatewayServer {
   ~RunningGateway() override { Shutdown(); }
   std::string grpc_address() const override { return grpc_address_; }
   std::string metrics_address() const override { return metrics_address_; }
+  std::string health_address() const override {
+    return health_ == nullptr ? "" : health_->address();
+  }
 
   void Shutdown() override {
     if (shut_down_.exchange(true)) return;
     if (server_ == nullptr) return;
     log_->Info("gateway.draining", {{"drain_delay_ms", absl::StrCat(drain_delay_ms_)}});
     server_->GetHealthCheckService()->SetServingStatus(false);
+    if (health_ != nullptr) health_->SetServing(false);
     // Balancers and clients watching health see NOT_SERVING before we stop
     // accepting; calls arriving meanwhile are still served.
     std::this_thread::sleep_for(std::chrono::milliseconds(drain_delay_ms_));
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(grace_seconds_)));
     server_->Wait();
+    if (health_ != nullptr) health_->Shutdown();
     log_->Info("gateway.stopped");
   }
 
@@ -62,6 +68,7 @@ class RunningGateway final : public GatewayServer {
   std::unique_ptr<QueryServiceImpl> query_;
   std::unique_ptr<RelayServiceImpl> relay_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<PlaintextHealthServer> health_;  // only with health_address
   std::string grpc_address_;
   std::string metrics_address_;
   int drain_delay_ms_ = 500;
@@ -188,7 +195,17 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
     gw->metrics_address_ = absl::StrCat(HostOf(config.metrics_address()), ":",
                                         gw->exposer_->GetListeningPorts().front());
   }
+  if (!config.health_address().empty()) {
+    absl::StatusOr<std::unique_ptr<PlaintextHealthServer>> health =
+        PlaintextHealthServer::Start(config.health_address());
+    if (!health.ok()) {
+      gw->Shutdown();
+      return health.status();
+    }
+    gw->health_ = std::move(*health);
+  }
   gw->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (gw->health_ != nullptr) gw->health_->SetServing(true);
   gw->log_->Info("gateway.serving", {{"grpc", gw->grpc_address_},
                                      {"metrics", gw->metrics_address_},
                                      {"nodes", absl::StrCat(pool->Provinces().size())},

@@ -16,6 +16,8 @@ class GatewayServer {
   virtual ~GatewayServer() = default;
   virtual std::string grpc_address() const = 0;
   virtual std::string metrics_address() const = 0;
+  // The plaintext grpc.health.v1 listener ("" when not configured).
+  virtual std::string health_address() const = 0;
   // NOT_SERVING, waits drain_delay so balancers notice, then lets in-flight
   // calls finish within the grace period. Idempotent.
   virtual void Shutdown() = 0;

@@ -24,6 +24,8 @@ ABSL_FLAG(std::string, cert, "", "Certificate PEM; overrides tls.cert_file.");
 ABSL_FLAG(std::string, key, "", "Private key PEM; overrides tls.key_file.");
 ABSL_FLAG(std::string, ca, "", "CA bundle PEM; overrides tls.ca_file.");
 ABSL_FLAG(bool, no_catalog_cache, false, "Answer every search with a live fan-out.");
+ABSL_FLAG(std::string, health_listen, "",
+          "Plaintext grpc.health.v1-only address for probes; overrides health_address.");
 ABSL_FLAG(std::string, ready_file, "", "Written with the bound addresses once serving.");
 
 namespace {
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   Override(config->mutable_tls()->mutable_key_file(), FLAGS_key);
   Override(config->mutable_tls()->mutable_ca_file(), FLAGS_ca);
   Override(config->mutable_ready_file(), FLAGS_ready_file);
+  Override(config->mutable_health_address(), FLAGS_health_listen);
   if (absl::GetFlag(FLAGS_no_catalog_cache)) config->set_disable_catalog_cache(true);
   auto effective = tongban::gateway::FinishGatewayConfig(std::move(*config));
   if (!effective.ok()) return Fail(std::string(effective.status().message()));
@@ -84,7 +87,8 @@ int main(int argc, char** argv) {
   if (!effective->ready_file().empty()) {
     std::string tmp = effective->ready_file() + ".tmp";
     std::ofstream(tmp) << "grpc=" << (*gateway)->grpc_address()
-                       << " metrics=" << (*gateway)->metrics_address() << "\n";
+                       << " metrics=" << (*gateway)->metrics_address()
+                       << " health=" << (*gateway)->health_address() << "\n";
     std::rename(tmp.c_str(), effective->ready_file().c_str());
   }
   int signal_number = 0;

@@ -28,6 +28,8 @@ ABSL_FLAG(std::string, cert, "", "Certificate PEM; overrides tls.cert_file.");
 ABSL_FLAG(std::string, key, "", "Private key PEM; overrides tls.key_file.");
 ABSL_FLAG(std::string, ca, "", "CA bundle PEM; overrides tls.ca_file.");
 ABSL_FLAG(std::string, crl_dir, "", "CRL directory; overrides tls.crl_directory.");
+ABSL_FLAG(std::string, health_listen, "",
+          "Plaintext grpc.health.v1-only address for probes; overrides health_address.");
 ABSL_FLAG(std::string, ready_file, "", "Written with the bound addresses once serving.");
 
 namespace {
@@ -78,6 +80,7 @@ int main(int argc, char** argv) {
   Override(config->mutable_tls()->mutable_ca_file(), FLAGS_ca);
   Override(config->mutable_tls()->mutable_crl_directory(), FLAGS_crl_dir);
   Override(config->mutable_ready_file(), FLAGS_ready_file);
+  Override(config->mutable_health_address(), FLAGS_health_listen);
   absl::StatusOr<tongban::v1::NodeConfig> effective =
       tongban::node::FinishNodeConfig(std::move(*config));
   if (!effective.ok()) return Fail(std::string(effective.status().message()));
@@ -96,7 +99,8 @@ int main(int argc, char** argv) {
     // Written to a temporary name and renamed, so a reader never sees half.
     std::string tmp = effective->ready_file() + ".tmp";
     std::ofstream(tmp) << "grpc=" << (*node)->grpc_address()
-                       << " metrics=" << (*node)->metrics_address() << "\n";
+                       << " metrics=" << (*node)->metrics_address()
+                       << " health=" << (*node)->health_address() << "\n";
     std::rename(tmp.c_str(), effective->ready_file().c_str());
   }
   int signal_number = 0;

@@ -15,6 +15,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/resource_quota.h"
 #include "peer_identity.h"
+#include "plaintext_health_server.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "service/application_service.h"
@@ -69,6 +70,9 @@ class RunningNode final : public NodeServer {
   ~RunningNode() override { Shutdown(); }
   std::string grpc_address() const override { return grpc_address_; }
   std::string metrics_address() const override { return metrics_address_; }
+  std::string health_address() const override {
+    return health_ == nullptr ? "" : health_->address();
+  }
 
   void Shutdown() override {
     if (shut_down_.exchange(true)) return;
@@ -76,6 +80,7 @@ class RunningNode final : public NodeServer {
     if (server_ != nullptr) {
       // Report NOT_SERVING first so balancers and the gateway stop sending.
       server_->GetHealthCheckService()->SetServingStatus(false);
+      if (health_ != nullptr) health_->SetServing(false);
       server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(grace_seconds_)));
       server_->Wait();
     }
@@ -83,6 +88,7 @@ class RunningNode final : public NodeServer {
     // flight and record them while the store is still open.
     if (forwarder_ != nullptr) forwarder_->Stop();
     if (database_ != nullptr) database_->Close();
+    if (health_ != nullptr) health_->Shutdown();
     log_->Info("node.stopped");
   }
 
@@ -105,6 +111,7 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<FederationServiceImpl> federation_service_;
   std::unique_ptr<OutboxForwarder> forwarder_;  // only with a gateway
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<PlaintextHealthServer> health_;  // only with health_address
   std::string grpc_address_;
   std::string metrics_address_;
   int grace_seconds_ = 10;
@@ -264,7 +271,17 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
     node->metrics_address_ = absl::StrCat(HostOf(config.metrics_address()), ":",
                                           node->exposer_->GetListeningPorts().front());
   }
+  if (!config.health_address().empty()) {
+    absl::StatusOr<std::unique_ptr<PlaintextHealthServer>> health =
+        PlaintextHealthServer::Start(config.health_address());
+    if (!health.ok()) {
+      node->Shutdown();
+      return health.status();
+    }
+    node->health_ = std::move(*health);
+  }
   node->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (node->health_ != nullptr) node->health_->SetServing(true);
   node->log_->Info("node.serving", {{"province", config.province_code()},
                                     {"grpc", node->grpc_address_},
                                     {"metrics", node->metrics_address_},

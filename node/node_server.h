@@ -18,6 +18,8 @@ class NodeServer {
   // Bound addresses (port 0 in the config resolved).
   virtual std::string grpc_address() const = 0;
   virtual std::string metrics_address() const = 0;
+  // The plaintext grpc.health.v1 listener ("" when not configured).
+  virtual std::string health_address() const = 0;
   // NOT_SERVING, then finishes in-flight calls within the configured grace,
   // then closes the store. Idempotent.
   virtual void Shutdown() = 0;

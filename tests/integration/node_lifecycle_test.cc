@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
 #include "node_process.h"
@@ -51,6 +52,29 @@ TEST(NodeLifecycleTest, RefusesAPortAnotherNodeServes) {
   EXPECT_EQ(second->WaitExit(), 2);
   EXPECT_NE(second->ReadLog().find("cannot listen"), std::string::npos) << second->ReadLog();
   EXPECT_EQ(first->Terminate(), 0);
+}
+
+// Kubernetes' native gRPC probes cannot do mTLS: the node can serve
+// grpc.health.v1 alone on a plaintext port, and nothing else there.
+TEST(NodeLifecycleTest, PlaintextHealthListenerServesOnlyHealth) {
+  NodeOptions options;
+  options.province = "440000";
+  options.extra_flags = {"--health_listen=127.0.0.1:0"};
+  auto node = NodeProcess::Start(options, MakeTempDir("node-health"));
+  ASSERT_TRUE(node->running()) << node->ReadLog();
+  ASSERT_FALSE(node->health_address().empty());
+  auto channel = grpc::CreateChannel(node->health_address(), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(health->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  auto apps = v1::ApplicationService::NewStub(channel);
+  grpc::ClientContext ctx2;
+  v1::GetApplicationResponse app;
+  EXPECT_EQ(apps->GetApplication(&ctx2, v1::GetApplicationRequest(), &app).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(node->Terminate(), 0);
 }
 
 TEST(NodeLifecycleTest, HelpDescribesTheFlags) {

@@ -110,6 +110,7 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options,
     if (!line.empty()) {
       node->grpc_address_ = Field(line, "grpc");
       node->metrics_address_ = Field(line, "metrics");
+      node->health_address_ = Field(line, "health");
       return node;
     }
     int status = 0;

@@ -46,6 +46,8 @@ class NodeProcess final {
   bool running() const { return pid_ > 0; }
   const std::string& grpc_address() const { return grpc_address_; }
   const std::string& metrics_address() const { return metrics_address_; }
+  // The plaintext health listener, when started with --health_listen.
+  const std::string& health_address() const { return health_address_; }
   const std::string& log_path() const { return log_path_; }
   std::string ReadLog() const;
 
@@ -60,6 +62,7 @@ class NodeProcess final {
   pid_t pid_ = -1;
   std::string grpc_address_;
   std::string metrics_address_;
+  std::string health_address_;
   std::string log_path_;
 };
 
