@@ -1,0 +1,253 @@
+{{/*
+Helpers of the tongban chart. Object names are fixed: the certificates name them (DNS SANs
+tongban-node-<code>, tongban-gateway) and the nodes dial tongban-gateway:<port>.
+*/}}
+
+{{- define "tongban.chart" -}}
+{{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tongban.nodeName" -}}tongban-node-{{ . }}{{- end }}
+{{- define "tongban.gatewayName" -}}tongban-gateway{{- end }}
+
+{{/* Labels every object carries. */}}
+{{- define "tongban.labels" -}}
+helm.sh/chart: {{ include "tongban.chart" . }}
+app.kubernetes.io/name: tongban
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tongban
+{{- end }}
+
+{{/* Selector labels of the gateway pods (also the NetworkPolicy peer of the nodes). */}}
+{{- define "tongban.gatewaySelectorLabels" -}}
+app.kubernetes.io/name: tongban
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: gateway
+{{- end }}
+
+{{/* Selector labels of all node pods. */}}
+{{- define "tongban.nodeSelectorLabels" -}}
+app.kubernetes.io/name: tongban
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: node
+{{- end }}
+
+{{/* Selector labels of one province's node pod. Context: dict root, p (province). */}}
+{{- define "tongban.provinceSelectorLabels" -}}
+{{ include "tongban.nodeSelectorLabels" .root }}
+tongban.io/province: {{ .p.code | quote }}
+{{- end }}
+
+{{- define "tongban.image" -}}
+{{- $tag := .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{ printf "%s:%s" .repository $tag }}
+{{- end }}
+
+{{/* Secret holding the identity of one process. Arg: dict root, id ("node-<code>" | "gateway"). */}}
+{{- define "tongban.tlsSecretName" -}}
+{{ printf "%s-%s" .root.Values.certs.existingSecretPrefix .id }}
+{{- end }}
+
+{{/* A protobuf text-format string literal (quoted, escaped). */}}
+{{- define "tongban.textprotoString" -}}
+"{{ . | toString | replace "\\" "\\\\" | replace "\"" "\\\"" | replace "\n" "\\n" }}"
+{{- end }}
+
+{{/* The tls { } block of a NodeConfig / GatewayConfig. Arg: dict root, refresh. */}}
+{{- define "tongban.tlsBlock" -}}
+tls {
+  cert_file: "/etc/tongban/tls/tls.crt"
+  key_file: "/etc/tongban/tls/tls.key"
+  {{- if .root.Values.certs.trustBundle.configMap }}
+  ca_file: {{ include "tongban.textprotoString" (printf "/etc/tongban/trust/%s" .root.Values.certs.trustBundle.key) }}
+  {{- else }}
+  ca_file: "/etc/tongban/tls/ca.crt"
+  {{- end }}
+  {{- if .root.Values.certs.crlConfigMap }}
+  crl_directory: "/etc/tongban/crl"
+  {{- end }}
+  refresh_interval_seconds: {{ int .refresh }}
+}
+{{- end }}
+
+{{/* health_address line when the probes use the plaintext gRPC health listener. */}}
+{{- define "tongban.healthAddress" -}}
+{{- if eq .Values.probes.mode "grpc" }}
+health_address: "0.0.0.0:{{ int .Values.probes.healthPort }}"
+{{- end }}
+{{- end }}
+
+{{/* NodeConfig text of one province. Context: dict root, p. */}}
+{{- define "tongban.nodeConfig" -}}
+{{- $v := .root.Values -}}
+# tongban.v1.NodeConfig of province {{ .p.code }} ({{ .p.name }}); rendered by the tongban chart.
+province_code: {{ include "tongban.textprotoString" .p.code }}
+listen_address: "0.0.0.0:{{ int $v.node.ports.grpc }}"
+metrics_address: "0.0.0.0:{{ int $v.node.ports.metrics }}"
+database_path: "/var/lib/tongban/node.db"
+demo_catalog_dir: {{ include "tongban.textprotoString" $v.node.config.demoCatalogDir }}
+gateway_address: "{{ include "tongban.gatewayName" . }}:{{ int $v.gateway.ports.grpc }}"
+max_message_bytes: {{ int $v.node.config.maxMessageBytes }}
+shutdown_grace_seconds: {{ int $v.node.config.shutdownGraceSeconds }}
+max_commit_batch: {{ int $v.node.config.maxCommitBatch }}
+ready_file: ""
+{{- include "tongban.healthAddress" .root }}
+{{ include "tongban.tlsBlock" (dict "root" .root "refresh" $v.node.config.tlsRefreshSeconds) }}
+{{- end }}
+
+{{/* GatewayConfig text. */}}
+{{- define "tongban.gatewayConfig" -}}
+{{- $c := .Values.gateway.config -}}
+# tongban.v1.GatewayConfig; rendered by the tongban chart.
+listen_address: "0.0.0.0:{{ int .Values.gateway.ports.grpc }}"
+metrics_address: "0.0.0.0:{{ int .Values.gateway.ports.metrics }}"
+directory_file: "/etc/tongban/gateway/directory.textproto"
+directory_poll_ms: {{ int $c.directoryPollMs }}
+node_deadline_ms: {{ int $c.nodeDeadlineMs }}
+relay_budget_ms: {{ int $c.relayBudgetMs }}
+disable_catalog_cache: {{ $c.disableCatalogCache }}
+catalog_refresh_ms: {{ int $c.catalogRefreshMs }}
+eject_after_failures: {{ int $c.ejectAfterFailures }}
+eject_base_ms: {{ int $c.ejectBaseMs }}
+shutdown_grace_seconds: {{ int $c.shutdownGraceSeconds }}
+drain_delay_ms: {{ int $c.drainDelayMs }}
+max_message_bytes: {{ int $c.maxMessageBytes }}
+ready_file: ""
+{{- include "tongban.healthAddress" . }}
+{{ include "tongban.tlsBlock" (dict "root" . "refresh" $c.tlsRefreshSeconds) }}
+{{- end }}
+
+{{/* FederationDirectory text: every rendered province, then every alliance. */}}
+{{- define "tongban.directory" -}}
+# tongban.v1.FederationDirectory; rendered by the tongban chart. The gateway reloads it when
+# the ConfigMap changes (kubelet refreshes the mounted file within about a minute).
+{{- range .Values.provinces }}
+nodes { province_code: "{{ .code }}" address: "{{ include "tongban.nodeName" .code }}:{{ int $.Values.node.ports.grpc }}" server_name: "{{ include "tongban.nodeName" .code }}" }
+{{- end }}
+{{- range .Values.alliances }}
+alliances {
+  alliance_id: {{ include "tongban.textprotoString" .id }}
+  name_zh: {{ include "tongban.textprotoString" .nameZh }}
+  name_en: {{ include "tongban.textprotoString" (.nameEn | default "") }}
+  {{- range .members }}
+  member_provinces: {{ include "tongban.textprotoString" . }}
+  {{- end }}
+}
+{{- end }}
+{{- end }}
+
+{{/* Pod security context shared by nodes and gateway. */}}
+{{- define "tongban.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ int .Values.securityContext.runAsUser }}
+runAsGroup: {{ int .Values.securityContext.runAsGroup }}
+fsGroup: {{ int .Values.securityContext.fsGroup }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "tongban.containerSecurityContext" -}}
+runAsNonRoot: true
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop: [ALL]
+{{- end }}
+
+{{/* Probes of a container. Arg: dict root, grpcPort (name of the gRPC port). */}}
+{{- define "tongban.probes" -}}
+{{- $p := .root.Values.probes -}}
+{{- $action := "" -}}
+{{- if eq $p.mode "grpc" -}}
+{{- $action = printf "grpc:\n  port: %d" (int $p.healthPort) -}}
+{{- else -}}
+{{- $action = printf "tcpSocket:\n  port: %s" .grpcPort -}}
+{{- end -}}
+startupProbe:
+  {{- $action | nindent 2 }}
+  {{- toYaml $p.startup | nindent 2 }}
+livenessProbe:
+  {{- $action | nindent 2 }}
+  {{- toYaml $p.liveness | nindent 2 }}
+readinessProbe:
+  {{- $action | nindent 2 }}
+  {{- toYaml $p.readiness | nindent 2 }}
+{{- end }}
+
+{{/* Volumes with the identity (and optional trust bundle / CRLs). Arg: dict root, id. */}}
+{{- define "tongban.tlsVolumes" -}}
+- name: tls
+  secret:
+    secretName: {{ include "tongban.tlsSecretName" . }}
+    defaultMode: 0440
+{{- if .root.Values.certs.trustBundle.configMap }}
+- name: trust
+  configMap:
+    name: {{ .root.Values.certs.trustBundle.configMap }}
+{{- end }}
+{{- if .root.Values.certs.crlConfigMap }}
+- name: crl
+  configMap:
+    name: {{ .root.Values.certs.crlConfigMap }}
+{{- end }}
+{{- end }}
+
+{{/* No subPath: Secret and ConfigMap volumes are only updated in place without one. */}}
+{{- define "tongban.tlsVolumeMounts" -}}
+- name: tls
+  mountPath: /etc/tongban/tls
+  readOnly: true
+{{- if .Values.certs.trustBundle.configMap }}
+- name: trust
+  mountPath: /etc/tongban/trust
+  readOnly: true
+{{- end }}
+{{- if .Values.certs.crlConfigMap }}
+- name: crl
+  mountPath: /etc/tongban/crl
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Checks the values cannot express in values.schema.json. */}}
+{{- define "tongban.validate" -}}
+{{- $seen := dict -}}
+{{- range .Values.provinces -}}
+{{- if hasKey $seen .code -}}
+{{- fail (printf "provinces: code %s is listed twice" .code) -}}
+{{- end -}}
+{{- $_ := set $seen .code true -}}
+{{- end -}}
+{{- if le (int .Values.node.terminationGracePeriodSeconds) (int .Values.node.config.shutdownGraceSeconds) -}}
+{{- fail (printf "node.terminationGracePeriodSeconds (%d) must exceed node.config.shutdownGraceSeconds (%d): the node needs that long to drain and close its store" (int .Values.node.terminationGracePeriodSeconds) (int .Values.node.config.shutdownGraceSeconds)) -}}
+{{- end -}}
+{{- $gwNeed := add (int .Values.gateway.config.shutdownGraceSeconds) (div (add (int .Values.gateway.config.drainDelayMs) 999) 1000) -}}
+{{- if le (int .Values.gateway.terminationGracePeriodSeconds) (int $gwNeed) -}}
+{{- fail (printf "gateway.terminationGracePeriodSeconds (%d) must exceed drainDelayMs + shutdownGraceSeconds (%d s)" (int .Values.gateway.terminationGracePeriodSeconds) (int $gwNeed)) -}}
+{{- end -}}
+{{- if and .Values.gateway.autoscaling.enabled (lt (int .Values.gateway.autoscaling.maxReplicas) (int .Values.gateway.autoscaling.minReplicas)) -}}
+{{- fail "gateway.autoscaling.maxReplicas must be >= gateway.autoscaling.minReplicas" -}}
+{{- end -}}
+{{- if eq .Values.probes.mode "grpc" -}}
+{{- $ports := list (int .Values.node.ports.grpc) (int .Values.node.ports.metrics) (int .Values.gateway.ports.grpc) (int .Values.gateway.ports.metrics) -}}
+{{- if has (int .Values.probes.healthPort) $ports -}}
+{{- fail (printf "probes.healthPort %d collides with a gRPC or metrics port" (int .Values.probes.healthPort)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq .Values.certs.mode "secrets") .Values.certs.create -}}
+{{- if not .Values.certs.ca -}}{{- fail "certs.create: certs.ca (the federation CA bundle, PEM) is required" -}}{{- end -}}
+{{- if not (and .Values.certs.gateway.cert .Values.certs.gateway.key) -}}
+{{- fail "certs.create: certs.gateway.cert and certs.gateway.key are required" -}}
+{{- end -}}
+{{- range .Values.provinces -}}
+{{- $pem := index $.Values.certs.nodes .code | default dict -}}
+{{- if not (and $pem.cert $pem.key) -}}
+{{- fail (printf "certs.create: certs.nodes.%s.cert and .key are required (province %s is deployed)" .code .code) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end }}

