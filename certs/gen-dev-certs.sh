@@ -215,7 +215,7 @@ gateway/cert.pem, key.pem                spiffe://tongban/gateway  (serverAuth, 
 province/<code>/node/cert.pem, key.pem   spiffe://tongban/province/<code>  (serverAuth, clientAuth)
 province/<code>/officer/officer-0N/...   spiffe://tongban/province/<code>/officer/officer-0N  (clientAuth)
 test/ (only with --with-test-certs)      other-ca/, other-ca-officer/, expired-officer/, no-identity/, foreign-uri/
-Revoke: cd ca && openssl ca -config ca.cnf -revoke <cert.pem> && openssl ca -config ca.cnf -gencrl -out crl.pem
+Renew: certs/issue.sh; revoke: certs/revoke.sh; CA rotation: certs/rotate-ca.sh (see certs/README.md)
 EOF
   mv -f "$OUT/README.txt.tmp" "$OUT/README.txt"
 fi

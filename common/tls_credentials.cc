@@ -3,8 +3,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
 
 #include <cstdio>
+#include <ctime>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -43,17 +45,182 @@ absl::StatusOr<X509Ptr> ReadCert(const std::string& path) {
   return X509Ptr(cert);
 }
 
-absl::Status CheckKey(const std::string& path) {
+absl::Status CheckKey(const std::string& path, X509* cert, const std::string& cert_path) {
   FILE* f = std::fopen(path.c_str(), "r");
   if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot open key file ", path));
   EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
   std::fclose(f);
   if (key == nullptr) return absl::InvalidArgumentError(absl::StrCat(path, " holds no PEM private key"));
+  bool matches = X509_check_private_key(cert, key) == 1;
   EVP_PKEY_free(key);
+  if (!matches) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key ", path, " does not belong to certificate ", cert_path,
+        " (replace key and certificate together, atomically: docs/operations.md)"));
+  }
   return absl::OkStatus();
 }
 
+struct CrlDeleter {
+  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
+};
+using CrlPtr = std::unique_ptr<X509_CRL, CrlDeleter>;
+
+// Every certificate of a PEM bundle (the CA file).
+std::vector<X509Ptr> ReadCertBundle(const std::string& path) {
+  std::vector<X509Ptr> certs;
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return certs;
+  while (X509* c = PEM_read_X509(f, nullptr, nullptr, nullptr)) certs.emplace_back(c);
+  std::fclose(f);
+  return certs;
+}
+
+// Unix seconds of an ASN1_TIME; 0 when absent or unreadable.
+int64_t UnixTime(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+std::string UtcText(int64_t unix_seconds) {
+  time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string OneLine(const X509_NAME* name) {
+  char* text = X509_NAME_oneline(name, nullptr, 0);
+  std::string out = text == nullptr ? "?" : text;
+  OPENSSL_free(text);
+  return out;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
 }  // namespace
+
+CrlDirectoryCheck CheckCrlDirectory(const std::string& crl_directory, const std::string& ca_file,
+                                    int64_t now, int64_t warn_seconds) {
+  CrlDirectoryCheck check;
+  if (!IsDirectory(crl_directory)) {
+    check.problems.push_back(absl::StrCat(
+        "CRL directory ", crl_directory,
+        " does not exist: gRPC would check no certificate for revocation (it ignores a missing "
+        "CRL), so a revoked certificate would be accepted"));
+    return check;
+  }
+  std::vector<X509Ptr> cas = ReadCertBundle(ca_file);
+  if (cas.empty()) {
+    check.problems.push_back(absl::StrCat("CA bundle ", ca_file, " holds no PEM certificate"));
+    return check;
+  }
+  for (const X509Ptr& ca : cas) {
+    CrlDirectoryCheck::CaCrl entry;
+    const X509_NAME* subject = X509_get_subject_name(ca.get());
+    entry.ca_subject = OneLine(subject);
+    int ok = 0;
+    unsigned long hash = X509_NAME_hash_ex(subject, nullptr, nullptr, &ok);
+    char name[32];
+    auto file_for = [&](int k) {
+      std::snprintf(name, sizeof(name), "%08lx.r%d", hash, k);
+      return absl::StrCat(crl_directory, "/", name);
+    };
+    entry.expected_file = file_for(0);
+    EVP_PKEY* ca_key = X509_get0_pubkey(ca.get());
+    // As OpenSSL's hash_dir lookup: suffixes 0, 1, ... until one is missing
+    // or does not load.
+    X509_CRL* best = nullptr;
+    int64_t best_last_update = 0;
+    int64_t newest_next_update = 0;
+    bool any_signed = false;
+    bool not_yet_valid = false;
+    std::vector<CrlPtr> crls;
+    for (int k = 0;; ++k) {
+      std::string path = file_for(k);
+      if (!Exists(path)) break;
+      FILE* f = std::fopen(path.c_str(), "r");
+      X509_CRL* crl = f == nullptr ? nullptr : PEM_read_X509_CRL(f, nullptr, nullptr, nullptr);
+      if (f != nullptr) std::fclose(f);
+      if (crl == nullptr) {
+        check.problems.push_back(absl::StrCat(
+            path, " is not a readable PEM CRL: OpenSSL stops at it, so it and any later .r<n> "
+            "of this CA are ignored"));
+        break;
+      }
+      crls.emplace_back(crl);
+      // Another CA whose name hashes alike: not this CA's CRL.
+      if (X509_NAME_cmp(X509_CRL_get_issuer(crl), subject) != 0) continue;
+      if (X509_CRL_verify(crl, ca_key) != 1) {
+        check.problems.push_back(absl::StrCat(
+            path, " names CA '", entry.ca_subject,
+            "' as issuer but is not signed by its key: a verifier that picks it refuses every "
+            "certificate of that CA"));
+        continue;
+      }
+      any_signed = true;
+      int64_t last_update = UnixTime(X509_CRL_get0_lastUpdate(crl));
+      int64_t next_update = UnixTime(X509_CRL_get0_nextUpdate(crl));
+      if (next_update > newest_next_update) newest_next_update = next_update;
+      if (last_update > now) {
+        not_yet_valid = true;
+        continue;
+      }
+      if (next_update != 0 && next_update <= now) continue;
+      if (best == nullptr || last_update > best_last_update) {
+        best = crl;
+        best_last_update = last_update;
+        entry.file = path;
+        entry.next_update = next_update;
+        STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
+        entry.revoked_count = revoked == nullptr ? 0 : sk_X509_REVOKED_num(revoked);
+      }
+    }
+    if (!any_signed) {
+      check.problems.push_back(absl::StrCat(
+          "no CRL of CA '", entry.ca_subject, "' in ", crl_directory, " (expected ",
+          entry.expected_file,
+          "): gRPC ignores a missing CRL, so certificates of this CA would not be checked for "
+          "revocation; publish one with certs/revoke.sh --refresh-crl"));
+    } else if (best == nullptr) {
+      check.problems.push_back(
+          not_yet_valid && newest_next_update > now
+              ? absl::StrCat("the CRLs of CA '", entry.ca_subject, "' in ", crl_directory,
+                             " are not valid yet (lastUpdate in the future: clock skew?): every "
+                             "certificate of this CA would be refused")
+              : absl::StrCat("the newest CRL of CA '", entry.ca_subject, "' in ", crl_directory,
+                             " expired at ", UtcText(newest_next_update),
+                             ": every certificate of this CA would be refused; publish a fresh "
+                             "one with certs/revoke.sh --refresh-crl"));
+    } else if (warn_seconds > 0 && entry.next_update != 0 &&
+               entry.next_update - now < warn_seconds) {
+      check.problems.push_back(absl::StrCat(
+          "the CRL of CA '", entry.ca_subject, "' (", entry.file, ") expires at ",
+          UtcText(entry.next_update),
+          ": refresh it before then (certs/revoke.sh --refresh-crl), an expired CRL makes every "
+          "certificate of this CA be refused"));
+    }
+    check.cas.push_back(std::move(entry));
+  }
+  return check;
+}
+
+void SetMaxConnectionAge(const v1::TlsFiles& files, grpc::ServerBuilder* builder) {
+  int64_t seconds = files.max_connection_age_seconds() == 0 ? 3600 : files.max_connection_age_seconds();
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, static_cast<int>(seconds * 1000));
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, kMaxConnectionAgeGraceMs);
+}
 
 absl::Status CheckTlsFiles(const v1::TlsFiles& files) {
   if (files.cert_file().empty() || files.key_file().empty() || files.ca_file().empty()) {
@@ -64,7 +231,26 @@ absl::Status CheckTlsFiles(const v1::TlsFiles& files) {
   if (!cert.ok()) return cert.status();
   absl::StatusOr<X509Ptr> ca = ReadCert(files.ca_file());
   if (!ca.ok()) return ca.status();
-  return CheckKey(files.key_file());
+  absl::Status key = CheckKey(files.key_file(), cert->get(), files.cert_file());
+  if (!key.ok()) return key;
+  if (files.max_connection_age_seconds() > 2592000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tls.max_connection_age_seconds is ", files.max_connection_age_seconds(),
+        ": must be at most 2592000 (30 days; 0 = 3600)"));
+  }
+  if (!files.crl_directory().empty()) {
+    // gRPC 1.51 accepts every certificate whose CA has no CRL in the
+    // directory (and silently so when the directory is missing), and refuses
+    // every certificate of a CA whose CRL expired: neither should be found
+    // at the first handshake.
+    CrlDirectoryCheck crls =
+        CheckCrlDirectory(files.crl_directory(), files.ca_file(), std::time(nullptr), 0);
+    if (!crls.problems.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("tls.crl_directory: ", crls.problems.front()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const v1::TlsFiles& files) {

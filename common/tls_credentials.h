@@ -3,20 +3,54 @@
 // CA bundle is used for new connections without a restart.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
 #include "tongban/v1/node_config.pb.h"
 
 namespace tongban {
 
-// Checks that the files exist and parse (certificate, key, CA), so a bad
-// path fails at start-up with a message naming the file instead of at the
-// first handshake.
+// Checks that the files exist and parse (certificate, key, CA), that the key
+// belongs to the certificate, and, when crl_directory is set, that it holds a
+// usable CRL of every CA in the bundle (CheckCrlDirectory), so a mistake fails
+// at start-up with a message naming the file instead of at the first handshake
+// or, worse, silently (gRPC 1.51 skips revocation for a CA without a CRL).
 absl::Status CheckTlsFiles(const v1::TlsFiles& files);
+
+// What a hashed CRL directory gives a gRPC 1.51 / OpenSSL 3.0 process for each
+// CA of a bundle. OpenSSL reads <dir>/<issuer-hash>.r0, .r1, ... up to the
+// first missing (or unreadable) suffix and, of the CRLs of an issuer, uses the
+// newest one that is currently valid.
+struct CrlDirectoryCheck {
+  struct CaCrl {
+    std::string ca_subject;    // one-line subject of the CA
+    std::string expected_file; // <dir>/<hash>.r0
+    std::string file;          // the CRL a verifier would use; empty = none
+    int64_t next_update = 0;   // of that CRL (Unix seconds; 0 = none)
+    int revoked_count = 0;     // entries in that CRL
+  };
+  std::vector<CaCrl> cas;
+  // Each problem is one sentence naming the file and the consequence.
+  std::vector<std::string> problems;
+};
+// Problems: the directory is missing; a CA has no CRL (fail-open); the CRLs of
+// a CA are all expired or not yet valid (every peer of that CA is refused); a
+// file does not parse (later suffixes are ignored) or is not signed by its CA;
+// with warn_seconds > 0, the usable CRL expires within warn_seconds.
+CrlDirectoryCheck CheckCrlDirectory(const std::string& crl_directory, const std::string& ca_file,
+                                    int64_t now_unix, int64_t warn_seconds);
+
+// Server side: recycles client connections after tls.max_connection_age_seconds
+// (GRPC_ARG_MAX_CONNECTION_AGE_MS, grace kMaxConnectionAgeGraceMs), so every
+// long-lived connection is re-authenticated with current certificates and CRLs.
+inline constexpr int kMaxConnectionAgeGraceMs = 30000;
+void SetMaxConnectionAge(const v1::TlsFiles& files, grpc::ServerBuilder* builder);
 
 // Server side: requires a client certificate and verifies it against the CA
 // bundle (and the CRL directory when set).

@@ -48,6 +48,12 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
                  .Register(registry)) {
   cache_.Add({{"result", "hit"}});
   cache_.Add({{"result", "miss"}});
+  // The fan-out methods (query_service.cc), at zero: the partial-result
+  // ratio and its alert work before the first partial answer.
+  for (const char* method : {"SearchFederation", "FindFilingOptions", "CompareGuides"}) {
+    fanout_.Add({{"method", method}});
+    fanout_partial_.Add({{"method", method}});
+  }
 }
 
 void GatewayMetrics::ClientStarted(const std::string& service, const std::string& method,

@@ -23,6 +23,7 @@ ABSL_FLAG(std::string, directory, "", "Federation directory file; overrides dire
 ABSL_FLAG(std::string, cert, "", "Certificate PEM; overrides tls.cert_file.");
 ABSL_FLAG(std::string, key, "", "Private key PEM; overrides tls.key_file.");
 ABSL_FLAG(std::string, ca, "", "CA bundle PEM; overrides tls.ca_file.");
+ABSL_FLAG(std::string, crl_dir, "", "CRL directory; overrides tls.crl_directory.");
 ABSL_FLAG(bool, no_catalog_cache, false, "Answer every search with a live fan-out.");
 ABSL_FLAG(std::string, health_listen, "",
           "Plaintext grpc.health.v1-only address for probes; overrides health_address.");
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
   Override(config->mutable_tls()->mutable_cert_file(), FLAGS_cert);
   Override(config->mutable_tls()->mutable_key_file(), FLAGS_key);
   Override(config->mutable_tls()->mutable_ca_file(), FLAGS_ca);
+  Override(config->mutable_tls()->mutable_crl_directory(), FLAGS_crl_dir);
   Override(config->mutable_ready_file(), FLAGS_ready_file);
   Override(config->mutable_health_address(), FLAGS_health_listen);
   if (absl::GetFlag(FLAGS_no_catalog_cache)) config->set_disable_catalog_cache(true);

@@ -1,5 +1,8 @@
 #include "node_metrics.h"
 
+#include <utility>
+#include <vector>
+
 namespace tongban::node {
 namespace {
 
@@ -23,10 +26,6 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
                     .Name("tongban_federation_received_total")
                     .Help("Deliveries received from other provinces, by kind and result.")
                     .Register(registry)),
-      cert_expiry_(prometheus::BuildGauge()
-                       .Name("tongban_cert_expiry_timestamp_seconds")
-                       .Help("notAfter of the node's own and CA certificates, Unix seconds.")
-                       .Register(registry)),
       commit_seconds_(prometheus::BuildHistogram()
                           .Name("tongban_store_commit_seconds")
                           .Help("Time from BEGIN to the end of COMMIT of store transactions.")
@@ -83,10 +82,6 @@ void NodeMetrics::Received(const std::string& kind, bool duplicate) {
   received_.Add({{"kind", kind}, {"result", duplicate ? "duplicate" : "new"}}).Increment();
 }
 
-void NodeMetrics::CertificateExpiry(const std::string& which, double unix_seconds) {
-  cert_expiry_.Add({{"cert", which}}).Set(unix_seconds);
-}
-
 void NodeMetrics::Commit(double seconds, int batch) {
   commit_seconds_.Observe(seconds);
   commit_batch_.Observe(batch);
@@ -101,24 +96,56 @@ void NodeMetrics::ForwardingDelivered(const std::string& kind, double seconds) {
 }
 
 std::vector<prometheus::MetricFamily> StoreGauges::Collect() const {
-  absl::StatusOr<OutboxStats> stats = store_->GetOutboxStats();
-  if (!stats.ok()) return {};
-  auto gauge = [](const std::string& name, const std::string& help, double value) {
+  auto gauge = [](const std::string& name, const std::string& help) {
     prometheus::MetricFamily family;
     family.name = name;
     family.help = help;
     family.type = prometheus::MetricType::Gauge;
-    prometheus::ClientMetric metric;
-    metric.gauge.value = value;
-    family.metric.push_back(metric);
     return family;
   };
-  double age = stats->depth == 0 ? 0
-                                 : absl::ToDoubleSeconds(clock_->Now() - stats->oldest_created_at);
-  return {gauge("tongban_outbox_depth", "Deliveries to other provinces not yet acknowledged.",
-                static_cast<double>(stats->depth)),
-          gauge("tongban_outbox_oldest_age_seconds",
-                "Age of the oldest undelivered outbox entry (0 when empty).", age)};
+  auto sample = [](double value, std::vector<prometheus::ClientMetric::Label> labels = {}) {
+    prometheus::ClientMetric metric;
+    metric.label = std::move(labels);
+    metric.gauge.value = value;
+    return metric;
+  };
+  std::vector<prometheus::MetricFamily> families;
+
+  if (absl::StatusOr<OutboxStats> stats = store_->GetOutboxStats(); stats.ok()) {
+    double age = stats->depth == 0
+                     ? 0
+                     : absl::ToDoubleSeconds(clock_->Now() - stats->oldest_created_at);
+    families.push_back(
+        gauge("tongban_outbox_depth", "Deliveries to other provinces not yet acknowledged."));
+    families.back().metric.push_back(sample(static_cast<double>(stats->depth)));
+    families.push_back(gauge("tongban_outbox_oldest_age_seconds",
+                             "Age of the oldest undelivered outbox entry (0 when empty)."));
+    families.back().metric.push_back(sample(age));
+  }
+
+  if (absl::StatusOr<int64_t> open = store_->CountOpenEscalations(); open.ok()) {
+    families.push_back(gauge("tongban_escalations_open",
+                             "Escalations (the 办不成事 queue) at this node not yet resolved."));
+    families.back().metric.push_back(sample(static_cast<double>(*open)));
+  }
+
+  if (auto by_state = store_->CountOpenApplicationsByState(); by_state.ok()) {
+    families.push_back(gauge("tongban_applications_open",
+                             "Applications held here in each non-terminal state."));
+    static const std::pair<v1::ApplicationState, const char*> kOpenStates[] = {
+        {v1::APPLICATION_STATE_RECEIVED, "received"},
+        {v1::APPLICATION_STATE_PENDING_SUPPLEMENT, "pending_supplement"},
+        {v1::APPLICATION_STATE_ACCEPTED, "accepted"},
+        {v1::APPLICATION_STATE_IN_REVIEW, "in_review"},
+        {v1::APPLICATION_STATE_WAITING_FOR_MATERIALS, "waiting_for_materials"},
+    };
+    for (const auto& [state, name] : kOpenStates) {
+      auto it = by_state->find(state);
+      families.back().metric.push_back(
+          sample(it == by_state->end() ? 0 : static_cast<double>(it->second), {{"state", name}}));
+    }
+  }
+  return families;
 }
 
 }  // namespace tongban::node

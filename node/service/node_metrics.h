@@ -27,8 +27,6 @@ class NodeMetrics final {
   void Event(const std::string& action);
   // Federation deliveries received: kind application|event, result new|duplicate.
   void Received(const std::string& kind, bool duplicate);
-  // Certificate expiry for `which` (own|ca) as Unix seconds.
-  void CertificateExpiry(const std::string& which, double unix_seconds);
   // One store transaction committed (group commit: `batch` writes in it).
   void Commit(double seconds, int batch);
   // One delivery attempt of the outbox forwarder: kind application|event,
@@ -42,7 +40,6 @@ class NodeMetrics final {
   prometheus::Family<prometheus::Counter>& submitted_;
   prometheus::Family<prometheus::Counter>& events_;
   prometheus::Family<prometheus::Counter>& received_;
-  prometheus::Family<prometheus::Gauge>& cert_expiry_;
   prometheus::Histogram& commit_seconds_;
   prometheus::Histogram& commit_batch_;
   prometheus::Family<prometheus::Counter>& forwarding_attempts_;
@@ -50,7 +47,13 @@ class NodeMetrics final {
 };
 
 // Gauges read from the store at scrape time, so they are never stale:
-// tongban_outbox_depth, tongban_outbox_oldest_age_seconds.
+// tongban_outbox_depth, tongban_outbox_oldest_age_seconds,
+// tongban_escalations_open (the 办不成事 queue) and
+// tongban_applications_open{state} (non-terminal states only, every one
+// present, 0 when empty). Each query is an index range whose size follows the
+// work in progress, not the node's history. A query that fails leaves its
+// family out of that scrape (an absent series, never a wrong 0).
+// (tongban_cert_expiry_timestamp_seconds: common/cert_expiry_gauge.h.)
 class StoreGauges final : public prometheus::Collectable {
  public:
   StoreGauges(ApplicationStore* store, const Clock* clock) : store_(store), clock_(clock) {}

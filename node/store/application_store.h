@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -142,6 +143,16 @@ class ApplicationStore {
                                         const std::string& error) = 0;
   virtual absl::StatusOr<OutboxStats> GetOutboxStats() = 0;
   virtual absl::StatusOr<std::vector<OutboxEntry>> ListOutbox(int limit) = 0;
+
+  // Gauges read at every metrics scrape: each must stay cheap however many
+  // applications the node has handled (an index range, not a table scan).
+  // Escalations not yet resolved: the 办不成事 queue.
+  virtual absl::StatusOr<int64_t> CountOpenEscalations() = 0;
+  // Applications in each non-terminal state (received, pending supplement,
+  // accepted, in review, waiting for materials); a state without any is
+  // absent from the map. Terminal states are not counted: they only grow.
+  virtual absl::StatusOr<std::map<v1::ApplicationState, int64_t>>
+  CountOpenApplicationsByState() = 0;
 };
 
 }  // namespace tongban::node

@@ -425,4 +425,45 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteApplicationStore::ListOutbox(int 
   return entries;
 }
 
+absl::StatusOr<int64_t> SqliteApplicationStore::CountOpenEscalations() {
+  int64_t open = 0;
+  // Counted on the escalations_by_open index: as many rows as are open.
+  absl::Status status = db_.Read([&](sqlite3* db) {
+    auto stmt = SqliteStatement::Prepare(db, "SELECT count(*) FROM escalations WHERE open = 1");
+    if (!stmt.ok()) return stmt.status();
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    open = stmt->ColumnInt64(0);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return open;
+}
+
+absl::StatusOr<std::map<v1::ApplicationState, int64_t>>
+SqliteApplicationStore::CountOpenApplicationsByState() {
+  // Ranges of the applications_by_state index for the non-terminal states
+  // only, so the cost follows the work in progress, not the node's history.
+  static const std::string kSql = absl::StrCat(
+      "SELECT state, count(*) FROM applications WHERE state IN (",
+      static_cast<int>(v1::APPLICATION_STATE_RECEIVED), ", ",
+      static_cast<int>(v1::APPLICATION_STATE_PENDING_SUPPLEMENT), ", ",
+      static_cast<int>(v1::APPLICATION_STATE_ACCEPTED), ", ",
+      static_cast<int>(v1::APPLICATION_STATE_IN_REVIEW), ", ",
+      static_cast<int>(v1::APPLICATION_STATE_WAITING_FOR_MATERIALS), ") GROUP BY state");
+  std::map<v1::ApplicationState, int64_t> counts;
+  absl::Status status = db_.Read([&](sqlite3* db) {
+    auto stmt = SqliteStatement::Prepare(db, kSql.c_str());
+    if (!stmt.ok()) return stmt.status();
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      counts[static_cast<v1::ApplicationState>(stmt->ColumnInt64(0))] = stmt->ColumnInt64(1);
+    }
+  });
+  if (!status.ok()) return status;
+  return counts;
+}
+
 }  // namespace tongban::node

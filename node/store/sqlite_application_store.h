@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,8 @@ class SqliteApplicationStore final : public ApplicationStore {
                                 const std::string& error) override;
   absl::StatusOr<OutboxStats> GetOutboxStats() override;
   absl::StatusOr<std::vector<OutboxEntry>> ListOutbox(int limit) override;
+  absl::StatusOr<int64_t> CountOpenEscalations() override;
+  absl::StatusOr<std::map<v1::ApplicationState, int64_t>> CountOpenApplicationsByState() override;
 
  private:
   // The body of CreateApplication, on the writer thread inside its Write.

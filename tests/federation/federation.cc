@@ -312,6 +312,11 @@ std::string Federation::node_metrics_address(const std::string& province) const 
   return it->second.process->metrics_address();
 }
 
+std::string Federation::gateway_metrics_address() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return gateway_ == nullptr ? "" : gateway_->metrics_address();
+}
+
 bool Federation::node_running(const std::string& province) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(province);

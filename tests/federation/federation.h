@@ -61,6 +61,7 @@ class Federation final {
   std::string node_address(const std::string& province) const;
   // Changes with each restart (metrics listen on port 0).
   std::string node_metrics_address(const std::string& province) const;
+  std::string gateway_metrics_address() const;
   bool node_running(const std::string& province) const;
   bool gateway_running() const;
 

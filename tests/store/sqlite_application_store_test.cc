@@ -1,5 +1,7 @@
 #include "store/sqlite_application_store.h"
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -382,6 +384,40 @@ TEST_F(SqliteApplicationStoreTest, OutboxStatsReportDepthAndOldest) {
   OutboxStats stats = *store_->GetOutboxStats();
   EXPECT_EQ(stats.depth, 2);
   EXPECT_EQ(stats.oldest_created_at, kStart);
+}
+
+// The gauges of a scrape: open escalations and applications per open state.
+TEST_F(SqliteApplicationStoreTest, CountsOpenEscalationsAndOpenApplicationsByState) {
+  EXPECT_EQ(*store_->CountOpenEscalations(), 0);
+  EXPECT_TRUE(store_->CountOpenApplicationsByState()->empty());
+  const std::string first = Create(kAlice, "key-1").application_id();
+  const std::string second = Create(kBob, "key-2").application_id();
+  Create(kBob, "key-3");
+  auto mutate = [&](const std::string& id, v1::ApplicationState state,
+                    std::optional<bool> escalation_resolved) {
+    return store_->MutateApplication(id, [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+      Mutation m;
+      app.set_state(state);
+      if (escalation_resolved.has_value()) {
+        v1::Escalation& e = m.escalation.emplace();
+        e.set_reason("材料无法获取");
+        e.set_resolved(*escalation_resolved);
+        *e.mutable_raised_at() = Proto(clock_.Now());
+      }
+      return m;
+    });
+  };
+  ASSERT_TRUE(mutate(first, v1::APPLICATION_STATE_IN_REVIEW, false).ok());
+  ASSERT_TRUE(mutate(second, v1::APPLICATION_STATE_APPROVED, false).ok());
+  EXPECT_EQ(*store_->CountOpenEscalations(), 2);
+  std::map<v1::ApplicationState, int64_t> expected = {{v1::APPLICATION_STATE_RECEIVED, 1},
+                                                      {v1::APPLICATION_STATE_IN_REVIEW, 1}};
+  EXPECT_EQ(*store_->CountOpenApplicationsByState(), expected);  // APPROVED is not counted
+
+  ASSERT_TRUE(mutate(first, v1::APPLICATION_STATE_IN_REVIEW, true).ok());
+  EXPECT_EQ(*store_->CountOpenEscalations(), 1);
+  ASSERT_TRUE(mutate(first, v1::APPLICATION_STATE_IN_REVIEW, false).ok());  // re-opened
+  EXPECT_EQ(*store_->CountOpenEscalations(), 2);
 }
 
 TEST_F(SqliteApplicationStoreTest, ForeignApplicationIsInsertedOnce) {

@@ -289,6 +289,12 @@ class RecordingStore final : public ApplicationStore {
   absl::StatusOr<std::vector<OutboxEntry>> ListOutbox(int limit) override {
     return real_->ListOutbox(limit);
   }
+  absl::StatusOr<int64_t> CountOpenEscalations() override {
+    return real_->CountOpenEscalations();
+  }
+  absl::StatusOr<std::map<v1::ApplicationState, int64_t>> CountOpenApplicationsByState() override {
+    return real_->CountOpenApplicationsByState();
+  }
 
  private:
   void Outcome() {
