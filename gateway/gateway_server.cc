@@ -21,17 +21,13 @@
 #include "query_service.h"
 #include "relay_service.h"
 #include "structured_log.h"
+#include "server_setup.h"
 #include "tls_credentials.h"
 
 namespace tongban::gateway {
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
-
-std::string HostOf(const std::string& address) {
-  size_t colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
-}
 
 class RunningGateway final : public GatewayServer {
  public:
@@ -166,23 +162,13 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen_address(), MakeServerCredentials(config.tls()), &port);
-  // gRPC sets SO_REUSEPORT by default: a second process on the same port
-  // would start "successfully" and silently take half the traffic.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // Recycle connections (tls.max_connection_age_seconds) so each is
-  // re-authenticated with the current certificates and CRLs.
-  SetMaxConnectionAge(config.tls(), &builder);
-  // Keep polling threads alive between bursts: with the defaults (1..2
-  // pollers) the sync server created and destroyed ~850 threads/s under load
-  // (tongban-bench), about a third of the gateway's CPU per routed call.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
-  builder.SetMaxReceiveMessageSize(config.max_message_bytes());
-  builder.SetMaxSendMessageSize(config.max_message_bytes());
-  grpc::ResourceQuota quota("tongban-gateway");
-  quota.SetMaxThreads(512);
-  builder.SetResourceQuota(quota);
+  ServerSetup setup;
+  setup.listen_address = config.listen_address();
+  setup.tls = config.tls();
+  setup.max_message_bytes = config.max_message_bytes();
+  setup.max_threads = 512;
+  setup.name = "tongban-gateway";
+  ConfigureServerBuilder(setup, &builder, &port);
   builder.RegisterService(gw->query_.get());
   builder.RegisterService(gw->relay_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -192,7 +178,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
   if (gw->server_ == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen_address()));
   }
-  gw->grpc_address_ = absl::StrCat(HostOf(config.listen_address()), ":", port);
+  gw->grpc_address_ = BoundAddress(config.listen_address(), port);
   if (!config.metrics_address().empty()) {
     try {
       gw->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_address());
@@ -203,8 +189,8 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
     }
     gw->exposer_->RegisterCollectable(gw->registry_);
     gw->exposer_->RegisterCollectable(gw->cert_expiry_);
-    gw->metrics_address_ = absl::StrCat(HostOf(config.metrics_address()), ":",
-                                        gw->exposer_->GetListeningPorts().front());
+    gw->metrics_address_ = BoundAddress(config.metrics_address(),
+                                  gw->exposer_->GetListeningPorts().front());
   }
   if (!config.health_address().empty()) {
     absl::StatusOr<std::unique_ptr<PlaintextHealthServer>> health =

@@ -14,7 +14,6 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/resource_quota.h"
 #include "peer_identity.h"
 #include "plaintext_health_server.h"
 #include "prometheus/exposer.h"
@@ -31,6 +30,7 @@
 #include "store/sqlite_catalog_store.h"
 #include "store/sqlite_database.h"
 #include "structured_log.h"
+#include "server_setup.h"
 #include "tls_credentials.h"
 
 #include <fstream>
@@ -59,11 +59,6 @@ absl::StatusOr<std::string> CheckIdentity(const v1::NodeConfig& config) {
         ": a node serves only the province its certificate names"));
   }
   return *uri;
-}
-
-std::string HostOf(const std::string& address) {
-  size_t colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
 }
 
 class RunningNode final : public NodeServer {
@@ -227,23 +222,13 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen_address(), MakeServerCredentials(config.tls()), &port);
-  // gRPC sets SO_REUSEPORT by default: a second process on the same port
-  // would start "successfully" and silently take half the traffic.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // Recycle connections (tls.max_connection_age_seconds) so each is
-  // re-authenticated with the current certificates and CRLs.
-  SetMaxConnectionAge(config.tls(), &builder);
-  // Keep polling threads alive between bursts: with the defaults (1..2
-  // pollers) the sync server created and destroyed ~850 threads/s under load
-  // (tongban-bench), about a third of the gateway's CPU per routed call.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
-  builder.SetMaxReceiveMessageSize(config.max_message_bytes());
-  builder.SetMaxSendMessageSize(config.max_message_bytes());
-  grpc::ResourceQuota quota("tongban-node");
-  quota.SetMaxThreads(256);  // sync handlers block on group commit; bound the pool
-  builder.SetResourceQuota(quota);
+  ServerSetup setup;
+  setup.listen_address = config.listen_address();
+  setup.tls = config.tls();
+  setup.max_message_bytes = config.max_message_bytes();
+  setup.max_threads = 256;
+  setup.name = "tongban-node";
+  ConfigureServerBuilder(setup, &builder, &port);
   builder.RegisterService(node->catalog_service_.get());
   builder.RegisterService(node->application_service_.get());
   builder.RegisterService(node->federation_service_.get());
@@ -256,7 +241,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", config.listen_address(), " (in use or not local?)"));
   }
-  node->grpc_address_ = absl::StrCat(HostOf(config.listen_address()), ":", port);
+  node->grpc_address_ = BoundAddress(config.listen_address(), port);
 
   if (!config.metrics_address().empty()) {
     try {
@@ -272,8 +257,8 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
     node->exposer_->RegisterCollectable(node->registry_);
     node->exposer_->RegisterCollectable(node->store_gauges_);
     node->exposer_->RegisterCollectable(node->cert_expiry_);
-    node->metrics_address_ = absl::StrCat(HostOf(config.metrics_address()), ":",
-                                          node->exposer_->GetListeningPorts().front());
+    node->metrics_address_ = BoundAddress(config.metrics_address(),
+                                  node->exposer_->GetListeningPorts().front());
   }
   if (!config.health_address().empty()) {
     absl::StatusOr<std::unique_ptr<PlaintextHealthServer>> health =
