@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "x509_files.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 
@@ -29,31 +30,34 @@ std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(
       files.key_file(), files.cert_file(), files.ca_file(), RefreshSeconds(files));
 }
 
-struct X509Deleter {
-  void operator()(X509* x) const { X509_free(x); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+using x509::OneLine;
+using x509::UnixTime;
+using x509::UtcText;
+using x509::X509Ptr;
 
+// The first certificate of a PEM file, with an error naming the file.
 absl::StatusOr<X509Ptr> ReadCert(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot open certificate file ", path));
-  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
-  std::fclose(f);
-  if (cert == nullptr) {
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    std::fclose(f);
+  } else {
+    return absl::NotFoundError(absl::StrCat("cannot open certificate file ", path));
+  }
+  std::vector<X509Ptr> certs = x509::ReadCertificates(path);
+  if (certs.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(path, " holds no PEM certificate"));
   }
-  return X509Ptr(cert);
+  return std::move(certs.front());
 }
 
 absl::Status CheckKey(const std::string& path, X509* cert, const std::string& cert_path) {
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot open key file ", path));
-  EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
-  std::fclose(f);
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    std::fclose(f);
+  } else {
+    return absl::NotFoundError(absl::StrCat("cannot open key file ", path));
+  }
+  x509::KeyPtr key = x509::ReadPrivateKey(path);
   if (key == nullptr) return absl::InvalidArgumentError(absl::StrCat(path, " holds no PEM private key"));
-  bool matches = X509_check_private_key(cert, key) == 1;
-  EVP_PKEY_free(key);
-  if (!matches) {
+  if (X509_check_private_key(cert, key.get()) != 1) {
     return absl::FailedPreconditionError(absl::StrCat(
         "key ", path, " does not belong to certificate ", cert_path,
         " (replace key and certificate together, atomically: docs/operations.md)"));
@@ -66,38 +70,6 @@ struct CrlDeleter {
 };
 using CrlPtr = std::unique_ptr<X509_CRL, CrlDeleter>;
 
-// Every certificate of a PEM bundle (the CA file).
-std::vector<X509Ptr> ReadCertBundle(const std::string& path) {
-  std::vector<X509Ptr> certs;
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return certs;
-  while (X509* c = PEM_read_X509(f, nullptr, nullptr, nullptr)) certs.emplace_back(c);
-  std::fclose(f);
-  return certs;
-}
-
-// Unix seconds of an ASN1_TIME; 0 when absent or unreadable.
-int64_t UnixTime(const ASN1_TIME* t) {
-  struct tm tm {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-  return static_cast<int64_t>(timegm(&tm));
-}
-
-std::string UtcText(int64_t unix_seconds) {
-  time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string OneLine(const X509_NAME* name) {
-  char* text = X509_NAME_oneline(name, nullptr, 0);
-  std::string out = text == nullptr ? "?" : text;
-  OPENSSL_free(text);
-  return out;
-}
 
 bool IsDirectory(const std::string& path) {
   struct stat st {};
@@ -121,7 +93,7 @@ CrlDirectoryCheck CheckCrlDirectory(const std::string& crl_directory, const std:
         "CRL), so a revoked certificate would be accepted"));
     return check;
   }
-  std::vector<X509Ptr> cas = ReadCertBundle(ca_file);
+  std::vector<X509Ptr> cas = x509::ReadCertificates(ca_file);
   if (cas.empty()) {
     check.problems.push_back(absl::StrCat("CA bundle ", ca_file, " holds no PEM certificate"));
     return check;
@@ -275,17 +247,7 @@ std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const v1::TlsFi
 absl::StatusOr<std::string> ReadCertificateUri(const std::string& cert_file) {
   absl::StatusOr<X509Ptr> cert = ReadCert(cert_file);
   if (!cert.ok()) return cert.status();
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert->get(), NID_subject_alt_name, nullptr, nullptr));
-  std::vector<std::string> uris;
-  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
-    if (name->type != GEN_URI) continue;
-    const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
-    uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
-                      ASN1_STRING_length(uri));
-  }
-  GENERAL_NAMES_free(names);
+  std::vector<std::string> uris = x509::UriSans(cert->get());
   if (uris.size() != 1) {
     return absl::FailedPreconditionError(absl::StrCat(
         cert_file, " must carry exactly one URI SAN (a spiffe://tongban/... identity), it has ",

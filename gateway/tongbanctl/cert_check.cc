@@ -17,76 +17,32 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "peer_identity.h"
+#include "x509_files.h"
 
 namespace tongban::ctl {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
 struct StoreFree {
   void operator()(X509_STORE* s) const { X509_STORE_free(s); }
 };
 struct CtxFree {
   void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
 };
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
 struct StackFree {
   void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
 };
-using X509Ptr = std::unique_ptr<X509, X509Free>;
+using x509::KeyPtr;
+using x509::OneLine;
+using x509::UnixTime;
+using x509::UriSans;
+using x509::X509Ptr;
 using StorePtr = std::unique_ptr<X509_STORE, StoreFree>;
 using CtxPtr = std::unique_ptr<X509_STORE_CTX, CtxFree>;
-using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
 using StackPtr = std::unique_ptr<STACK_OF(X509), StackFree>;
 
 constexpr int64_t kDay = 86400;
-
-// All certificates of a PEM file (leaf first).
-std::vector<X509Ptr> ReadCerts(const std::string& path) {
-  std::vector<X509Ptr> certs;
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return certs;
-  while (X509* c = PEM_read_X509(f, nullptr, nullptr, nullptr)) certs.emplace_back(c);
-  std::fclose(f);
-  ERR_clear_error();  // the read that ends the loop leaves "no start line"
-  return certs;
-}
-
-KeyPtr ReadKey(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return nullptr;
-  KeyPtr key(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr));
-  std::fclose(f);
-  ERR_clear_error();
-  return key;
-}
-
-int64_t UnixTime(const ASN1_TIME* t) {
-  struct tm tm {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-  return static_cast<int64_t>(timegm(&tm));
-}
-
-std::string Utc(int64_t unix_seconds) {
-  time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string OneLine(const X509_NAME* name) {
-  char* text = X509_NAME_oneline(name, nullptr, 0);
-  std::string out = text == nullptr ? "?" : text;
-  OPENSSL_free(text);
-  return out;
-}
 
 std::string SerialHex(X509* cert) {
   BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
@@ -95,21 +51,6 @@ std::string SerialHex(X509* cert) {
   OPENSSL_free(hex);
   BN_free(bn);
   return out;
-}
-
-std::vector<std::string> UriSans(X509* cert) {
-  std::vector<std::string> uris;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
-    if (name->type != GEN_URI) continue;
-    const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
-    uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
-                      ASN1_STRING_length(uri));
-  }
-  GENERAL_NAMES_free(names);
-  return uris;
 }
 
 // Whole days from now to t, rounded down (so "0 days" means < 24 h left).
@@ -199,7 +140,7 @@ absl::StatusOr<CheckReport> CheckCertificates(const CertCheckOptions& options) {
   const int64_t now = report.now;
   const int64_t warn = static_cast<int64_t>(options.warn_days) * kDay;
 
-  std::vector<X509Ptr> cas = ReadCerts(report.ca_file);
+  std::vector<X509Ptr> cas = x509::ReadCertificates(report.ca_file);
   if (cas.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("CA bundle ", report.ca_file, " holds no PEM certificate (use --ca)"));
@@ -221,11 +162,11 @@ absl::StatusOr<CheckReport> CheckCertificates(const CertCheckOptions& options) {
     c.days_left = DaysLeft(c.not_after, now);
     if (c.not_after <= now) {
       add("", kCa, absl::StrCat("CA '", c.subject, "' in ", report.ca_file, " expired at ",
-                                Utc(c.not_after)),
+                                x509::UtcText(c.not_after)),
           nullptr);
     } else if (c.not_after - now < warn) {
       add("", kCa, absl::StrCat("CA '", c.subject, "' in ", report.ca_file, " expires at ",
-                                Utc(c.not_after), " (", c.days_left,
+                                x509::UtcText(c.not_after), " (", c.days_left,
                                 " days): rotate it (certs/rotate-ca.sh)"),
           nullptr);
     }
@@ -266,7 +207,7 @@ absl::StatusOr<CheckReport> CheckCertificates(const CertCheckOptions& options) {
     // Lexically: cert.pem is often a symlink into a version directory.
     cert.path = fs::path(full).lexically_relative(options.dir).string();
     if (cert.path.empty()) cert.path = full;
-    std::vector<X509Ptr> chain = ReadCerts(full);
+    std::vector<X509Ptr> chain = x509::ReadCertificates(full);
     if (chain.empty()) {
       cert.key = "unreadable";
       cert.chain = "unreadable";
@@ -304,17 +245,17 @@ absl::StatusOr<CheckReport> CheckCertificates(const CertCheckOptions& options) {
     // Validity.
     if (cert.not_after <= now) {
       add(cert.path, kExpired,
-          absl::StrCat(cert.path, " expired at ", Utc(cert.not_after), ": renew it (certs/issue.sh)"),
+          absl::StrCat(cert.path, " expired at ", x509::UtcText(cert.not_after), ": renew it (certs/issue.sh)"),
           &cert);
     } else if (cert.not_after - now < warn) {
       add(cert.path, kExpiring,
-          absl::StrCat(cert.path, " expires at ", Utc(cert.not_after), " (", cert.days_left,
+          absl::StrCat(cert.path, " expires at ", x509::UtcText(cert.not_after), " (", cert.days_left,
                        " days left, < ", options.warn_days, "): renew it (certs/issue.sh)"),
           &cert);
     }
     if (cert.not_before > now) {
       add(cert.path, kNotYetValid,
-          absl::StrCat(cert.path, " is not valid before ", Utc(cert.not_before)), &cert);
+          absl::StrCat(cert.path, " is not valid before ", x509::UtcText(cert.not_before)), &cert);
     }
 
     // Key next to it.
@@ -322,7 +263,7 @@ absl::StatusOr<CheckReport> CheckCertificates(const CertCheckOptions& options) {
     if (!fs::exists(key_path, ec)) {
       cert.key = "missing";
       add(cert.path, kKeyMissing, absl::StrCat(cert.path, ": no key.pem next to it"), &cert);
-    } else if (KeyPtr key = ReadKey(key_path); key == nullptr) {
+    } else if (KeyPtr key = x509::ReadPrivateKey(key_path); key == nullptr) {
       cert.key = "unreadable";
       add(cert.path, kKeyMismatch, absl::StrCat(key_path, " holds no readable PEM private key"),
           &cert);
@@ -400,14 +341,14 @@ std::string FormatText(const CheckReport& report) {
                                                         : report.crl_dir,
                                  "\n\n");
   for (const CaReport& ca : report.cas) {
-    absl::StrAppend(&out, "CA  ", ca.subject, "  notAfter ", Utc(ca.not_after), " (",
+    absl::StrAppend(&out, "CA  ", ca.subject, "  notAfter ", x509::UtcText(ca.not_after), " (",
                     ca.days_left, " days)\n");
   }
   for (const auto& crl : report.crl.cas) {
     absl::StrAppend(&out, "CRL ", crl.ca_subject, "  ",
                     crl.file.empty() ? std::string("(none usable)")
                                      : absl::StrCat(crl.file, "  nextUpdate ",
-                                                    Utc(crl.next_update), "  ",
+                                                    x509::UtcText(crl.next_update), "  ",
                                                     crl.revoked_count, " revoked"),
                     "\n");
   }
@@ -417,7 +358,7 @@ std::string FormatText(const CheckReport& report) {
     if (c.subject.empty()) continue;
     absl::StrAppend(&out, "      identity ", c.identity.empty() ? "(none)" : c.identity,
                     "  subject ", c.subject, "  serial ", c.serial, "\n");
-    absl::StrAppend(&out, "      notAfter ", Utc(c.not_after), " (", c.days_left,
+    absl::StrAppend(&out, "      notAfter ", x509::UtcText(c.not_after), " (", c.days_left,
                     " days)  key ", c.key, "  chain ", c.chain, "  revocation ", c.revocation,
                     "\n");
   }
@@ -436,12 +377,12 @@ std::string FormatJson(const CheckReport& report) {
   std::string out = "{";
   absl::StrAppend(&out, "\"dir\":", JsonString(report.dir), ",\"ca_file\":",
                   JsonString(report.ca_file), ",\"crl_dir\":", JsonString(report.crl_dir),
-                  ",\"now\":", JsonString(Utc(report.now)), ",\"ok\":",
+                  ",\"now\":", JsonString(x509::UtcText(report.now)), ",\"ok\":",
                   report.ok() ? "true" : "false", ",\"cas\":[");
   for (size_t i = 0; i < report.cas.size(); ++i) {
     const CaReport& ca = report.cas[i];
     absl::StrAppend(&out, i ? "," : "", "{\"subject\":", JsonString(ca.subject),
-                    ",\"not_after\":", JsonString(Utc(ca.not_after)),
+                    ",\"not_after\":", JsonString(x509::UtcText(ca.not_after)),
                     ",\"days_left\":", ca.days_left, "}");
   }
   out += "],\"crls\":[";
@@ -449,7 +390,7 @@ std::string FormatJson(const CheckReport& report) {
     const auto& crl = report.crl.cas[i];
     absl::StrAppend(&out, i ? "," : "", "{\"ca_subject\":", JsonString(crl.ca_subject),
                     ",\"file\":", JsonString(crl.file), ",\"next_update\":",
-                    crl.file.empty() ? "null" : JsonString(Utc(crl.next_update)),
+                    crl.file.empty() ? "null" : JsonString(x509::UtcText(crl.next_update)),
                     ",\"revoked\":", crl.revoked_count, "}");
   }
   out += "],\"certificates\":[";
@@ -459,8 +400,8 @@ std::string FormatJson(const CheckReport& report) {
                     ",\"subject\":", JsonString(c.subject), ",\"issuer\":", JsonString(c.issuer),
                     ",\"serial\":", JsonString(c.serial), ",\"uri_sans\":", JsonStrings(c.uris),
                     ",\"identity\":", c.identity.empty() ? "null" : JsonString(c.identity),
-                    ",\"not_before\":", JsonString(Utc(c.not_before)),
-                    ",\"not_after\":", JsonString(Utc(c.not_after)),
+                    ",\"not_before\":", JsonString(x509::UtcText(c.not_before)),
+                    ",\"not_after\":", JsonString(x509::UtcText(c.not_after)),
                     ",\"days_left\":", c.days_left, ",\"key\":", JsonString(c.key),
                     ",\"chain\":", JsonString(c.chain), ",\"revocation\":",
                     JsonString(c.revocation), ",\"problems\":", JsonStrings(c.problems), "}");
