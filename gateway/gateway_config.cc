@@ -21,6 +21,44 @@ void Default(int32_t value, int32_t fallback, void (v1::GatewayConfig::*set)(int
   if (value == 0) (c->*set)(fallback);
 }
 
+// The public edge: defaults, and the keys it cannot run without.
+absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
+  if (e->https_address().empty() && e->grpc_address().empty()) return absl::OkStatus();
+  if (e->cert_file().empty() || e->key_file().empty()) {
+    return absl::InvalidArgumentError(
+        "public_edge.cert_file and public_edge.key_file are required when public_edge serves "
+        "(https_address or grpc_address set)");
+  }
+  v1::CitizenTokenConfig* t = e->mutable_tokens();
+  if (t->issuer().empty() || t->audience().empty() || t->keys().empty()) {
+    return absl::InvalidArgumentError(
+        "public_edge.tokens.issuer, .audience and at least one .keys entry are required: citizen "
+        "tokens are always verified");
+  }
+  if (t->leeway_seconds() == 0) t->set_leeway_seconds(60);
+  if (t->max_lifetime_seconds() == 0) t->set_max_lifetime_seconds(86400);
+  if (e->rate_limit_per_second() == 0) e->set_rate_limit_per_second(10);
+  if (e->rate_limit_burst() == 0) e->set_rate_limit_burst(20);
+  if (e->max_request_bytes() == 0) e->set_max_request_bytes(65536);
+  if (e->https_threads() == 0) e->set_https_threads(64);
+  if (e->https_keep_alive_seconds() == 0) e->set_https_keep_alive_seconds(30);
+  if (e->rate_limit_per_second() < 0.01 || e->rate_limit_per_second() > 100000) {
+    return absl::InvalidArgumentError(absl::StrCat("public_edge.rate_limit_per_second is ",
+                                                   e->rate_limit_per_second(),
+                                                   ": must be 0.01 to 100000"));
+  }
+  for (absl::Status s :
+       {InRange("public_edge.tokens.leeway_seconds", t->leeway_seconds(), 0, 600),
+        InRange("public_edge.tokens.max_lifetime_seconds", t->max_lifetime_seconds(), 60, 2592000),
+        InRange("public_edge.rate_limit_burst", e->rate_limit_burst(), 1, 100000),
+        InRange("public_edge.max_request_bytes", e->max_request_bytes(), 1024, 16777216),
+        InRange("public_edge.https_threads", e->https_threads(), 2, 4096),
+        InRange("public_edge.https_keep_alive_seconds", e->https_keep_alive_seconds(), 1, 3600)}) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::GatewayConfig> ReadGatewayConfig(const std::string& path) {
@@ -49,6 +87,7 @@ absl::StatusOr<v1::GatewayConfig> FinishGatewayConfig(v1::GatewayConfig c) {
   Default(c.shutdown_grace_seconds(), 10, &v1::GatewayConfig::set_shutdown_grace_seconds, &c);
   Default(c.drain_delay_ms(), 500, &v1::GatewayConfig::set_drain_delay_ms, &c);
   Default(c.max_message_bytes(), 4 * 1024 * 1024, &v1::GatewayConfig::set_max_message_bytes, &c);
+  if (absl::Status edge = FinishPublicEdge(c.mutable_public_edge()); !edge.ok()) return edge;
   for (absl::Status s : {InRange("directory_poll_ms", c.directory_poll_ms(), 50, 600000),
                          InRange("node_deadline_ms", c.node_deadline_ms(), 10, 60000),
                          InRange("relay_budget_ms", c.relay_budget_ms(), 1, 10000),

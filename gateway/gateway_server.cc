@@ -1,10 +1,19 @@
 #include "gateway_server.h"
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "catalog_cache.h"
+#include "citizen_api.h"
+#include "citizen_gate.h"
+#include "citizen_grpc_service.h"
+#include "citizen_token.h"
+#include "edge_metrics.h"
+#include "rate_limiter.h"
+#include "rest_server.h"
 #include "cert_expiry_gauge.h"
 #include "directory_watcher.h"
 #include "gateway_metrics.h"
@@ -37,6 +46,8 @@ class RunningGateway final : public GatewayServer {
   std::string health_address() const override {
     return health_ == nullptr ? "" : health_->address();
   }
+  std::string https_address() const override { return rest_ == nullptr ? "" : rest_->address(); }
+  std::string public_grpc_address() const override { return public_grpc_address_; }
 
   void Shutdown() override {
     if (shut_down_.exchange(true)) return;
@@ -44,11 +55,17 @@ class RunningGateway final : public GatewayServer {
     log_->Info("gateway.draining", {{"drain_delay_ms", absl::StrCat(drain_delay_ms_)}});
     server_->GetHealthCheckService()->SetServingStatus(false);
     if (health_ != nullptr) health_->SetServing(false);
+    if (public_server_ != nullptr) public_server_->GetHealthCheckService()->SetServingStatus(false);
+    if (rest_ != nullptr) rest_->SetServing(false);
     // Balancers and clients watching health see NOT_SERVING before we stop
     // accepting; calls arriving meanwhile are still served.
     std::this_thread::sleep_for(std::chrono::milliseconds(drain_delay_ms_));
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(grace_seconds_)));
+    const absl::Time grace = absl::Now() + absl::Seconds(grace_seconds_);
+    if (public_server_ != nullptr) public_server_->Shutdown(absl::ToChronoTime(grace));
+    if (rest_ != nullptr) rest_->Stop();  // waits for requests in flight
+    server_->Shutdown(absl::ToChronoTime(grace));
     server_->Wait();
+    if (public_server_ != nullptr) public_server_->Wait();
     if (health_ != nullptr) health_->Shutdown();
     log_->Info("gateway.stopped");
   }
@@ -67,6 +84,16 @@ class RunningGateway final : public GatewayServer {
   std::unique_ptr<RelayServiceImpl> relay_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<PlaintextHealthServer> health_;  // only with health_address
+  // The public edge (only with public_edge addresses).
+  std::unique_ptr<CitizenTokenVerifier> token_verifier_;
+  std::unique_ptr<edge::RateLimiter> rate_limiter_;
+  std::unique_ptr<edge::EdgeMetrics> edge_metrics_;
+  std::unique_ptr<edge::CitizenApi> citizen_api_;
+  std::unique_ptr<edge::CitizenGate> citizen_gate_;
+  std::unique_ptr<edge::CitizenGrpcService> citizen_grpc_;
+  std::unique_ptr<grpc::Server> public_server_;
+  std::unique_ptr<edge::RestServer> rest_;
+  std::string public_grpc_address_;
   std::string grpc_address_;
   std::string metrics_address_;
   int drain_delay_ms_ = 500;
@@ -84,6 +111,87 @@ absl::Status CheckGatewayIdentity(const v1::GatewayConfig& config) {
     return absl::FailedPreconditionError(absl::StrCat("certificate ", config.tls().cert_file(),
                                                       " names ", *uri,
                                                       ", not the gateway (spiffe://tongban/gateway)"));
+  }
+  return absl::OkStatus();
+}
+
+// Reads a whole file; FAILED_PRECONDITION naming it when it cannot.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::FailedPreconditionError(absl::StrCat("cannot read ", path));
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// The public edge: citizen tokens, rate limit, CitizenApi, and its HTTPS and
+// public gRPC listeners. Only the citizen API is served there.
+absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw,
+                             NodeCaller caller) {
+  const v1::PublicEdgeConfig& e = config.public_edge();
+  if (e.https_address().empty() && e.grpc_address().empty()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<CitizenTokenVerifier>> verifier =
+      CitizenTokenVerifier::FromConfig(e.tokens(), &gw->clock_);
+  if (!verifier.ok()) {
+    return absl::Status(verifier.status().code(),
+                        absl::StrCat("public_edge.tokens: ", verifier.status().message()));
+  }
+  gw->token_verifier_ = std::move(*verifier);
+  edge::RateLimiter::Options limits;
+  limits.per_second = e.rate_limit_per_second();
+  limits.burst = e.rate_limit_burst();
+  gw->rate_limiter_ = std::make_unique<edge::RateLimiter>(&gw->clock_, limits);
+  gw->edge_metrics_ = std::make_unique<edge::EdgeMetrics>(*gw->registry_);
+  edge::CitizenApiOptions api_options;
+  api_options.node_deadline = absl::Milliseconds(config.node_deadline_ms());
+  gw->citizen_api_ = std::make_unique<edge::CitizenApi>(caller, gw->query_.get(), api_options);
+  gw->citizen_gate_ = std::make_unique<edge::CitizenGate>(
+      gw->token_verifier_.get(), gw->rate_limiter_.get(), gw->edge_metrics_.get());
+
+  if (!e.grpc_address().empty()) {
+    absl::StatusOr<std::string> cert = ReadWholeFile(e.cert_file());
+    absl::StatusOr<std::string> key = ReadWholeFile(e.key_file());
+    if (!cert.ok()) return cert.status();
+    if (!key.ok()) return key.status();
+    grpc::SslServerCredentialsOptions tls(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    tls.pem_key_cert_pairs.push_back({*key, *cert});
+    gw->citizen_grpc_ = std::make_unique<edge::CitizenGrpcService>(gw->citizen_api_.get(),
+                                                                   gw->citizen_gate_.get());
+    const auto* d = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+        v1::CitizenService::service_full_name());
+    if (d != nullptr) gw->server_metrics_->InitService(*d);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(e.grpc_address(), grpc::SslServerCredentials(tls), &port);
+    // As for the mTLS port: two processes must not share a port silently.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.SetMaxReceiveMessageSize(e.max_request_bytes());
+    builder.RegisterService(gw->citizen_grpc_.get());
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(gw->server_metrics_->MakeInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    gw->public_server_ = builder.BuildAndStart();
+    if (gw->public_server_ == nullptr || port == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on public_edge.grpc_address ", e.grpc_address()));
+    }
+    gw->public_grpc_address_ = BoundAddress(e.grpc_address(), port);
+  }
+  if (!e.https_address().empty()) {
+    edge::RestServerOptions rest;
+    rest.listen_address = e.https_address();
+    rest.cert_file = e.cert_file();
+    rest.key_file = e.key_file();
+    rest.threads = e.https_threads();
+    rest.keep_alive_seconds = e.https_keep_alive_seconds();
+    rest.max_request_bytes = static_cast<size_t>(e.max_request_bytes());
+    rest.cors.allowed_origins.assign(e.cors_allowed_origins().begin(),
+                                     e.cors_allowed_origins().end());
+    absl::StatusOr<std::unique_ptr<edge::RestServer>> server =
+        edge::RestServer::Start(std::move(rest), gw->citizen_api_.get(), gw->citizen_gate_.get(),
+                                gw->edge_metrics_.get(), gw->log_.get());
+    if (!server.ok()) return server.status();
+    gw->rest_ = std::move(*server);
   }
   return absl::OkStatus();
 }
@@ -179,6 +287,10 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen_address()));
   }
   gw->grpc_address_ = BoundAddress(config.listen_address(), port);
+  if (absl::Status edge = StartPublicEdge(config, gw.get(), caller); !edge.ok()) {
+    gw->Shutdown();
+    return edge;
+  }
   if (!config.metrics_address().empty()) {
     try {
       gw->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_address());
@@ -203,7 +315,10 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
   }
   gw->server_->GetHealthCheckService()->SetServingStatus(true);
   if (gw->health_ != nullptr) gw->health_->SetServing(true);
+  if (gw->public_server_ != nullptr) gw->public_server_->GetHealthCheckService()->SetServingStatus(true);
   gw->log_->Info("gateway.serving", {{"grpc", gw->grpc_address_},
+                                     {"https", gw->https_address()},
+                                     {"public_grpc", gw->public_grpc_address_},
                                      {"metrics", gw->metrics_address_},
                                      {"nodes", absl::StrCat(pool->Provinces().size())},
                                      {"catalog_cache", options.use_cache ? "on" : "off"}});

@@ -18,6 +18,9 @@ class GatewayServer {
   virtual std::string metrics_address() const = 0;
   // The plaintext grpc.health.v1 listener ("" when not configured).
   virtual std::string health_address() const = 0;
+  // The public edge's HTTPS and public gRPC listeners ("" when off).
+  virtual std::string https_address() const = 0;
+  virtual std::string public_grpc_address() const = 0;
   // NOT_SERVING, waits drain_delay so balancers notice, then lets in-flight
   // calls finish within the grace period. Idempotent.
   virtual void Shutdown() = 0;

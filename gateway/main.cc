@@ -24,6 +24,10 @@ ABSL_FLAG(std::string, crl_dir, "", "CRL directory; overrides tls.crl_directory.
 ABSL_FLAG(bool, no_catalog_cache, false, "Answer every search with a live fan-out.");
 ABSL_FLAG(std::string, health_listen, "",
           "Plaintext grpc.health.v1-only address for probes; overrides health_address.");
+ABSL_FLAG(std::string, https_listen, "",
+          "Public REST/JSON (HTTPS) address for citizens' apps; overrides public_edge.https_address.");
+ABSL_FLAG(std::string, public_grpc_listen, "",
+          "Public gRPC (TLS) address for citizens' apps; overrides public_edge.grpc_address.");
 ABSL_FLAG(std::string, ready_file, "", "Written with the bound addresses once serving.");
 
 namespace {
@@ -60,6 +64,8 @@ int main(int argc, char** argv) {
   OverrideFromFlag(config->mutable_tls()->mutable_crl_directory(), FLAGS_crl_dir);
   OverrideFromFlag(config->mutable_ready_file(), FLAGS_ready_file);
   OverrideFromFlag(config->mutable_health_address(), FLAGS_health_listen);
+  OverrideFromFlag(config->mutable_public_edge()->mutable_https_address(), FLAGS_https_listen);
+  OverrideFromFlag(config->mutable_public_edge()->mutable_grpc_address(), FLAGS_public_grpc_listen);
   if (absl::GetFlag(FLAGS_no_catalog_cache)) config->set_disable_catalog_cache(true);
   auto effective = tongban::gateway::FinishGatewayConfig(std::move(*config));
   if (!effective.ok()) return Fail(std::string(effective.status().message()));
@@ -70,7 +76,9 @@ int main(int argc, char** argv) {
   tongban::WriteReadyFile(effective->ready_file(),
                           absl::StrCat("grpc=", (*gateway)->grpc_address(),
                                        " metrics=", (*gateway)->metrics_address(),
-                                       " health=", (*gateway)->health_address()));
+                                       " health=", (*gateway)->health_address(),
+                                       " https=", (*gateway)->https_address(),
+                                       " public_grpc=", (*gateway)->public_grpc_address()));
   stop.Wait();
   (*gateway)->Shutdown();
   tongban::ExitAfterCleanShutdown();

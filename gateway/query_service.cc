@@ -44,11 +44,14 @@ QueryServiceImpl::QueryServiceImpl(NodeCaller caller, CatalogCache* cache,
                                    const DirectoryWatcher* directory, QueryOptions options)
     : caller_(caller), cache_(cache), directory_(directory), options_(options) {}
 
-absl::Time QueryServiceImpl::Deadline(const grpc::ServerContext& ctx) const {
+absl::Time QueryServiceImpl::NodeDeadline(absl::Time caller_deadline) const {
   // The caller's deadline minus the gateway's own budget; a generous cap
   // when the caller set none.
-  absl::Time caller = absl::FromChrono(ctx.deadline());
-  return std::min(caller - options_.budget, absl::Now() + absl::Seconds(30));
+  return std::min(caller_deadline - options_.budget, absl::Now() + absl::Seconds(30));
+}
+
+absl::Time QueryServiceImpl::Deadline(const grpc::ServerContext& ctx) const {
+  return NodeDeadline(absl::FromChrono(ctx.deadline()));
 }
 
 grpc::Status QueryServiceImpl::SearchFederation(grpc::ServerContext* ctx,
@@ -57,6 +60,12 @@ grpc::Status QueryServiceImpl::SearchFederation(grpc::ServerContext* ctx,
   absl::StatusOr<Principal> who =
       VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("SearchFederation"));
   if (!who.ok()) return ToGrpcStatus(who.status());
+  return Search(*req, Deadline(*ctx), resp);
+}
+
+grpc::Status QueryServiceImpl::Search(const v1::SearchFederationRequest& request,
+                                      absl::Time deadline, v1::SearchFederationResponse* resp) {
+  const v1::SearchFederationRequest* req = &request;
   absl::Status s = ValidateText("query", req->query(), 64, /*required=*/true);
   int limit = 0;
   if (s.ok()) s = ValidatePageSize("page_size", req->page_size(), &limit);
@@ -104,7 +113,7 @@ grpc::Status QueryServiceImpl::SearchFederation(grpc::ServerContext* ctx,
     node_req.set_query(req->query());
     node_req.set_page_size(200);  // a province rarely has more matches than one page
     fetched = FanOut<v1::SearchItemsResponse>(
-        caller_, live, kCatalog, "SearchItems", options_.node_deadline, Deadline(*ctx),
+        caller_, live, kCatalog, "SearchItems", options_.node_deadline, deadline,
         [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::SearchItemsResponse* r,
             std::function<void(grpc::Status)> done) {
           stubs.catalog->async()->SearchItems(c, &node_req, r, std::move(done));
@@ -180,11 +189,18 @@ grpc::Status QueryServiceImpl::FindFilingOptions(grpc::ServerContext* ctx,
   absl::StatusOr<Principal> who =
       VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("FindFilingOptions"));
   if (!who.ok()) return ToGrpcStatus(who.status());
+  return FilingOptions(*req, Deadline(*ctx), resp);
+}
+
+grpc::Status QueryServiceImpl::FilingOptions(const v1::FindFilingOptionsRequest& request,
+                                             absl::Time deadline,
+                                             v1::FindFilingOptionsResponse* resp) {
+  const v1::FindFilingOptionsRequest* req = &request;
   absl::Status s = ValidateItemCode("item_code", req->item_code());
   if (s.ok()) s = ValidateProvinceCode("accepting_province", req->accepting_province());
   if (!s.ok()) return ToGrpcStatus(s);
   std::vector<v1::MissingProvince> missing;
-  std::map<std::string, v1::Guide> guides = GuidesOfItem(req->item_code(), Deadline(*ctx), &missing);
+  std::map<std::string, v1::Guide> guides = GuidesOfItem(req->item_code(), deadline, &missing);
   std::shared_ptr<const v1::FederationDirectory> directory = directory_->Current();
   std::vector<v1::Alliance> alliances(directory->alliances().begin(), directory->alliances().end());
   for (auto& [province, guide] : guides) {
@@ -268,6 +284,13 @@ grpc::Status QueryServiceImpl::GetProvinceGuide(grpc::ServerContext* ctx,
   absl::StatusOr<Principal> who =
       VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("GetProvinceGuide"));
   if (!who.ok()) return ToGrpcStatus(who.status());
+  return ProvinceGuide(*req, Deadline(*ctx), resp);
+}
+
+grpc::Status QueryServiceImpl::ProvinceGuide(const v1::GetProvinceGuideRequest& request,
+                                             absl::Time deadline,
+                                             v1::GetProvinceGuideResponse* resp) {
+  const v1::GetProvinceGuideRequest* req = &request;
   absl::Status s = ValidateProvinceCode("province_code", req->province_code());
   if (s.ok()) s = ValidateItemCode("item_code", req->item_code());
   if (!s.ok()) return ToGrpcStatus(s);
@@ -275,7 +298,7 @@ grpc::Status QueryServiceImpl::GetProvinceGuide(grpc::ServerContext* ctx,
   node_req.set_item_code(req->item_code());
   v1::GetGuideResponse node_resp;
   grpc::Status status = CallNode(
-      caller_, req->province_code(), kCatalog, "GetGuide", Deadline(*ctx),
+      caller_, req->province_code(), kCatalog, "GetGuide", deadline,
       [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetGuideResponse* r) {
         return stubs.catalog->GetGuide(c, node_req, r);
       },

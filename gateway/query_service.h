@@ -43,6 +43,17 @@ class QueryServiceImpl final : public v1::FederationQueryService::Service {
                                    const v1::GetFederationStatusRequest* req,
                                    v1::GetFederationStatusResponse* resp) override;
 
+  // The answers themselves, without the caller check (officers and nodes
+  // above, citizens on the public edge): `deadline` is the caller's.
+  grpc::Status Search(const v1::SearchFederationRequest& req, absl::Time deadline,
+                      v1::SearchFederationResponse* resp);
+  grpc::Status FilingOptions(const v1::FindFilingOptionsRequest& req, absl::Time deadline,
+                             v1::FindFilingOptionsResponse* resp);
+  grpc::Status ProvinceGuide(const v1::GetProvinceGuideRequest& req, absl::Time deadline,
+                             v1::GetProvinceGuideResponse* resp);
+  // The caller's deadline minus the gateway's budget, capped at 30 s.
+  absl::Time NodeDeadline(absl::Time caller_deadline) const;
+
  private:
   // Guides of one item in every province that implements it (NOT_FOUND at a
   // node = does not implement it); provinces that did not answer go to `missing`.

@@ -10,7 +10,8 @@ Usage: gateway/run-federation.sh [--fresh] [--detach] [--no-build] | --stop
 Installs missing packages, builds, generates dev certificates, then starts the
 31 province nodes (node i in province code order: gRPC 127.0.0.1:21000+i,
 metrics 127.0.0.1:22000+i) and the gateway (gRPC 127.0.0.1:20050, metrics
-127.0.0.1:20090). run/federation/ holds each node's database and log,
+127.0.0.1:20090; public edge for citizens' apps: REST/JSON https://127.0.0.1:20443,
+public gRPC 127.0.0.1:20444). run/federation/ holds each node's database and log,
 directory.textproto, gateway.textproto, endpoints.json and pids.
   --fresh     delete the node databases first (default: keep data across runs)
   --detach    start, print the endpoints, write run/federation/pids, exit 0
@@ -34,7 +35,8 @@ source "$TONGBAN_ROOT/gateway/federation-directory.sh"
 RUN=$TONGBAN_ROOT/run/federation CERTS=$TONGBAN_ROOT/certs/dev
 GATEWAY_BIN=$TONGBAN_BUILD/gateway/tongban-gateway
 GATEWAY_GRPC=127.0.0.1:20050 GATEWAY_METRICS=127.0.0.1:20090 GRPC_BASE=21000 METRICS_BASE=22000
-RESERVED=20050,20090,21000-21030,22000-22030   # for the hint when a port is taken
+EDGE_HTTPS=127.0.0.1:20443 EDGE_GRPC=127.0.0.1:20444
+RESERVED=20050,20090,20443,20444,21000-21030,22000-22030   # for the hint when a port is taken
 declare -A PID=()   # process name (province code or "gateway") -> pid
 CHILDREN=1          # 0 under --stop: the processes are not this shell's children
 
@@ -132,6 +134,19 @@ metrics_address: "$GATEWAY_METRICS"
 tls { cert_file: "$CERTS/gateway/cert.pem" key_file: "$CERTS/gateway/key.pem" ca_file: "$CERTS/ca/ca.pem" }
 directory_file: "$RUN/directory.textproto"
 ready_file: "$RUN/gateway/ready"
+public_edge {
+  https_address: "$EDGE_HTTPS"
+  grpc_address: "$EDGE_GRPC"
+  # Dev: the gateway's certificate (SANs localhost, 127.0.0.1); a public CA's in production.
+  cert_file: "$CERTS/gateway/cert.pem"
+  key_file: "$CERTS/gateway/key.pem"
+  tokens {
+    issuer: "https://id.tongban.dev"
+    audience: "tongban-public-api"
+    keys { kid: "dev-1" public_key_file: "$CERTS/citizen-tokens/public-key.pem" }
+  }
+  cors_allowed_origins: "*"
+}
 EOF
   setsid "$GATEWAY_BIN" --config "$RUN/gateway.textproto" </dev/null >>"$RUN/gateway/gateway.log" 2>&1 &
   PID[gateway]=$!
@@ -166,7 +181,7 @@ await_ready() {
 
 write_endpoints() {
   local i sep="" gw=null
-  [[ -z ${PID[gateway]:-} ]] || gw="{\"grpc\":\"$GATEWAY_GRPC\",\"metrics\":\"http://$GATEWAY_METRICS/metrics\"}"
+  [[ -z ${PID[gateway]:-} ]] || gw="{\"grpc\":\"$GATEWAY_GRPC\",\"metrics\":\"http://$GATEWAY_METRICS/metrics\",\"https\":\"https://$EDGE_HTTPS\",\"public_grpc\":\"$EDGE_GRPC\"}"
   {
     echo "{\"gateway\":$gw,\"nodes\":["
     for i in "${!PROVINCE_CODES[@]}"; do
@@ -194,6 +209,10 @@ print_summary() {   # args: ms to all ready, ms to nodes ready
       tb -d '{"query":"社会保障"}' https://localhost:20050/tongban.v1.FederationQueryService/SearchFederation
       tb -d '{}' https://localhost:20050/tongban.v1.FederationQueryService/GetFederationStatus
       tb -d '{"query":"社会保障"}' https://localhost:21017/tongban.v1.CatalogService/SearchItems
+    as a citizen, on the public REST/JSON edge (docs/public-api.md):
+      TOKEN=\$(build/gateway/tongbanctl/tongbanctl token mint --key certs/dev/citizen-tokens/signing-key.pem --sub 430102199003070012)
+      curl --cacert certs/dev/ca/ca.pem 'https://localhost:20443/v1/guides?query=%E7%A4%BE%E4%BF%9D'
+      curl --cacert certs/dev/ca/ca.pem -H "Authorization: Bearer \$TOKEN" https://localhost:20443/v1/applications
 EOF
 }
 
@@ -206,7 +225,7 @@ START=$(now_ms)
 mkdir -p "$RUN"
 ports=()
 for i in "${!PROVINCE_CODES[@]}"; do ports+=($((GRPC_BASE + i)) $((METRICS_BASE + i))); done
-[[ ! -x $GATEWAY_BIN ]] || ports+=("${GATEWAY_GRPC##*:}" "${GATEWAY_METRICS##*:}")
+[[ ! -x $GATEWAY_BIN ]] || ports+=("${GATEWAY_GRPC##*:}" "${GATEWAY_METRICS##*:}" "${EDGE_HTTPS##*:}" "${EDGE_GRPC##*:}")
 check_ports "${ports[@]}"
 rm -f "$RUN/pids"   # a stale one would make finish() leave processes running
 trap finish EXIT

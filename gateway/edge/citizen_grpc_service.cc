@@ -1,1 +1,101 @@
-// placeholder
+#include "citizen_grpc_service.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/server_context.h"
+#include "http_conventions.h"
+#include "tongban/v1/http_route.pb.h"
+
+namespace tongban::edge {
+
+std::string PeerAddress(const std::string& grpc_peer) {
+  absl::string_view p = grpc_peer;
+  for (absl::string_view scheme : {"ipv4:", "ipv6:"}) {
+    if (absl::StartsWith(p, scheme)) p.remove_prefix(scheme.size());
+  }
+  if (absl::StartsWith(p, "[")) {
+    size_t end = p.find(']');
+    return std::string(end == absl::string_view::npos ? p : p.substr(1, end - 1));
+  }
+  size_t colon = p.rfind(':');
+  return std::string(colon == absl::string_view::npos ? p : p.substr(0, colon));
+}
+
+CitizenGrpcService::CitizenGrpcService(CitizenApi* api, const CitizenGate* gate)
+    : api_(api), gate_(gate) {
+  const google::protobuf::ServiceDescriptor* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          v1::CitizenService::service_full_name());
+  for (int i = 0; i < service->method_count(); ++i) {
+    const google::protobuf::MethodDescriptor* m = service->method(i);
+    if (m->options().GetExtension(v1::http_route).anonymous()) anonymous_.insert(m->name());
+  }
+}
+
+template <typename Request, typename Response>
+grpc::Status CitizenGrpcService::Handle(
+    grpc::ServerContext* ctx, const char* method, const Request& req, Response* resp,
+    grpc::Status (CitizenApi::*call)(const CitizenCaller&, const Request&, Response*)) {
+  std::string authorization;
+  auto found = ctx->client_metadata().find("authorization");
+  if (found != ctx->client_metadata().end()) {
+    authorization.assign(found->second.data(), found->second.size());
+  }
+  Admission a = gate_->Admit(authorization, anonymous_.count(method) > 0, PeerAddress(ctx->peer()),
+                             absl::FromChrono(ctx->deadline()));
+  if (!a.status.ok()) {
+    if (a.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      // Seconds, like HTTP's Retry-After, for clients that look.
+      ctx->AddTrailingMetadata("retry-after", RetryAfterSeconds(a.retry_after));
+    }
+    return a.status;
+  }
+  return (api_->*call)(a.caller, req, resp);
+}
+
+grpc::Status CitizenGrpcService::SearchGuides(grpc::ServerContext* ctx,
+                                              const v1::SearchGuidesRequest* req,
+                                              v1::SearchGuidesResponse* resp) {
+  return Handle(ctx, "SearchGuides", *req, resp, &CitizenApi::SearchGuides);
+}
+grpc::Status CitizenGrpcService::FindWhereToFile(grpc::ServerContext* ctx,
+                                                 const v1::FindWhereToFileRequest* req,
+                                                 v1::FindWhereToFileResponse* resp) {
+  return Handle(ctx, "FindWhereToFile", *req, resp, &CitizenApi::FindWhereToFile);
+}
+grpc::Status CitizenGrpcService::GetItemGuide(grpc::ServerContext* ctx,
+                                              const v1::GetItemGuideRequest* req,
+                                              v1::GetItemGuideResponse* resp) {
+  return Handle(ctx, "GetItemGuide", *req, resp, &CitizenApi::GetItemGuide);
+}
+grpc::Status CitizenGrpcService::CheckMaterials(grpc::ServerContext* ctx,
+                                                const v1::CheckMaterialsRequest* req,
+                                                v1::CheckMaterialsResponse* resp) {
+  return Handle(ctx, "CheckMaterials", *req, resp, &CitizenApi::CheckMaterials);
+}
+grpc::Status CitizenGrpcService::SubmitMyApplication(grpc::ServerContext* ctx,
+                                                     const v1::SubmitMyApplicationRequest* req,
+                                                     v1::SubmitMyApplicationResponse* resp) {
+  return Handle(ctx, "SubmitMyApplication", *req, resp, &CitizenApi::SubmitMyApplication);
+}
+grpc::Status CitizenGrpcService::ListMyApplications(grpc::ServerContext* ctx,
+                                                    const v1::ListMyApplicationsRequest* req,
+                                                    v1::ListMyApplicationsResponse* resp) {
+  return Handle(ctx, "ListMyApplications", *req, resp, &CitizenApi::ListMyApplications);
+}
+grpc::Status CitizenGrpcService::GetMyApplication(grpc::ServerContext* ctx,
+                                                  const v1::GetMyApplicationRequest* req,
+                                                  v1::GetMyApplicationResponse* resp) {
+  return Handle(ctx, "GetMyApplication", *req, resp, &CitizenApi::GetMyApplication);
+}
+grpc::Status CitizenGrpcService::SupplementMyMaterials(grpc::ServerContext* ctx,
+                                                       const v1::SupplementMyMaterialsRequest* req,
+                                                       v1::SupplementMyMaterialsResponse* resp) {
+  return Handle(ctx, "SupplementMyMaterials", *req, resp, &CitizenApi::SupplementMyMaterials);
+}
+grpc::Status CitizenGrpcService::WithdrawMyApplication(grpc::ServerContext* ctx,
+                                                       const v1::WithdrawMyApplicationRequest* req,
+                                                       v1::WithdrawMyApplicationResponse* resp) {
+  return Handle(ctx, "WithdrawMyApplication", *req, resp, &CitizenApi::WithdrawMyApplication);
+}
+
+}  // namespace tongban::edge

@@ -243,6 +243,25 @@ bool Federation::StartProcesses(std::string* error) {
   config += "directory_poll_ms: " + std::to_string(options_.directory_poll_ms) + "\n";
   config += "catalog_refresh_ms: " + std::to_string(options_.catalog_refresh_ms) + "\n";
   config += "eject_base_ms: " + std::to_string(options_.eject_base_ms) + "\n";
+  if (options_.public_edge) {
+    const std::string certs = CertsDir();
+    config += "public_edge {\n  https_address: \"127.0.0.1:0\"\n  grpc_address: \"127.0.0.1:0\"\n";
+    config += "  cert_file: \"" + certs + "/gateway/cert.pem\"\n";
+    config += "  key_file: \"" + certs + "/gateway/key.pem\"\n";
+    config += "  tokens { issuer: \"" + std::string(kTestTokenIssuer) + "\" audience: \"" +
+              kTestTokenAudience + "\" keys { kid: \"dev-1\" public_key_file: \"" + certs +
+              "/citizen-tokens/public-key.pem\" } }\n";
+    if (options_.rate_limit_per_second > 0) {
+      config += "  rate_limit_per_second: " + std::to_string(options_.rate_limit_per_second) + "\n";
+    }
+    if (options_.rate_limit_burst > 0) {
+      config += "  rate_limit_burst: " + std::to_string(options_.rate_limit_burst) + "\n";
+    }
+    for (const std::string& o : options_.cors_allowed_origins) {
+      config += "  cors_allowed_origins: \"" + o + "\"\n";
+    }
+    config += "}\n";
+  }
   if (!WriteAtomically(config_file_, config)) {
     *error = "cannot write " + config_file_;
     return false;
@@ -310,6 +329,16 @@ std::string Federation::node_metrics_address(const std::string& province) const 
   auto it = nodes_.find(province);
   if (it == nodes_.end() || it->second.process == nullptr) return "";
   return it->second.process->metrics_address();
+}
+
+std::string Federation::https_address() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return gateway_ == nullptr ? "" : gateway_->https_address();
+}
+
+std::string Federation::public_grpc_address() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return gateway_ == nullptr ? "" : gateway_->public_grpc_address();
 }
 
 std::string Federation::gateway_metrics_address() const {

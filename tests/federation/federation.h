@@ -37,7 +37,17 @@ struct FederationOptions {
   int catalog_refresh_ms = 500;
   int eject_base_ms = 300;
   bool catalog_cache = true;
+  // Serve the public edge (REST/JSON over HTTPS and public gRPC) for
+  // citizens' apps, with tokens signed by the test PKI's citizen-tokens key
+  // (issuer kTestTokenIssuer, audience kTestTokenAudience, kid "dev-1").
+  bool public_edge = false;
+  double rate_limit_per_second = 0;  // 0 = the gateway's default
+  int rate_limit_burst = 0;
+  std::vector<std::string> cors_allowed_origins = {"https://app.example.cn"};
 };
+
+inline constexpr char kTestTokenIssuer[] = "https://id.tongban.dev";
+inline constexpr char kTestTokenAudience[] = "tongban-public-api";
 
 class Federation final {
  public:
@@ -62,6 +72,10 @@ class Federation final {
   // Changes with each restart (metrics listen on port 0).
   std::string node_metrics_address(const std::string& province) const;
   std::string gateway_metrics_address() const;
+  // The public edge ("" without FederationOptions::public_edge); change with
+  // each gateway restart.
+  std::string https_address() const;
+  std::string public_grpc_address() const;
   bool node_running(const std::string& province) const;
   bool gateway_running() const;
 

@@ -82,6 +82,8 @@ std::unique_ptr<GatewayProcess> GatewayProcess::Start(const GatewayOptions& opti
     if (!line.empty()) {
       gateway->grpc_address_ = Field(line, "grpc");
       gateway->metrics_address_ = Field(line, "metrics");
+      gateway->https_address_ = Field(line, "https");
+      gateway->public_grpc_address_ = Field(line, "public_grpc");
       return gateway;
     }
     int status = 0;

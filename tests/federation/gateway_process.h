@@ -37,6 +37,9 @@ class GatewayProcess final {
   bool running() const { return pid_ > 0; }
   const std::string& grpc_address() const { return grpc_address_; }
   const std::string& metrics_address() const { return metrics_address_; }
+  // The public edge's listeners ("" when the config enables no edge).
+  const std::string& https_address() const { return https_address_; }
+  const std::string& public_grpc_address() const { return public_grpc_address_; }
   const std::string& log_path() const { return log_path_; }
   std::string ReadLog() const;
 
@@ -51,6 +54,8 @@ class GatewayProcess final {
   pid_t pid_ = -1;
   std::string grpc_address_;
   std::string metrics_address_;
+  std::string https_address_;
+  std::string public_grpc_address_;
   std::string log_path_;
 };
 

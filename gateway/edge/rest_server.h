@@ -1,0 +1,83 @@
+// The REST/JSON face of CitizenService over HTTPS, on civetweb (Debian's
+// libcivetweb, already in the dependency set through prometheus-cpp; see
+// docs/public-api.md for why). Routes come from the http_route options
+// (RestRouteTable); every request passes CitizenGate; bodies are proto3
+// JSON; errors are {code, message, details}; CORS, gzip, size limits and
+// Retry-After follow http_conventions.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "citizen_api.h"
+#include "citizen_gate.h"
+#include "edge_metrics.h"
+#include "http_conventions.h"
+#include "rest_routes.h"
+#include "structured_log.h"
+
+struct mg_context;
+struct mg_connection;
+
+namespace tongban::edge {
+
+struct RestServerOptions {
+  std::string listen_address;  // "host:port"; port 0 = pick one
+  std::string cert_file;       // certificate chain presented to apps
+  std::string key_file;
+  int threads = 64;
+  int keep_alive_seconds = 30;
+  size_t max_request_bytes = 64 * 1024;
+  CorsPolicy cors;
+  absl::Duration deadline = absl::Seconds(10);  // of each request's node calls
+};
+
+class RestServer {
+ public:
+  // Pointers are not owned and must outlive the server.
+  static absl::StatusOr<std::unique_ptr<RestServer>> Start(RestServerOptions options,
+                                                           CitizenApi* api,
+                                                           const CitizenGate* gate,
+                                                           EdgeMetrics* metrics, EventLog* log);
+  ~RestServer();
+
+  std::string address() const { return address_; }
+  // /healthz answers 503 once draining starts.
+  void SetServing(bool serving) { serving_ = serving; }
+  // Waits for in-flight requests; idempotent.
+  void Stop();
+
+  // How one route's request and response messages are made and answered.
+  struct Handler {
+    const google::protobuf::Message* request_prototype;
+    const google::protobuf::Message* response_prototype;
+    std::function<grpc::Status(CitizenApi&, const CitizenCaller&, const google::protobuf::Message&,
+                               google::protobuf::Message*)>
+        invoke;
+  };
+
+ private:
+  RestServer(RestServerOptions options, RestRouteTable routes, CitizenApi* api,
+             const CitizenGate* gate, EdgeMetrics* metrics, EventLog* log);
+  static int OnRequest(mg_connection* conn);
+  static int OnInitSsl(void* ssl_ctx, void* user_data);
+  static int OnLog(const mg_connection* conn, const char* message);
+  void Serve(mg_connection* conn);
+
+  const RestServerOptions options_;
+  const RestRouteTable routes_;
+  std::map<std::string, Handler> handlers_;  // by method name
+  CitizenApi* const api_;
+  const CitizenGate* const gate_;
+  EdgeMetrics* const metrics_;
+  EventLog* const log_;
+  std::string address_;
+  std::atomic<bool> serving_{true};
+  mg_context* ctx_ = nullptr;
+};
+
+}  // namespace tongban::edge
