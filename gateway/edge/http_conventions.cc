@@ -1,1 +1,514 @@
-// placeholder
+#include "http_conventions.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace tongban::edge {
+namespace {
+
+// google.rpc.Code names, as grpc-gateway and Google APIs put them in error
+// bodies. (GrpcCodeName in common/grpc_server_metrics.h spells them the Go
+// way, "NotFound", and lives in the library that pulls in prometheus-cpp.)
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      // A status from a peer may carry any integer; it is not a code we know.
+      return "UNKNOWN";
+  }
+}
+
+bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// The length of the field path at the start of `s` ("materials[0].content_sha256"):
+// segments [a-z][a-z0-9_]* (or [A-Za-z][A-Za-z0-9_]* when `json_names`, for
+// parameter names a client spelled), each with an optional [N], joined by
+// '.', and followed by a space, ':' or the end. 0 when there is none.
+size_t FieldPathLength(absl::string_view s, bool json_names) {
+  auto starts_segment = [&](char c) {
+    return IsLower(c) || (json_names && absl::ascii_isupper(c));
+  };
+  auto in_segment = [&](char c) { return starts_segment(c) || IsDigit(c) || c == '_'; };
+  size_t i = 0;
+  while (true) {
+    if (i >= s.size() || !starts_segment(s[i])) return 0;
+    while (i < s.size() && in_segment(s[i])) ++i;
+    if (i < s.size() && s[i] == '[') {
+      size_t digits = ++i;
+      while (i < s.size() && IsDigit(s[i])) ++i;
+      if (i == digits || i >= s.size() || s[i] != ']') return 0;
+      ++i;
+    }
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      continue;
+    }
+    break;
+  }
+  if (i < s.size() && s[i] != ' ' && s[i] != ':') return 0;
+  return i;
+}
+
+// The top-level fields of CitizenService's requests ("applicant", "note",
+// "reason", ...): a message naming one of these alone ("applicant is
+// required") is about that field, while other plain first words ("token
+// expired", "cannot ...", "refused: ...") are English.
+const absl::flat_hash_set<std::string>& RequestFieldNames() {
+  static const auto* const names = [] {
+    auto* set = new absl::flat_hash_set<std::string>();
+    const google::protobuf::ServiceDescriptor* service =
+        v1::ErrorBody::descriptor()->file()->FindServiceByName("CitizenService");
+    for (int m = 0; service != nullptr && m < service->method_count(); ++m) {
+      const google::protobuf::Descriptor* input = service->method(m)->input_type();
+      for (int f = 0; f < input->field_count(); ++f) set->insert(input->field(f)->name());
+    }
+    return set;
+  }();
+  return *names;
+}
+
+// The field path a status message starts with, in proto names, or "" when it
+// starts with English. Services start messages with the path they are about
+// ("materials[0].content_sha256 \"xyz\" is not ...", "item_code is required:
+// ..."), and the REST binding with "query parameter pageSize: ...". A plain
+// first word is a field only when it is a request field's name: a colon alone
+// proves nothing ("refused: key materials missing"). A missed field only
+// leaves `details` empty (the message still names it), while a wrong one would
+// make an app highlight a field that does not exist, so the rule errs towards
+// missing.
+std::string FieldOfMessage(absl::string_view message) {
+  for (absl::string_view prefix : {"query parameter ", "path parameter "}) {
+    if (absl::ConsumePrefix(&message, prefix)) {
+      return std::string(message.substr(0, FieldPathLength(message, /*json_names=*/true)));
+    }
+  }
+  absl::string_view path = message.substr(0, FieldPathLength(message, /*json_names=*/false));
+  if (path.empty()) return "";
+  if (path.find_first_of("_.[") != absl::string_view::npos || RequestFieldNames().contains(path)) {
+    return std::string(path);
+  }
+  return "";
+}
+
+// proto name → JSON name per segment, as protoc derives json_name:
+// underscores dropped, the character after one upper-cased.
+std::string LowerCamelPath(absl::string_view path) {
+  std::string out;
+  out.reserve(path.size());
+  bool upper_next = false;
+  for (char c : path) {
+    if (c == '_') {
+      upper_next = true;
+    } else {
+      out.push_back(upper_next ? absl::ascii_toupper(c) : c);
+      upper_next = false;
+    }
+  }
+  return out;
+}
+
+// The message with every invalid UTF-8 sequence replaced by U+FFFD: status
+// messages quote client input, and proto3 strings and JSON must be UTF-8.
+std::string ValidUtf8(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xE0) == 0xC0 ? 2
+                 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 ? 4
+                                      : 0;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    bool ok = len != 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      ok = (cc & 0xC0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong encodings, surrogates and values past U+10FFFF are invalid too.
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (ok && (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
+    if (ok) {
+      out.append(s.data() + i, len);
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
+
+bool IsOws(char c) { return c == ' ' || c == '\t'; }
+
+absl::string_view TrimOws(absl::string_view s) {
+  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool OriginAllowed(const CorsPolicy& policy, absl::string_view origin, bool* any) {
+  *any = false;
+  if (origin.empty()) return false;
+  for (const std::string& allowed : policy.allowed_origins) {
+    if (allowed == "*") {
+      *any = true;
+      return true;
+    }
+  }
+  // Exact, case-sensitive: browsers send the serialized origin, and CORS
+  // compares Access-Control-Allow-Origin with it byte for byte.
+  return std::find(policy.allowed_origins.begin(), policy.allowed_origins.end(), origin) !=
+         policy.allowed_origins.end();
+}
+
+constexpr absl::string_view kAllowedRequestHeaders[] = {"Authorization", "Content-Type", "Accept",
+                                                        "Accept-Language", "Content-Encoding"};
+
+// An HTTP qvalue (RFC 9110 §12.4.2: "0", "0.5", "1.000"), or -1 when malformed.
+double ParseQValue(absl::string_view v) {
+  if (v.empty() || v.size() > 5 || (v[0] != '0' && v[0] != '1')) return -1;
+  if (v.size() > 1 && v[1] != '.') return -1;
+  for (size_t i = 2; i < v.size(); ++i) {
+    if (!IsDigit(v[i]) || (v[0] == '1' && v[i] != '0')) return -1;
+  }
+  double q = 0;
+  if (!absl::SimpleAtod(v, &q)) return -1;
+  return q;
+}
+
+constexpr size_t kZlibChunk = 64 * 1024;
+
+}  // namespace
+
+int HttpStatusForGrpc(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return 200;
+    case grpc::StatusCode::CANCELLED:
+      return 499;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return 400;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return 401;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return 403;
+    case grpc::StatusCode::NOT_FOUND:
+      return 404;
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::ABORTED:
+      return 409;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return 429;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return 501;
+    case grpc::StatusCode::UNAVAILABLE:
+      return 503;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return 504;
+    default:  // UNKNOWN, INTERNAL, DATA_LOSS and codes outside 0..16
+      return 500;
+  }
+}
+
+const char* HttpReasonPhrase(int http_status) {
+  switch (http_status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";  // RFC 9110; "Payload Too Large" before
+    case 415:
+      return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 499:
+      return "Client Closed Request";  // nginx's, used by grpc-gateway for CANCELLED
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Unknown";
+  }
+}
+
+v1::ErrorBody MakeErrorBody(const grpc::Status& status) {
+  v1::ErrorBody body;
+  body.set_code(CodeName(status.error_code()));
+  body.set_message(ValidUtf8(status.error_message()));
+  // Only these codes are about the request's content; a NOT_FOUND or
+  // PERMISSION_DENIED message naming a field is not a fault of that field.
+  grpc::StatusCode code = status.error_code();
+  if (code == grpc::StatusCode::INVALID_ARGUMENT || code == grpc::StatusCode::FAILED_PRECONDITION ||
+      code == grpc::StatusCode::OUT_OF_RANGE) {
+    std::string field = FieldOfMessage(body.message());
+    if (!field.empty()) {
+      v1::FieldViolation* violation = body.add_details();
+      violation->set_field(LowerCamelPath(field));
+      violation->set_description(body.message());
+    }
+  }
+  return body;
+}
+
+std::string ErrorBodyJson(const grpc::Status& status) {
+  v1::ErrorBody body = MakeErrorBody(status);
+  google::protobuf::util::JsonPrintOptions options;
+  // Clients get every key, "details": [] included, without checking for absence.
+  options.always_print_primitive_fields = true;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(body, &json, options).ok()) {
+    // Cannot happen with valid UTF-8; still answer a body of the same shape.
+    body.clear_message();
+    body.clear_details();
+    json.clear();
+    (void)google::protobuf::util::MessageToJsonString(body, &json, options);
+  }
+  return json;
+}
+
+HttpHeaders CorsResponseHeaders(const CorsPolicy& policy, absl::string_view origin) {
+  bool any = false;
+  if (!OriginAllowed(policy, origin, &any)) return {};
+  HttpHeaders headers;
+  headers.emplace_back("Access-Control-Allow-Origin", any ? "*" : std::string(origin));
+  // Scripts may read only safelisted response headers unless told; apps need
+  // Retry-After to back off after 429 and 503.
+  headers.emplace_back("Access-Control-Expose-Headers", "Retry-After");
+  if (!any) headers.emplace_back("Vary", "Origin");
+  // No Access-Control-Allow-Credentials: apps send bearer tokens, not
+  // cookies, so a page of another site can never ride on a citizen's session.
+  return headers;
+}
+
+HttpHeaders CorsPreflightHeaders(const CorsPolicy& policy, absl::string_view origin,
+                                 absl::string_view request_method,
+                                 absl::string_view request_headers) {
+  bool any = false;
+  if (!OriginAllowed(policy, origin, &any)) return {};
+  // Methods are case-sensitive; browsers upper-case the standard ones.
+  if (request_method != "GET" && request_method != "POST") return {};
+  for (absl::string_view name : absl::StrSplit(request_headers, ',')) {
+    name = TrimOws(name);
+    if (name.empty()) continue;  // "a, ,b" and an absent list
+    bool known = false;
+    for (absl::string_view allowed : kAllowedRequestHeaders) {
+      known |= absl::EqualsIgnoreCase(name, allowed);
+    }
+    if (!known) return {};
+  }
+  HttpHeaders headers;
+  headers.emplace_back("Access-Control-Allow-Origin", any ? "*" : std::string(origin));
+  headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+  headers.emplace_back("Access-Control-Allow-Headers", absl::StrJoin(kAllowedRequestHeaders, ", "));
+  headers.emplace_back("Access-Control-Max-Age", "600");
+  headers.emplace_back("Vary", "Origin");
+  return headers;
+}
+
+bool AcceptsGzip(absl::string_view accept_encoding) {
+  // RFC 9110 §12.5.3: an explicit gzip (or its alias x-gzip) decides; else "*"
+  // decides; else gzip is not acceptable. q=0 means "not acceptable".
+  double gzip_q = -1;
+  double star_q = -1;
+  for (absl::string_view element : absl::StrSplit(accept_encoding, ',')) {
+    std::vector<absl::string_view> parts = absl::StrSplit(element, ';');
+    absl::string_view coding = TrimOws(parts[0]);
+    double q = 1;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      absl::string_view param = TrimOws(parts[i]);
+      size_t eq = param.find('=');
+      if (eq == absl::string_view::npos) continue;
+      if (!absl::EqualsIgnoreCase(TrimOws(param.substr(0, eq)), "q")) continue;
+      q = ParseQValue(TrimOws(param.substr(eq + 1)));
+    }
+    if (q < 0) continue;  // a malformed q-value: ignore the element, do not guess
+    if (absl::EqualsIgnoreCase(coding, "gzip") || absl::EqualsIgnoreCase(coding, "x-gzip")) {
+      gzip_q = std::max(gzip_q, q);
+    } else if (coding == "*") {
+      star_q = std::max(star_q, q);
+    }
+  }
+  if (gzip_q >= 0) return gzip_q > 0;
+  return star_q > 0;
+}
+
+absl::StatusOr<std::string> Gzip(absl::string_view data) {
+  z_stream zs{};
+  // windowBits 15 + 16: gzip wrapper (RFC 1952), as Content-Encoding: gzip means.
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    return absl::InternalError("gzip: zlib could not start a deflate stream");
+  }
+  std::string out;
+  size_t in_pos = 0;
+  int rc = Z_OK;
+  do {
+    // avail_in is 32-bit: feed at most kZlibChunk at a time.
+    if (zs.avail_in == 0 && in_pos < data.size()) {
+      size_t n = std::min(kZlibChunk, data.size() - in_pos);
+      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + in_pos));
+      zs.avail_in = static_cast<uInt>(n);
+      in_pos += n;
+    }
+    size_t old_size = out.size();
+    out.resize(old_size + kZlibChunk);
+    zs.next_out = reinterpret_cast<Bytef*>(&out[old_size]);
+    zs.avail_out = static_cast<uInt>(kZlibChunk);
+    rc = deflate(&zs, in_pos == data.size() ? Z_FINISH : Z_NO_FLUSH);
+    out.resize(old_size + kZlibChunk - zs.avail_out);
+  } while (rc == Z_OK || rc == Z_BUF_ERROR);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) {
+    return absl::InternalError(absl::StrCat("gzip: deflate failed (zlib error ", rc, ")"));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> Gunzip(absl::string_view data, size_t max_bytes) {
+  if (data.size() < 2 || static_cast<unsigned char>(data[0]) != 0x1F ||
+      static_cast<unsigned char>(data[1]) != 0x8B) {
+    return absl::InvalidArgumentError(
+        "not gzip data (gzip starts with the bytes 1f 8b), yet Content-Encoding says gzip");
+  }
+  z_stream zs{};
+  // 15 + 16: gzip only; +32 would also take zlib streams, which gzip is not.
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+    return absl::InternalError("gunzip: zlib could not start an inflate stream");
+  }
+  std::string out;
+  size_t in_pos = 0;
+  absl::Status status;
+  while (true) {
+    if (zs.avail_in == 0 && in_pos < data.size()) {
+      size_t n = std::min(kZlibChunk, data.size() - in_pos);
+      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + in_pos));
+      zs.avail_in = static_cast<uInt>(n);
+      in_pos += n;
+    }
+    // Never give zlib room for more than one byte past the limit, so a bomb
+    // costs at most max_bytes + 1 of memory before it is refused.
+    size_t room = max_bytes - out.size();
+    size_t give = room < kZlibChunk ? room + 1 : kZlibChunk;
+    size_t old_size = out.size();
+    out.resize(old_size + give);
+    zs.next_out = reinterpret_cast<Bytef*>(&out[old_size]);
+    zs.avail_out = static_cast<uInt>(give);
+    int rc = inflate(&zs, Z_NO_FLUSH);
+    out.resize(old_size + give - zs.avail_out);
+    if (out.size() > max_bytes) {
+      status = absl::ResourceExhaustedError(absl::StrCat(
+          "inflates to more than ", max_bytes, " bytes: send at most that much uncompressed"));
+      break;
+    }
+    if (rc == Z_STREAM_END) {
+      size_t rest = zs.avail_in + (data.size() - in_pos);
+      if (rest == 0) break;
+      // Another gzip member (RFC 1952 allows several, `cat a.gz b.gz`), or junk.
+      absl::string_view next = data.substr(data.size() - rest);
+      if (next.size() < 2 || static_cast<unsigned char>(next[0]) != 0x1F ||
+          static_cast<unsigned char>(next[1]) != 0x8B) {
+        status = absl::InvalidArgumentError("data follows the end of the gzip stream");
+        break;
+      }
+      inflateReset(&zs);
+      continue;
+    }
+    if (rc == Z_OK) continue;
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0 && in_pos == data.size()) {
+      status = absl::InvalidArgumentError("truncated gzip data (the stream ends early)");
+    } else if (rc == Z_BUF_ERROR) {
+      continue;  // no progress possible this round with this output room; retry
+    } else if (rc == Z_MEM_ERROR) {
+      status = absl::ResourceExhaustedError("gunzip: out of memory");
+    } else {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("corrupt gzip data: ", zs.msg != nullptr ? zs.msg : "bad stream"));
+    }
+    break;
+  }
+  inflateEnd(&zs);
+  if (!status.ok()) return status;
+  return out;
+}
+
+std::string RetryAfterSeconds(absl::Duration wait) {
+  // Rounded up: a client that waits the advertised time must not be early.
+  int64_t seconds = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
+  return absl::StrCat(std::max<int64_t>(seconds, 1));
+}
+
+}  // namespace tongban::edge

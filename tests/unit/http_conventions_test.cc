@@ -1,1 +1,524 @@
-// placeholder
+#include "http_conventions.h"
+
+#include <zlib.h>
+
+#include <iterator>
+#include <optional>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+
+namespace tongban::edge {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+
+// ---- gRPC code → HTTP status --------------------------------------------
+
+TEST(HttpStatusForGrpc, EveryCodeMapsAsGoogleRpcDocuments) {
+  struct Case {
+    grpc::StatusCode code;
+    int http;
+  };
+  const Case cases[] = {
+      {grpc::StatusCode::OK, 200},
+      {grpc::StatusCode::CANCELLED, 499},
+      {grpc::StatusCode::UNKNOWN, 500},
+      {grpc::StatusCode::INVALID_ARGUMENT, 400},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, 504},
+      {grpc::StatusCode::NOT_FOUND, 404},
+      {grpc::StatusCode::ALREADY_EXISTS, 409},
+      {grpc::StatusCode::PERMISSION_DENIED, 403},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, 429},
+      {grpc::StatusCode::FAILED_PRECONDITION, 400},
+      {grpc::StatusCode::ABORTED, 409},
+      {grpc::StatusCode::OUT_OF_RANGE, 400},
+      {grpc::StatusCode::UNIMPLEMENTED, 501},
+      {grpc::StatusCode::INTERNAL, 500},
+      {grpc::StatusCode::UNAVAILABLE, 503},
+      {grpc::StatusCode::DATA_LOSS, 500},
+      {grpc::StatusCode::UNAUTHENTICATED, 401},
+  };
+  ASSERT_EQ(std::size(cases), 17u);  // all of 0..16
+  for (const Case& c : cases) {
+    EXPECT_EQ(HttpStatusForGrpc(c.code), c.http) << "code " << static_cast<int>(c.code);
+  }
+}
+
+TEST(HttpStatusForGrpc, CodeOutsideTheEnumIs500) {
+  EXPECT_EQ(HttpStatusForGrpc(static_cast<grpc::StatusCode>(42)), 500);
+  EXPECT_EQ(HttpStatusForGrpc(static_cast<grpc::StatusCode>(-1)), 500);
+}
+
+TEST(HttpReasonPhrase, PhrasesOfTheStatusesTheEdgeUses) {
+  const std::pair<int, std::string> cases[] = {
+      {200, "OK"},
+      {201, "Created"},
+      {204, "No Content"},
+      {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {409, "Conflict"},
+      {413, "Content Too Large"},
+      {415, "Unsupported Media Type"},
+      {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"},
+      {499, "Client Closed Request"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+  };
+  for (const auto& [status, phrase] : cases) {
+    EXPECT_EQ(HttpReasonPhrase(status), phrase) << status;
+  }
+  EXPECT_STREQ(HttpReasonPhrase(418), "Unknown");
+  EXPECT_STREQ(HttpReasonPhrase(0), "Unknown");
+}
+
+TEST(HttpReasonPhrase, EveryMappedStatusHasAPhrase) {
+  for (int code = 0; code <= 16; ++code) {
+    int http = HttpStatusForGrpc(static_cast<grpc::StatusCode>(code));
+    EXPECT_STRNE(HttpReasonPhrase(http), "Unknown") << http;
+  }
+}
+
+// ---- error bodies -------------------------------------------------------
+
+TEST(MakeErrorBody, CodeIsTheGrpcStatusName) {
+  const std::pair<grpc::StatusCode, std::string> cases[] = {
+      {grpc::StatusCode::OK, "OK"},
+      {grpc::StatusCode::CANCELLED, "CANCELLED"},
+      {grpc::StatusCode::UNKNOWN, "UNKNOWN"},
+      {grpc::StatusCode::INVALID_ARGUMENT, "INVALID_ARGUMENT"},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"},
+      {grpc::StatusCode::NOT_FOUND, "NOT_FOUND"},
+      {grpc::StatusCode::ALREADY_EXISTS, "ALREADY_EXISTS"},
+      {grpc::StatusCode::PERMISSION_DENIED, "PERMISSION_DENIED"},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"},
+      {grpc::StatusCode::FAILED_PRECONDITION, "FAILED_PRECONDITION"},
+      {grpc::StatusCode::ABORTED, "ABORTED"},
+      {grpc::StatusCode::OUT_OF_RANGE, "OUT_OF_RANGE"},
+      {grpc::StatusCode::UNIMPLEMENTED, "UNIMPLEMENTED"},
+      {grpc::StatusCode::INTERNAL, "INTERNAL"},
+      {grpc::StatusCode::UNAVAILABLE, "UNAVAILABLE"},
+      {grpc::StatusCode::DATA_LOSS, "DATA_LOSS"},
+      {grpc::StatusCode::UNAUTHENTICATED, "UNAUTHENTICATED"},
+      {static_cast<grpc::StatusCode>(99), "UNKNOWN"},
+  };
+  for (const auto& [code, name] : cases) {
+    v1::ErrorBody body = MakeErrorBody(grpc::Status(code, "msg"));
+    EXPECT_EQ(body.code(), name);
+    EXPECT_EQ(body.message(), "msg");
+  }
+}
+
+// The field MakeErrorBody reports for an INVALID_ARGUMENT `message`, or
+// nullopt when it reports none.
+std::optional<std::string> FieldOf(const std::string& message,
+                                   grpc::StatusCode code = grpc::StatusCode::INVALID_ARGUMENT) {
+  v1::ErrorBody body = MakeErrorBody(grpc::Status(code, message));
+  EXPECT_EQ(body.message(), message);
+  if (body.details_size() == 0) return std::nullopt;
+  EXPECT_EQ(body.details_size(), 1);
+  EXPECT_EQ(body.details(0).description(), message);
+  return body.details(0).field();
+}
+
+TEST(MakeErrorBody, FieldPathsBecomeLowerCamelJsonPaths) {
+  EXPECT_EQ(FieldOf("materials[0].content_sha256 \"xyz\" is not 64 lowercase hex digits"),
+            "materials[0].contentSha256");
+  EXPECT_EQ(FieldOf("applicant.phone must be 11 digits starting with 1"), "applicant.phone");
+  EXPECT_EQ(FieldOf("item_code is required: an item code such as \"GG00000014\""), "itemCode");
+  EXPECT_EQ(FieldOf("page_token is not valid for this listing"), "pageToken");
+  EXPECT_EQ(FieldOf("materials[12].material_id \"X\" is not a material id"),
+            "materials[12].materialId");
+  EXPECT_EQ(FieldOf("applicant.id_number: must be the signed-in citizen's"), "applicant.idNumber");
+  EXPECT_EQ(FieldOf("idempotency_key"), "idempotencyKey");  // the whole message
+}
+
+TEST(MakeErrorBody, QueryAndPathParametersNameTheirField) {
+  EXPECT_EQ(FieldOf("query parameter pageSize: \"x\" is not an integer"), "pageSize");
+  EXPECT_EQ(FieldOf("query parameter page_size: \"x\" is not an integer"), "pageSize");
+  EXPECT_EQ(FieldOf("path parameter application_id is not an application id"), "applicationId");
+  EXPECT_EQ(FieldOf("query parameter , is empty"), std::nullopt);
+}
+
+TEST(MakeErrorBody, PlainRequestFieldNamesCountAsFields) {
+  // Top-level fields of CitizenService requests that are single words.
+  EXPECT_EQ(FieldOf("applicant is required"), "applicant");
+  EXPECT_EQ(FieldOf("note is not valid UTF-8"), "note");
+  EXPECT_EQ(FieldOf("materials must list at least one material"), "materials");
+  EXPECT_EQ(FieldOf("reason: at most 200 characters"), "reason");
+}
+
+TEST(MakeErrorBody, EnglishFirstWordsAreNotFields) {
+  EXPECT_EQ(
+      FieldOf("refused: key materials missing: M01, M03", grpc::StatusCode::FAILED_PRECONDITION),
+      std::nullopt);
+  EXPECT_EQ(FieldOf("request body is not valid JSON: unexpected end at offset 17"), std::nullopt);
+  EXPECT_EQ(FieldOf("token expired at 2024-05-01T08:00:00Z"), std::nullopt);
+  EXPECT_EQ(FieldOf("cannot TERMINATE before ACCEPTED", grpc::StatusCode::FAILED_PRECONDITION),
+            std::nullopt);
+  EXPECT_EQ(FieldOf("application is already withdrawn", grpc::StatusCode::FAILED_PRECONDITION),
+            std::nullopt);
+  EXPECT_EQ(FieldOf("item GG00000014 居住证签注 is not offered here",
+                    grpc::StatusCode::FAILED_PRECONDITION),
+            std::nullopt);
+  EXPECT_EQ(FieldOf(""), std::nullopt);
+}
+
+TEST(MakeErrorBody, MalformedPathsAreNotFields) {
+  EXPECT_EQ(FieldOf("materials[].content_sha256 is bad"), std::nullopt);
+  EXPECT_EQ(FieldOf("materials[x].content_sha256 is bad"), std::nullopt);
+  EXPECT_EQ(FieldOf("materials[0 is bad"), std::nullopt);
+  EXPECT_EQ(FieldOf("materials[0]x is bad"), std::nullopt);
+  EXPECT_EQ(FieldOf("applicant. is bad"), std::nullopt);
+  EXPECT_EQ(FieldOf(".applicant is bad"), std::nullopt);
+  EXPECT_EQ(FieldOf("Item_code is required"), std::nullopt);
+  EXPECT_EQ(FieldOf("item_code, province_code are required"), std::nullopt);
+  EXPECT_EQ(FieldOf("e.g. item_code is required"), std::nullopt);
+  EXPECT_EQ(FieldOf(" item_code is required"), std::nullopt);
+}
+
+TEST(MakeErrorBody, OnlyRequestContentCodesGetDetails) {
+  EXPECT_EQ(FieldOf("page_size 500 is over 200", grpc::StatusCode::OUT_OF_RANGE), "pageSize");
+  EXPECT_EQ(FieldOf("item_code GG00000014 is not offered", grpc::StatusCode::FAILED_PRECONDITION),
+            "itemCode");
+  EXPECT_EQ(FieldOf("application_id \"x\" not found", grpc::StatusCode::NOT_FOUND), std::nullopt);
+  EXPECT_EQ(FieldOf("item_code: no node answered", grpc::StatusCode::UNAVAILABLE), std::nullopt);
+  EXPECT_EQ(FieldOf("application_id is not yours", grpc::StatusCode::PERMISSION_DENIED),
+            std::nullopt);
+}
+
+TEST(MakeErrorBody, InvalidUtf8InTheMessageIsReplaced) {
+  v1::ErrorBody body = MakeErrorBody(grpc::Status(
+      grpc::StatusCode::INVALID_ARGUMENT, "applicant.name \"\xE5\xBC\xA0\xFF\xC0\xAF\" is bad"));
+  EXPECT_EQ(body.message(), "applicant.name \"张\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\" is bad");
+  ASSERT_EQ(body.details_size(), 1);
+  EXPECT_EQ(body.details(0).field(), "applicant.name");
+}
+
+v1::ErrorBody ParseJson(const std::string& json) {
+  v1::ErrorBody parsed;
+  auto status = google::protobuf::util::JsonStringToMessage(json, &parsed);
+  EXPECT_TRUE(status.ok()) << status.ToString() << "\n" << json;
+  return parsed;
+}
+
+TEST(ErrorBodyJson, WithoutDetailsHasAllThreeKeys) {
+  grpc::Status status(grpc::StatusCode::NOT_FOUND, "application 440000-20240501-000001 not found");
+  std::string json = ErrorBodyJson(status);
+  EXPECT_EQ(json,
+            "{\"code\":\"NOT_FOUND\",\"message\":\"application 440000-20240501-000001 not "
+            "found\",\"details\":[]}");
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(ParseJson(json), MakeErrorBody(status)));
+}
+
+TEST(ErrorBodyJson, EmptyMessageStillPrinted) {
+  EXPECT_EQ(ErrorBodyJson(grpc::Status(grpc::StatusCode::INTERNAL, "")),
+            "{\"code\":\"INTERNAL\",\"message\":\"\",\"details\":[]}");
+}
+
+TEST(ErrorBodyJson, DetailsUseJsonNamesAndParseBack) {
+  grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "materials[0].content_sha256 \"xyz\" is not 64 hex digits");
+  std::string json = ErrorBodyJson(status);
+  EXPECT_EQ(json,
+            "{\"code\":\"INVALID_ARGUMENT\",\"message\":\"materials[0].content_sha256 \\\"xyz\\\" "
+            "is not 64 hex digits\",\"details\":[{\"field\":\"materials[0].contentSha256\","
+            "\"description\":\"materials[0].content_sha256 \\\"xyz\\\" is not 64 hex digits\"}]}");
+  v1::ErrorBody parsed = ParseJson(json);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, MakeErrorBody(status)));
+  ASSERT_EQ(parsed.details_size(), 1);
+  EXPECT_EQ(parsed.details(0).field(), "materials[0].contentSha256");
+}
+
+TEST(ErrorBodyJson, ChineseAndInvalidBytesGiveValidJson) {
+  grpc::Status status(grpc::StatusCode::FAILED_PRECONDITION,
+                      "item GG00000014 居住证签注 is not offered in 湖南省 \xFF");
+  v1::ErrorBody parsed = ParseJson(ErrorBodyJson(status));
+  EXPECT_EQ(parsed.code(), "FAILED_PRECONDITION");
+  EXPECT_EQ(parsed.message(), "item GG00000014 居住证签注 is not offered in 湖南省 \xEF\xBF\xBD");
+  EXPECT_THAT(parsed.details(), IsEmpty());
+}
+
+// ---- CORS ---------------------------------------------------------------
+
+const CorsPolicy kAppOrigins{{"https://app.gov.cn", "https://m.app.gov.cn"}};
+const CorsPolicy kAnyOrigin{{"*"}};
+
+TEST(CorsResponseHeaders, AllowedOriginIsEchoedWithVary) {
+  EXPECT_THAT(
+      CorsResponseHeaders(kAppOrigins, "https://m.app.gov.cn"),
+      ElementsAre(Pair("Access-Control-Allow-Origin", "https://m.app.gov.cn"),
+                  Pair("Access-Control-Expose-Headers", "Retry-After"), Pair("Vary", "Origin")));
+}
+
+TEST(CorsResponseHeaders, AnyOriginAnswersStarWithoutVary) {
+  EXPECT_THAT(CorsResponseHeaders(kAnyOrigin, "https://anywhere.example"),
+              ElementsAre(Pair("Access-Control-Allow-Origin", "*"),
+                          Pair("Access-Control-Expose-Headers", "Retry-After")));
+}
+
+TEST(CorsResponseHeaders, RefusedOrAbsentOriginGetsNothing) {
+  EXPECT_THAT(CorsResponseHeaders(kAppOrigins, ""), IsEmpty());
+  EXPECT_THAT(CorsResponseHeaders(kAnyOrigin, ""), IsEmpty());
+  EXPECT_THAT(CorsResponseHeaders(kAppOrigins, "https://evil.example"), IsEmpty());
+  EXPECT_THAT(CorsResponseHeaders(kAppOrigins, "https://app.gov.cn.evil.example"), IsEmpty());
+  EXPECT_THAT(CorsResponseHeaders(kAppOrigins, "http://app.gov.cn"), IsEmpty());
+  EXPECT_THAT(CorsResponseHeaders(kAppOrigins, "https://app.gov.cn:8443"), IsEmpty());
+  EXPECT_THAT(CorsResponseHeaders(kAppOrigins, "https://app.gov.cn/"), IsEmpty());
+  EXPECT_THAT(CorsResponseHeaders(kAppOrigins, "null"), IsEmpty());
+  EXPECT_THAT(CorsResponseHeaders(CorsPolicy{}, "https://app.gov.cn"), IsEmpty());
+}
+
+TEST(CorsPreflightHeaders, AllowedPreflightGetsTheFullAnswer) {
+  EXPECT_THAT(
+      CorsPreflightHeaders(kAppOrigins, "https://app.gov.cn", "POST",
+                           "authorization, content-type"),
+      ElementsAre(Pair("Access-Control-Allow-Origin", "https://app.gov.cn"),
+                  Pair("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+                  Pair("Access-Control-Allow-Headers",
+                       "Authorization, Content-Type, Accept, Accept-Language, Content-Encoding"),
+                  Pair("Access-Control-Max-Age", "600"), Pair("Vary", "Origin")));
+}
+
+TEST(CorsPreflightHeaders, Matrix) {
+  struct Case {
+    const CorsPolicy* policy;
+    std::string origin, method, headers;
+    bool allowed;
+  };
+  const Case cases[] = {
+      {&kAppOrigins, "https://app.gov.cn", "GET", "", true},
+      {&kAppOrigins, "https://app.gov.cn", "POST", "Authorization", true},
+      {&kAppOrigins, "https://app.gov.cn", "POST",
+       "Authorization,Content-Type,Accept,Accept-Language,Content-Encoding", true},
+      {&kAppOrigins, "https://app.gov.cn", "POST", "AUTHORIZATION ,\tcontent-ENCODING", true},
+      {&kAppOrigins, "https://app.gov.cn", "GET", " accept-language , ", true},
+      {&kAnyOrigin, "https://anywhere.example", "GET", "authorization", true},
+      // Refused: origin.
+      {&kAppOrigins, "https://evil.example", "GET", "", false},
+      {&kAppOrigins, "", "GET", "", false},
+      {&kAnyOrigin, "", "GET", "", false},
+      // Refused: method.
+      {&kAppOrigins, "https://app.gov.cn", "PUT", "", false},
+      {&kAppOrigins, "https://app.gov.cn", "DELETE", "", false},
+      {&kAppOrigins, "https://app.gov.cn", "PATCH", "content-type", false},
+      {&kAppOrigins, "https://app.gov.cn", "get", "", false},
+      {&kAppOrigins, "https://app.gov.cn", "", "", false},
+      // Refused: a header.
+      {&kAppOrigins, "https://app.gov.cn", "POST", "x-custom", false},
+      {&kAppOrigins, "https://app.gov.cn", "POST", "authorization, cookie", false},
+      {&kAppOrigins, "https://app.gov.cn", "POST", "authorization-x", false},
+      {&kAnyOrigin, "https://anywhere.example", "POST", "x-requested-with", false},
+  };
+  for (const Case& c : cases) {
+    HttpHeaders headers = CorsPreflightHeaders(*c.policy, c.origin, c.method, c.headers);
+    EXPECT_EQ(!headers.empty(), c.allowed)
+        << c.origin << " " << c.method << " [" << c.headers << "]";
+    if (!headers.empty()) {
+      EXPECT_THAT(headers[0],
+                  Pair("Access-Control-Allow-Origin", c.policy == &kAnyOrigin ? "*" : c.origin));
+    }
+  }
+}
+
+TEST(Cors, NeverAllowsCredentials) {
+  for (const HttpHeaders& headers :
+       {CorsResponseHeaders(kAppOrigins, "https://app.gov.cn"),
+        CorsResponseHeaders(kAnyOrigin, "https://x.example"),
+        CorsPreflightHeaders(kAppOrigins, "https://app.gov.cn", "POST", "authorization"),
+        CorsPreflightHeaders(kAnyOrigin, "https://x.example", "GET", "")}) {
+    ASSERT_FALSE(headers.empty());
+    for (const auto& [name, value] : headers) {
+      EXPECT_FALSE(absl::EqualsIgnoreCase(name, "Access-Control-Allow-Credentials"));
+    }
+  }
+}
+
+// ---- Accept-Encoding ----------------------------------------------------
+
+TEST(AcceptsGzip, Cases) {
+  const std::pair<std::string, bool> cases[] = {
+      {"gzip", true},
+      {"gzip, deflate, br", true},
+      {"br;q=1.0, gzip;q=0.8, *;q=0.1", true},
+      {"GZIP", true},
+      {"  deflate ,\tgzip  ", true},
+      {"gzip ; q=0.5", true},
+      {"gzip;Q=1", true},
+      {"gzip;q=0.001", true},
+      {"x-gzip", true},
+      {"*", true},
+      {"br, *;q=0.5", true},
+      {"gzip;q=0", false},
+      {"gzip;q=0.0", false},
+      {"gzip; q=0.000", false},
+      {"gzip;q=0, *", false},  // the explicit entry wins over *
+      {"*;q=0", false},
+      {"*;q=0, gzip", true},
+      {"identity", false},
+      {"", false},
+      {"deflate, br", false},
+      {"gzipx", false},
+      {"xgzip", false},
+      {"gzip;q=2", false},  // malformed q-values: the element is ignored
+      {"gzip;q=abc", false},
+      {"gzip;q=0.5000", false},
+      {"gzip;q=", false},
+      {"gzip;level=9", true},  // other parameters do not matter
+      {",,gzip,,", true},
+  };
+  for (const auto& [header, want] : cases) {
+    EXPECT_EQ(AcceptsGzip(header), want) << "[" << header << "]";
+  }
+}
+
+// ---- gzip ---------------------------------------------------------------
+
+TEST(Gzip, RoundTripOfChineseText) {
+  std::string text;
+  for (int i = 0; i < 200; ++i) {
+    absl::StrAppend(&text, "居民身份证换领 (第", i, "次): 广东省 → 湖南省, 容缺受理。\n");
+  }
+  absl::StatusOr<std::string> packed = Gzip(text);
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  ASSERT_GE(packed->size(), 10u);
+  EXPECT_EQ(static_cast<unsigned char>((*packed)[0]), 0x1F);
+  EXPECT_EQ(static_cast<unsigned char>((*packed)[1]), 0x8B);
+  EXPECT_LT(packed->size(), text.size() / 4);
+  absl::StatusOr<std::string> unpacked = Gunzip(*packed, text.size());
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status();
+  EXPECT_EQ(*unpacked, text);
+}
+
+TEST(Gzip, EmptyAndLargeRoundTrip) {
+  absl::StatusOr<std::string> empty = Gzip("");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(Gunzip(*empty, 0).value_or("x"), "");
+
+  // Several zlib chunks in and out, with data that does not compress much.
+  std::string large(3 * 1024 * 1024 + 17, '\0');
+  uint32_t x = 12345;
+  for (char& c : large) {
+    x = x * 1103515245u + 12345u;
+    c = static_cast<char>(x >> 24);
+  }
+  absl::StatusOr<std::string> packed = Gzip(large);
+  ASSERT_TRUE(packed.ok());
+  absl::StatusOr<std::string> unpacked = Gunzip(*packed, large.size());
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status();
+  EXPECT_TRUE(*unpacked == large);
+}
+
+TEST(Gzip, OutputIsReadableByZlibItself) {
+  std::string text = "材料清单: 身份证, 户口簿";
+  absl::StatusOr<std::string> packed = Gzip(text);
+  ASSERT_TRUE(packed.ok());
+  z_stream zs{};
+  ASSERT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);
+  std::string out(text.size() + 10, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(packed->data());
+  zs.avail_in = static_cast<uInt>(packed->size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  EXPECT_EQ(out, text);
+}
+
+TEST(Gunzip, RefusesWhatIsNotGzip) {
+  const std::string gzip_magic_then_garbage =
+      std::string("\x1f\x8b\x08\x00", 4) + "garbage after a gzip header's first bytes";
+  for (const std::string& garbage :
+       {std::string(""), std::string("\x1f"), std::string("hello, world"),
+        std::string("{\"itemCode\":\"GG00000014\"}"), std::string("\x8b\x1f reversed magic"),
+        gzip_magic_then_garbage}) {
+    absl::StatusOr<std::string> out = Gunzip(garbage, 1 << 20);
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << garbage;
+  }
+}
+
+TEST(Gunzip, RefusesZlibFormat) {
+  std::string text = "not gzip but zlib";
+  uLongf size = compressBound(text.size());
+  std::string zlib(size, '\0');
+  ASSERT_EQ(compress(reinterpret_cast<Bytef*>(zlib.data()), &size,
+                     reinterpret_cast<const Bytef*>(text.data()), text.size()),
+            Z_OK);
+  zlib.resize(size);
+  EXPECT_EQ(Gunzip(zlib, 1 << 20).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Gunzip, RefusesTruncatedAndTrailingJunk) {
+  absl::StatusOr<std::string> packed = Gzip(std::string(10000, 'a') + "办事指南");
+  ASSERT_TRUE(packed.ok());
+  for (size_t cut : {size_t{10}, packed->size() / 2, packed->size() - 1}) {
+    EXPECT_EQ(Gunzip(packed->substr(0, cut), 1 << 20).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << cut;
+  }
+  EXPECT_EQ(Gunzip(*packed + "junk", 1 << 20).status().code(), absl::StatusCode::kInvalidArgument);
+  // A corrupted byte in the middle: the CRC or the deflate data fails.
+  std::string corrupt = *packed;
+  corrupt[corrupt.size() / 2] ^= 0x55;
+  EXPECT_EQ(Gunzip(corrupt, 1 << 20).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Gunzip, TakesConcatenatedMembers) {
+  absl::StatusOr<std::string> a = Gzip("first 第一, ");
+  absl::StatusOr<std::string> b = Gzip("second 第二");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(Gunzip(*a + *b, 1 << 20).value_or(""), "first 第一, second 第二");
+}
+
+TEST(Gunzip, StopsABombAtTheLimit) {
+  // 64 MiB of zeros is about 64 KiB compressed.
+  const size_t kBomb = 64u << 20;
+  absl::StatusOr<std::string> bomb = Gzip(std::string(kBomb, '\0'));
+  ASSERT_TRUE(bomb.ok());
+  ASSERT_LT(bomb->size(), 128u << 10);
+  absl::StatusOr<std::string> out = Gunzip(*bomb, 1 << 20);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(out.status().message(), "1048576")) << out.status();
+}
+
+TEST(Gunzip, LimitIsInclusive) {
+  std::string text(100000, 'z');
+  absl::StatusOr<std::string> packed = Gzip(text);
+  ASSERT_TRUE(packed.ok());
+  EXPECT_EQ(Gunzip(*packed, text.size()).value_or(""), text);
+  EXPECT_EQ(Gunzip(*packed, text.size() - 1).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Gunzip(*packed, 0).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+// ---- Retry-After --------------------------------------------------------
+
+TEST(RetryAfterSeconds, WholeSecondsRoundedUpAtLeastOne) {
+  EXPECT_EQ(RetryAfterSeconds(absl::ZeroDuration()), "1");
+  EXPECT_EQ(RetryAfterSeconds(absl::Seconds(-5)), "1");
+  EXPECT_EQ(RetryAfterSeconds(absl::Nanoseconds(1)), "1");
+  EXPECT_EQ(RetryAfterSeconds(absl::Milliseconds(999)), "1");
+  EXPECT_EQ(RetryAfterSeconds(absl::Seconds(1)), "1");
+  EXPECT_EQ(RetryAfterSeconds(absl::Seconds(1) + absl::Nanoseconds(1)), "2");
+  EXPECT_EQ(RetryAfterSeconds(absl::Milliseconds(1500)), "2");
+  EXPECT_EQ(RetryAfterSeconds(absl::Seconds(2)), "2");
+  EXPECT_EQ(RetryAfterSeconds(absl::Milliseconds(59500)), "60");
+  EXPECT_EQ(RetryAfterSeconds(absl::Hours(1)), "3600");
+}
+
+}  // namespace
+}  // namespace tongban::edge
