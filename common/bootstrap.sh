@@ -15,6 +15,9 @@ tongban_install_packages() {
   for p in "${TONGBAN_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # Node.js and npm (the @grpc/grpc-js interop test): Debian's, unless the
+  # machine already has a node and npm of its own (e.g. NodeSource's).
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "==> installing Debian packages: ${missing[*]}"
   local sudo=""

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# placeholder
+mkdir -p "$1"
