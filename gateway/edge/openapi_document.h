@@ -23,8 +23,9 @@ struct ExtraRoute {
 const std::vector<ExtraRoute>& EdgeExtraRoutes();
 
 // `descriptors` must include the service's file, its imports and source
-// info (protoc --include_imports --include_source_info).
-absl::StatusOr<std::string> BuildOpenApiDocument(const google::protobuf::FileDescriptorSet& descriptors,
-                                                 absl::string_view service_full_name);
+// info (protoc --include_imports --include_source_info). The JSON is
+// deterministic (object keys sorted): the same set gives the same bytes.
+absl::StatusOr<std::string> BuildOpenApiDocument(
+    const google::protobuf::FileDescriptorSet& descriptors, absl::string_view service_full_name);
 
 }  // namespace tongban::edge

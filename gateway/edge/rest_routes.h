@@ -37,8 +37,12 @@ class RestRouteTable {
  public:
   // INVALID_ARGUMENT naming the method when one has no route, an HTTP method
   // other than GET/POST, a malformed template, a variable that is not a
-  // top-level singular string field, a body on GET, or collides with another.
-  static absl::StatusOr<RestRouteTable> ForService(const google::protobuf::ServiceDescriptor& service);
+  // top-level singular string field, a body on GET, a body other than "*"
+  // or none, a success_status outside 2xx, a message or map field outside
+  // the path of a route without a body (a query string cannot carry it), or
+  // collides with another (some request path would match both).
+  static absl::StatusOr<RestRouteTable> ForService(
+      const google::protobuf::ServiceDescriptor& service);
 
   struct Match {
     const RestRoute* route = nullptr;
@@ -56,11 +60,13 @@ class RestRouteTable {
   std::vector<RestRoute> routes_;
 };
 
-// Fills `request` from the path parameters, the query string (routes without
-// a body: singular and repeated scalar fields, lowerCamelCase or proto names,
-// enums by name, percent-decoded UTF-8, '+' = space) and the JSON body
-// (routes with body "*": proto3 JSON, unknown fields refused).
-// INVALID_ARGUMENT naming the parameter or field at fault.
+// Fills `request` (cleared first) from the path parameters, the query
+// string (routes without a body: singular and repeated scalar fields,
+// lowerCamelCase or proto names, enums by name, percent-decoded UTF-8,
+// '+' = space) and the JSON body (routes with body "*": proto3 JSON, unknown
+// fields refused, empty = {}; no query parameters). INVALID_ARGUMENT naming
+// the parameter or field at fault; INTERNAL when `request` is not the
+// route's request type.
 absl::Status BindRequest(const RestRoute& route, const PathParams& path_params,
                          absl::string_view query_string, absl::string_view body,
                          google::protobuf::Message* request);

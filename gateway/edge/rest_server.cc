@@ -2,8 +2,7 @@
 
 #include <openssl/ssl.h>
 
-#include <cstring>
-#include <mutex>
+#include <chrono>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -11,7 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "civetweb.h"
+#include "httplib.h"
 #include "openapi_document.h"
 #include "openapi_embedded.h"
 #include "tongban/v1/citizen.grpc.pb.h"
@@ -65,36 +64,8 @@ void Fail(Reply* r, const grpc::Status& s, int http_status = 0) {
   r->content_type = "application/json; charset=utf-8";
 }
 
-std::string Header(const mg_connection* conn, const char* name) {
-  const char* v = mg_get_header(conn, name);
-  return v == nullptr ? "" : v;
-}
-
 std::string MethodLabel(absl::string_view m) {
   return m == "GET" || m == "POST" || m == "OPTIONS" ? std::string(m) : "other";
-}
-
-// Reads the body, refusing more than `max` bytes (413) without buffering it.
-bool ReadBody(mg_connection* conn, size_t max, std::string* body, Reply* reply) {
-  const mg_request_info* info = mg_get_request_info(conn);
-  auto too_large = [&] {
-    Fail(reply,
-         grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      absl::StrCat("request body is larger than ", max,
-                                   " bytes: materials are sent as metadata and SHA-256, not content")),
-         413);
-    reply->headers.push_back({"Connection", "close"});
-    return false;
-  };
-  if (info->content_length > static_cast<long long>(max)) return too_large();
-  char buf[8192];
-  for (;;) {
-    int n = mg_read(conn, buf, sizeof(buf));
-    if (n <= 0) break;
-    body->append(buf, static_cast<size_t>(n));
-    if (body->size() > max) return too_large();
-  }
-  return true;
 }
 
 }  // namespace
@@ -129,105 +100,108 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
     return absl::InternalError("a REST handler has no route in citizen.proto");
   }
 
-  static std::once_flag init;
-  std::call_once(init, [] { mg_init_library(MG_FEATURES_TLS); });
   const RestServerOptions& o = server->options_;
-  const std::string ports = absl::StrCat(o.listen_address, "s");  // 's': TLS
-  const std::string threads = absl::StrCat(o.threads);
-  const std::string keep_alive_ms = absl::StrCat(o.keep_alive_seconds * 1000);
-  const char* config[] = {"listening_ports", ports.c_str(),
-                          "num_threads", threads.c_str(),
-                          "enable_keep_alive", "yes",
-                          "keep_alive_timeout_ms", keep_alive_ms.c_str(),
-                          "request_timeout_ms", "30000",
-                          "max_request_size", "16384",  // request line + headers
-                          "decode_url", "no",           // RestRouteTable decodes per segment
-                          "decode_query_string", "no",
-                          "tcp_nodelay", "1",
-                          "ssl_protocol_version", "4",  // TLS 1.2 and newer
-                          nullptr};
-  mg_callbacks callbacks;
-  std::memset(&callbacks, 0, sizeof(callbacks));
-  callbacks.begin_request = &RestServer::OnRequest;
-  callbacks.init_ssl = &RestServer::OnInitSsl;
-  callbacks.log_message = &RestServer::OnLog;
-  mg_init_data init_data;
-  std::memset(&init_data, 0, sizeof(init_data));
-  init_data.callbacks = &callbacks;
-  init_data.user_data = server.get();
-  init_data.configuration_options = config;
-  mg_error_data error;
-  char error_text[256] = {0};
-  std::memset(&error, 0, sizeof(error));
-  error.text = error_text;
-  error.text_buffer_size = sizeof(error_text);
-  server->ctx_ = mg_start2(&init_data, &error);
-  if (server->ctx_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot serve HTTPS on ", o.listen_address, ": ",
-                                               error_text[0] != '\0' ? error_text : "unknown error"));
+  RestServer* self = server.get();
+  // The TLS context is ours to set up: chain, key, TLS 1.2 or newer.
+  server->http_ = std::make_unique<httplib::SSLServer>([self](SSL_CTX& ctx) {
+    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_use_certificate_chain_file(&ctx, self->options_.cert_file.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(&ctx, self->options_.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(&ctx) != 1) {
+      return false;
+    }
+    return true;
+  });
+  if (!server->http_->is_valid()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("public_edge: cannot set up TLS with ", o.cert_file, " and ", o.key_file,
+                     " (unreadable, or the key does not match the certificate)"));
   }
-  mg_server_port bound[4];
-  int n = mg_get_server_ports(server->ctx_, 4, bound);
+  httplib::SSLServer& http = *server->http_;
+  const int threads = o.threads;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http.set_keep_alive_max_count(1000);
+  http.set_keep_alive_timeout(o.keep_alive_seconds);
+  http.set_read_timeout(std::chrono::seconds(30));
+  http.set_write_timeout(std::chrono::seconds(30));
+  http.set_tcp_nodelay(true);
+  http.set_payload_max_length(o.max_request_bytes);
+  auto serve = [self](const httplib::Request& req, httplib::Response& res) { self->Serve(req, res); };
+  // Every method reaches Serve, which routes from the table (and answers
+  // 404/405 itself); httplib only reads the request and writes the answer.
+  for (const char* pattern : {".*"}) {
+    http.Get(pattern, serve);
+    http.Post(pattern, serve);
+    http.Put(pattern, serve);
+    http.Patch(pattern, serve);
+    http.Delete(pattern, serve);
+    http.Options(pattern, serve);
+  }
+  // Answers httplib makes itself (413 body too large, 415 unknown
+  // Content-Encoding, 400 malformed request) get the same JSON error body.
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [self](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    grpc::StatusCode code = res.status == 413 ? grpc::StatusCode::RESOURCE_EXHAUSTED
+                                              : grpc::StatusCode::INVALID_ARGUMENT;
+    std::string message =
+        res.status == 413
+            ? absl::StrCat("request body is larger than ", self->options_.max_request_bytes,
+                           " bytes: materials are sent as metadata and SHA-256, not content")
+        : res.status == 415 ? "Content-Encoding is not supported: send gzip, br or none"
+                            : absl::StrCat("malformed HTTP request (", res.status, ")");
+    res.set_content(ErrorBodyJson(grpc::Status(code, message)), "application/json; charset=utf-8");
+    self->metrics_->HttpHandled(MethodLabel(req.method), "unmatched", res.status, 0);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   const size_t colon = o.listen_address.rfind(':');
-  const std::string host = colon == std::string::npos ? "0.0.0.0" : o.listen_address.substr(0, colon);
-  server->address_ = absl::StrCat(host, ":", n > 0 ? bound[0].port : 0);
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(o.listen_address.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError(absl::StrCat("public_edge.https_address ", o.listen_address,
+                                                   " is not host:port"));
+  }
+  const std::string host = o.listen_address.substr(0, colon);
+  if (port == 0) {
+    port = http.bind_to_any_port(host);
+  } else if (!http.bind_to_port(host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    return absl::UnavailableError(absl::StrCat("cannot serve HTTPS on ", o.listen_address));
+  }
+  server->address_ = absl::StrCat(host, ":", port);
+  server->listener_ = std::thread([self] { self->http_->listen_after_bind(); });
   return server;
 }
 
 RestServer::~RestServer() { Stop(); }
 
 void RestServer::Stop() {
-  if (ctx_ != nullptr) {
-    mg_stop(ctx_);
-    ctx_ = nullptr;
-  }
+  if (http_ == nullptr) return;
+  http_->stop();  // closes the listener; requests in flight finish
+  if (listener_.joinable()) listener_.join();
 }
 
-int RestServer::OnInitSsl(void* ssl_ctx, void* user_data) {
-  auto* self = static_cast<RestServer*>(user_data);
-  SSL_CTX* ctx = static_cast<SSL_CTX*>(ssl_ctx);
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  if (SSL_CTX_use_certificate_chain_file(ctx, self->options_.cert_file.c_str()) != 1 ||
-      SSL_CTX_use_PrivateKey_file(ctx, self->options_.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(ctx) != 1) {
-    self->log_->Error("edge.tls_setup_failed", {{"cert", self->options_.cert_file},
-                                               {"key", self->options_.key_file}});
-    return -1;
-  }
-  return 1;  // certificate set up here
-}
-
-int RestServer::OnLog(const mg_connection* conn, const char* message) {
-  const mg_request_info* info = conn == nullptr ? nullptr : mg_get_request_info(conn);
-  auto* self = info == nullptr ? nullptr : static_cast<RestServer*>(info->user_data);
-  if (self != nullptr) self->log_->Warn("edge.http_error", {{"detail", message}});
-  return 1;
-}
-
-int RestServer::OnRequest(mg_connection* conn) {
-  const mg_request_info* info = mg_get_request_info(conn);
-  static_cast<RestServer*>(info->user_data)->Serve(conn);
-  return 1;  // handled: civetweb does nothing more with it
-}
-
-void RestServer::Serve(mg_connection* conn) {
+void RestServer::Serve(const httplib::Request& req, httplib::Response& res) {
   const absl::Time start = absl::Now();
-  const mg_request_info* info = mg_get_request_info(conn);
-  const std::string method = info->request_method == nullptr ? "" : info->request_method;
-  const std::string path = info->local_uri_raw != nullptr ? info->local_uri_raw
-                           : info->local_uri != nullptr   ? info->local_uri
-                                                          : "";
-  const std::string query = info->query_string == nullptr ? "" : info->query_string;
-  const std::string origin = Header(conn, "Origin");
+  const std::string& method = req.method;
+  // The raw target: RestRouteTable decodes each path segment itself, so an
+  // encoded '/' inside a value cannot change the route.
+  const size_t question = req.target.find('?');
+  const std::string path = req.target.substr(0, question);
+  const std::string query = question == std::string::npos ? "" : req.target.substr(question + 1);
+  auto header = [&req](const char* name) { return req.get_header_value(name); };
+  const std::string origin = header("Origin");
   std::string route_label = "unmatched";
   Reply reply;
 
   [&] {
     // CORS preflight: answered before authentication (browsers send no token with it).
     if (method == "OPTIONS") {
-      const std::string wanted = Header(conn, "Access-Control-Request-Method");
+      const std::string wanted = header("Access-Control-Request-Method");
       HttpHeaders cors = CorsPreflightHeaders(options_.cors, origin, wanted,
-                                              Header(conn, "Access-Control-Request-Headers"));
+                                              header("Access-Control-Request-Headers"));
       route_label = "preflight";
       if (wanted.empty() || cors.empty()) {
         Fail(&reply, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
@@ -283,7 +257,7 @@ void RestServer::Serve(mg_connection* conn) {
     route_label = route.path;
     std::string body;
     if (route.has_body) {
-      const std::string type = absl::AsciiStrToLower(Header(conn, "Content-Type"));
+      const std::string type = absl::AsciiStrToLower(header("Content-Type"));
       if (!type.empty() && !absl::StartsWith(type, "application/json")) {
         Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                   absl::StrCat("Content-Type ", type,
@@ -291,29 +265,20 @@ void RestServer::Serve(mg_connection* conn) {
              415);
         return;
       }
-      if (!ReadBody(conn, options_.max_request_bytes, &body, &reply)) return;
-      const std::string encoding = absl::AsciiStrToLower(Header(conn, "Content-Encoding"));
-      if (encoding == "gzip") {
-        absl::StatusOr<std::string> plain = Gunzip(body, options_.max_request_bytes);
-        if (!plain.ok()) {
-          Fail(&reply, grpc::Status(plain.status().code() == absl::StatusCode::kResourceExhausted
-                                        ? grpc::StatusCode::RESOURCE_EXHAUSTED
-                                        : grpc::StatusCode::INVALID_ARGUMENT,
-                                    absl::StrCat("request body: ", plain.status().message())),
-               plain.status().code() == absl::StatusCode::kResourceExhausted ? 413 : 400);
-          return;
-        }
-        body = std::move(*plain);
-      } else if (!encoding.empty() && encoding != "identity") {
-        Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  absl::StrCat("Content-Encoding ", encoding,
-                                               " is not supported: send gzip or identity")),
-             415);
+      // httplib refused bodies over the limit before reading them, and has
+      // inflated a compressed one: the limit applies to what we parse.
+      if (req.body.size() > options_.max_request_bytes) {
+        Fail(&reply,
+             grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("request body is larger than ", options_.max_request_bytes,
+                                       " bytes once decompressed")),
+             413);
         return;
       }
+      body = req.body;
     }
-    Admission admission = gate_->Admit(Header(conn, "Authorization"), route.anonymous,
-                                       info->remote_addr, absl::Now() + options_.deadline);
+    Admission admission = gate_->Admit(header("Authorization"), route.anonymous,
+                                       req.remote_addr, absl::Now() + options_.deadline);
     if (!admission.status.ok()) {
       Fail(&reply, admission.status);
       if (admission.status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
@@ -357,7 +322,7 @@ void RestServer::Serve(mg_connection* conn) {
 
   HttpHeaders cors = method == "OPTIONS" ? HttpHeaders{} : CorsResponseHeaders(options_.cors, origin);
   for (auto& h : cors) reply.headers.push_back(std::move(h));
-  if (reply.body.size() >= kGzipMinBytes && AcceptsGzip(Header(conn, "Accept-Encoding"))) {
+  if (reply.body.size() >= kGzipMinBytes && AcceptsGzip(header("Accept-Encoding"))) {
     absl::StatusOr<std::string> zipped = Gzip(reply.body);
     if (zipped.ok()) {
       reply.body = std::move(*zipped);
@@ -367,20 +332,14 @@ void RestServer::Serve(mg_connection* conn) {
   if (!reply.body.empty() || reply.status != 204) {
     reply.headers.push_back({"Vary", "Accept-Encoding"});
   }
-  mg_response_header_start(conn, reply.status);
-  if (!reply.content_type.empty()) {
-    mg_response_header_add(conn, "Content-Type", reply.content_type.c_str(), -1);
-  }
+  res.status = reply.status;
   // Personal data: never cached by intermediaries or the browser.
-  mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-  mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
-  for (const auto& [name, value] : reply.headers) {
-    mg_response_header_add(conn, name.c_str(), value.c_str(), static_cast<int>(value.size()));
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  for (const auto& [name, value] : reply.headers) res.set_header(name.c_str(), value);
+  if (!reply.content_type.empty()) {
+    res.set_content(std::move(reply.body), reply.content_type.c_str());
   }
-  const std::string length = absl::StrCat(reply.body.size());
-  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
-  mg_response_header_send(conn);
-  if (!reply.body.empty()) mg_write(conn, reply.body.data(), reply.body.size());
   metrics_->HttpHandled(MethodLabel(method), route_label, reply.status,
                         absl::ToDoubleSeconds(absl::Now() - start));
 }

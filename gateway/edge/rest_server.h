@@ -1,6 +1,6 @@
-// The REST/JSON face of CitizenService over HTTPS, on civetweb (Debian's
-// libcivetweb, already in the dependency set through prometheus-cpp; see
-// docs/public-api.md for why). Routes come from the http_route options
+// The REST/JSON face of CitizenService over HTTPS, on cpp-httplib (Debian's
+// libcpp-httplib, built against the system OpenSSL 3; docs/public-api.md
+// says why not civetweb). Routes come from the http_route options
 // (RestRouteTable); every request passes CitizenGate; bodies are proto3
 // JSON; errors are {code, message, details}; CORS, gzip, size limits and
 // Retry-After follow http_conventions.
@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -20,8 +21,11 @@
 #include "rest_routes.h"
 #include "structured_log.h"
 
-struct mg_context;
-struct mg_connection;
+namespace httplib {
+class SSLServer;
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace tongban::edge {
 
@@ -63,10 +67,7 @@ class RestServer {
  private:
   RestServer(RestServerOptions options, RestRouteTable routes, CitizenApi* api,
              const CitizenGate* gate, EdgeMetrics* metrics, EventLog* log);
-  static int OnRequest(mg_connection* conn);
-  static int OnInitSsl(void* ssl_ctx, void* user_data);
-  static int OnLog(const mg_connection* conn, const char* message);
-  void Serve(mg_connection* conn);
+  void Serve(const httplib::Request& req, httplib::Response& res);
 
   const RestServerOptions options_;
   const RestRouteTable routes_;
@@ -77,7 +78,8 @@ class RestServer {
   EventLog* const log_;
   std::string address_;
   std::atomic<bool> serving_{true};
-  mg_context* ctx_ = nullptr;
+  std::unique_ptr<httplib::SSLServer> http_;
+  std::thread listener_;
 };
 
 }  // namespace tongban::edge
