@@ -1,20 +1,35 @@
 // tongbanctl: operator tool of the Tongban federation.
 //   tongbanctl certs check <dir> [--ca FILE] [--crl_dir DIR] [--warn_days N]
 //                                [--crl_warn_hours N] [--json]
-// Exit codes: 0 no problems, 1 problems found, 2 usage or cannot check.
+//   tongbanctl token mint --key FILE --sub RESIDENT_ID [--iss S] [--aud S]
+//                         [--ttl SECONDS] [--kid K] [--not_before_in SECONDS] [--jti S]
+// Exit codes: 0 success (certs check: no problems), 1 problems found, 2 usage
+// error or cannot check / mint.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "cert_check.h"
+#include "citizen_token.h"
+#include "resident_id.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "Usage: tongbanctl certs check <dir> [options]\n"
+    "       tongbanctl token mint --key FILE --sub RESIDENT_ID [options]\n"
+    "       tongbanctl --help\n"
     "\n"
+    "certs check\n"
     "Checks every certificate named cert.pem below <dir> (e.g. certs/dev, or a node's\n"
     "TLS directory) as a Tongban node or gateway would see it, and lists the problems:\n"
     "expired or expiring (< --warn_days) certificates, a key.pem next to it that is\n"
@@ -22,16 +37,35 @@ constexpr char kUsage[] =
     "--crl_dir, no (or a duplicate) spiffe://tongban identity; also expiring CA\n"
     "certificates and CRL directory problems (missing, expired or soon-expiring CRLs).\n"
     "\n"
-    "Options:\n"
     "  --ca FILE             CA bundle (default <dir>/ca/ca.pem)\n"
     "  --crl_dir DIR         hashed CRL directory (default <dir>/crl when it exists;\n"
     "                        --crl_dir= (empty) skips revocation checks)\n"
     "  --warn_days N         certificates expiring within N days are problems (default 14)\n"
     "  --crl_warn_hours N    CRLs expiring within N hours are problems (default 48)\n"
     "  --json                machine-readable output\n"
-    "  --help                this help\n"
     "\n"
-    "Exit code: 0 no problems, 1 problems found, 2 usage error or nothing to check.\n";
+    "Exit code: 0 no problems, 1 problems found, 2 usage error or nothing to check.\n"
+    "\n"
+    "token mint\n"
+    "Prints a citizen bearer token (ES256 JWT) for the gateway's public edge\n"
+    "(Authorization: Bearer <token>), signed with an EC P-256 private key. DEV AND\n"
+    "TESTS ONLY: production tokens come from the citizens' identity provider. The\n"
+    "defaults match the dev federation (certs/gen-dev-certs.sh makes the key pair).\n"
+    "\n"
+    "  --key FILE            signing key, PEM (dev: certs/dev/citizen-tokens/signing-key.pem)\n"
+    "  --sub RESIDENT_ID     the citizen: an 18-character resident id number (a warning,\n"
+    "                        not an error, when it is not valid: the gateway refuses it)\n"
+    "  --iss S               issuer (default https://id.tongban.dev)\n"
+    "  --aud S               audience (default tongban-public-api)\n"
+    "  --kid K               key id header (default dev-1; --kid= (empty) for none)\n"
+    "  --ttl SECONDS         lifetime from now (default 3600); negative mints an already\n"
+    "                        expired token, for tests. The gateway refuses lifetimes over\n"
+    "                        its max_lifetime_seconds (default 86400)\n"
+    "  --not_before_in SECONDS  adds nbf = now + SECONDS (may be negative); positive\n"
+    "                        mints a not-yet-valid token. Default: no nbf\n"
+    "  --jti S               token id claim (default none)\n"
+    "\n"
+    "Exit code: 0 token printed on stdout, 2 usage error or cannot mint.\n";
 
 int Usage(const char* error) {
   if (error != nullptr) std::fprintf(stderr, "tongbanctl: %s\n\n", error);
@@ -47,57 +81,89 @@ bool ParseInt(const std::string& s, int* out) {
   return true;
 }
 
-}  // namespace
+// Signed seconds, at most ten years either way (far past any sensible token).
+bool ParseSeconds(const std::string& s, int64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  constexpr long long kTenYears = 10LL * 366 * 86400;
+  if (s.empty() || *end != '\0' || errno != 0 || v < -kTenYears || v > kTenYears) return false;
+  *out = static_cast<int64_t>(v);
+  return true;
+}
 
-int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (const std::string& a : args) {
-    if (a == "--help" || a == "-h" || a == "help") return Usage(nullptr);
+// Walks the options of a subcommand: "--name value" or "--name=value";
+// underscores and dashes are the same in names (--crl_dir, --crl-dir).
+class Options {
+ public:
+  Options(const std::vector<std::string>& args, size_t first) : args_(args), i_(first) {}
+
+  // The next argument: an option (name() starts with "--") or a positional.
+  bool Next() {
+    if (i_ >= args_.size()) return false;
+    name_ = args_[i_++];
+    raw_name_ = name_;
+    inline_value_.reset();
+    if (name_.rfind("--", 0) == 0) {
+      if (size_t eq = name_.find('='); eq != std::string::npos) {
+        inline_value_ = name_.substr(eq + 1);
+        name_ = name_.substr(0, eq);
+        raw_name_ = name_;
+      }
+      for (size_t k = 2; k < name_.size(); ++k) {
+        if (name_[k] == '-') name_[k] = '_';
+      }
+    }
+    return true;
   }
-  if (args.size() < 2 || args[0] != "certs" || args[1] != "check") {
-    return Usage("unknown command (only `certs check <dir>` exists)");
+  const std::string& name() const { return name_; }          // dashes as underscores
+  const std::string& raw_name() const { return raw_name_; }  // as typed, for messages
+  // The option's value (inline, or the next argument); false when none.
+  bool Value(std::string* value) {
+    if (inline_value_.has_value()) {
+      *value = *inline_value_;
+      return true;
+    }
+    if (i_ >= args_.size()) return false;
+    *value = args_[i_++];
+    return true;
   }
+
+ private:
+  const std::vector<std::string>& args_;
+  size_t i_;
+  std::string name_;
+  std::string raw_name_;
+  std::optional<std::string> inline_value_;
+};
+
+int CertsCheck(const std::vector<std::string>& args) {
   tongban::ctl::CertCheckOptions options;
   bool json = false;
   bool crl_dir_given = false;
-  for (size_t i = 2; i < args.size(); ++i) {
-    std::string a = args[i];
+  Options opt(args, 2);
+  while (opt.Next()) {
+    const std::string& a = opt.name();
     std::string value;
-    bool has_value = false;
-    if (a.rfind("--", 0) == 0) {
-      size_t eq = a.find('=');
-      if (eq != std::string::npos) {
-        value = a.substr(eq + 1);
-        a = a.substr(0, eq);
-        has_value = true;
-      }
-    }
-    auto take = [&](const char* name) -> bool {
-      if (has_value) return true;
-      if (i + 1 >= args.size()) return false;
-      value = args[++i];
-      (void)name;
-      return true;
-    };
     if (a == "--json") {
       json = true;
     } else if (a == "--ca") {
-      if (!take("--ca")) return Usage("--ca needs a file");
+      if (!opt.Value(&value)) return Usage("--ca needs a file");
       options.ca_file = value;
-    } else if (a == "--crl_dir" || a == "--crl-dir") {
-      if (!take("--crl_dir")) return Usage("--crl_dir needs a directory");
+    } else if (a == "--crl_dir") {
+      if (!opt.Value(&value)) return Usage("--crl_dir needs a directory");
       options.crl_dir = value;
       crl_dir_given = true;
-    } else if (a == "--warn_days" || a == "--warn-days") {
-      if (!take("--warn_days") || !ParseInt(value, &options.warn_days)) {
+    } else if (a == "--warn_days") {
+      if (!opt.Value(&value) || !ParseInt(value, &options.warn_days)) {
         return Usage("--warn_days needs a number of days");
       }
-    } else if (a == "--crl_warn_hours" || a == "--crl-warn-hours") {
-      if (!take("--crl_warn_hours") || !ParseInt(value, &options.crl_warn_hours)) {
+    } else if (a == "--crl_warn_hours") {
+      if (!opt.Value(&value) || !ParseInt(value, &options.crl_warn_hours)) {
         return Usage("--crl_warn_hours needs a number of hours");
       }
     } else if (a.rfind("--", 0) == 0) {
-      return Usage(("unknown option " + a).c_str());
+      return Usage(("unknown option " + opt.raw_name() + " for certs check").c_str());
     } else if (options.dir.empty()) {
       options.dir = a;
     } else {
@@ -118,4 +184,93 @@ int main(int argc, char** argv) {
   std::string out = json ? tongban::ctl::FormatJson(*report) : tongban::ctl::FormatText(*report);
   std::fputs(out.c_str(), stdout);
   return report->ok() ? 0 : 1;
+}
+
+int TokenMint(const std::vector<std::string>& args) {
+  // Defaults: the dev federation's token config (issuer, audience, key id).
+  std::string key_file;
+  tongban::CitizenTokenClaims claims;
+  claims.issuer = "https://id.tongban.dev";
+  claims.audience = "tongban-public-api";
+  claims.kid = "dev-1";
+  int64_t ttl = 3600;
+  bool has_not_before = false;
+  int64_t not_before_in = 0;
+  Options opt(args, 2);
+  while (opt.Next()) {
+    const std::string& a = opt.name();
+    std::string value;
+    if (a == "--key") {
+      if (!opt.Value(&key_file) || key_file.empty()) return Usage("--key needs a file");
+    } else if (a == "--sub") {
+      if (!opt.Value(&claims.subject) || claims.subject.empty()) {
+        return Usage("--sub needs a resident id number");
+      }
+    } else if (a == "--iss") {
+      if (!opt.Value(&claims.issuer) || claims.issuer.empty()) return Usage("--iss needs a value");
+    } else if (a == "--aud") {
+      if (!opt.Value(&claims.audience) || claims.audience.empty()) {
+        return Usage("--aud needs a value");
+      }
+    } else if (a == "--kid") {
+      if (!opt.Value(&claims.kid)) return Usage("--kid needs a value (--kid= for none)");
+    } else if (a == "--jti") {
+      if (!opt.Value(&claims.jti)) return Usage("--jti needs a value");
+    } else if (a == "--ttl") {
+      if (!opt.Value(&value) || !ParseSeconds(value, &ttl)) {
+        return Usage("--ttl needs a number of seconds (negative for an expired token)");
+      }
+    } else if (a == "--not_before_in") {
+      if (!opt.Value(&value) || !ParseSeconds(value, &not_before_in)) {
+        return Usage("--not_before_in needs a number of seconds");
+      }
+      has_not_before = true;
+    } else if (a.rfind("--", 0) == 0) {
+      return Usage(("unknown option " + opt.raw_name() + " for token mint").c_str());
+    } else {
+      return Usage(("unexpected argument " + a + " for token mint").c_str());
+    }
+  }
+  if (key_file.empty()) return Usage("token mint needs --key FILE (the signing key)");
+  if (claims.subject.empty()) return Usage("token mint needs --sub RESIDENT_ID");
+  if (absl::Status id = tongban::ValidateResidentId("--sub", claims.subject); !id.ok()) {
+    std::fprintf(stderr, "tongbanctl: warning: %s; the gateway will refuse this token\n",
+                 std::string(id.message()).c_str());
+  }
+
+  std::ifstream in(key_file, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "tongbanctl: cannot read --key %s: %s\n", key_file.c_str(),
+                 std::strerror(errno));
+    return 2;
+  }
+  std::ostringstream pem;
+  pem << in.rdbuf();
+
+  // Whole seconds: the token's dates are integers anyway.
+  absl::Time now = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  claims.issued_at = now;
+  claims.expires_at = now + absl::Seconds(ttl);
+  claims.not_before = has_not_before ? now + absl::Seconds(not_before_in) : absl::InfinitePast();
+  absl::StatusOr<std::string> token = tongban::MintCitizenToken(pem.str(), claims);
+  if (!token.ok()) {
+    std::fprintf(stderr, "tongbanctl: %s: %s\n", key_file.c_str(),
+                 std::string(token.status().message()).c_str());
+    return 2;
+  }
+  std::printf("%s\n", token->c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "help") return Usage(nullptr);
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") return Usage(nullptr);
+  }
+  if (args.size() >= 2 && args[0] == "certs" && args[1] == "check") return CertsCheck(args);
+  if (args.size() >= 2 && args[0] == "token" && args[1] == "mint") return TokenMint(args);
+  return Usage("unknown command (the commands are `certs check <dir>` and `token mint`)");
 }
