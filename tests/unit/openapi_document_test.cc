@@ -118,8 +118,10 @@ TEST(OpenApiDocumentTest, Header) {
   EXPECT_EQ(Get(Root(), "openapi").string_value(), "3.0.3");
   EXPECT_EQ(Get(Root(), {"info", "title"}).string_value(), "Tongban public API (跨省通办)");
   EXPECT_EQ(Get(Root(), {"info", "version"}).string_value(), "v1");
-  EXPECT_EQ(Get(Root(), {"info", "description"}).string_value(),
-            "Services for citizens, over the whole federation.");
+  // The service's comment, joined into one paragraph.
+  EXPECT_THAT(Get(Root(), {"info", "description"}).string_value(),
+              ::testing::AllOf(::testing::StartsWith("Services for citizens' mobile and web apps"),
+                               HasSubstr("another citizen's answers NOT_FOUND.")));
   // Chinese is written as UTF-8, not escaped.
   EXPECT_THAT(Json(), HasSubstr("跨省通办"));
 
