@@ -77,6 +77,17 @@ absl::StatusOr<std::map<std::string, ProvinceCursor>> DecodeListToken(absl::stri
   return out;
 }
 
+// The same answer for "no such id" and "another citizen's", whichever node
+// and method said it, so nothing can be learnt from the wording.
+grpc::Status NotYours(const std::string& id) {
+  return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                      absl::StrCat("application_id ", id, ": no such application of yours"));
+}
+
+grpc::Status Uniform(grpc::Status s, const std::string& id) {
+  return s.error_code() == grpc::StatusCode::NOT_FOUND ? NotYours(id) : s;
+}
+
 bool Newer(const v1::Application& a, const v1::Application& b) {
   auto key = [](const v1::Application& x) {
     return std::make_tuple(x.created_at().seconds(), x.created_at().nanos(), x.application_id());
@@ -338,13 +349,7 @@ grpc::Status CitizenApi::GetMyApplication(const CitizenCaller& caller,
       return s;
     }
   }
-  if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
-    // One message whichever node said it, so nothing can be learnt from it.
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("application_id ", req.application_id(),
-                                     ": no such application of yours"));
-  }
-  return s;
+  return Uniform(s, req.application_id());
 }
 
 grpc::Status CitizenApi::SupplementMyMaterials(const CitizenCaller& caller,
@@ -367,7 +372,7 @@ grpc::Status CitizenApi::SupplementMyMaterials(const CitizenCaller& caller,
       },
       &r, Stamp(caller));
   if (s.ok()) resp->mutable_application()->Swap(r.mutable_application());
-  return s;
+  return Uniform(s, req.application_id());
 }
 
 grpc::Status CitizenApi::WithdrawMyApplication(const CitizenCaller& caller,
@@ -387,7 +392,7 @@ grpc::Status CitizenApi::WithdrawMyApplication(const CitizenCaller& caller,
       },
       &r, Stamp(caller));
   if (s.ok()) resp->mutable_application()->Swap(r.mutable_application());
-  return s;
+  return Uniform(s, req.application_id());
 }
 
 }  // namespace tongban::edge

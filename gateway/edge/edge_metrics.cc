@@ -22,15 +22,29 @@ EdgeMetrics::EdgeMetrics(prometheus::Registry& registry)
   }
 }
 
+namespace {
+const prometheus::Histogram::BucketBoundaries& Buckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+  return kBuckets;
+}
+}  // namespace
+
+void EdgeMetrics::InitRoute(absl::string_view method, absl::string_view route,
+                            int success_status) {
+  requests_.Add({{"method", std::string(method)},
+                 {"route", std::string(route)},
+                 {"code", absl::StrCat(success_status)}});
+  latency_.Add({{"route", std::string(route)}}, Buckets());
+}
+
 void EdgeMetrics::HttpHandled(absl::string_view method, absl::string_view route, int status,
                               double seconds) {
   requests_.Add({{"method", std::string(method)},
                  {"route", std::string(route)},
                  {"code", absl::StrCat(status)}})
       .Increment();
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
-  latency_.Add({{"route", std::string(route)}}, kBuckets).Observe(seconds);
+  latency_.Add({{"route", std::string(route)}}, Buckets()).Observe(seconds);
 }
 
 void EdgeMetrics::Rejected(absl::string_view reason) {

@@ -21,6 +21,9 @@ class EdgeMetrics {
   // or "unmatched"; `status` the HTTP status.
   void HttpHandled(absl::string_view method, absl::string_view route, int status,
                    double seconds);
+  // Creates a route's series at zero (its success status), so dashboards and
+  // alerts see them before the first request.
+  void InitRoute(absl::string_view method, absl::string_view route, int success_status);
   // token_missing, token_invalid, rate_limited.
   void Rejected(absl::string_view reason);
 

@@ -99,6 +99,9 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
   if (server->handlers_.size() != server->routes_.routes().size()) {
     return absl::InternalError("a REST handler has no route in citizen.proto");
   }
+  for (const RestRoute& r : server->routes_.routes()) {
+    metrics->InitRoute(r.http_method, r.path, r.success_status);
+  }
 
   const RestServerOptions& o = server->options_;
   RestServer* self = server.get();

@@ -474,6 +474,8 @@ class OpsFederation : public ::testing::Test {
     options.provinces = {kHunan, kShanghai, kGuangdong};
     // Every search is a live fan-out: a killed node is missing at once.
     options.catalog_cache = false;
+    // The public edge's metrics are scraped and linted too.
+    options.public_edge = true;
     federation_ = std::make_unique<Federation>(options);
     std::string error;
     ASSERT_TRUE(federation_->Start(&error)) << error;
