@@ -26,6 +26,8 @@ RELEASE = "tb"
 NAMESPACE = "tongban"
 CI_CODES = ["430000", "310000", "510000"]
 TLS_DIR = "/etc/tongban/tls"
+EDGE_SVC = "tongban-gateway-public"
+EDGE_VALUES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "public-edge-values.yaml")
 
 
 # ---------------------------------------------------------------------------- reporting
@@ -158,6 +160,14 @@ def parse_canonical(text):
 def one(fields, key, default=""):
     values = fields.get(key, [])
     return values[0] if values else default
+
+
+def merged(base, over):
+    """Helm's merge of values: maps merge key by key, anything else (lists too) replaces."""
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
 
 
 # ---------------------------------------------------------------------------- k8s helpers
@@ -456,6 +466,9 @@ def check_render(ck, tp, docs, codes, cfg, ctx):
              and not any(selects(p["spec"]["selector"]["matchLabels"], l) for l in node_pod_labels.values()),
              "one policy/v1 PDB, minAvailable 1, selecting the gateway pods and no node pod", pdbs or "(none rendered)")
 
+    # -- public edge
+    check_public_edge(ck, docs, cfg, gw_dep, gw_cm, gw_fields, gw_labels, node_pod_labels, ctx)
+
     # -- federation directory
     check_directory(ck, tp, docs, codes, gw_cm, ctx)
 
@@ -464,6 +477,172 @@ def check_render(ck, tp, docs, codes, cfg, ctx):
 
     # -- monitoring
     check_monitoring(ck, docs, codes, cfg, ctx)
+
+
+def check_public_edge(ck, docs, cfg, gw_dep, gw_cm, gw_fields, gw_labels, node_pod_labels, ctx):
+    """The gateway's public edge. cfg["edge"]: the gateway.publicEdge values of the scenario
+    (values.yaml merged with its overrides); absent: the edge must not be rendered at all."""
+    e = cfg.get("edge")
+    c = container(gw_dep)
+    ports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+    edge_cm = find(docs, "ConfigMap", "tongban-gateway-edge-tokens")
+    pub = find(docs, "Service", EDGE_SVC)
+    gw_svc = find(docs, "Service", "tongban-gateway")
+    gw_nps = [p for p in by_kind(docs, "NetworkPolicy") if selects(p["spec"]["podSelector"].get("matchLabels"), gw_labels)]
+    public_rules = [r for p in gw_nps for r in p["spec"].get("ingress", [])
+                    if covers(r, "https", ports.get("https")) or covers(r, "grpc-public", ports.get("grpc-public"))]
+    edge_cert = find(docs, "Certificate", EDGE_SVC)
+    if not e:
+        left = {"public_edge in gateway.textproto": gw_fields is not None and "public_edge" in gw_fields,
+                "container ports https/grpc-public": bool({"https", "grpc-public"} & set(ports)),
+                "edge volumes": any(volume(gw_dep, v) for v in ("edge-tls", "edge-tokens")),
+                "ConfigMap tongban-gateway-edge-tokens": edge_cm is not None,
+                f"Service {EDGE_SVC}": pub is not None, f"Certificate {EDGE_SVC}": edge_cert is not None}
+        ck.check(not any(left.values()), "public edge off (gateway.publicEdge.enabled=false): no public_edge block, public ports, edge volumes, token ConfigMap, public Service or Certificate",
+                 {k: v for k, v in left.items() if v} or None)
+        return
+
+    # -- gateway.textproto: public_edge { } with the values, files where they are mounted.
+    pe = one(gw_fields or {}, "public_edge", None)
+    ck.check(pe is not None, "gateway.textproto (a valid tongban.v1.GatewayConfig) has a public_edge block",
+             (gw_cm or {}).get("data", {}).get("gateway.textproto"))
+    if pe is None:
+        return
+    t = one(pe, "tokens", {})
+    want = {"https_address": f"0.0.0.0:{e['httpsPort']}", "grpc_address": f"0.0.0.0:{e['grpcPort']}",
+            "issuer": e["tokens"]["issuer"], "audience": e["tokens"]["audience"],
+            "leeway_seconds": str(e["tokens"]["leewaySeconds"]), "max_lifetime_seconds": str(e["tokens"]["maxLifetimeSeconds"]),
+            "rate_limit_burst": str(e["rateLimitBurst"]), "max_request_bytes": str(e["maxRequestBytes"]),
+            "https_threads": str(e["httpsThreads"]), "https_keep_alive_seconds": str(e["httpsKeepAliveSeconds"])}
+    got = {k: one(t if k in ("issuer", "audience", "leeway_seconds", "max_lifetime_seconds") else pe, k) for k in want}
+    errs = [f"{k} is {got[k]!r}, want {v!r}" for k, v in want.items() if got[k] != v]
+    if float(one(pe, "rate_limit_per_second", "0")) != float(e["rateLimitPerSecond"]):
+        errs.append(f"rate_limit_per_second is {one(pe, 'rate_limit_per_second')!r}, want {e['rateLimitPerSecond']}")
+    if pe.get("cors_allowed_origins", []) != list(e["corsAllowedOrigins"]):
+        errs.append(f"cors_allowed_origins {pe.get('cors_allowed_origins', [])} != {e['corsAllowedOrigins']}")
+    ck.check(not errs, f"public_edge carries the values: https/grpc 0.0.0.0:{e['httpsPort']}/{e['grpcPort']}, tokens issuer/audience/leeway/max lifetime, rate {e['rateLimitPerSecond']}/s burst {e['rateLimitBurst']}, {len(e['corsAllowedOrigins'])} CORS origins, body limit, threads, keep-alive",
+             {"errors": errs, "public_edge": pe} if errs else None)
+
+    # the listeners are container ports; cert/key from the mounted Secret; keys from the ConfigMap.
+    errs = []
+    for name, key in (("https", "https_address"), ("grpc-public", "grpc_address")):
+        if ports.get(name) is None or ports.get(name) != addr_port(one(pe, key)):
+            errs.append(f"container port {name} {ports.get(name)} is not the port of {key} {one(pe, key)!r}")
+    taken = [p for n, p in ports.items() if n not in ("https", "grpc-public")]
+    if {ports.get("https"), ports.get("grpc-public")} & set(taken) or ports.get("https") == ports.get("grpc-public"):
+        errs.append(f"public ports collide with another container port: {ports}")
+    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+    tls_vol = volume(gw_dep, "edge-tls")
+    tls_mount = mount(c, "edge-tls")
+    for key, file in (("cert_file", "tls.crt"), ("key_file", "tls.key")):
+        path = one(pe, key)
+        m = mounts.get(os.path.dirname(path))
+        if not (m and m["name"] == "edge-tls" and os.path.basename(path) == file):
+            errs.append(f"{key} {path!r} is not {file} of the edge-tls mount")
+    if not (tls_vol and tls_vol.get("secret", {}).get("secretName") == e["tls"]["existingSecret"]
+            and tls_mount and tls_mount.get("readOnly") and "subPath" not in tls_mount):
+        errs.append(f"Secret {e['tls']['existingSecret']} not mounted (whole, read-only) as volume edge-tls: {tls_vol} {tls_mount}")
+    tok_vol = volume(gw_dep, "edge-tokens")
+    tok_mount = mount(c, "edge-tokens")
+    if not (edge_cm and tok_vol and tok_vol.get("configMap", {}).get("name") == edge_cm["metadata"]["name"]
+            and tok_mount and tok_mount.get("readOnly") and "subPath" not in tok_mount):
+        errs.append(f"ConfigMap tongban-gateway-edge-tokens not mounted (whole, read-only) as volume edge-tokens: {tok_vol} {tok_mount}")
+    data = (edge_cm or {}).get("data", {})
+    keys = t.get("keys", [])
+    wkeys = e["tokens"]["keys"]
+    if len(keys) != len(wkeys):
+        errs.append(f"{len(keys)} tokens.keys rendered, {len(wkeys)} in the values")
+    for k, w in zip(keys, wkeys):
+        path = one(k, "public_key_file")
+        m = mounts.get(os.path.dirname(path))
+        if one(k, "kid") != w.get("kid", ""):
+            errs.append(f"kid {one(k, 'kid')!r} != {w.get('kid', '')!r}")
+        if not (m and m["name"] == "edge-tokens" and tok_mount and m is tok_mount):
+            errs.append(f"public_key_file {path!r} is not inside the edge-tokens mount")
+        elif data.get(os.path.basename(path)) != w["publicKeyPem"]:
+            errs.append(f"{os.path.basename(path)} of the ConfigMap is not the PEM of kid {w.get('kid', '')!r}")
+    if sorted(data) != sorted(os.path.basename(one(k, "public_key_file")) for k in keys):
+        errs.append(f"ConfigMap keys {sorted(data)} are not exactly the configured files")
+    annotations = gw_dep["spec"]["template"]["metadata"].get("annotations", {})
+    if not annotations.get("checksum/edge-tokens"):
+        errs.append("no checksum/edge-tokens pod annotation (keys are read at start-up only)")
+    ck.check(not errs, "gateway pods: container ports https/grpc-public = the public_edge addresses' ports (no collision), cert_file/key_file = tls.crt/tls.key of Secret "
+             f"{e['tls']['existingSecret']} mounted whole, each tokens.keys {{kid, public_key_file}} a file of ConfigMap tongban-gateway-edge-tokens mounted whole holding the values' PEM, checksum/edge-tokens rolls the pods",
+             {"errors": errs, "ports": c.get("ports"), "volumeMounts": c.get("volumeMounts"), "public_edge": pe} if errs else None)
+
+    # -- Service tongban-gateway-public; the mTLS Service keeps its type and gains no public port.
+    errs = []
+    sv = e["service"]
+    if pub is None:
+        errs.append(f"no Service {EDGE_SVC}")
+    else:
+        spec = pub["spec"]
+        sp = {p["name"]: p for p in spec.get("ports", [])}
+        if not selects(spec.get("selector"), gw_labels) or any(selects(spec.get("selector"), l) for l in node_pod_labels.values()):
+            errs.append("selector does not select (only) the gateway pods")
+        if spec.get("type", "ClusterIP") != sv["type"]:
+            errs.append(f"type {spec.get('type')} != {sv['type']}")
+        for name, port in (("https", sv["ports"]["https"]), ("grpc-public", sv["ports"]["grpc"])):
+            p = sp.get(name)
+            if not p or p["port"] != port or port_number(c, p.get("targetPort", p["port"])) != ports.get(name):
+                errs.append(f"port {name} {port} -> container port {name} missing: {p}")
+        if set(sp) != {"https", "grpc-public"}:
+            errs.append(f"ports {sorted(sp)} are not exactly https, grpc-public (mTLS and metrics stay internal)")
+        if sp.get("grpc-public", {}).get("appProtocol") == "grpc":
+            errs.append("grpc-public declares appProtocol grpc (cleartext h2) although it is TLS")
+        if (pub["metadata"].get("annotations") or {}) != (sv.get("annotations") or {}):
+            errs.append(f"annotations {pub['metadata'].get('annotations')} != {sv.get('annotations')}")
+        etp = spec.get("externalTrafficPolicy")
+        if sv["type"] == "ClusterIP" and etp is not None:
+            errs.append("externalTrafficPolicy set on a ClusterIP Service")
+        if sv["type"] != "ClusterIP" and etp != sv["externalTrafficPolicy"]:
+            errs.append(f"externalTrafficPolicy {etp} != {sv['externalTrafficPolicy']}")
+    internal = {p["name"] for p in (gw_svc or {}).get("spec", {}).get("ports", [])}
+    internal_type = (gw_svc or {}).get("spec", {}).get("type", "ClusterIP")
+    want_type = ctx["values"]["gateway"]["service"]["type"]
+    if internal & {"https", "grpc-public"} or internal_type != want_type:
+        errs.append(f"Service tongban-gateway changed: type {internal_type} (want {want_type}), ports {sorted(internal)}")
+    ck.check(not errs, f"Service {EDGE_SVC} ({sv['type']}) selects the gateway pods: https {sv['ports']['https']} and grpc-public {sv['ports']['grpc']} to the public container ports, values' annotations"
+             + ("" if sv["type"] == "ClusterIP" else f", externalTrafficPolicy {sv['externalTrafficPolicy']}") + f"; tongban-gateway stays {want_type} without them",
+             {"errors": errs, "service": pub} if errs else None)
+
+    # -- NetworkPolicy: one rule opens exactly the public ports, to the values' CIDRs/peers (none: any).
+    np_ = e["networkPolicy"]
+    want_from = [{"ipBlock": {"cidr": x}} for x in np_["allowedCIDRs"]] + list(np_["from"])
+    errs = []
+    if ctx["values"]["networkPolicy"]["enabled"]:
+        if len(public_rules) != 1:
+            errs.append(f"{len(public_rules)} ingress rules cover the public ports (want 1)")
+        for r in public_rules:
+            if sorted(str(p) for p in rule_ports(r)) != sorted(["https", "grpc-public"]):
+                errs.append(f"rule ports {rule_ports(r)} are not exactly https, grpc-public")
+            if (r.get("from") or []) != want_from:
+                errs.append(f"rule from {r.get('from')} != {want_from or '(any)'}")
+    ck.check(not errs, "the gateway NetworkPolicy admits https/grpc-public in one rule, from "
+             + (f"{len(np_['allowedCIDRs'])} CIDRs + {len(np_['from'])} peers of the values" if want_from else "anywhere (no from: the public entry)"),
+             {"errors": errs, "policies": gw_nps} if errs else None)
+
+    # -- optional Certificate (a public CA's issuer) writing the mounted Secret.
+    cm_ = e["tls"]["certManager"]
+    if cm_["enabled"]:
+        s = (edge_cert or {}).get("spec", {})
+        errs = []
+        if edge_cert is None or edge_cert["apiVersion"] != "cert-manager.io/v1":
+            errs.append(f"no cert-manager.io/v1 Certificate {EDGE_SVC}")
+        if s.get("secretName") != (tls_vol or {}).get("secret", {}).get("secretName"):
+            errs.append(f"secretName {s.get('secretName')} is not the mounted edge Secret")
+        if s.get("dnsNames") != cm_["dnsNames"]:
+            errs.append(f"dnsNames {s.get('dnsNames')} != {cm_['dnsNames']}")
+        if s.get("issuerRef") != cm_["issuerRef"]:
+            errs.append(f"issuerRef {s.get('issuerRef')} != {cm_['issuerRef']}")
+        if "server auth" not in s.get("usages", []) or "client auth" in s.get("usages", []) or s.get("uris"):
+            errs.append(f"usages {s.get('usages')} / uris {s.get('uris')}: want server auth only, no SPIFFE URI")
+        if (s.get("privateKey") or {}).get("algorithm") != cm_["privateKeyAlgorithm"]:
+            errs.append(f"privateKey {s.get('privateKey')}")
+        ck.check(not errs, f"Certificate {EDGE_SVC}: issuer {cm_['issuerRef'].get('kind')}/{cm_['issuerRef']['name']}, dnsNames of the values, server auth only, no SPIFFE URI, writes the Secret the pods mount",
+                 {"errors": errs, "certificate": edge_cert} if errs else None)
+    else:
+        ck.check(edge_cert is None, f"no Certificate {EDGE_SVC} without gateway.publicEdge.tls.certManager.enabled", edge_cert)
 
 
 def tls_errors(tls, cfg, workload):
@@ -523,7 +702,8 @@ def probe_errors(c, mode, health_port, fields):
 def check_certs(ck, docs, codes, cfg, node_secret_names, gw_dep, ctx):
     mode = cfg.get("certs_mode", "secrets")
     prefix = cfg.get("secret_prefix", "tongban-tls")
-    certs = by_kind(docs, "Certificate")
+    # The public edge's Certificate (a public CA's, no SPIFFE identity) is check_public_edge's.
+    certs = [x for x in by_kind(docs, "Certificate") if x["metadata"]["name"] != EDGE_SVC]
     secrets = by_kind(docs, "Secret")
     ids = [(f"node-{c}", f"tongban-node-{c}", f"spiffe://tongban/province/{c}") for c in codes]
     ids.append(("gateway", "tongban-gateway", "spiffe://tongban/gateway"))
@@ -754,8 +934,56 @@ def scenarios(ck, helm, tp, ctx, work, quick=False):
     run("ci", ["-f", ci], CI_CODES, {})
     run("ci+monitoring+certManager", ["-f", ci, "--set", "monitoring.enabled=true", "--set", "certs.mode=certManager"],
         CI_CODES, {"monitoring": True, "certs_mode": "certManager", "issuer_ref": issuer})
+    # The public edge (tests/helm/public-edge-values.yaml: every key off its default).
+    edge_defaults = values["gateway"]["publicEdge"]
+    edge_file = yaml.safe_load(open(EDGE_VALUES, encoding="utf-8"))["gateway"]["publicEdge"]
+    edge = merged(edge_defaults, edge_file)
+    run("ci+publicEdge", ["-f", ci, "-f", EDGE_VALUES], CI_CODES, {"edge": edge})
     if quick:
         return
+
+    def edge_variant(name, over):
+        """A values file on top of public-edge-values.yaml, and the publicEdge it amounts to."""
+        return (write(os.path.join(work, name), {"gateway": {"publicEdge": over}}), merged(edge, over))
+
+    acme = {"name": "letsencrypt-prod", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    f, want = edge_variant("edge-cm.yaml", {
+        "tls": {"existingSecret": "tongban-gateway-edge-tls", "certManager": {
+            "enabled": True, "issuerRef": acme, "dnsNames": ["api.tongban.example.cn", "tongban.example.cn"]}},
+        "service": {"type": "ClusterIP", "annotations": {}}, "networkPolicy": {"allowedCIDRs": [], "from": []},
+        "corsAllowedOrigins": ["*"]})
+    run("default+publicEdge+certManager+monitoring", ["-f", EDGE_VALUES, "-f", f, "--set", "monitoring.enabled=true",
+                                                      "--set", "certs.mode=certManager"],
+        all_codes, {"edge": want, "monitoring": True, "certs_mode": "certManager", "issuer_ref": issuer})
+    f, want = edge_variant("edge-tcp.yaml", {"service": {"type": "NodePort", "externalTrafficPolicy": "Cluster"},
+                                             "httpsPort": 8443, "grpcPort": 9443, "rateLimitPerSecond": 100,
+                                             "corsAllowedOrigins": []})
+    run("ci+publicEdge+probes.tcp", ["-f", ci, "-f", EDGE_VALUES, "-f", f, "--set", "probes.mode=tcp"],
+        CI_CODES, {"edge": want, "probes_mode": "tcp"})
+    # The dev key pair's way in: kid by --set, the PEM by --set-file (a list index path).
+    pem_file = os.path.join(work, "dev-public-key.pem")
+    open(pem_file, "w", encoding="utf-8").write(edge["tokens"]["keys"][1]["publicKeyPem"])
+    # (--set keys[0] replaces the first entry of the values files' list and keeps the others).
+    want = merged(edge, {"tokens": {"keys": [{"kid": "dev-1", "publicKeyPem": edge["tokens"]["keys"][1]["publicKeyPem"]},
+                                             edge["tokens"]["keys"][1]]}})
+    run("ci+publicEdge+set-file", ["-f", ci, "-f", EDGE_VALUES, "--set", "gateway.publicEdge.tokens.keys[0].kid=dev-1",
+                                   "--set-file", f"gateway.publicEdge.tokens.keys[0].publicKeyPem={pem_file}"],
+        CI_CODES, {"edge": want})
+
+    # A new PEM under the same kid changes no config line: only checksum/edge-tokens rolls the pods.
+    ck.scope = "publicEdge"
+    swapped = copy.deepcopy(edge_file)
+    swapped["tokens"]["keys"][0]["publicKeyPem"] = edge_file["tokens"]["keys"][1]["publicKeyPem"]
+    f = write(os.path.join(work, "edge-swapped.yaml"), {"gateway": {"publicEdge": swapped}})
+    annotations = []
+    for args in (["-f", ci, "-f", EDGE_VALUES], ["-f", ci, "-f", f]):
+        ok, docs, err = helm.template(args + ["--show-only", "templates/gateway-deployment.yaml"])
+        annotations.append(docs[0]["spec"]["template"]["metadata"]["annotations"] if ok and docs else {"error": err})
+    a, b = annotations
+    ck.check(a.get("checksum/config") == b.get("checksum/config") and a.get("checksum/edge-tokens")
+             and a.get("checksum/edge-tokens") != b.get("checksum/edge-tokens"),
+             "a token key's new PEM (same kid) changes the pod template (checksum/edge-tokens): the edge reads keys at start-up",
+             annotations)
     run("default+monitoring+certManager", ["--set", "monitoring.enabled=true", "--set", "certs.mode=certManager",
                                            "--set", "certs.certManager.issuerRef.name=other-ca", "--set", "certs.certManager.issuerRef.kind=Issuer"],
         all_codes, {"monitoring": True, "certs_mode": "certManager", "issuer_ref": dict(issuer, name="other-ca", kind="Issuer")})
@@ -812,6 +1040,43 @@ def scenarios(ck, helm, tp, ctx, work, quick=False):
         ("certs.create=true without the PEMs of a deployed province",
          ["-f", create, "--set", "certs.nodes.430000=null"], "430000"),
         ("probes.healthPort = the node gRPC port", ["--set", "probes.healthPort=50051"], "healthPort"),
+        # The public edge: one switch, but never without what the gateway cannot start without.
+        ("gateway.publicEdge.enabled without tokens (issuer, audience, keys)",
+         ["--set", "gateway.publicEdge.enabled=true"], "gateway.publicEdge.tokens.keys"),
+        ("gateway.publicEdge enabled with issuer and audience but no keys",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.tokens.keys=null"], "gateway.publicEdge.tokens: keys is required"),
+        ("gateway.publicEdge enabled without tokens.issuer",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.tokens.issuer="], "gateway.publicEdge.tokens.issuer"),
+        ("gateway.publicEdge enabled without tls.existingSecret",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.tls.existingSecret="], "gateway.publicEdge.tls.existingSecret"),
+        ("gateway.publicEdge.httpsPort=70000", ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.httpsPort=70000"], "gateway.publicEdge.httpsPort"),
+        ("gateway.publicEdge.grpcPort=0", ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.grpcPort=0"], "gateway.publicEdge.grpcPort"),
+        ("gateway.publicEdge.service.ports.https=65536",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.service.ports.https=65536"], "gateway.publicEdge.service.ports.https"),
+        ("gateway.publicEdge.grpcPort = the gateway's mTLS port",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.grpcPort=50050"], "grpcPort 50050 collides with gateway.ports.grpc"),
+        ("gateway.publicEdge.httpsPort = the health port",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.httpsPort=8081"], "httpsPort 8081 collides with probes.healthPort"),
+        ("gateway.publicEdge.httpsPort = its grpcPort",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.httpsPort=9444"], "grpcPort 9444 collides with gateway.publicEdge.httpsPort"),
+        ("gateway.publicEdge.rateLimitPerSecond=0", ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.rateLimitPerSecond=0"],
+         "gateway.publicEdge.rateLimitPerSecond"),
+        ("gateway.publicEdge.maxRequestBytes=100 (gateway: 1024..16777216)",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.maxRequestBytes=100"], "gateway.publicEdge.maxRequestBytes"),
+        ("a private key as a token key (it would land in a ConfigMap)",
+         ["-f", EDGE_VALUES, "--set", f"gateway.publicEdge.tokens.keys[0].publicKeyPem=-----BEGIN {FAKE_KEY_LABEL}-----"],
+         "gateway.publicEdge.tokens.keys.0.publicKeyPem"),
+        ("two token keys with one kid (the gateway refuses them)",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.tokens.keys[1].kid=2026-11"], 'kid "2026-11" is listed twice'),
+        ("a CORS origin with a path", ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.corsAllowedOrigins[0]=https://a.cn/app"],
+         "gateway.publicEdge.corsAllowedOrigins.0"),
+        ("a public-port CIDR that is not one", ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.networkPolicy.allowedCIDRs[0]=10.0.0.0"],
+         "gateway.publicEdge.networkPolicy.allowedCIDRs.0"),
+        ("gateway.publicEdge.service.type=ExternalName", ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.service.type=ExternalName"],
+         "gateway.publicEdge.service.type"),
+        ("the edge Certificate without dnsNames or issuer",
+         ["-f", EDGE_VALUES, "--set", "gateway.publicEdge.tls.certManager.enabled=true"], "gateway.publicEdge.tls.certManager.dnsNames"),
+        ("a misspelt edge key gateway.publicEdge.rateLimit=5", ["--set", "gateway.publicEdge.rateLimit=5"], "rateLimit"),
     ]
     for what, args, needle in cases:
         ok, docs, err = helm.template(args)
@@ -824,7 +1089,7 @@ def lint(ck, helm):
     chart = helm.chart
     ci = os.path.join(chart, "ci", "three-provinces-values.yaml")
     for args in ([], ["-f", ci], ["-f", ci, "--set", "monitoring.enabled=true", "--set", "certs.mode=certManager"],
-                 ["--set", "probes.mode=tcp"]):
+                 ["--set", "probes.mode=tcp"], ["-f", ci, "-f", EDGE_VALUES]):
         rc, out, err = helm.run(["lint", "--strict", chart, "--namespace", NAMESPACE] + args)
         ck.check(rc == 0, f"helm lint --strict {' '.join(args) or '(default values)'}", out + err)
     rc, out, err = helm.run(["lint", chart, "--set", "gateway.replicas=1"])
@@ -872,7 +1137,14 @@ def notes(ck, helm_bin, chart, work):
             (["-f", ci, "--set", "certs.mode=certManager", "--set", "monitoring.enabled=true"], CI_CODES,
              ["certificates.cert-manager.io", "ServiceMonitors"]),
             (["-f", ci, "--set", "probes.mode=tcp", "--set", "gateway.autoscaling.enabled=false"], CI_CODES,
-             ["TCP connect", "2 replicas"])):
+             ["TCP connect", "2 replicas"]),
+            (["-f", ci, "-f", EDGE_VALUES], CI_CODES,
+             [f"https://{EDGE_SVC}.{NAMESPACE}.svc/v1/guides", f"{EDGE_SVC}.{NAMESPACE}.svc:8443", "get service tongban-gateway-public",
+              "create secret tls citizen-edge-tls", "rollout restart deployment/tongban-gateway", "only 203.0.113.0/24, 2001:db8::/32"]),
+            (["-f", ci, "-f", EDGE_VALUES, "--set", "gateway.publicEdge.tls.certManager.enabled=true",
+              "--set", "gateway.publicEdge.tls.certManager.issuerRef.name=letsencrypt-prod",
+              "--set", "gateway.publicEdge.tls.certManager.dnsNames[0]=api.tongban.example.cn"], CI_CODES,
+             ["https://api.tongban.example.cn/", "ClusterIssuer/letsencrypt-prod", "rollout restart"])):
         ok, docs, err = helm.template(args + ["--show-only", "templates/notes-under-test.yaml"])
         rendered = docs[0]["data"]["NOTES.txt"] if ok and docs else err
         codes = codes or [p["code"] for p in yaml.safe_load(open(os.path.join(chart, "values.yaml"), encoding="utf-8"))["provinces"]]
@@ -897,6 +1169,13 @@ MUTATIONS = [
     ("node Secret name without the province", "templates/_helpers.tpl",
      '{{ printf "%s-%s" .root.Values.certs.existingSecretPrefix .id }}',
      '{{ printf "%s-node" .root.Values.certs.existingSecretPrefix }}'),
+    ("public Service sends https to the mTLS port", "templates/gateway-public-service.yaml",
+     "      targetPort: https\n", "      targetPort: grpc\n"),
+    ("edge token keys mounted where the config does not look", "templates/gateway-deployment.yaml",
+     '              mountPath: {{ include "tongban.edgeTokensDir" . }}',
+     "              mountPath: /etc/tongban/edge/keys"),
+    ("public_edge ignores rateLimitBurst", "templates/_helpers.tpl",
+     "  rate_limit_burst: {{ int $e.rateLimitBurst }}", "  rate_limit_burst: 20"),
 ]
 
 

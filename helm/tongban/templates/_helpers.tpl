@@ -117,6 +117,51 @@ max_message_bytes: {{ int $c.maxMessageBytes }}
 ready_file: ""
 {{- include "tongban.healthAddress" . }}
 {{ include "tongban.tlsBlock" (dict "root" . "refresh" $c.tlsRefreshSeconds) }}
+{{- if .Values.gateway.publicEdge.enabled }}
+{{ include "tongban.publicEdgeBlock" . }}
+{{- end }}
+{{- end }}
+
+{{/* Names and paths of the public edge: its Service, token-key ConfigMap and mounts. */}}
+{{- define "tongban.gatewayPublicName" -}}tongban-gateway-public{{- end }}
+{{- define "tongban.edgeTokensName" -}}tongban-gateway-edge-tokens{{- end }}
+{{- define "tongban.edgeTlsDir" -}}/etc/tongban/edge/tls{{- end }}
+{{- define "tongban.edgeTokensDir" -}}/etc/tongban/edge/tokens{{- end }}
+
+{{/* data of ConfigMap tongban-gateway-edge-tokens: key-<index>.pem per token key (file
+names by position: a kid need not be a valid ConfigMap key). */}}
+{{- define "tongban.edgeTokensData" -}}
+{{- range $i, $k := .Values.gateway.publicEdge.tokens.keys }}
+key-{{ $i }}.pem: {{ $k.publicKeyPem | toString | toJson }}
+{{- end }}
+{{- end }}
+
+{{/* public_edge { } of the GatewayConfig (tongban.v1.PublicEdgeConfig). */}}
+{{- define "tongban.publicEdgeBlock" -}}
+{{- $e := .Values.gateway.publicEdge -}}
+public_edge {
+  https_address: "0.0.0.0:{{ int $e.httpsPort }}"
+  grpc_address: "0.0.0.0:{{ int $e.grpcPort }}"
+  cert_file: "{{ include "tongban.edgeTlsDir" . }}/tls.crt"
+  key_file: "{{ include "tongban.edgeTlsDir" . }}/tls.key"
+  tokens {
+    issuer: {{ include "tongban.textprotoString" $e.tokens.issuer }}
+    audience: {{ include "tongban.textprotoString" $e.tokens.audience }}
+    {{- range $i, $k := $e.tokens.keys }}
+    keys { kid: {{ include "tongban.textprotoString" ($k.kid | default "") }} public_key_file: "{{ include "tongban.edgeTokensDir" $ }}/key-{{ $i }}.pem" }
+    {{- end }}
+    leeway_seconds: {{ int $e.tokens.leewaySeconds }}
+    max_lifetime_seconds: {{ int $e.tokens.maxLifetimeSeconds }}
+  }
+  rate_limit_per_second: {{ float64 $e.rateLimitPerSecond }}
+  rate_limit_burst: {{ int $e.rateLimitBurst }}
+  {{- range $e.corsAllowedOrigins }}
+  cors_allowed_origins: {{ include "tongban.textprotoString" . }}
+  {{- end }}
+  max_request_bytes: {{ int $e.maxRequestBytes }}
+  https_threads: {{ int $e.httpsThreads }}
+  https_keep_alive_seconds: {{ int $e.httpsKeepAliveSeconds }}
+}
 {{- end }}
 
 {{/* FederationDirectory text: every rendered province, then every alliance. */}}
@@ -236,6 +281,26 @@ readinessProbe:
 {{- $ports := list (int .Values.node.ports.grpc) (int .Values.node.ports.metrics) (int .Values.gateway.ports.grpc) (int .Values.gateway.ports.metrics) -}}
 {{- if has (int .Values.probes.healthPort) $ports -}}
 {{- fail (printf "probes.healthPort %d collides with a gRPC or metrics port" (int .Values.probes.healthPort)) -}}
+{{- end -}}
+{{- end -}}
+{{- $edge := .Values.gateway.publicEdge -}}
+{{- if $edge.enabled -}}
+{{- $taken := dict (toString (int .Values.gateway.ports.grpc)) "gateway.ports.grpc" (toString (int .Values.gateway.ports.metrics)) "gateway.ports.metrics" -}}
+{{- if eq .Values.probes.mode "grpc" -}}{{- $_ := set $taken (toString (int .Values.probes.healthPort)) "probes.healthPort" -}}{{- end -}}
+{{- range $key := list "httpsPort" "grpcPort" -}}
+{{- $port := toString (int (index $edge $key)) -}}
+{{- if hasKey $taken $port -}}
+{{- fail (printf "gateway.publicEdge.%s %s collides with %s" $key $port (index $taken $port)) -}}
+{{- end -}}
+{{- $_ := set $taken $port (printf "gateway.publicEdge.%s" $key) -}}
+{{- end -}}
+{{- $kids := dict -}}
+{{- range $edge.tokens.keys -}}
+{{- $kid := .kid | default "" | toString -}}
+{{- if hasKey $kids $kid -}}
+{{- fail (printf "gateway.publicEdge.tokens.keys: kid %q is listed twice (the gateway refuses two keys with one kid)" $kid) -}}
+{{- end -}}
+{{- $_ := set $kids $kid true -}}
 {{- end -}}
 {{- end -}}
 {{- if and (eq .Values.certs.mode "secrets") .Values.certs.create -}}
