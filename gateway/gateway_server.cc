@@ -217,9 +217,13 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
       .Set(1);
   // tongban_cert_expiry_timestamp_seconds{cert}, re-read at every scrape:
   // certificates are renewed without a restart.
-  gw->cert_expiry_ = std::make_shared<CertExpiryGauge>(
-      CertExpiryGauge::Files{{"own", config.tls().cert_file()}, {"ca", config.tls().ca_file()}},
-      ReadCertificateNotAfter);
+  CertExpiryGauge::Files expiring{{"own", config.tls().cert_file()},
+                                  {"ca", config.tls().ca_file()}};
+  // The public edge's certificate (from a public CA) expires on its own schedule.
+  if (!config.public_edge().cert_file().empty()) {
+    expiring.push_back({"edge", config.public_edge().cert_file()});
+  }
+  gw->cert_expiry_ = std::make_shared<CertExpiryGauge>(expiring, ReadCertificateNotAfter);
 
   OutlierPolicy policy;
   policy.eject_after_failures = config.eject_after_failures();

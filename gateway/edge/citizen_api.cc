@@ -326,30 +326,44 @@ grpc::Status CitizenApi::GetMyApplication(const CitizenCaller& caller,
   if (!id.ok()) return ToGrpcStatus(id.status());
   v1::GetApplicationRequest q;
   q.set_application_id(req.application_id());
-  // The handling province decides, so its copy is the freshest; before
-  // delivery (or when it is down) the accepting province has it.
-  std::vector<std::string> order = {id->handling_province};
-  if (id->accepting_province != id->handling_province) order.push_back(id->accepting_province);
-  grpc::Status s;
-  for (const std::string& province : order) {
-    v1::GetApplicationResponse r;
-    s = CallNode(
-        nodes_, province, kApplications, "GetApplication", NodeDeadline(caller),
-        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetApplicationResponse* out) {
-          return stubs.applications->GetApplication(c, q, out);
-        },
-        &r, Stamp(caller));
-    if (s.ok()) {
-      resp->mutable_application()->Swap(r.mutable_application());
-      return s;
-    }
-    if (s.error_code() != grpc::StatusCode::NOT_FOUND &&
-        s.error_code() != grpc::StatusCode::UNAVAILABLE &&
-        s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
-      return s;
+  // Both provinces keep a copy and tell each other their changes through
+  // their outboxes: the citizen's own actions land first at the accepting
+  // province, officers' decisions at the handling one. Ask both and answer
+  // with the copy changed last, so a citizen reads their own withdrawal at
+  // once, and an officer's decision as soon as it is made.
+  std::vector<std::string> provinces = {id->handling_province};
+  if (id->accepting_province != id->handling_province) provinces.push_back(id->accepting_province);
+  std::function<void(grpc::ClientContext*)> stamp = Stamp(caller);
+  std::vector<NodeResult<v1::GetApplicationResponse>> results =
+      FanOut<v1::GetApplicationResponse>(
+          nodes_, provinces, kApplications, "GetApplication", options_.node_deadline,
+          NodeDeadline(caller),
+          [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetApplicationResponse* out,
+              std::function<void(grpc::Status)> done) {
+            stamp(c);
+            stubs.applications->async()->GetApplication(c, &q, out, std::move(done));
+          });
+  const v1::Application* freshest = nullptr;
+  grpc::Status failure;  // the most telling failure when no copy came back
+  for (const auto& r : results) {
+    if (r.status.ok()) {
+      const v1::Application& a = r.response.application();
+      auto changed = [](const v1::Application& x) {
+        return std::make_pair(x.updated_at().seconds(), x.updated_at().nanos());
+      };
+      // Ties go to the handling province (listed first).
+      if (freshest == nullptr || changed(a) > changed(*freshest)) freshest = &a;
+    } else if (r.status.error_code() != grpc::StatusCode::NOT_FOUND || failure.ok()) {
+      // NOT_FOUND at one end may just mean "not delivered yet": another
+      // failure (unavailable, deadline) says more.
+      failure = r.status;
     }
   }
-  return Uniform(s, req.application_id());
+  if (freshest != nullptr) {
+    *resp->mutable_application() = *freshest;
+    return grpc::Status::OK;
+  }
+  return Uniform(failure, req.application_id());
 }
 
 grpc::Status CitizenApi::SupplementMyMaterials(const CitizenCaller& caller,

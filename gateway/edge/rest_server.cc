@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 
 #include <chrono>
+#include <memory>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -130,22 +131,54 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
   http.set_write_timeout(std::chrono::seconds(30));
   http.set_tcp_nodelay(true);
   http.set_payload_max_length(o.max_request_bytes);
-  auto serve = [self](const httplib::Request& req, httplib::Response& res) { self->Serve(req, res); };
+  auto serve = [self](const httplib::Request& req, httplib::Response& res) {
+    self->Serve(req, res, req.body, BodyRead::kComplete);
+  };
+  // Bodies are read here, as a stream, so the limit holds for what is
+  // parsed: a chunked upload or a small gzip body that inflates to megabytes
+  // stops at max_request_bytes instead of being buffered whole first.
+  auto serve_body = [self](const httplib::Request& req, httplib::Response& res,
+                           const httplib::ContentReader& reader) {
+    std::string body;
+    const size_t max = self->options_.max_request_bytes;
+    // A declared length over the limit is refused unread (httplib would
+    // fail the read without telling why).
+    uint64_t declared = 0;
+    bool too_large = absl::SimpleAtoi(req.get_header_value("Content-Length"), &declared) &&
+                     declared > max;
+    bool read = !too_large && reader([&](const char* data, size_t length) {
+      if (body.size() + length > max) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, length);
+      return true;
+    });
+    if (!read || too_large) {
+      // Whatever is left of the body is not read: do not reuse the connection.
+      res.set_header("Connection", "close");
+    }
+    self->Serve(req, res, body,
+                too_large ? BodyRead::kTooLarge
+                          : (read ? BodyRead::kComplete : BodyRead::kUnreadable));
+  };
   // Every method reaches Serve, which routes from the table (and answers
   // 404/405 itself); httplib only reads the request and writes the answer.
-  for (const char* pattern : {".*"}) {
-    http.Get(pattern, serve);
-    http.Post(pattern, serve);
-    http.Put(pattern, serve);
-    http.Patch(pattern, serve);
-    http.Delete(pattern, serve);
-    http.Options(pattern, serve);
-  }
+  const std::string any = ".*";
+  http.Get(any, serve);
+  http.Options(any, serve);
+  http.Post(any, httplib::Server::HandlerWithContentReader(serve_body));
+  http.Put(any, httplib::Server::HandlerWithContentReader(serve_body));
+  http.Patch(any, httplib::Server::HandlerWithContentReader(serve_body));
+  http.Delete(any, httplib::Server::HandlerWithContentReader(serve_body));
   // Answers httplib makes itself (413 body too large, 415 unknown
   // Content-Encoding, 400 malformed request) get the same JSON error body.
   http.set_error_handler(httplib::Server::HandlerWithResponse(
       [self](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    // Serve's own answers (errors included) come with a body provider.
+    if (!res.body.empty() || res.content_length_ > 0) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     grpc::StatusCode code = res.status == 413 ? grpc::StatusCode::RESOURCE_EXHAUSTED
                                               : grpc::StatusCode::INVALID_ARGUMENT;
     std::string message =
@@ -155,6 +188,14 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
         : res.status == 415 ? "Content-Encoding is not supported: send gzip, br or none"
                             : absl::StrCat("malformed HTTP request (", res.status, ")");
     res.set_content(ErrorBodyJson(grpc::Status(code, message)), "application/json; charset=utf-8");
+    // The headers of every answer (docs/public-api.md), and CORS so that a
+    // browser app can read the error.
+    res.set_header("Cache-Control", "no-store");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] :
+         CorsResponseHeaders(self->options_.cors, req.get_header_value("Origin"))) {
+      res.set_header(name.c_str(), value);
+    }
     self->metrics_->HttpHandled(MethodLabel(req.method), "unmatched", res.status, 0);
     return httplib::Server::HandlerResponse::Handled;
   }));
@@ -186,7 +227,8 @@ void RestServer::Stop() {
   if (listener_.joinable()) listener_.join();
 }
 
-void RestServer::Serve(const httplib::Request& req, httplib::Response& res) {
+void RestServer::Serve(const httplib::Request& req, httplib::Response& res,
+                       const std::string& request_body, BodyRead read) {
   const absl::Time start = absl::Now();
   const std::string& method = req.method;
   // The raw target: RestRouteTable decodes each path segment itself, so an
@@ -268,17 +310,36 @@ void RestServer::Serve(const httplib::Request& req, httplib::Response& res) {
              415);
         return;
       }
-      // httplib refused bodies over the limit before reading them, and has
-      // inflated a compressed one: the limit applies to what we parse.
-      if (req.body.size() > options_.max_request_bytes) {
+      // httplib inflates gzip and deflate (spelled so exactly) and anything
+      // naming br; it hands any other coding over as is, which must not be
+      // parsed as JSON.
+      const std::string encoding = header("Content-Encoding");
+      if (!encoding.empty() && encoding != "gzip" && encoding != "deflate" &&
+          encoding.find("br") == std::string::npos &&
+          !absl::EqualsIgnoreCase(encoding, "identity")) {
+        Fail(&reply,
+             grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("Content-Encoding ", encoding,
+                                       " is not supported: send gzip, br or identity")),
+             415);
+        return;
+      }
+      if (read == BodyRead::kTooLarge) {
         Fail(&reply,
              grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           absl::StrCat("request body is larger than ", options_.max_request_bytes,
-                                       " bytes once decompressed")),
+                                       " bytes (once decompressed): materials are sent as "
+                                       "metadata and SHA-256, not content")),
              413);
         return;
       }
-      body = req.body;
+      if (read == BodyRead::kUnreadable) {
+        Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "request body cannot be read: cut short, or not valid data "
+                                  "for its Content-Encoding"));
+        return;
+      }
+      body = request_body;
     }
     Admission admission = gate_->Admit(header("Authorization"), route.anonymous,
                                        req.remote_addr, absl::Now() + options_.deadline);
@@ -287,7 +348,11 @@ void RestServer::Serve(const httplib::Request& req, httplib::Response& res) {
       if (admission.status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
         // RFC 6750: say which scheme, and why a presented token was refused.
         std::string challenge = "Bearer realm=\"tongban\"";
-        if (admission.token_presented) {
+        // RFC 6750 §3.1: another scheme (Basic) carries no bearer
+        // credentials, so no error code.
+        const bool bearer = absl::StartsWithIgnoreCase(
+            absl::StripLeadingAsciiWhitespace(header("Authorization")), "bearer");
+        if (admission.token_presented && bearer) {
           std::string reason = admission.status.error_message();
           for (char& c : reason) {
             if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '\'';
@@ -341,7 +406,19 @@ void RestServer::Serve(const httplib::Request& req, httplib::Response& res) {
   res.set_header("X-Content-Type-Options", "nosniff");
   for (const auto& [name, value] : reply.headers) res.set_header(name.c_str(), value);
   if (!reply.content_type.empty()) {
-    res.set_content(std::move(reply.body), reply.content_type.c_str());
+    // Through a provider of known length, not set_content: httplib's own
+    // compression (text/*, exact application/json) applies to set bodies
+    // only, and would compress the edge's gzip again ("Content-Encoding:
+    // gzip, gzip" or "gzip, br") and compress answers under 1 KiB.
+    auto body = std::make_shared<const std::string>(std::move(reply.body));
+    if (body->empty()) {
+      res.set_content("", reply.content_type);
+    } else {
+      res.set_content_provider(body->size(), reply.content_type,
+                               [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                                 return sink.write(body->data() + offset, length);
+                               });
+    }
   }
   metrics_->HttpHandled(MethodLabel(method), route_label, reply.status,
                         absl::ToDoubleSeconds(absl::Now() - start));

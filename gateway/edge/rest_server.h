@@ -23,6 +23,7 @@
 
 namespace httplib {
 class SSLServer;
+class ContentReader;
 struct Request;
 struct Response;
 }  // namespace httplib
@@ -67,7 +68,12 @@ class RestServer {
  private:
   RestServer(RestServerOptions options, RestRouteTable routes, CitizenApi* api,
              const CitizenGate* gate, EdgeMetrics* metrics, EventLog* log);
-  void Serve(const httplib::Request& req, httplib::Response& res);
+  // What came of reading a request body.
+  enum class BodyRead { kComplete, kTooLarge, kUnreadable };
+  // `body` is the request body (already read, inflated and within the limit
+  // when `read` is kComplete).
+  void Serve(const httplib::Request& req, httplib::Response& res, const std::string& body,
+             BodyRead read);
 
   const RestServerOptions options_;
   const RestRouteTable routes_;
