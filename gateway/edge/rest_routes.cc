@@ -309,6 +309,14 @@ absl::Status ParseJsonBody(absl::string_view body, pb::Message* request) {
     // caret, which do not belong in a one-line error message.
     absl::string_view message(status.message().data(), status.message().size());
     message = absl::StripTrailingAsciiWhitespace(message.substr(0, message.find('\n')));
+    // "colour: Cannot find field." says little to an app developer.
+    constexpr absl::string_view kUnknown = ": Cannot find field.";
+    if (absl::EndsWith(message, kUnknown)) {
+      absl::string_view field = message.substr(0, message.size() - kUnknown.size());
+      return absl::InvalidArgumentError(absl::StrCat(
+          "request body: \"", field, "\" is not a field of ", request->GetDescriptor()->full_name(),
+          " (names are lowerCamelCase or as in the proto; see /openapi.json)"));
+    }
     return absl::InvalidArgumentError(absl::StrCat("request body: ", message));
   }
   return absl::OkStatus();

@@ -372,7 +372,9 @@ TEST(BindRequestTest, BodyMustBeAKnownJsonObject) {
       Bind("SubmitMyApplication", {}, "", R"({"note": "x", "colour": "red"})", &request);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(s), StartsWith("request body: "));
-  EXPECT_EQ(s.message(), "request body: colour: Cannot find field.");
+  EXPECT_EQ(s.message(),
+            "request body: \"colour\" is not a field of tongban.v1.SubmitMyApplicationRequest "
+            "(names are lowerCamelCase or as in the proto; see /openapi.json)");
 
   for (const char* body : {"[1]", "\"x\"", "null", "42"}) {
     s = Bind("SubmitMyApplication", {}, "", body, &request);
