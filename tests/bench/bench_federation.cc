@@ -162,8 +162,9 @@ absl::Status Federation::WriteDirectory() {
   return WriteText(directory_file_, text);
 }
 
-absl::StatusOr<absl::Duration> Federation::StartGateway(const std::string& name,
-                                                        bool catalog_cache, bool main) {
+absl::StatusOr<absl::Duration> Federation::StartGateway(const std::string& name, bool catalog_cache,
+                                                        bool main,
+                                                        const std::string& extra_config) {
   std::string dir = absl::StrCat(paths_.work_dir, "/", name);
   mkdir(dir.c_str(), 0755);
   Identity id = IdentityAt(paths_.certs_dir, "gateway");
@@ -171,7 +172,7 @@ absl::StatusOr<absl::Duration> Federation::StartGateway(const std::string& name,
       "# Written by tongban-bench.\n", "listen_address: \"127.0.0.1:", main ? gateway_port_ : 0,
       "\"\n", "metrics_address: \"127.0.0.1:0\"\n", "tls { cert_file: \"", id.cert,
       "\" key_file: \"", id.key, "\" ca_file: \"", id.ca, "\" }\n", "directory_file: \"",
-      directory_file_, "\"\n", "ready_file: \"", dir, "/ready\"\n");
+      directory_file_, "\"\n", "ready_file: \"", dir, "/ready\"\n", extra_config);
   absl::Status written = WriteText(dir + "/gateway.textproto", config);
   if (!written.ok()) return written;
   std::vector<std::string> argv = {paths_.gateway_binary, "--config=" + dir + "/gateway.textproto"};
@@ -187,6 +188,8 @@ absl::StatusOr<absl::Duration> Federation::StartGateway(const std::string& name,
     if (!line.empty()) {
       g.grpc_address = ReadyField(line, "grpc");
       g.metrics_address = ReadyField(line, "metrics");
+      g.https_address = ReadyField(line, "https");
+      g.public_grpc_address = ReadyField(line, "public_grpc");
       break;
     }
     if (!g.process->Running()) return Exited(*g.process);

@@ -54,6 +54,9 @@ struct GatewayHandle {
   std::string name;
   std::string grpc_address;
   std::string metrics_address;
+  // The public edge's listeners ("" when the config has no public_edge).
+  std::string https_address;
+  std::string public_grpc_address;
   std::unique_ptr<Child> process;
 };
 
@@ -72,9 +75,10 @@ class Federation final {
   // every ready file exists. Returns the elapsed time.
   absl::StatusOr<absl::Duration> StartAllNodes();
   // Starts a gateway over all nodes (the main one on the reserved port when
-  // `main`, else on any port) and waits for its ready file.
+  // `main`, else on any port) and waits for its ready file. `extra_config`
+  // (text format, e.g. a public_edge block) is appended to its config.
   absl::StatusOr<absl::Duration> StartGateway(const std::string& name, bool catalog_cache,
-                                              bool main);
+                                              bool main, const std::string& extra_config = "");
   // Stops one gateway (SIGTERM, drain) and forgets it.
   int StopGateway(const std::string& name);
   // Stops everything; returns the number of processes that did not exit 0.

@@ -42,6 +42,8 @@ void RunFanOut(const BenchContext& ctx);
 void RunSubmissions(const BenchContext& ctx);
 // 3b. Cross-province forwarding latency, sequential and under load.
 void RunForwarding(const BenchContext& ctx);
+// 5. The public edge: REST/JSON vs gRPC cost per call at a gateway of its own.
+void RunEdge(const BenchContext& ctx);
 
 // Helpers shared by the scenario files.
 std::string Errors(const LoadResult& r);
