@@ -9,8 +9,10 @@ namespace {
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 200;
 
-// Quotes a (possibly hostile) value for an error message: at most 40 bytes,
-// cut at a UTF-8 boundary, so messages stay short and printable.
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
 std::string Shown(absl::string_view value) {
   bool cut_short = value.size() > 40;
   if (cut_short) {
@@ -21,7 +23,7 @@ std::string Shown(absl::string_view value) {
   std::string out = "\"";
   for (char c : value) {
     unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) {
+    if (u < 0x20 || u == 0x7F || c == '"' || c == '\\') {
       absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
     } else {
       out.push_back(c);
@@ -30,10 +32,6 @@ std::string Shown(absl::string_view value) {
   absl::StrAppend(&out, cut_short ? "...\"" : "\"");
   return out;
 }
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-}  // namespace
 
 long Utf8Length(absl::string_view s) {
   long count = 0;

@@ -4,6 +4,8 @@
 // our code.
 #pragma once
 
+#include <string>
+
 #include "absl/strings/string_view.h"
 #include <cstddef>
 #include <string_view>
@@ -34,6 +36,11 @@ absl::Status ValidateSha256Hex(absl::string_view field, absl::string_view value)
 
 // Number of code points of well-formed UTF-8; -1 when malformed.
 long Utf8Length(absl::string_view value);
+
+// Quotes a (possibly hostile) value for an error message: at most 40 bytes,
+// cut at a UTF-8 boundary, control bytes, quotes and backslashes escaped, so
+// messages stay short, printable and unambiguous.
+std::string Shown(absl::string_view value);
 
 // Page size 0 (= default) .. 200; returns the effective size through `out`.
 absl::Status ValidatePageSize(absl::string_view field, int value, int* out);

@@ -24,29 +24,6 @@ namespace {
 
 namespace pb = google::protobuf;
 
-// Quotes a (possibly hostile) value for an error message: at most 40 bytes,
-// cut at a UTF-8 boundary, control bytes escaped, so messages stay short and
-// printable.
-std::string Shown(absl::string_view value) {
-  bool cut_short = value.size() > 40;
-  if (cut_short) {
-    size_t cut = 40;
-    while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
-    value = value.substr(0, cut);
-  }
-  std::string out = "\"";
-  for (char c : value) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F || c == '"' || c == '\\') {
-      absl::StrAppend(&out, "\\x", absl::Hex(u, absl::kZeroPad2));
-    } else {
-      out.push_back(c);
-    }
-  }
-  absl::StrAppend(&out, cut_short ? "...\"" : "\"");
-  return out;
-}
-
 // A parameter name as the client wrote it, for messages that name it
 // without quotes: field names are plain ASCII, so anything else (and
 // anything long) is shown quoted instead.
