@@ -26,7 +26,7 @@ constexpr size_t kGzipMinBytes = 1024;
 
 template <typename Request, typename Response>
 RestServer::Handler MakeHandler(grpc::Status (CitizenApi::*call)(const CitizenCaller&,
-                                                                  const Request&, Response*)) {
+                                                                 const Request&, Response*)) {
   RestServer::Handler h;
   h.request_prototype = &Request::default_instance();
   h.response_prototype = &Response::default_instance();
@@ -51,13 +51,18 @@ std::map<std::string, RestServer::Handler> Handlers() {
   };
 }
 
-// An answer being put together.
-struct Reply {
+}  // namespace
+
+struct RestServer::Reply {
   int status = 200;
   HttpHeaders headers;
   std::string body;
   std::string content_type = "application/json; charset=utf-8";
 };
+
+namespace {
+
+using Reply = RestServer::Reply;
 
 void Fail(Reply* r, const grpc::Status& s, int http_status = 0) {
   r->status = http_status != 0 ? http_status : HttpStatusForGrpc(s.error_code());
@@ -67,6 +72,28 @@ void Fail(Reply* r, const grpc::Status& s, int http_status = 0) {
 
 std::string MethodLabel(absl::string_view m) {
   return m == "GET" || m == "POST" || m == "OPTIONS" ? std::string(m) : "other";
+}
+
+// 401: the scheme and, for a refused bearer token, why (RFC 6750); 429: when to retry.
+void AddAdmissionHeaders(const Admission& admission, const std::string& authorization,
+                         Reply* reply) {
+  if (admission.status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    std::string challenge = "Bearer realm=\"tongban\"";
+    // RFC 6750 §3.1: another scheme (Basic) carries no bearer credentials,
+    // so no error code.
+    const bool bearer =
+        absl::StartsWithIgnoreCase(absl::StripLeadingAsciiWhitespace(authorization), "bearer");
+    if (admission.token_presented && bearer) {
+      std::string reason = admission.status.error_message();
+      for (char& c : reason) {
+        if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '\'';
+      }
+      absl::StrAppend(&challenge, ", error=\"invalid_token\", error_description=\"", reason, "\"");
+    }
+    reply->headers.push_back({"WWW-Authenticate", challenge});
+  } else if (admission.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    reply->headers.push_back({"Retry-After", RetryAfterSeconds(admission.retry_after)});
+  }
 }
 
 }  // namespace
@@ -85,8 +112,8 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
                                                               CitizenApi* api,
                                                               const CitizenGate* gate,
                                                               EdgeMetrics* metrics, EventLog* log) {
-  absl::StatusOr<RestRouteTable> routes =
-      RestRouteTable::ForService(*google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+  absl::StatusOr<RestRouteTable> routes = RestRouteTable::ForService(
+      *google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
           v1::CitizenService::service_full_name()));
   if (!routes.ok()) return routes.status();
   std::unique_ptr<RestServer> server(
@@ -144,8 +171,8 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
     // A declared length over the limit is refused unread (httplib would
     // fail the read without telling why).
     uint64_t declared = 0;
-    bool too_large = absl::SimpleAtoi(req.get_header_value("Content-Length"), &declared) &&
-                     declared > max;
+    bool too_large =
+        absl::SimpleAtoi(req.get_header_value("Content-Length"), &declared) && declared > max;
     bool read = !too_large && reader([&](const char* data, size_t length) {
       if (body.size() + length > max) {
         too_large = true;
@@ -158,9 +185,9 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
       // Whatever is left of the body is not read: do not reuse the connection.
       res.set_header("Connection", "close");
     }
-    self->Serve(req, res, body,
-                too_large ? BodyRead::kTooLarge
-                          : (read ? BodyRead::kComplete : BodyRead::kUnreadable));
+    self->Serve(
+        req, res, body,
+        too_large ? BodyRead::kTooLarge : (read ? BodyRead::kComplete : BodyRead::kUnreadable));
   };
   // Every method reaches Serve, which routes from the table (and answers
   // 404/405 itself); httplib only reads the request and writes the answer.
@@ -173,8 +200,8 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
   http.Delete(any, httplib::Server::HandlerWithContentReader(serve_body));
   // Answers httplib makes itself (413 body too large, 415 unknown
   // Content-Encoding, 400 malformed request) get the same JSON error body.
-  http.set_error_handler(httplib::Server::HandlerWithResponse(
-      [self](const httplib::Request& req, httplib::Response& res) {
+  http.set_error_handler(httplib::Server::HandlerWithResponse([self](const httplib::Request& req,
+                                                                     httplib::Response& res) {
     // Serve's own answers (errors included) come with a body provider.
     if (!res.body.empty() || res.content_length_ > 0) {
       return httplib::Server::HandlerResponse::Unhandled;
@@ -202,8 +229,8 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
   const size_t colon = o.listen_address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(o.listen_address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("public_edge.https_address ", o.listen_address,
-                                                   " is not host:port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("public_edge.https_address ", o.listen_address, " is not host:port"));
   }
   const std::string host = o.listen_address.substr(0, colon);
   if (port == 0) {
@@ -230,6 +257,17 @@ void RestServer::Stop() {
 void RestServer::Serve(const httplib::Request& req, httplib::Response& res,
                        const std::string& request_body, BodyRead read) {
   const absl::Time start = absl::Now();
+  std::string route_label = "unmatched";
+  Reply reply;
+  Answer(req, request_body, read, &reply, &route_label);
+  Write(req, std::move(reply), res);
+  metrics_->HttpHandled(MethodLabel(req.method), route_label, res.status,
+                        absl::ToDoubleSeconds(absl::Now() - start));
+}
+
+void RestServer::Answer(const httplib::Request& req, const std::string& request_body, BodyRead read,
+                        Reply* out, std::string* route_label) {
+  Reply& reply = *out;
   const std::string& method = req.method;
   // The raw target: RestRouteTable decodes each path segment itself, so an
   // encoded '/' inside a value cannot change the route.
@@ -238,157 +276,140 @@ void RestServer::Serve(const httplib::Request& req, httplib::Response& res,
   const std::string query = question == std::string::npos ? "" : req.target.substr(question + 1);
   auto header = [&req](const char* name) { return req.get_header_value(name); };
   const std::string origin = header("Origin");
-  std::string route_label = "unmatched";
-  Reply reply;
+  // CORS preflight: answered before authentication (browsers send no token with it).
+  if (method == "OPTIONS") {
+    const std::string wanted = header("Access-Control-Request-Method");
+    HttpHeaders cors = CorsPreflightHeaders(options_.cors, origin, wanted,
+                                            header("Access-Control-Request-Headers"));
+    *route_label = "preflight";
+    if (wanted.empty() || cors.empty()) {
+      Fail(&reply,
+           grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("CORS preflight refused: origin \"", origin,
+                                     "\" or the requested method/headers are not allowed")),
+           403);
+      return;
+    }
+    reply.status = 204;
+    reply.headers = std::move(cors);
+    reply.content_type.clear();
+    return;
+  }
+  for (const ExtraRoute& extra : EdgeExtraRoutes()) {
+    if (path != extra.path) continue;
+    *route_label = extra.path;
+    if (method != extra.http_method) {
+      Fail(&reply,
+           grpc::Status(
+               grpc::StatusCode::UNIMPLEMENTED,
+               absl::StrCat(method, " is not allowed on ", path, "; allowed: ", extra.http_method)),
+           405);
+      reply.headers.push_back({"Allow", extra.http_method});
+      return;
+    }
+    reply.content_type = extra.content_type;
+    if (extra.path == "/openapi.json") {
+      reply.body = std::string(EmbeddedOpenApiJson());
+    } else if (serving_) {
+      reply.body = "ok\n";
+    } else {
+      reply.status = 503;
+      reply.body = "draining\n";
+    }
+    return;
+  }
+  RestRouteTable::Match match = routes_.Find(method, path);
+  if (match.route == nullptr) {
+    if (!match.allowed_methods.empty()) {
+      const std::string allowed = absl::StrJoin(match.allowed_methods, ", ");
+      Fail(&reply,
+           grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        absl::StrCat(method, " is not allowed on ", path, "; allowed: ", allowed)),
+           405);
+      reply.headers.push_back({"Allow", allowed});
+    } else {
+      Fail(&reply, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                absl::StrCat("no route for ", method, " ", path,
+                                             ": the routes are listed in /openapi.json")));
+    }
+    return;
+  }
+  const RestRoute& route = *match.route;
+  *route_label = route.path;
+  std::string body;
+  if (route.has_body) {
+    const std::string type = absl::AsciiStrToLower(header("Content-Type"));
+    if (!type.empty() && !absl::StartsWith(type, "application/json")) {
+      Fail(&reply,
+           grpc::Status(
+               grpc::StatusCode::INVALID_ARGUMENT,
+               absl::StrCat("Content-Type ", type, " is not supported: send application/json")),
+           415);
+      return;
+    }
+    // httplib inflates gzip and deflate (spelled so exactly) and anything
+    // naming br; it hands any other coding over as is, which must not be
+    // parsed as JSON.
+    const std::string encoding = header("Content-Encoding");
+    if (!encoding.empty() && encoding != "gzip" && encoding != "deflate" &&
+        encoding.find("br") == std::string::npos && !absl::EqualsIgnoreCase(encoding, "identity")) {
+      Fail(&reply,
+           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("Content-Encoding ", encoding,
+                                     " is not supported: send gzip, br or identity")),
+           415);
+      return;
+    }
+    if (read == BodyRead::kTooLarge) {
+      Fail(&reply,
+           grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("request body is larger than ", options_.max_request_bytes,
+                                     " bytes (once decompressed): materials are sent as "
+                                     "metadata and SHA-256, not content")),
+           413);
+      return;
+    }
+    if (read == BodyRead::kUnreadable) {
+      Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "request body cannot be read: cut short, or not valid data "
+                                "for its Content-Encoding"));
+      return;
+    }
+    body = request_body;
+  }
+  Admission admission = gate_->Admit(header("Authorization"), route.anonymous, req.remote_addr,
+                                     absl::Now() + options_.deadline);
+  if (!admission.status.ok()) {
+    Fail(&reply, admission.status);
+    AddAdmissionHeaders(admission, header("Authorization"), &reply);
+    return;
+  }
+  const Handler& handler = handlers_.at(route.method->name());
+  std::unique_ptr<Message> request(handler.request_prototype->New());
+  std::unique_ptr<Message> response(handler.response_prototype->New());
+  absl::Status bound = BindRequest(route, match.path_params, query, body, request.get());
+  if (!bound.ok()) {
+    Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(bound.message())));
+    return;
+  }
+  grpc::Status status = handler.invoke(*api_, admission.caller, *request, response.get());
+  if (!status.ok()) {
+    Fail(&reply, status);
+    return;
+  }
+  absl::StatusOr<std::string> json = ResponseJson(*response);
+  if (!json.ok()) {
+    Fail(&reply, grpc::Status(grpc::StatusCode::INTERNAL, "cannot encode the response"));
+    return;
+  }
+  reply.status = route.success_status;
+  reply.body = std::move(*json);
+}
 
-  [&] {
-    // CORS preflight: answered before authentication (browsers send no token with it).
-    if (method == "OPTIONS") {
-      const std::string wanted = header("Access-Control-Request-Method");
-      HttpHeaders cors = CorsPreflightHeaders(options_.cors, origin, wanted,
-                                              header("Access-Control-Request-Headers"));
-      route_label = "preflight";
-      if (wanted.empty() || cors.empty()) {
-        Fail(&reply, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                  absl::StrCat("CORS preflight refused: origin \"", origin,
-                                               "\" or the requested method/headers are not allowed")),
-             403);
-        return;
-      }
-      reply.status = 204;
-      reply.headers = std::move(cors);
-      reply.content_type.clear();
-      return;
-    }
-    for (const ExtraRoute& extra : EdgeExtraRoutes()) {
-      if (path != extra.path) continue;
-      route_label = extra.path;
-      if (method != extra.http_method) {
-        Fail(&reply, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                  absl::StrCat(method, " is not allowed on ", path, "; allowed: ",
-                                               extra.http_method)),
-             405);
-        reply.headers.push_back({"Allow", extra.http_method});
-        return;
-      }
-      reply.content_type = extra.content_type;
-      if (extra.path == "/openapi.json") {
-        reply.body = std::string(EmbeddedOpenApiJson());
-      } else if (serving_) {
-        reply.body = "ok\n";
-      } else {
-        reply.status = 503;
-        reply.body = "draining\n";
-      }
-      return;
-    }
-    RestRouteTable::Match match = routes_.Find(method, path);
-    if (match.route == nullptr) {
-      if (!match.allowed_methods.empty()) {
-        const std::string allowed = absl::StrJoin(match.allowed_methods, ", ");
-        Fail(&reply, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                  absl::StrCat(method, " is not allowed on ", path,
-                                               "; allowed: ", allowed)),
-             405);
-        reply.headers.push_back({"Allow", allowed});
-      } else {
-        Fail(&reply, grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                  absl::StrCat("no route for ", method, " ", path,
-                                               ": the routes are listed in /openapi.json")));
-      }
-      return;
-    }
-    const RestRoute& route = *match.route;
-    route_label = route.path;
-    std::string body;
-    if (route.has_body) {
-      const std::string type = absl::AsciiStrToLower(header("Content-Type"));
-      if (!type.empty() && !absl::StartsWith(type, "application/json")) {
-        Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  absl::StrCat("Content-Type ", type,
-                                               " is not supported: send application/json")),
-             415);
-        return;
-      }
-      // httplib inflates gzip and deflate (spelled so exactly) and anything
-      // naming br; it hands any other coding over as is, which must not be
-      // parsed as JSON.
-      const std::string encoding = header("Content-Encoding");
-      if (!encoding.empty() && encoding != "gzip" && encoding != "deflate" &&
-          encoding.find("br") == std::string::npos &&
-          !absl::EqualsIgnoreCase(encoding, "identity")) {
-        Fail(&reply,
-             grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("Content-Encoding ", encoding,
-                                       " is not supported: send gzip, br or identity")),
-             415);
-        return;
-      }
-      if (read == BodyRead::kTooLarge) {
-        Fail(&reply,
-             grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          absl::StrCat("request body is larger than ", options_.max_request_bytes,
-                                       " bytes (once decompressed): materials are sent as "
-                                       "metadata and SHA-256, not content")),
-             413);
-        return;
-      }
-      if (read == BodyRead::kUnreadable) {
-        Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                  "request body cannot be read: cut short, or not valid data "
-                                  "for its Content-Encoding"));
-        return;
-      }
-      body = request_body;
-    }
-    Admission admission = gate_->Admit(header("Authorization"), route.anonymous,
-                                       req.remote_addr, absl::Now() + options_.deadline);
-    if (!admission.status.ok()) {
-      Fail(&reply, admission.status);
-      if (admission.status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
-        // RFC 6750: say which scheme, and why a presented token was refused.
-        std::string challenge = "Bearer realm=\"tongban\"";
-        // RFC 6750 §3.1: another scheme (Basic) carries no bearer
-        // credentials, so no error code.
-        const bool bearer = absl::StartsWithIgnoreCase(
-            absl::StripLeadingAsciiWhitespace(header("Authorization")), "bearer");
-        if (admission.token_presented && bearer) {
-          std::string reason = admission.status.error_message();
-          for (char& c : reason) {
-            if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '\'';
-          }
-          absl::StrAppend(&challenge, ", error=\"invalid_token\", error_description=\"", reason,
-                          "\"");
-        }
-        reply.headers.push_back({"WWW-Authenticate", challenge});
-      } else if (admission.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
-        reply.headers.push_back({"Retry-After", RetryAfterSeconds(admission.retry_after)});
-      }
-      return;
-    }
-    const Handler& handler = handlers_.at(route.method->name());
-    std::unique_ptr<Message> request(handler.request_prototype->New());
-    std::unique_ptr<Message> response(handler.response_prototype->New());
-    absl::Status bound = BindRequest(route, match.path_params, query, body, request.get());
-    if (!bound.ok()) {
-      Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(bound.message())));
-      return;
-    }
-    grpc::Status status = handler.invoke(*api_, admission.caller, *request, response.get());
-    if (!status.ok()) {
-      Fail(&reply, status);
-      return;
-    }
-    absl::StatusOr<std::string> json = ResponseJson(*response);
-    if (!json.ok()) {
-      Fail(&reply, grpc::Status(grpc::StatusCode::INTERNAL, "cannot encode the response"));
-      return;
-    }
-    reply.status = route.success_status;
-    reply.body = std::move(*json);
-  }();
-
-  HttpHeaders cors = method == "OPTIONS" ? HttpHeaders{} : CorsResponseHeaders(options_.cors, origin);
+void RestServer::Write(const httplib::Request& req, Reply reply, httplib::Response& res) const {
+  auto header = [&req](const char* name) { return req.get_header_value(name); };
+  HttpHeaders cors = req.method == "OPTIONS" ? HttpHeaders{}
+                                             : CorsResponseHeaders(options_.cors, header("Origin"));
   for (auto& h : cors) reply.headers.push_back(std::move(h));
   if (reply.body.size() >= kGzipMinBytes && AcceptsGzip(header("Accept-Encoding"))) {
     absl::StatusOr<std::string> zipped = Gzip(reply.body);
@@ -420,8 +441,6 @@ void RestServer::Serve(const httplib::Request& req, httplib::Response& res,
                                });
     }
   }
-  metrics_->HttpHandled(MethodLabel(method), route_label, reply.status,
-                        absl::ToDoubleSeconds(absl::Now() - start));
 }
 
 }  // namespace tongban::edge

@@ -45,8 +45,7 @@ class RestServer {
  public:
   // Pointers are not owned and must outlive the server.
   static absl::StatusOr<std::unique_ptr<RestServer>> Start(RestServerOptions options,
-                                                           CitizenApi* api,
-                                                           const CitizenGate* gate,
+                                                           CitizenApi* api, const CitizenGate* gate,
                                                            EdgeMetrics* metrics, EventLog* log);
   ~RestServer();
 
@@ -55,6 +54,9 @@ class RestServer {
   void SetServing(bool serving) { serving_ = serving; }
   // Waits for in-flight requests; idempotent.
   void Stop();
+
+  // An answer being put together (defined in rest_server.cc).
+  struct Reply;
 
   // How one route's request and response messages are made and answered.
   struct Handler {
@@ -74,6 +76,11 @@ class RestServer {
   // when `read` is kComplete).
   void Serve(const httplib::Request& req, httplib::Response& res, const std::string& body,
              BodyRead read);
+  // What to answer: preflight, /openapi.json and /healthz, or a routed call.
+  void Answer(const httplib::Request& req, const std::string& body, BodyRead read, Reply* reply,
+              std::string* route_label);
+  // Common headers, CORS, gzip, and the body handed to httplib.
+  void Write(const httplib::Request& req, Reply reply, httplib::Response& res) const;
 
   const RestServerOptions options_;
   const RestRouteTable routes_;
