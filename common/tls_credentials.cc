@@ -234,6 +234,17 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const v1::TlsFile
   return grpc::experimental::TlsServerCredentials(options);
 }
 
+std::shared_ptr<grpc::ServerCredentials> MakePublicServerCredentials(const std::string& cert_file,
+                                                                     const std::string& key_file,
+                                                                     unsigned refresh_seconds) {
+  grpc::experimental::TlsServerCredentialsOptions options(
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(key_file, cert_file,
+                                                                           refresh_seconds));
+  options.watch_identity_key_cert_pairs();
+  options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const v1::TlsFiles& files) {
   grpc::experimental::TlsChannelCredentialsOptions options;
   options.set_certificate_provider(Provider(files));

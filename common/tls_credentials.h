@@ -56,6 +56,13 @@ void SetMaxConnectionAge(const v1::TlsFiles& files, grpc::ServerBuilder* builder
 // bundle (and the CRL directory when set).
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const v1::TlsFiles& files);
 
+// The public edge's gRPC port: presents `cert_file` (re-read every
+// `refresh_seconds`, so a renewal needs no restart) and asks clients for no
+// certificate: citizens' apps authenticate with a token instead.
+std::shared_ptr<grpc::ServerCredentials> MakePublicServerCredentials(const std::string& cert_file,
+                                                                     const std::string& key_file,
+                                                                     unsigned refresh_seconds);
+
 // Client side: presents our certificate, verifies the server's chain and name.
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const v1::TlsFiles& files);
 

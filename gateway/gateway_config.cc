@@ -42,6 +42,7 @@ absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
   if (e->max_request_bytes() == 0) e->set_max_request_bytes(65536);
   if (e->https_threads() == 0) e->set_https_threads(64);
   if (e->https_keep_alive_seconds() == 0) e->set_https_keep_alive_seconds(30);
+  if (e->tls_refresh_seconds() == 0) e->set_tls_refresh_seconds(60);
   if (e->rate_limit_per_second() < 0.01 || e->rate_limit_per_second() > 100000) {
     return absl::InvalidArgumentError(absl::StrCat("public_edge.rate_limit_per_second is ",
                                                    e->rate_limit_per_second(),
@@ -53,7 +54,8 @@ absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
         InRange("public_edge.rate_limit_burst", e->rate_limit_burst(), 1, 100000),
         InRange("public_edge.max_request_bytes", e->max_request_bytes(), 1024, 16777216),
         InRange("public_edge.https_threads", e->https_threads(), 2, 4096),
-        InRange("public_edge.https_keep_alive_seconds", e->https_keep_alive_seconds(), 1, 3600)}) {
+        InRange("public_edge.https_keep_alive_seconds", e->https_keep_alive_seconds(), 1, 3600),
+        InRange("public_edge.tls_refresh_seconds", e->tls_refresh_seconds(), 1, 86400)}) {
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

@@ -1,8 +1,6 @@
 #include "gateway_server.h"
 
 #include <atomic>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +12,7 @@
 #include "edge_metrics.h"
 #include "rate_limiter.h"
 #include "rest_server.h"
+#include "watched_key_pair.h"
 #include "cert_expiry_gauge.h"
 #include "directory_watcher.h"
 #include "gateway_metrics.h"
@@ -115,15 +114,6 @@ absl::Status CheckGatewayIdentity(const v1::GatewayConfig& config) {
   return absl::OkStatus();
 }
 
-// Reads a whole file; FAILED_PRECONDITION naming it when it cannot.
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::FailedPreconditionError(absl::StrCat("cannot read ", path));
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // The public edge: citizen tokens, rate limit, CitizenApi, and its HTTPS and
 // public gRPC listeners. Only the citizen API is served there.
 absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw,
@@ -137,6 +127,11 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
                         absl::StrCat("public_edge.tokens: ", verifier.status().message()));
   }
   gw->token_verifier_ = std::move(*verifier);
+  // Both faces present this pair: refuse to start on one that does not
+  // read or match, rather than fail every handshake later.
+  absl::StatusOr<std::unique_ptr<edge::WatchedKeyPair>> pair =
+      edge::WatchedKeyPair::Load(e.cert_file(), e.key_file(), absl::Seconds(e.tls_refresh_seconds()));
+  if (!pair.ok()) return pair.status();
   edge::RateLimiter::Options limits;
   limits.per_second = e.rate_limit_per_second();
   limits.burst = e.rate_limit_burst();
@@ -149,12 +144,6 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
       gw->token_verifier_.get(), gw->rate_limiter_.get(), gw->edge_metrics_.get());
 
   if (!e.grpc_address().empty()) {
-    absl::StatusOr<std::string> cert = ReadWholeFile(e.cert_file());
-    absl::StatusOr<std::string> key = ReadWholeFile(e.key_file());
-    if (!cert.ok()) return cert.status();
-    if (!key.ok()) return key.status();
-    grpc::SslServerCredentialsOptions tls(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-    tls.pem_key_cert_pairs.push_back({*key, *cert});
     gw->citizen_grpc_ = std::make_unique<edge::CitizenGrpcService>(gw->citizen_api_.get(),
                                                                    gw->citizen_gate_.get());
     const auto* d = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
@@ -162,7 +151,9 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
     if (d != nullptr) gw->server_metrics_->InitService(*d);
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort(e.grpc_address(), grpc::SslServerCredentials(tls), &port);
+    builder.AddListeningPort(
+        e.grpc_address(),
+        MakePublicServerCredentials(e.cert_file(), e.key_file(), e.tls_refresh_seconds()), &port);
     // As for the mTLS port: two processes must not share a port silently.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(e.max_request_bytes());
@@ -185,6 +176,7 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
     rest.threads = e.https_threads();
     rest.keep_alive_seconds = e.https_keep_alive_seconds();
     rest.max_request_bytes = static_cast<size_t>(e.max_request_bytes());
+    rest.tls_refresh = absl::Seconds(e.tls_refresh_seconds());
     rest.cors.allowed_origins.assign(e.cors_allowed_origins().begin(),
                                      e.cors_allowed_origins().end());
     absl::StatusOr<std::unique_ptr<edge::RestServer>> server =

@@ -133,21 +133,20 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
 
   const RestServerOptions& o = server->options_;
   RestServer* self = server.get();
-  // The TLS context is ours to set up: chain, key, TLS 1.2 or newer.
+  absl::StatusOr<std::unique_ptr<WatchedKeyPair>> key_pair =
+      WatchedKeyPair::Load(o.cert_file, o.key_file, o.tls_refresh);
+  if (!key_pair.ok()) return key_pair.status();
+  server->key_pair_ = std::move(*key_pair);
+  // The TLS context is ours to set up: TLS 1.2 or newer, and the certificate
+  // chosen at each handshake from the watched files.
   server->http_ = std::make_unique<httplib::SSLServer>([self](SSL_CTX& ctx) {
     SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    if (SSL_CTX_use_certificate_chain_file(&ctx, self->options_.cert_file.c_str()) != 1 ||
-        SSL_CTX_use_PrivateKey_file(&ctx, self->options_.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(&ctx) != 1) {
-      return false;
-    }
+    self->key_pair_->Install(&ctx);
     return true;
   });
   if (!server->http_->is_valid()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("public_edge: cannot set up TLS with ", o.cert_file, " and ", o.key_file,
-                     " (unreadable, or the key does not match the certificate)"));
+    return absl::InternalError("public_edge: cannot create the TLS context");
   }
   httplib::SSLServer& http = *server->http_;
   const int threads = o.threads;

@@ -20,6 +20,7 @@
 #include "http_conventions.h"
 #include "rest_routes.h"
 #include "structured_log.h"
+#include "watched_key_pair.h"
 
 namespace httplib {
 class SSLServer;
@@ -39,6 +40,7 @@ struct RestServerOptions {
   size_t max_request_bytes = 64 * 1024;
   CorsPolicy cors;
   absl::Duration deadline = absl::Seconds(10);  // of each request's node calls
+  absl::Duration tls_refresh = absl::Seconds(60);  // checks of cert_file/key_file
 };
 
 class RestServer {
@@ -91,6 +93,7 @@ class RestServer {
   EventLog* const log_;
   std::string address_;
   std::atomic<bool> serving_{true};
+  std::unique_ptr<WatchedKeyPair> key_pair_;  // outlives http_, whose handshakes use it
   std::unique_ptr<httplib::SSLServer> http_;
   std::thread listener_;
 };

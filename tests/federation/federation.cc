@@ -246,8 +246,15 @@ bool Federation::StartProcesses(std::string* error) {
   if (options_.public_edge) {
     const std::string certs = CertsDir();
     config += "public_edge {\n  https_address: \"127.0.0.1:0\"\n  grpc_address: \"127.0.0.1:0\"\n";
-    config += "  cert_file: \"" + certs + "/gateway/cert.pem\"\n";
-    config += "  key_file: \"" + certs + "/gateway/key.pem\"\n";
+    const std::string cert = options_.edge_cert_file.empty() ? certs + "/gateway/cert.pem"
+                                                             : options_.edge_cert_file;
+    const std::string key = options_.edge_key_file.empty() ? certs + "/gateway/key.pem"
+                                                           : options_.edge_key_file;
+    config += "  cert_file: \"" + cert + "\"\n";
+    config += "  key_file: \"" + key + "\"\n";
+    if (options_.edge_tls_refresh_seconds > 0) {
+      config += "  tls_refresh_seconds: " + std::to_string(options_.edge_tls_refresh_seconds) + "\n";
+    }
     config += "  tokens { issuer: \"" + std::string(kTestTokenIssuer) + "\" audience: \"" +
               kTestTokenAudience + "\" keys { kid: \"dev-1\" public_key_file: \"" + certs +
               "/citizen-tokens/public-key.pem\" } }\n";

@@ -44,6 +44,11 @@ struct FederationOptions {
   double rate_limit_per_second = 0;  // 0 = the gateway's default
   int rate_limit_burst = 0;
   std::vector<std::string> cors_allowed_origins = {"https://app.example.cn"};
+  // The edge's certificate and key (default: the test PKI's gateway pair)
+  // and how often the gateway checks them for a renewal (0 = its default).
+  std::string edge_cert_file;
+  std::string edge_key_file;
+  int edge_tls_refresh_seconds = 0;
 };
 
 inline constexpr char kTestTokenIssuer[] = "https://id.tongban.dev";

@@ -513,7 +513,9 @@ def check_public_edge(ck, docs, cfg, gw_dep, gw_cm, gw_fields, gw_labels, node_p
             "issuer": e["tokens"]["issuer"], "audience": e["tokens"]["audience"],
             "leeway_seconds": str(e["tokens"]["leewaySeconds"]), "max_lifetime_seconds": str(e["tokens"]["maxLifetimeSeconds"]),
             "rate_limit_burst": str(e["rateLimitBurst"]), "max_request_bytes": str(e["maxRequestBytes"]),
-            "https_threads": str(e["httpsThreads"]), "https_keep_alive_seconds": str(e["httpsKeepAliveSeconds"])}
+            "https_threads": str(e["httpsThreads"]), "https_keep_alive_seconds": str(e["httpsKeepAliveSeconds"]),
+            # watched like the mTLS files, at the same interval
+            "tls_refresh_seconds": one(one(gw_fields, "tls", {}), "refresh_interval_seconds")}
     got = {k: one(t if k in ("issuer", "audience", "leeway_seconds", "max_lifetime_seconds") else pe, k) for k in want}
     errs = [f"{k} is {got[k]!r}, want {v!r}" for k, v in want.items() if got[k] != v]
     if float(one(pe, "rate_limit_per_second", "0")) != float(e["rateLimitPerSecond"]):
@@ -1140,11 +1142,11 @@ def notes(ck, helm_bin, chart, work):
              ["TCP connect", "2 replicas"]),
             (["-f", ci, "-f", EDGE_VALUES], CI_CODES,
              [f"https://{EDGE_SVC}.{NAMESPACE}.svc/v1/guides", f"{EDGE_SVC}.{NAMESPACE}.svc:8443", "get service tongban-gateway-public",
-              "create secret tls citizen-edge-tls", "rollout restart deployment/tongban-gateway", "only 203.0.113.0/24, 2001:db8::/32"]),
+              "create secret tls citizen-edge-tls", "no restart", "only 203.0.113.0/24, 2001:db8::/32"]),
             (["-f", ci, "-f", EDGE_VALUES, "--set", "gateway.publicEdge.tls.certManager.enabled=true",
               "--set", "gateway.publicEdge.tls.certManager.issuerRef.name=letsencrypt-prod",
               "--set", "gateway.publicEdge.tls.certManager.dnsNames[0]=api.tongban.example.cn"], CI_CODES,
-             ["https://api.tongban.example.cn/", "ClusterIssuer/letsencrypt-prod", "rollout restart"])):
+             ["https://api.tongban.example.cn/", "ClusterIssuer/letsencrypt-prod", "no restart"])):
         ok, docs, err = helm.template(args + ["--show-only", "templates/notes-under-test.yaml"])
         rendered = docs[0]["data"]["NOTES.txt"] if ok and docs else err
         codes = codes or [p["code"] for p in yaml.safe_load(open(os.path.join(chart, "values.yaml"), encoding="utf-8"))["provinces"]]

@@ -161,6 +161,8 @@ public_edge {
   max_request_bytes: {{ int $e.maxRequestBytes }}
   https_threads: {{ int $e.httpsThreads }}
   https_keep_alive_seconds: {{ int $e.httpsKeepAliveSeconds }}
+  # The mounted Secret is watched like the mTLS files: renewals need no restart.
+  tls_refresh_seconds: {{ int .Values.gateway.config.tlsRefreshSeconds }}
 }
 {{- end }}
 
