@@ -18,7 +18,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +42,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "child_process.h"
 #include "citizen_token.h"
 #include "federation.h"
 #include "google/protobuf/struct.pb.h"
@@ -75,74 +75,6 @@ constexpr char kSocialSecurityCardQuery[] = "%E7%A4%BE%E4%BC%9A%E4%BF%9D%E9%9A%9
 
 // ---------------------------------------------------------------------------
 // Child processes and files
-
-struct ProcessResult {
-  int exit_code = -1;  // -1 when it could not run or died of a signal
-  std::string out;
-  std::string err;
-};
-
-// Runs argv[0] (looked up in PATH) without a shell, stdin from /dev/null,
-// and collects stdout and stderr.
-ProcessResult RunProcess(const std::vector<std::string>& argv) {
-  ProcessResult result;
-  int out_pipe[2];
-  int err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return result;
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return result;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  if (spawned != 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    result.err = "cannot run " + argv[0] + ": " + std::strerror(spawned);
-    return result;
-  }
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (pollfd& f : fds) {
-    if (f.fd >= 0) close(f.fd);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -460,7 +392,7 @@ class EdgeRestTest : public ::testing::Test {
     ProcessResult p = RunProcess(args);
     HttpResult result;
     if (p.exit_code != 0) {
-      result.error = "exit " + std::to_string(p.exit_code) + ": " + p.err;
+      result.error = "exit " + std::to_string(p.exit_code) + ": " + p.start_error + p.err;
       return result;
     }
     result.status = std::atoi(p.out.c_str());
@@ -479,7 +411,7 @@ class EdgeRestTest : public ::testing::Test {
     const std::string file = *workdir_ + "/gzip-" + std::to_string(++calls_);
     WriteFile(file, data);
     ProcessResult p = RunProcess({"gzip", "-c", "-n", file});
-    EXPECT_EQ(p.exit_code, 0) << p.err;
+    EXPECT_EQ(p.exit_code, 0) << p.start_error << p.err;
     return p.out;
   }
 
@@ -1240,7 +1172,7 @@ TEST_F(EdgeRestTest, BurstOverTheRateLimitIs429WithRetryAfter) {
     args.insert(args.end(), {"-o", base + std::to_string(i), Url(path)});
   }
   ProcessResult p = RunProcess(args);
-  ASSERT_EQ(p.exit_code, 0) << p.err;
+  ASSERT_EQ(p.exit_code, 0) << p.start_error << p.err;
   std::istringstream lines(p.out);
   std::vector<int> statuses;
   std::vector<std::string> retry_after;
@@ -1438,7 +1370,7 @@ TEST_F(EdgeRestTest, TokenMintedWithTongbanctlIsAccepted) {
   const std::string key = CertsDir() + "/citizen-tokens/signing-key.pem";
   ProcessResult minted =
       RunProcess({TONGBAN_TONGBANCTL, "token", "mint", "--key", key, "--sub", citizen});
-  ASSERT_EQ(minted.exit_code, 0) << minted.err;
+  ASSERT_EQ(minted.exit_code, 0) << minted.start_error << minted.err;
   std::string token = minted.out;
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
   ASSERT_EQ(SplitToken(token).size(), 3u) << token;
@@ -1456,7 +1388,7 @@ TEST_F(EdgeRestTest, TokenMintedWithTongbanctlIsAccepted) {
   // Its test options mint what the gateway must refuse.
   ProcessResult stale = RunProcess(
       {TONGBAN_TONGBANCTL, "token", "mint", "--key", key, "--sub", citizen, "--ttl", "-3600"});
-  ASSERT_EQ(stale.exit_code, 0) << stale.err;
+  ASSERT_EQ(stale.exit_code, 0) << stale.start_error << stale.err;
   std::string expired = stale.out;
   while (!expired.empty() && std::isspace(static_cast<unsigned char>(expired.back()))) {
     expired.pop_back();
