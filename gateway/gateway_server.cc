@@ -5,16 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "catalog_cache.h"
+#include "cert_expiry_gauge.h"
 #include "citizen_api.h"
 #include "citizen_gate.h"
 #include "citizen_grpc_service.h"
 #include "citizen_token.h"
-#include "edge_metrics.h"
-#include "rate_limiter.h"
-#include "rest_server.h"
-#include "watched_key_pair.h"
-#include "cert_expiry_gauge.h"
 #include "directory_watcher.h"
+#include "edge_metrics.h"
 #include "gateway_metrics.h"
 #include "grpc/health/v1/health.pb.h"
 #include "grpc_server_metrics.h"
@@ -27,10 +24,13 @@
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "query_service.h"
+#include "rate_limiter.h"
 #include "relay_service.h"
-#include "structured_log.h"
+#include "rest_server.h"
 #include "server_setup.h"
+#include "structured_log.h"
 #include "tls_credentials.h"
+#include "watched_key_pair.h"
 
 namespace tongban::gateway {
 namespace {
@@ -107,9 +107,9 @@ absl::Status CheckGatewayIdentity(const v1::GatewayConfig& config) {
   if (!uri.ok()) return uri.status();
   absl::StatusOr<Principal> p = ParseSpiffeId(*uri);
   if (!p.ok() || p->kind != Principal::Kind::kGateway) {
-    return absl::FailedPreconditionError(absl::StrCat("certificate ", config.tls().cert_file(),
-                                                      " names ", *uri,
-                                                      ", not the gateway (spiffe://tongban/gateway)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("certificate ", config.tls().cert_file(), " names ", *uri,
+                     ", not the gateway (spiffe://tongban/gateway)"));
   }
   return absl::OkStatus();
 }
@@ -127,10 +127,11 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
                         absl::StrCat("public_edge.tokens: ", verifier.status().message()));
   }
   gw->token_verifier_ = std::move(*verifier);
-  // Both faces present this pair: refuse to start on one that does not
-  // read or match, rather than fail every handshake later.
-  absl::StatusOr<std::unique_ptr<edge::WatchedKeyPair>> pair =
-      edge::WatchedKeyPair::Load(e.cert_file(), e.key_file(), absl::Seconds(e.tls_refresh_seconds()));
+  // Read once here: refuse to start on a pair that does not read or match,
+  // rather than fail every handshake later. The HTTPS face presents it;
+  // gRPC's own file watcher reads the same files for the public gRPC face.
+  absl::StatusOr<std::shared_ptr<edge::WatchedKeyPair>> pair = edge::WatchedKeyPair::Load(
+      e.cert_file(), e.key_file(), absl::Seconds(e.tls_refresh_seconds()));
   if (!pair.ok()) return pair.status();
   edge::RateLimiter::Options limits;
   limits.per_second = e.rate_limit_per_second();
@@ -144,8 +145,8 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
       gw->token_verifier_.get(), gw->rate_limiter_.get(), gw->edge_metrics_.get());
 
   if (!e.grpc_address().empty()) {
-    gw->citizen_grpc_ = std::make_unique<edge::CitizenGrpcService>(gw->citizen_api_.get(),
-                                                                   gw->citizen_gate_.get());
+    gw->citizen_grpc_ =
+        std::make_unique<edge::CitizenGrpcService>(gw->citizen_api_.get(), gw->citizen_gate_.get());
     const auto* d = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
         v1::CitizenService::service_full_name());
     if (d != nullptr) gw->server_metrics_->InitService(*d);
@@ -158,7 +159,8 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(e.max_request_bytes());
     builder.RegisterService(gw->citizen_grpc_.get());
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
     interceptors.push_back(gw->server_metrics_->MakeInterceptorFactory());
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
     gw->public_server_ = builder.BuildAndStart();
@@ -171,12 +173,10 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
   if (!e.https_address().empty()) {
     edge::RestServerOptions rest;
     rest.listen_address = e.https_address();
-    rest.cert_file = e.cert_file();
-    rest.key_file = e.key_file();
+    rest.certificate = std::move(*pair);
     rest.threads = e.https_threads();
     rest.keep_alive_seconds = e.https_keep_alive_seconds();
     rest.max_request_bytes = static_cast<size_t>(e.max_request_bytes());
-    rest.tls_refresh = absl::Seconds(e.tls_refresh_seconds());
     rest.cors.allowed_origins.assign(e.cors_allowed_origins().begin(),
                                      e.cors_allowed_origins().end());
     absl::StatusOr<std::unique_ptr<edge::RestServer>> server =
@@ -222,16 +222,15 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
   policy.eject_base = absl::Milliseconds(config.eject_base_ms());
   GatewayMetrics* metrics = gw->metrics_.get();
   EventLog* log = gw->log_.get();
-  gw->pool_ = std::make_unique<NodePool>(
-      MakeChannelCredentials(config.tls()), policy, &gw->clock_,
-      [metrics, log](const std::string& province, bool up) {
-        metrics->NodeUp(province, up);
-        if (up) {
-          log->Info("node.reinstated", {{"province", province}});
-        } else {
-          log->Warn("node.ejected", {{"province", province}});
-        }
-      });
+  gw->pool_ = std::make_unique<NodePool>(MakeChannelCredentials(config.tls()), policy, &gw->clock_,
+                                         [metrics, log](const std::string& province, bool up) {
+                                           metrics->NodeUp(province, up);
+                                           if (up) {
+                                             log->Info("node.reinstated", {{"province", province}});
+                                           } else {
+                                             log->Warn("node.ejected", {{"province", province}});
+                                           }
+                                         });
   NodePool* pool = gw->pool_.get();
   gw->directory_ = std::make_unique<DirectoryWatcher>(
       config.directory_file(), absl::Milliseconds(config.directory_poll_ms()), log,
@@ -252,12 +251,12 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
   options.node_deadline = absl::Milliseconds(config.node_deadline_ms());
   options.budget = absl::Milliseconds(config.relay_budget_ms());
   options.use_cache = !config.disable_catalog_cache();
-  gw->query_ = std::make_unique<QueryServiceImpl>(caller, gw->cache_.get(), gw->directory_.get(),
-                                                  options);
+  gw->query_ =
+      std::make_unique<QueryServiceImpl>(caller, gw->cache_.get(), gw->directory_.get(), options);
   gw->relay_ = std::make_unique<RelayServiceImpl>(caller, options.budget);
 
-  for (const char* service :
-       {v1::FederationQueryService::service_full_name(), v1::FederationService::service_full_name()}) {
+  for (const char* service : {v1::FederationQueryService::service_full_name(),
+                              v1::FederationService::service_full_name()}) {
     const auto* d = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
     if (d != nullptr) gw->server_metrics_->InitService(*d);
   }
@@ -297,8 +296,8 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
     }
     gw->exposer_->RegisterCollectable(gw->registry_);
     gw->exposer_->RegisterCollectable(gw->cert_expiry_);
-    gw->metrics_address_ = BoundAddress(config.metrics_address(),
-                                  gw->exposer_->GetListeningPorts().front());
+    gw->metrics_address_ =
+        BoundAddress(config.metrics_address(), gw->exposer_->GetListeningPorts().front());
   }
   if (!config.health_address().empty()) {
     absl::StatusOr<std::unique_ptr<PlaintextHealthServer>> health =
@@ -311,7 +310,8 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
   }
   gw->server_->GetHealthCheckService()->SetServingStatus(true);
   if (gw->health_ != nullptr) gw->health_->SetServing(true);
-  if (gw->public_server_ != nullptr) gw->public_server_->GetHealthCheckService()->SetServingStatus(true);
+  if (gw->public_server_ != nullptr)
+    gw->public_server_->GetHealthCheckService()->SetServingStatus(true);
   gw->log_->Info("gateway.serving", {{"grpc", gw->grpc_address_},
                                      {"https", gw->https_address()},
                                      {"public_grpc", gw->public_grpc_address_},

@@ -133,16 +133,16 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
 
   const RestServerOptions& o = server->options_;
   RestServer* self = server.get();
-  absl::StatusOr<std::unique_ptr<WatchedKeyPair>> key_pair =
-      WatchedKeyPair::Load(o.cert_file, o.key_file, o.tls_refresh);
-  if (!key_pair.ok()) return key_pair.status();
-  server->key_pair_ = std::move(*key_pair);
+  if (o.certificate == nullptr) {
+    return absl::InvalidArgumentError("the HTTPS edge needs a certificate");
+  }
   // The TLS context is ours to set up: TLS 1.2 or newer, and the certificate
   // chosen at each handshake from the watched files.
   server->http_ = std::make_unique<httplib::SSLServer>([self](SSL_CTX& ctx) {
     SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    self->key_pair_->Install(&ctx);
+    // options_ (and so the pair) outlives http_, whose handshakes use it.
+    self->options_.certificate->Install(&ctx);
     return true;
   });
   if (!server->http_->is_valid()) {

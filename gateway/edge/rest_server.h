@@ -33,14 +33,13 @@ namespace tongban::edge {
 
 struct RestServerOptions {
   std::string listen_address;  // "host:port"; port 0 = pick one
-  std::string cert_file;       // certificate chain presented to apps
-  std::string key_file;
+  // The certificate and key presented to apps (watched for renewals).
+  std::shared_ptr<WatchedKeyPair> certificate;
   int threads = 64;
   int keep_alive_seconds = 30;
   size_t max_request_bytes = 64 * 1024;
   CorsPolicy cors;
   absl::Duration deadline = absl::Seconds(10);  // of each request's node calls
-  absl::Duration tls_refresh = absl::Seconds(60);  // checks of cert_file/key_file
 };
 
 class RestServer {
@@ -93,7 +92,6 @@ class RestServer {
   EventLog* const log_;
   std::string address_;
   std::atomic<bool> serving_{true};
-  std::unique_ptr<WatchedKeyPair> key_pair_;  // outlives http_, whose handshakes use it
   std::unique_ptr<httplib::SSLServer> http_;
   std::thread listener_;
 };
