@@ -48,8 +48,6 @@ HttpHeaders CorsPreflightHeaders(const CorsPolicy& policy, absl::string_view ori
 // True when Accept-Encoding lists gzip (or *) with a non-zero q-value.
 bool AcceptsGzip(absl::string_view accept_encoding);
 absl::StatusOr<std::string> Gzip(absl::string_view data);
-// INVALID_ARGUMENT when not gzip; RESOURCE_EXHAUSTED beyond max_bytes.
-absl::StatusOr<std::string> Gunzip(absl::string_view data, size_t max_bytes);
 
 // Whole seconds, rounded up, at least "1".
 std::string RetryAfterSeconds(absl::Duration wait);

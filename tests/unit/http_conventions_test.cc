@@ -388,6 +388,25 @@ TEST(AcceptsGzip, Cases) {
 
 // ---- gzip ---------------------------------------------------------------
 
+// The whole gzip stream inflated by zlib itself (with no limit of ours).
+std::string Inflate(const std::string& packed) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) return "<inflateInit2 failed>";
+  std::string out;
+  char buf[65536];
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
+  zs.avail_in = static_cast<uInt>(packed.size());
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof(buf);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.append(buf, sizeof(buf) - zs.avail_out);
+  }
+  inflateEnd(&zs);
+  return rc == Z_STREAM_END ? out : "<not a complete gzip stream>";
+}
+
 TEST(Gzip, RoundTripOfChineseText) {
   std::string text;
   for (int i = 0; i < 200; ++i) {
@@ -399,15 +418,13 @@ TEST(Gzip, RoundTripOfChineseText) {
   EXPECT_EQ(static_cast<unsigned char>((*packed)[0]), 0x1F);
   EXPECT_EQ(static_cast<unsigned char>((*packed)[1]), 0x8B);
   EXPECT_LT(packed->size(), text.size() / 4);
-  absl::StatusOr<std::string> unpacked = Gunzip(*packed, text.size());
-  ASSERT_TRUE(unpacked.ok()) << unpacked.status();
-  EXPECT_EQ(*unpacked, text);
+  EXPECT_EQ(Inflate(*packed), text);
 }
 
 TEST(Gzip, EmptyAndLargeRoundTrip) {
   absl::StatusOr<std::string> empty = Gzip("");
   ASSERT_TRUE(empty.ok());
-  EXPECT_EQ(Gunzip(*empty, 0).value_or("x"), "");
+  EXPECT_EQ(Inflate(*empty), "");
 
   // Several zlib chunks in and out, with data that does not compress much.
   std::string large(3 * 1024 * 1024 + 17, '\0');
@@ -418,9 +435,7 @@ TEST(Gzip, EmptyAndLargeRoundTrip) {
   }
   absl::StatusOr<std::string> packed = Gzip(large);
   ASSERT_TRUE(packed.ok());
-  absl::StatusOr<std::string> unpacked = Gunzip(*packed, large.size());
-  ASSERT_TRUE(unpacked.ok()) << unpacked.status();
-  EXPECT_TRUE(*unpacked == large);
+  EXPECT_TRUE(Inflate(*packed) == large);
 }
 
 TEST(Gzip, OutputIsReadableByZlibItself) {
@@ -438,71 +453,6 @@ TEST(Gzip, OutputIsReadableByZlibItself) {
   out.resize(zs.total_out);
   inflateEnd(&zs);
   EXPECT_EQ(out, text);
-}
-
-TEST(Gunzip, RefusesWhatIsNotGzip) {
-  const std::string gzip_magic_then_garbage =
-      std::string("\x1f\x8b\x08\x00", 4) + "garbage after a gzip header's first bytes";
-  for (const std::string& garbage :
-       {std::string(""), std::string("\x1f"), std::string("hello, world"),
-        std::string("{\"itemCode\":\"GG00000014\"}"), std::string("\x8b\x1f reversed magic"),
-        gzip_magic_then_garbage}) {
-    absl::StatusOr<std::string> out = Gunzip(garbage, 1 << 20);
-    EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << garbage;
-  }
-}
-
-TEST(Gunzip, RefusesZlibFormat) {
-  std::string text = "not gzip but zlib";
-  uLongf size = compressBound(text.size());
-  std::string zlib(size, '\0');
-  ASSERT_EQ(compress(reinterpret_cast<Bytef*>(zlib.data()), &size,
-                     reinterpret_cast<const Bytef*>(text.data()), text.size()),
-            Z_OK);
-  zlib.resize(size);
-  EXPECT_EQ(Gunzip(zlib, 1 << 20).status().code(), absl::StatusCode::kInvalidArgument);
-}
-
-TEST(Gunzip, RefusesTruncatedAndTrailingJunk) {
-  absl::StatusOr<std::string> packed = Gzip(std::string(10000, 'a') + "办事指南");
-  ASSERT_TRUE(packed.ok());
-  for (size_t cut : {size_t{10}, packed->size() / 2, packed->size() - 1}) {
-    EXPECT_EQ(Gunzip(packed->substr(0, cut), 1 << 20).status().code(),
-              absl::StatusCode::kInvalidArgument)
-        << cut;
-  }
-  EXPECT_EQ(Gunzip(*packed + "junk", 1 << 20).status().code(), absl::StatusCode::kInvalidArgument);
-  // A corrupted byte in the middle: the CRC or the deflate data fails.
-  std::string corrupt = *packed;
-  corrupt[corrupt.size() / 2] ^= 0x55;
-  EXPECT_EQ(Gunzip(corrupt, 1 << 20).status().code(), absl::StatusCode::kInvalidArgument);
-}
-
-TEST(Gunzip, TakesConcatenatedMembers) {
-  absl::StatusOr<std::string> a = Gzip("first 第一, ");
-  absl::StatusOr<std::string> b = Gzip("second 第二");
-  ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(Gunzip(*a + *b, 1 << 20).value_or(""), "first 第一, second 第二");
-}
-
-TEST(Gunzip, StopsABombAtTheLimit) {
-  // 64 MiB of zeros is about 64 KiB compressed.
-  const size_t kBomb = 64u << 20;
-  absl::StatusOr<std::string> bomb = Gzip(std::string(kBomb, '\0'));
-  ASSERT_TRUE(bomb.ok());
-  ASSERT_LT(bomb->size(), 128u << 10);
-  absl::StatusOr<std::string> out = Gunzip(*bomb, 1 << 20);
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_TRUE(absl::StrContains(out.status().message(), "1048576")) << out.status();
-}
-
-TEST(Gunzip, LimitIsInclusive) {
-  std::string text(100000, 'z');
-  absl::StatusOr<std::string> packed = Gzip(text);
-  ASSERT_TRUE(packed.ok());
-  EXPECT_EQ(Gunzip(*packed, text.size()).value_or(""), text);
-  EXPECT_EQ(Gunzip(*packed, text.size() - 1).status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(Gunzip(*packed, 0).status().code(), absl::StatusCode::kResourceExhausted);
 }
 
 // ---- Retry-After --------------------------------------------------------
