@@ -78,7 +78,7 @@ void Result(const grpc::Status& s) {
 }
 
 std::string State(v1::ApplicationState s) {
-  return v1::ApplicationState_Name(s).substr(sizeof("APPLICATION_STATE_") - 1);
+  return v1::ApplicationState_IsValid(s) ? v1::ApplicationState_Name(s).substr(sizeof("APPLICATION_STATE_") - 1) : std::to_string(s);
 }
 
 v1::SuppliedMaterial Material(const std::string& id) {

@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "record_signing.h"
 #include "tongban/v1/federation.pb.h"
 
 namespace tongban::node {
@@ -45,6 +46,9 @@ std::vector<OutboxEntry> EventOutbox(const v1::Application& application,
   request.set_application_id(application.application_id());
   *request.mutable_event() = event;
   for (const v1::SuppliedMaterial& m : materials) *request.add_materials() = m;
+  // Receivers read the signed copy in the event; the request field stays for
+  // nodes of the previous version.
+  if (materials.empty()) *request.mutable_materials() = event.materials();
   OutboxEntry entry;
   entry.kind = OutboxEntry::Kind::kDeliverEvent;
   entry.application_id = application.application_id();
@@ -53,6 +57,27 @@ std::vector<OutboxEntry> EventOutbox(const v1::Application& application,
                               : application.accepting_province();
   entry.payload = request.SerializeAsString();
   return {entry};
+}
+
+absl::Status SealEvent(const v1::Application& application, signing::RecordSigner* signer,
+                       v1::ApplicationEvent* event) {
+  event->set_previous_hash(signing::PreviousHashFor(application.filing(), application.events(),
+                                                    event->province_code()));
+  if (!IsCrossProvince(application)) return absl::OkStatus();
+  return signer->SignEvent(application.application_id(), event);
+}
+
+v1::ApplicationFiling FilingOf(const v1::Application& application) {
+  v1::ApplicationFiling f;
+  f.set_application_id(application.application_id());
+  f.set_accepting_province(application.accepting_province());
+  f.set_handling_province(application.handling_province());
+  f.set_item_code(application.item_code());
+  *f.mutable_applicant() = application.applicant();
+  *f.mutable_materials() = application.materials();
+  *f.mutable_filed_at() = application.created_at();
+  f.set_guide_version(application.guide_version());
+  return f;
 }
 
 }  // namespace tongban::node

@@ -6,9 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "store/application_store.h"
 #include "tongban/v1/application.pb.h"
+
+namespace tongban::signing {
+class RecordSigner;  // common/record_signing.h
+}  // namespace tongban::signing
 
 namespace tongban::node {
 
@@ -28,5 +33,16 @@ std::vector<OutboxEntry> EventOutbox(const v1::Application& application,
                                      const std::vector<v1::SuppliedMaterial>& materials = {});
 
 bool IsCrossProvince(const v1::Application& application);
+
+// Links `event` into `application`'s hash chain of the event's province
+// (previous_hash: the chain hash of that province's latest event in
+// `application.events()`, or the filing hash for its first) and, for a
+// cross-province application, signs it with this node's key. Call it on the
+// application as it is before `event` is appended.
+absl::Status SealEvent(const v1::Application& application, signing::RecordSigner* signer,
+                       v1::ApplicationEvent* event);
+
+// The filing record of a new application (set once, at filing).
+v1::ApplicationFiling FilingOf(const v1::Application& application);
 
 }  // namespace tongban::node

@@ -24,6 +24,11 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
+// The handling province alone decides an application's state.
+bool DecidedHere(const v1::Application& app, const std::string& own) {
+  return app.handling_province() == own;
+}
+
 std::string Method(const char* name) {
   return absl::StrCat("/tongban.v1.ApplicationService/", name);
 }
@@ -188,6 +193,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
   *app.mutable_created_at() = ToProto(now);
   *app.mutable_updated_at() = ToProto(now);
   app.set_forwarding(cross ? v1::FORWARDING_STATE_PENDING : v1::FORWARDING_STATE_NOT_NEEDED);
+  *app.mutable_filing() = FilingOf(app);
   v1::ApplicationEvent submitted =
       MakeEvent(app, own_, v1::APPLICATION_ACTION_SUBMIT, v1::APPLICATION_STATE_UNSPECIFIED,
                 app.state(), caller.actor(), now, req.note());
@@ -199,6 +205,12 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
   create.idempotency_scope = caller.actor();
   create.idempotency_key = req.idempotency_key();
   create.request_fingerprint = Fingerprint(req);
+  // The id is the store's: the filing names it and the SUBMIT event, which
+  // starts the accepting province's hash chain, is signed over it.
+  create.finalize = [this](v1::Application& stored, std::vector<v1::ApplicationEvent>& events) {
+    stored.mutable_filing()->set_application_id(stored.application_id());
+    return SealEvent(stored, d_.signer, &events.front());
+  };
   create.make_outbox = [cross](const v1::Application& stored) {
     std::vector<OutboxEntry> out;
     if (!cross) return out;
@@ -341,12 +353,24 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Supplement(
         }
         app.mutable_missing_material_ids()->Swap(&still);
         v1::ApplicationState before = app.state();
-        app.set_state(SupplementOutcome(before, app.missing_material_ids_size() > 0));
-        if (app.state() != v1::APPLICATION_STATE_PENDING_SUPPLEMENT) app.clear_supplement_deadline();
+        // Only the handling province decides the state: at an accepting
+        // window the supplement is recorded and relayed, and the state
+        // follows the handling node's answer (its own SUPPLEMENT event).
+        if (DecidedHere(app, own_)) {
+          app.set_state(SupplementOutcome(before, app.missing_material_ids_size() > 0));
+          if (app.state() != v1::APPLICATION_STATE_PENDING_SUPPLEMENT) {
+            app.clear_supplement_deadline();
+          }
+        }
         *app.mutable_updated_at() = ToProto(now);
         v1::ApplicationEvent e = MakeEvent(app, own_, v1::APPLICATION_ACTION_SUPPLEMENT, before,
                                            app.state(), caller.actor(), now, req.note());
-        for (const auto& m : materials) e.add_material_ids(m.material_id());
+        for (const auto& m : materials) {
+          e.add_material_ids(m.material_id());
+          *e.add_materials() = m;
+        }
+        absl::Status sealed = SealEvent(app, d_.signer, &e);
+        if (!sealed.ok()) return sealed;
         Mutation mutation;
         mutation.outbox = EventOutbox(app, own_, e, materials);
         mutation.events.push_back(std::move(e));
@@ -382,10 +406,17 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Transition(const Caller&
               TimeUtil::ToString(app.supplement_deadline()), " has passed"));
         }
         v1::ApplicationState before = app.state();
-        app.set_state(*next);
-        if (IsTerminal(*next)) app.clear_supplement_deadline();
+        // An applicant's WITHDRAW at the accepting window is relayed; the
+        // handling node decides whether it still applies (see Supplement).
+        if (DecidedHere(app, own_)) {
+          app.set_state(*next);
+          if (IsTerminal(*next)) app.clear_supplement_deadline();
+        }
         *app.mutable_updated_at() = ToProto(now);
-        v1::ApplicationEvent e = MakeEvent(app, own_, action, before, *next, caller.actor(), now, note);
+        v1::ApplicationEvent e =
+            MakeEvent(app, own_, action, before, app.state(), caller.actor(), now, note);
+        absl::Status sealed = SealEvent(app, d_.signer, &e);
+        if (!sealed.ok()) return sealed;
         Mutation mutation;
         mutation.outbox = EventOutbox(app, own_, e);
         mutation.events.push_back(std::move(e));
@@ -468,6 +499,8 @@ absl::StatusOr<v1::Escalation> ApplicationServiceImpl::Escalate(
         escalation.set_item_code(app.item_code());
         v1::ApplicationEvent e = MakeEvent(app, own_, v1::APPLICATION_ACTION_ESCALATE, app.state(),
                                            app.state(), caller.actor(), now, req.reason());
+        absl::Status sealed = SealEvent(app, d_.signer, &e);
+        if (!sealed.ok()) return sealed;
         Mutation mutation;
         mutation.escalation = escalation;
         mutation.outbox = EventOutbox(app, own_, e);
@@ -546,6 +579,8 @@ absl::StatusOr<v1::Escalation> ApplicationServiceImpl::Resolve(
         v1::ApplicationEvent e =
             MakeEvent(app, own_, v1::APPLICATION_ACTION_RESOLVE_ESCALATION, app.state(),
                       app.state(), caller.actor(), now, req.resolution());
+        absl::Status sealed = SealEvent(app, d_.signer, &e);
+        if (!sealed.ok()) return sealed;
         Mutation mutation;
         mutation.escalation = escalation;
         mutation.outbox = EventOutbox(app, own_, e);

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 
 #include "clock.h"
+#include "record_signing.h"
 #include "service/authz_policy.h"
 #include "service/guide_resolver.h"
 #include "service/node_metrics.h"
@@ -31,6 +32,8 @@ struct ApplicationServiceDeps {
   const Clock* clock = nullptr;
   NodeMetrics* metrics = nullptr;
   EventLog* log = nullptr;
+  // Signs this node's events on cross-province applications.
+  signing::RecordSigner* signer = nullptr;
   // Optional: called (on the handler's thread) after a committed write that
   // added outbox entries, so the forwarder sends them at once.
   std::function<void()> on_outbox_written;

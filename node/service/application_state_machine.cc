@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 
 namespace tongban::node {
 namespace {
@@ -16,7 +17,10 @@ bool ChangesNothing(ApplicationAction a) {
 
 // The transition table; UNSPECIFIED = not allowed.
 ApplicationState Lookup(ApplicationState s, ApplicationAction a) {
-  if (IsTerminal(s) || s == v1::APPLICATION_STATE_UNSPECIFIED) return v1::APPLICATION_STATE_UNSPECIFIED;
+  // An unknown state (a damaged row) allows nothing, not even WITHDRAW.
+  if (IsTerminal(s) || s == v1::APPLICATION_STATE_UNSPECIFIED || !v1::ApplicationState_IsValid(s)) {
+    return v1::APPLICATION_STATE_UNSPECIFIED;
+  }
   if (a == v1::APPLICATION_ACTION_WITHDRAW) return v1::APPLICATION_STATE_WITHDRAWN;
   switch (s) {
     case v1::APPLICATION_STATE_RECEIVED:
@@ -50,12 +54,16 @@ ApplicationState Lookup(ApplicationState s, ApplicationAction a) {
 
 }  // namespace
 
+// Never throws: a value from a newer peer or a damaged row is named by its
+// number ("UNKNOWN(99)") instead of aborting the message that reports it.
 std::string StateName(ApplicationState state) {
-  return std::string(v1::ApplicationState_Name(state)).substr(sizeof("APPLICATION_STATE_") - 1);
+  if (!v1::ApplicationState_IsValid(state)) return absl::StrCat("UNKNOWN(", state, ")");
+  return std::string(absl::StripPrefix(v1::ApplicationState_Name(state), "APPLICATION_STATE_"));
 }
 
 std::string ActionName(ApplicationAction action) {
-  return std::string(v1::ApplicationAction_Name(action)).substr(sizeof("APPLICATION_ACTION_") - 1);
+  if (!v1::ApplicationAction_IsValid(action)) return absl::StrCat("UNKNOWN(", action, ")");
+  return std::string(absl::StripPrefix(v1::ApplicationAction_Name(action), "APPLICATION_ACTION_"));
 }
 
 bool IsTerminal(ApplicationState s) {
@@ -82,6 +90,9 @@ std::vector<ApplicationAction> AllowedActions(ApplicationState state) {
 }
 
 absl::StatusOr<ApplicationState> NextState(ApplicationState current, ApplicationAction action) {
+  if (!v1::ApplicationAction_IsValid(action) || action == v1::APPLICATION_ACTION_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat("action ", ActionName(action), " is not an action"));
+  }
   if (ChangesNothing(action)) return current;
   ApplicationState next = Lookup(current, action);
   if (next != v1::APPLICATION_STATE_UNSPECIFIED) return next;
@@ -90,6 +101,8 @@ absl::StatusOr<ApplicationState> NextState(ApplicationState current, Application
   return absl::FailedPreconditionError(absl::StrCat(
       "cannot ", ActionName(action), " an application in state ", StateName(current),
       current == v1::APPLICATION_STATE_UNSPECIFIED ? std::string(" (the state is unset)")
+      : !v1::ApplicationState_IsValid(current)
+          ? std::string(" (the stored state is not a known state: ask the operators to repair it)")
       : allowed.empty() ? std::string(" (a final state: nothing more can happen)")
                       : absl::StrCat("; allowed in ", StateName(current), ": ",
                                      absl::StrJoin(allowed, ", "))));

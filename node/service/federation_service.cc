@@ -1,15 +1,24 @@
 #include "federation_service.h"
 
+#include <set>
+#include <vector>
+
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "application_id.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpc_status.h"
 #include "input_validation.h"
+#include "record_signing.h"
 #include "resident_id.h"
 #include "service/application_events.h"
 #include "service/application_request_validation.h"
 #include "service/application_state_machine.h"
+#include "service/federation_authority.h"
+#include "service/guide_precheck.h"
 
 namespace tongban::node {
 namespace {
@@ -18,17 +27,15 @@ std::string Method(const char* name) {
   return absl::StrCat("/tongban.v1.FederationService/", name);
 }
 
-bool IsApplicantAction(v1::ApplicationAction a) {
-  return a == v1::APPLICATION_ACTION_SUPPLEMENT || a == v1::APPLICATION_ACTION_WITHDRAW;
-}
-
 }  // namespace
 
 FederationServiceImpl::FederationServiceImpl(const AuthzPolicy* authz,
                                              ApplicationStore* applications,
                                              CatalogStore* catalog, const Clock* clock,
                                              NodeMetrics* metrics, EventLog* log,
-                                             std::string node_identity)
+                                             std::string node_identity,
+                                             signing::RecordSigner* signer,
+                                             const signing::RecordVerifier* verifier)
     : authz_(authz),
       applications_(applications),
       catalog_(catalog),
@@ -36,7 +43,110 @@ FederationServiceImpl::FederationServiceImpl(const AuthzPolicy* authz,
       metrics_(metrics),
       log_(log),
       own_(authz->own_province()),
-      node_identity_(std::move(node_identity)) {}
+      node_identity_(std::move(node_identity)),
+      signer_(signer),
+      verifier_(verifier) {}
+
+namespace {
+
+// The role the origin province holds on an application, or PERMISSION_DENIED
+// when it is neither party (it may say nothing about it).
+absl::StatusOr<FederationRole> RoleOf(const std::string& origin, const ApplicationIdParts& id,
+                                      const std::string& application_id) {
+  if (origin == id.accepting_province) return FederationRole::kAccepting;
+  if (origin == id.handling_province) return FederationRole::kHandling;
+  return absl::PermissionDeniedError(absl::StrCat(
+      "rule origin-must-match: origin province ", origin, " is not a party to ", application_id,
+      " (accepted by ", id.accepting_province, ", handled by ", id.handling_province, ")"));
+}
+
+absl::Status ValidateEnums(const v1::ApplicationEvent& e, const std::string& field) {
+  if (!v1::ApplicationState_IsValid(e.state_before())) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".state_before ", e.state_before(),
+                                                   " is not a known application state"));
+  }
+  if (!v1::ApplicationState_IsValid(e.state_after())) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".state_after ", e.state_after(),
+                                                   " is not a known application state"));
+  }
+  if (!v1::ApplicationAction_IsValid(e.action())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".action ", e.action(), " is not a known application action"));
+  }
+  return absl::OkStatus();
+}
+
+// Fields of an event authored elsewhere, before anything is believed.
+absl::Status ValidateEventFields(const v1::ApplicationEvent& e, const std::string& author,
+                                 const std::string& field) {
+  absl::Status s = ValidateEnums(e, field);
+  if (!s.ok()) return s;
+  absl::string_view n = e.event_id();
+  int number = 0;
+  if (!absl::ConsumePrefix(&n, author + "-") || n.empty() || n.size() > 6 || n[0] == '0' ||
+      !absl::SimpleAtoi(n, &number) || number <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".event_id \"", e.event_id().substr(0, 40), "\" must be \"", author,
+        "-<n>\" (n counting the events ", author, " authored)"));
+  }
+  if (e.province_code() != author) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".province_code must be ", author));
+  }
+  if (!e.has_at()) return absl::InvalidArgumentError(absl::StrCat(field, ".at is required"));
+  s = ValidateText(absl::StrCat(field, ".note"), e.note(), kMaxNoteChars, false);
+  if (s.ok()) s = ValidateText(absl::StrCat(field, ".actor"), e.actor(), 200, false);
+  if (s.ok()) s = ValidateSuppliedMaterials(absl::StrCat(field, ".materials"), e.materials(), false);
+  if (s.ok() && e.material_ids_size() > 100) {
+    s = absl::InvalidArgumentError(absl::StrCat(field, ".material_ids holds at most 100 ids"));
+  }
+  return s;
+}
+
+// A handling-province event mirrored at the accepting node must describe a
+// legal step of the state machine: a garbage state is refused, not stored.
+absl::Status CheckMirroredTransition(const v1::ApplicationEvent& e) {
+  const v1::ApplicationState before = e.state_before(), after = e.state_after();
+  if (after == v1::APPLICATION_STATE_UNSPECIFIED) {
+    return absl::InvalidArgumentError("event.state_after is required");
+  }
+  if (e.action() == v1::APPLICATION_ACTION_DELIVER) {
+    if (after == v1::APPLICATION_STATE_RECEIVED ||
+        after == v1::APPLICATION_STATE_PENDING_SUPPLEMENT || after == before) {
+      return absl::OkStatus();
+    }
+  } else if (after == before) {
+    return absl::OkStatus();  // an action recorded without effect
+  } else {
+    absl::StatusOr<v1::ApplicationState> next = NextState(before, e.action());
+    if (next.ok() && (*next == after || (e.action() == v1::APPLICATION_ACTION_SUPPLEMENT &&
+                                          SupplementOutcome(before, true) == after))) {
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "event ", e.event_id(), ": ", ActionName(e.action()), " cannot take an application from ",
+      StateName(before), " to ", StateName(after)));
+}
+
+void AddOrReplaceMaterials(const google::protobuf::RepeatedPtrField<v1::SuppliedMaterial>& added,
+                           v1::Application* app) {
+  for (const auto& m : added) {
+    bool replaced = false;
+    for (auto& have : *app->mutable_materials()) {
+      if (have.material_id() == m.material_id()) have = m, replaced = true;
+    }
+    if (!replaced) *app->add_materials() = m;
+  }
+  google::protobuf::RepeatedPtrField<std::string> still;
+  for (const std::string& missing : app->missing_material_ids()) {
+    bool now_supplied = false;
+    for (const auto& m : added) now_supplied |= m.material_id() == missing;
+    if (!now_supplied) *still.Add() = missing;
+  }
+  app->mutable_missing_material_ids()->Swap(&still);
+}
+
+}  // namespace
 
 absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Application& app,
                                             v1::DeliverApplicationResponse* resp) {
@@ -53,31 +163,106 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
         "this node serves province ", own_, "; application ", app.application_id(),
         " is handled by ", app.handling_province()));
   }
-  if (caller.origin_province != app.accepting_province()) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "rule origin-must-match: origin province ", caller.origin_province,
-        " may not deliver an application accepted by ", app.accepting_province()));
+  absl::StatusOr<FederationRole> role = RoleOf(caller.origin_province, *id, app.application_id());
+  if (!role.ok()) return role.status();
+  absl::StatusOr<const AuthorityRule*> rule =
+      FindAuthority("DeliverApplication", v1::APPLICATION_ACTION_UNSPECIFIED, *role);
+  if (!rule.ok()) return rule.status();
+
+  // Only the filing and the accepting node's signed SUBMIT event are read;
+  // everything else the handling node derives itself.
+  const v1::ApplicationFiling& filing = app.filing();
+  if (!app.has_filing() || filing.application_id() != app.application_id() ||
+      filing.accepting_province() != id->accepting_province ||
+      filing.handling_province() != id->handling_province) {
+    return absl::InvalidArgumentError(
+        "application.filing is required and must name the application's id and provinces");
   }
-  absl::Status s = ValidateItemCode("application.item_code", app.item_code());
-  if (s.ok()) s = ValidateApplicant("application.applicant", app.applicant());
-  if (s.ok()) s = ValidateSuppliedMaterials("application.materials", app.materials(), false);
-  if (s.ok() && (app.events_size() == 0 || app.events_size() > 1000)) {
-    s = absl::InvalidArgumentError("application.events must hold its history (1 to 1000 events)");
+  absl::Status s = ValidateItemCode("application.filing.item_code", filing.item_code());
+  if (s.ok()) s = ValidateApplicant("application.filing.applicant", filing.applicant());
+  if (s.ok()) s = ValidateSuppliedMaterials("application.filing.materials", filing.materials(), false);
+  if (s.ok() && !filing.has_filed_at()) {
+    s = absl::InvalidArgumentError("application.filing.filed_at is required");
   }
-  if (s.ok() && (app.state() == v1::APPLICATION_STATE_UNSPECIFIED ||
-                 !v1::ApplicationState_IsValid(app.state()))) {
-    s = absl::InvalidArgumentError("application.state is required");
+  if (s.ok() && app.events_size() == 0) {
+    s = absl::InvalidArgumentError("application.events must start with the signed SUBMIT event");
   }
   if (!s.ok()) return s;
-
-  v1::Application incoming = app;
-  incoming.set_forwarding(v1::FORWARDING_STATE_DELIVERED);
+  const v1::ApplicationEvent& submit = app.events(0);
+  s = ValidateEventFields(submit, id->accepting_province, "application.events[0]");
+  if (s.ok() && (submit.action() != v1::APPLICATION_ACTION_SUBMIT ||
+                 submit.event_id() != id->accepting_province + "-1")) {
+    s = absl::InvalidArgumentError(absl::StrCat("application.events[0] must be the SUBMIT event ",
+                                                id->accepting_province, "-1"));
+  }
+  if (s.ok() && submit.previous_hash() != signing::FilingHash(filing)) {
+    s = absl::InvalidArgumentError(
+        "application.events[0].previous_hash does not match the filing: the filing was altered");
+  }
+  if (!s.ok()) return s;
   const absl::Time now = clock_->Now();
+  s = verifier_->VerifyEvent(app.application_id(), submit, now, signing::VerifyMode::kReceiving);
+  if (!s.ok()) return s;
+
+  absl::StatusOr<v1::Guide> guide = catalog_->GetGuide(own_, filing.item_code());
+  if (absl::IsNotFound(guide.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "item ", filing.item_code(), " is not in the catalog of province ", own_,
+        ": add it (or fix the accepting province's item code), then replay the delivery"));
+  }
+  if (!guide.ok()) return guide.status();
+
+  // Re-run the pre-check against this province's own guide; ids the guide
+  // does not know are kept and named for the officer, not trusted.
+  std::set<std::string> known, unknown;
+  for (const auto& m : filing.materials()) {
+    bool in_guide = false;
+    for (const auto& r : guide->materials()) in_guide |= r.material_id() == m.material_id();
+    (in_guide ? known : unknown).insert(m.material_id());
+  }
+  absl::StatusOr<PrecheckResult> check = Precheck(*guide, known, "application.filing.materials");
+  if (!check.ok()) return check.status();
+  std::vector<std::string> notes;
+  if (check->outcome == v1::PRECHECK_OUTCOME_REFUSE) {
+    notes.push_back(absl::StrCat("pre-check at ", own_, ": key materials missing: ",
+                                 DescribeMaterials(check->missing_key),
+                                 "; the officer decides (REJECT or REQUEST_MATERIALS)"));
+  }
+  if (!unknown.empty()) {
+    notes.push_back(absl::StrCat("materials not in ", own_, "'s guide: ",
+                                 absl::StrJoin(unknown, ", ")));
+  }
+
+  v1::Application incoming;
+  incoming.set_application_id(app.application_id());
+  incoming.set_accepting_province(id->accepting_province);
+  incoming.set_handling_province(own_);
+  incoming.set_item_code(filing.item_code());
+  incoming.set_item_name_zh(guide->item().name_zh());
+  *incoming.mutable_applicant() = filing.applicant();
+  *incoming.mutable_materials() = filing.materials();
+  const bool deficient = check->outcome == v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY;
+  for (const auto& m : check->missing_deferred) incoming.add_missing_material_ids(m.material_id());
+  incoming.set_state(deficient ? v1::APPLICATION_STATE_PENDING_SUPPLEMENT
+                               : v1::APPLICATION_STATE_RECEIVED);
+  if (deficient) {
+    *incoming.mutable_supplement_deadline() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+        absl::ToUnixNanos(now + absl::Hours(24) * check->supplement_days));
+  }
+  incoming.set_guide_version(guide->version());
+  *incoming.mutable_created_at() = filing.filed_at();
+  incoming.set_forwarding(v1::FORWARDING_STATE_DELIVERED);
+  *incoming.mutable_filing() = filing;
+  *incoming.add_events() = submit;
+
   v1::ApplicationEvent delivered;
   absl::StatusOr<InsertResult> inserted = applications_->InsertForeignApplication(
       incoming, [&](v1::Application& stored) -> absl::StatusOr<Mutation> {
-        delivered = MakeEvent(stored, own_, v1::APPLICATION_ACTION_DELIVER, stored.state(),
-                              stored.state(), node_identity_, now, "");
+        delivered = MakeEvent(stored, own_, v1::APPLICATION_ACTION_DELIVER,
+                              v1::APPLICATION_STATE_UNSPECIFIED, stored.state(), node_identity_,
+                              now, absl::StrJoin(notes, "; "));
+        absl::Status sealed = SealEvent(stored, signer_, &delivered);
+        if (!sealed.ok()) return sealed;
         *stored.mutable_updated_at() =
             google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
         Mutation m;
@@ -86,6 +271,12 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
         return m;
       });
   if (!inserted.ok()) return inserted.status();
+  if (inserted->already_present &&
+      signing::FilingHash(inserted->application.filing()) != signing::FilingHash(filing)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "a different filing of ", app.application_id(),
+        " is already stored here: the accepting province sent two filings under one id"));
+  }
   if (!inserted->already_present && on_outbox_written_) on_outbox_written_();
   resp->set_already_delivered(inserted->already_present);
   if (inserted->already_present) {
@@ -101,6 +292,7 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
   log_->Info("federation.application_received",
              {{"id", app.application_id()},
               {"from", caller.origin_province},
+              {"state", StateName(inserted->application.state())},
               {"duplicate", inserted->already_present ? "true" : "false"}});
   return absl::OkStatus();
 }
@@ -126,6 +318,10 @@ absl::Status FederationServiceImpl::ApplyEvent(const Caller& caller,
                                                       "; application ", req.application_id(),
                                                       " is not accepted or handled here"));
   }
+  if (id->accepting_province == id->handling_province) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "application ", req.application_id(), " is not a cross-province application"));
+  }
   const std::string other =
       id->accepting_province == own_ ? id->handling_province : id->accepting_province;
   const v1::ApplicationEvent& event = req.event();
@@ -136,74 +332,95 @@ absl::Status FederationServiceImpl::ApplyEvent(const Caller& caller,
         " arriving here must come from province ", other, " (origin ", caller.origin_province,
         ", event province ", event.province_code(), ", event_id ", event.event_id(), ")"));
   }
-  if (!v1::ApplicationAction_IsValid(event.action()) ||
-      event.action() == v1::APPLICATION_ACTION_UNSPECIFIED ||
-      event.action() == v1::APPLICATION_ACTION_SUBMIT) {
-    return absl::InvalidArgumentError("event.action must be a follow-up action");
-  }
-  absl::Status s = ValidateText("event.note", event.note(), kMaxNoteChars, false);
-  if (s.ok()) s = ValidateSuppliedMaterials("materials", req.materials(), false);
+  absl::Status s = ValidateEnums(event, "event");
+  if (!s.ok()) return s;
+  const FederationRole author = other == id->accepting_province ? FederationRole::kAccepting
+                                                                 : FederationRole::kHandling;
+  absl::StatusOr<const AuthorityRule*> rule = FindAuthority("DeliverEvent", event.action(), author);
+  if (!rule.ok()) return rule.status();
+  const AuthorityEffect effect = (*rule)->effect;
+  s = ValidateEventFields(event, other, "event");
+  if (s.ok() && effect == AuthorityEffect::kMirrorHandlingState) s = CheckMirroredTransition(event);
+  if (!s.ok()) return s;
+  const absl::Time now = clock_->Now();
+  s = verifier_->VerifyEvent(req.application_id(), event, now, signing::VerifyMode::kReceiving);
   if (!s.ok()) return s;
 
-  const bool handling_here = id->handling_province == own_;
-  absl::StatusOr<v1::Application> result = applications_->MutateApplication(
+  v1::ApplicationEvent result;  // the handling node's own record of an applicant action
+  absl::StatusOr<v1::Application> stored = applications_->MutateApplication(
       req.application_id(), [&](v1::Application& app) -> absl::StatusOr<Mutation> {
         Mutation m;
         for (const auto& e : app.events()) {
-          if (e.event_id() == event.event_id()) {
-            *duplicate = true;
-            return m;  // already applied: a retried delivery
+          if (e.event_id() != event.event_id()) continue;
+          if (signing::EventChainHash(e) != signing::EventChainHash(event)) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "event ", event.event_id(), " of ", req.application_id(),
+                " was already delivered with different content"));
           }
+          *duplicate = true;
+          return m;  // already applied: a retried delivery
         }
-        v1::ApplicationEvent recorded = event;
-        if (handling_here && IsApplicantAction(event.action())) {
-          // The handling province decides the state: an applicant's action
-          // from the accepting window is re-checked against the state here.
-          absl::StatusOr<v1::ApplicationState> next = NextState(app.state(), event.action());
-          if (next.ok()) {
-            for (const auto& mat : req.materials()) *app.add_materials() = mat;
-            google::protobuf::RepeatedPtrField<std::string> still;
-            for (const std::string& missing : app.missing_material_ids()) {
-              bool added = false;
-              for (const auto& mat : req.materials()) added |= mat.material_id() == missing;
-              if (!added) *still.Add() = missing;
+        absl::Status linked = signing::CheckChainLink(app.filing(), app.events(), event);
+        if (!linked.ok()) return linked;
+        m.events.push_back(event);  // stored as its author signed it
+        switch (effect) {
+          case AuthorityEffect::kApplyApplicantAction: {
+            // The handling province decides: the action is re-checked
+            // against the state here and the outcome is this node's event.
+            const v1::ApplicationState before = app.state();
+            absl::StatusOr<v1::ApplicationState> next = NextState(before, event.action());
+            std::string note;
+            if (next.ok()) {
+              if (event.action() == v1::APPLICATION_ACTION_SUPPLEMENT) {
+                AddOrReplaceMaterials(event.materials(), &app);
+                app.set_state(SupplementOutcome(before, app.missing_material_ids_size() > 0));
+              } else {
+                app.set_state(*next);
+              }
+              if (app.state() != v1::APPLICATION_STATE_PENDING_SUPPLEMENT) {
+                app.clear_supplement_deadline();
+              }
+              note = absl::StrCat("applied ", event.event_id(), " from the accepting window");
+            } else {
+              note = absl::StrCat("not applied ", event.event_id(), ": ", next.status().message());
             }
-            app.mutable_missing_material_ids()->Swap(&still);
-            v1::ApplicationState after =
-                event.action() == v1::APPLICATION_ACTION_SUPPLEMENT
-                    ? SupplementOutcome(app.state(), app.missing_material_ids_size() > 0)
-                    : *next;
-            recorded.set_state_before(app.state());
-            recorded.set_state_after(after);
-            app.set_state(after);
-          } else {
-            recorded.set_state_before(app.state());
-            recorded.set_state_after(app.state());
-            recorded.set_note(absl::StrCat(event.note(), " [not applied at ", own_, ": ",
-                                           next.status().message(), "]"));
+            v1::Application before_result = app;
+            *before_result.add_events() = event;
+            result = MakeEvent(before_result, own_, event.action(), before, app.state(),
+                               node_identity_, now, note);
+            absl::Status sealed = SealEvent(before_result, signer_, &result);
+            if (!sealed.ok()) return sealed;
+            m.outbox = EventOutbox(app, own_, result);
+            m.events.push_back(result);
+            break;
           }
-        } else {
-          // The accepting side mirrors the handling province's state.
-          if (event.action() == v1::APPLICATION_ACTION_DELIVER) {
-            app.set_forwarding(v1::FORWARDING_STATE_DELIVERED);
-          }
-          if (event.state_after() != v1::APPLICATION_STATE_UNSPECIFIED) {
+          case AuthorityEffect::kMirrorHandlingState:
+            if (event.action() == v1::APPLICATION_ACTION_DELIVER) {
+              app.set_forwarding(v1::FORWARDING_STATE_DELIVERED);
+            }
+            AddOrReplaceMaterials(event.materials(), &app);
             app.set_state(event.state_after());
-          }
-          for (const auto& mat : req.materials()) *app.add_materials() = mat;
+            if (app.state() != v1::APPLICATION_STATE_PENDING_SUPPLEMENT) {
+              app.clear_supplement_deadline();
+              app.clear_missing_material_ids();
+            }
+            break;
+          case AuthorityEffect::kFlagEscalation:
+            app.set_escalated(event.action() == v1::APPLICATION_ACTION_ESCALATE);
+            break;
+          case AuthorityEffect::kStoreFiling:
+            return absl::InternalError("DeliverEvent cannot store a filing");
         }
-        if (event.action() == v1::APPLICATION_ACTION_ESCALATE) app.set_escalated(true);
-        if (event.action() == v1::APPLICATION_ACTION_RESOLVE_ESCALATION) app.set_escalated(false);
         *app.mutable_updated_at() = event.at();
-        m.events.push_back(recorded);
         return m;
       });
-  if (absl::IsNotFound(result.status())) {
+  if (absl::IsNotFound(stored.status())) {
     return absl::NotFoundError(absl::StrCat("application ", req.application_id(),
                                             " is not known at province ", own_,
                                             " (deliver the application before its events)"));
   }
-  return result.status();
+  if (stored.ok() && !result.event_id().empty() && on_outbox_written_) on_outbox_written_();
+  return stored.status();
 }
 
 grpc::Status FederationServiceImpl::DeliverEvent(grpc::ServerContext* ctx,

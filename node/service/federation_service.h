@@ -2,12 +2,16 @@
 // gateway — forwarded applications (handling side), history events (both
 // sides), guide look-ups. Only the gateway may call it, and the origin
 // province it stamps must be the province the delivery claims to come from.
+// What that province may say is FederationAuthorityTable()
+// (service/federation_authority.h); every record is checked against its
+// author's signature and hash chain before anything is written.
 #pragma once
 
 #include <functional>
 #include <string>
 
 #include "clock.h"
+#include "record_signing.h"
 #include "service/authz_policy.h"
 #include "service/node_metrics.h"
 #include "store/application_store.h"
@@ -20,10 +24,13 @@ namespace tongban::node {
 class FederationServiceImpl final : public v1::FederationService::Service {
  public:
   // Pointers are not owned and must outlive the service. `node_identity` is
-  // this node's SPIFFE id, recorded as the actor of DELIVER events.
+  // this node's SPIFFE id, recorded as the actor of DELIVER events. `signer`
+  // signs this node's events; `verifier` checks every received one (federation
+  // CA and CRL) before anything is written.
   FederationServiceImpl(const AuthzPolicy* authz, ApplicationStore* applications,
                         CatalogStore* catalog, const Clock* clock, NodeMetrics* metrics,
-                        EventLog* log, std::string node_identity);
+                        EventLog* log, std::string node_identity, signing::RecordSigner* signer,
+                        const signing::RecordVerifier* verifier);
 
   // Optional: called after a committed write that added outbox entries (the
   // DELIVER event going back), so the forwarder sends it at once. Set before
@@ -51,6 +58,8 @@ class FederationServiceImpl final : public v1::FederationService::Service {
   EventLog* log_;
   const std::string own_;
   const std::string node_identity_;
+  signing::RecordSigner* signer_;
+  const signing::RecordVerifier* verifier_;
   std::function<void()> on_outbox_written_;
 };
 

@@ -36,12 +36,33 @@ struct OutboxEntry {
   int32_t attempts = 0;
   absl::Time created_at = absl::InfinitePast();
   absl::Time next_attempt_at = absl::InfinitePast();
-  std::string last_error;
+  std::string last_error;          // "<CODE>: <message>" of the last failed attempt
+  // A dead letter: the receiver refused the entry for good (docs/protocol.md,
+  // "Deliveries that cannot be delivered"). It is never retried by itself and
+  // holds back the later entries of its application until an operator replays
+  // or discards it. InfinitePast while the entry is pending.
+  absl::Time dead_at = absl::InfinitePast();
+  std::string dead_code;           // the refusing status code, e.g. "PERMISSION_DENIED"
+
+  bool dead() const { return dead_at != absl::InfinitePast(); }
 };
 
 struct OutboxStats {
-  int64_t depth = 0;                          // entries not yet delivered
-  absl::Time oldest_created_at = absl::InfinitePast();  // InfinitePast when empty
+  int64_t depth = 0;                          // pending entries (not dead letters)
+  // Oldest pending entry that is not held back behind a dead letter of its
+  // application (those wait for an operator, not for the network; the
+  // dead-letter alert covers them). InfinitePast when there is none.
+  absl::Time oldest_created_at = absl::InfinitePast();
+  int64_t dead_letters = 0;                   // entries refused for good
+  int64_t blocked = 0;                        // pending entries behind a dead letter
+};
+
+// Which outbox entries an operator lists.
+struct OutboxFilter {
+  enum class Status { kAny, kPending, kDeadLetter };
+  Status status = Status::kAny;
+  std::string application_id;   // empty: every application
+  std::string target_province;  // empty: every province
 };
 
 // What a mutation adds besides the changed application row. All of it is
@@ -78,6 +99,11 @@ struct CreateRequest {
   // application id: the store calls `make_outbox` with the stored application to
   // build the final entries).
   std::function<std::vector<OutboxEntry>(const v1::Application& stored)> make_outbox;
+  // Optional, called in the transaction once application_id is assigned and
+  // before anything is written: completes what depends on the id (the filing
+  // record, the SUBMIT event's hash link and signature). An error aborts.
+  std::function<absl::Status(v1::Application& app, std::vector<v1::ApplicationEvent>& events)>
+      finalize;
 };
 
 struct CreateResult {
@@ -141,8 +167,41 @@ class ApplicationStore {
   // Records a failed attempt and when to try again.
   virtual absl::Status RetryOutboxLater(int64_t entry_id, absl::Time next_attempt_at,
                                         const std::string& error) = 0;
+  // Records the failed attempt that makes the entry a dead letter (`code`
+  // the receiver's status code name, `error` its "<CODE>: <message>"): it is
+  // no longer due and it holds back the later entries of its application.
+  virtual absl::Status DeadLetterOutbox(int64_t entry_id, absl::Time at, const std::string& code,
+                                        const std::string& error) = 0;
+  // The receiver does not know the application of this (event) entry: in one
+  // transaction, records the failed attempt (the entry is due again at
+  // `next_attempt_at`, after what is inserted) and inserts the entry
+  // `make_delivery` builds from the application as stored here, ordered
+  // ahead of this entry. An error from `make_delivery` (e.g. this node may
+  // not deliver that application) is returned and nothing is written.
+  virtual absl::Status RedeliverApplicationFirst(
+      int64_t entry_id, absl::Time next_attempt_at, const std::string& error,
+      const std::function<absl::StatusOr<OutboxEntry>(const v1::Application&)>& make_delivery) = 0;
   virtual absl::StatusOr<OutboxStats> GetOutboxStats() = 0;
   virtual absl::StatusOr<std::vector<OutboxEntry>> ListOutbox(int limit) = 0;
+
+  // Operators (NodeAdminService). Entries in id order, `cursor` from a
+  // previous page.
+  virtual absl::StatusOr<Page<OutboxEntry>> ListOutboxEntries(const OutboxFilter& filter,
+                                                              const std::string& cursor,
+                                                              int limit) = 0;
+  // NOT_FOUND when there is no such entry (never written, delivered or discarded).
+  virtual absl::StatusOr<OutboxEntry> GetOutboxEntry(int64_t entry_id) = 0;
+  // A dead letter back to pending, due at `now` with its attempts reset; its
+  // last error stays for the record until the next attempt. NOT_FOUND when
+  // absent, FAILED_PRECONDITION when it is not a dead letter. Returns the
+  // entry as it is afterwards.
+  virtual absl::StatusOr<OutboxEntry> ReplayDeadLetter(int64_t entry_id, absl::Time now) = 0;
+  // Deletes a dead letter and runs `on_discard` (must not be empty) as a
+  // mutation of its application in the same transaction (the event that
+  // records who discarded it and why). NOT_FOUND / FAILED_PRECONDITION as
+  // ReplayDeadLetter. Returns the entry as it was.
+  virtual absl::StatusOr<OutboxEntry> DiscardDeadLetter(int64_t entry_id,
+                                                        const MutateFn& on_discard) = 0;
 
   // Gauges read at every metrics scrape: each must stay cheap however many
   // applications the node has handled (an index range, not a table scan).

@@ -17,11 +17,9 @@ namespace {
 using sqlite_rows::AppendEvents;
 using sqlite_rows::FindIdempotency;
 using sqlite_rows::IdempotencyRecord;
-using sqlite_rows::kOutboxColumns;
 using sqlite_rows::LoadApplication;
 using sqlite_rows::ParseInto;
 using sqlite_rows::PersistMutation;
-using sqlite_rows::ReadOutboxEntries;
 using sqlite_rows::RecordIdempotency;
 using sqlite_rows::SetTimestamp;
 using sqlite_rows::TakeSequence;
@@ -161,6 +159,9 @@ absl::Status SqliteApplicationStore::CreateInTransaction(sqlite3* db, const Crea
   if (!app.has_created_at()) SetTimestamp(clock_.Now(), app.mutable_created_at());
   app.set_application_id(FormatApplicationId(app.accepting_province(), app.handling_province(),
                                              ToTime(app.created_at()), *seq));
+  if (request.finalize) {
+    if (absl::Status s = request.finalize(app, events); !s.ok()) return s;
+  }
   auto latest = AppendEvents(own_province_, std::move(events), app);
   if (!latest.ok()) return latest.status();
   std::vector<OutboxEntry> outbox;
@@ -324,106 +325,7 @@ absl::StatusOr<Page<v1::Escalation>> SqliteApplicationStore::ListEscalations(
   return page;
 }
 
-absl::StatusOr<std::vector<OutboxEntry>> SqliteApplicationStore::DueOutbox(absl::Time now,
-                                                                           int limit) {
-  if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
-  // Only the oldest entry of each application is a candidate: a later
-  // delivery of the same application must not overtake an earlier one
-  // that is waiting for its retry.
-  static const std::string kSql =
-      absl::StrCat("SELECT ", kOutboxColumns,
-                   " FROM outbox WHERE id IN (SELECT min(id) FROM outbox GROUP BY application_id) "
-                   "AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2");
-  std::vector<OutboxEntry> entries;
-  absl::Status status = db_.Read([&](sqlite3* db) {
-    auto stmt = SqliteStatement::Prepare(db, kSql.c_str());
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindInt64(1, absl::ToUnixMicros(now)).BindInt64(2, limit);
-    auto read = ReadOutboxEntries(*stmt);
-    if (!read.ok()) return read.status();
-    entries = *std::move(read);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return entries;
-}
-
-absl::Status SqliteApplicationStore::CompleteOutbox(int64_t entry_id,
-                                                    const MutateFn& on_delivered) {
-  return db_.Write([&](sqlite3* db) -> absl::Status {
-    auto stmt = SqliteStatement::Prepare(
-        db, "DELETE FROM outbox WHERE id = ?1 RETURNING kind, application_id");
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindInt64(1, entry_id);
-    auto row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) {
-      return absl::NotFoundError(
-          absl::StrCat("outbox entry ", entry_id, " not found (already completed?)"));
-    }
-    const bool delivered_application =
-        stmt->ColumnInt64(0) == static_cast<int64_t>(OutboxEntry::Kind::kDeliverApplication);
-    const std::string application_id = stmt->ColumnText(1);
-    if (absl::Status s = stmt->Run(); !s.ok()) return s;  // finish the DELETE
-    if (!delivered_application && !on_delivered) return absl::OkStatus();
-    v1::Application unused;
-    return MutateInTransaction(db, application_id, on_delivered, delivered_application, unused);
-  });
-}
-
-absl::Status SqliteApplicationStore::RetryOutboxLater(int64_t entry_id, absl::Time next_attempt_at,
-                                                      const std::string& error) {
-  return db_.Write([&](sqlite3* db) -> absl::Status {
-    auto stmt = SqliteStatement::Prepare(
-        db,
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 "
-        "WHERE id = ?1");
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindInt64(1, entry_id)
-        .BindInt64(2, absl::ToUnixMicros(next_attempt_at))
-        .BindText(3, error);
-    if (absl::Status s = stmt->Run(); !s.ok()) return s;
-    if (SqliteChanges(db) == 0) {
-      return absl::NotFoundError(
-          absl::StrCat("outbox entry ", entry_id, " not found (already completed?)"));
-    }
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<OutboxStats> SqliteApplicationStore::GetOutboxStats() {
-  OutboxStats stats;
-  absl::Status status = db_.Read([&](sqlite3* db) {
-    auto stmt = SqliteStatement::Prepare(db, "SELECT count(*), min(created_at) FROM outbox");
-    if (!stmt.ok()) return stmt.status();
-    auto row = stmt->Step();
-    if (!row.ok()) return row.status();
-    stats.depth = stmt->ColumnInt64(0);
-    if (!stmt->ColumnIsNull(1))
-      stats.oldest_created_at = absl::FromUnixMicros(stmt->ColumnInt64(1));
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return stats;
-}
-
-absl::StatusOr<std::vector<OutboxEntry>> SqliteApplicationStore::ListOutbox(int limit) {
-  if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
-  static const std::string kSql =
-      absl::StrCat("SELECT ", kOutboxColumns, " FROM outbox ORDER BY id LIMIT ?1");
-  std::vector<OutboxEntry> entries;
-  absl::Status status = db_.Read([&](sqlite3* db) {
-    auto stmt = SqliteStatement::Prepare(db, kSql.c_str());
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindInt64(1, limit);
-    auto read = ReadOutboxEntries(*stmt);
-    if (!read.ok()) return read.status();
-    entries = *std::move(read);
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return entries;
-}
+// The outbox methods are in sqlite_application_outbox.cc.
 
 absl::StatusOr<int64_t> SqliteApplicationStore::CountOpenEscalations() {
   int64_t open = 0;

@@ -264,5 +264,28 @@ TEST(ApplicationStateMachineTest, NamesDropTheEnumPrefix) {
   EXPECT_EQ(ActionName(v1::APPLICATION_ACTION_RESOLVE_ESCALATION), "RESOLVE_ESCALATION");
 }
 
+// A value from a newer peer or a damaged row: named by number, never thrown
+// (issue 10: StateName threw std::out_of_range and aborted the node).
+TEST(ApplicationStateMachineTest, UnknownValuesAreNamedAndAllowNothing) {
+  const auto bad_state = static_cast<ApplicationState>(99);
+  const auto bad_action = static_cast<ApplicationAction>(99);
+  EXPECT_EQ(StateName(bad_state), "UNKNOWN(99)");
+  EXPECT_EQ(ActionName(bad_action), "UNKNOWN(99)");
+  EXPECT_EQ(StateName(static_cast<ApplicationState>(-7)), "UNKNOWN(-7)");
+  EXPECT_TRUE(AllowedActions(bad_state).empty());
+  for (ApplicationAction a : AllActions()) {
+    absl::StatusOr<ApplicationState> next = NextState(bad_state, a);
+    if (a == v1::APPLICATION_ACTION_ESCALATE || a == v1::APPLICATION_ACTION_DELIVER ||
+        a == v1::APPLICATION_ACTION_RESOLVE_ESCALATION) {
+      continue;  // changes nothing, in every state
+    }
+    ASSERT_FALSE(next.ok()) << ActionName(a);
+    EXPECT_THAT(std::string(next.status().message()), HasSubstr("UNKNOWN(99)"));
+  }
+  absl::StatusOr<ApplicationState> next = NextState(R, bad_action);
+  EXPECT_EQ(next.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SupplementOutcome(bad_state, false), bad_state);
+}
+
 }  // namespace
 }  // namespace tongban::node
