@@ -3,14 +3,17 @@
 //                                [--crl_warn_hours N] [--json]
 //   tongbanctl token mint --key FILE --sub RESIDENT_ID [--iss S] [--aud S]
 //                         [--ttl SECONDS] [--kid K] [--not_before_in SECONDS] [--jti S]
-// Exit codes: 0 success (certs check: no problems), 1 problems found, 2 usage
-// error or cannot check / mint.
+//   tongbanctl history export --node ADDR --id APPLICATION_ID --cert F --key F --ca F [--out FILE]
+//   tongbanctl history verify FILE --ca FILE [--crl_dir DIR]
+// Exit codes: 0 success (certs check: no problems; history verify: verified),
+// 1 problems found, 2 usage error or cannot check / mint / export / read.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -20,6 +23,7 @@
 #include "absl/time/time.h"
 #include "cert_check.h"
 #include "citizen_token.h"
+#include "history.h"
 #include "resident_id.h"
 
 namespace {
@@ -27,6 +31,9 @@ namespace {
 constexpr char kUsage[] =
     "Usage: tongbanctl certs check <dir> [options]\n"
     "       tongbanctl token mint --key FILE --sub RESIDENT_ID [options]\n"
+    "       tongbanctl history export --node ADDR --id APPLICATION_ID --cert FILE --key FILE\n"
+    "                                 --ca FILE [--out FILE]\n"
+    "       tongbanctl history verify FILE --ca FILE [--crl_dir DIR]\n"
     "       tongbanctl --help\n"
     "\n"
     "certs check\n"
@@ -65,7 +72,34 @@ constexpr char kUsage[] =
     "                        mints a not-yet-valid token. Default: no nbf\n"
     "  --jti S               token id claim (default none)\n"
     "\n"
-    "Exit code: 0 token printed on stdout, 2 usage error or cannot mint.\n";
+    "Exit code: 0 token printed on stdout, 2 usage error or cannot mint.\n"
+    "\n"
+    "history export\n"
+    "Writes an application's signed history (filing record and every event with its\n"
+    "hash-chain link and signature; JSON, format tongban.signed-history.v1, see\n"
+    "docs/protocol.md \"Signed records\") as read from a node with GetApplication.\n"
+    "\n"
+    "  --node ADDR           the node, host:port (e.g. 127.0.0.1:21017)\n"
+    "  --id APPLICATION_ID   e.g. TB-430000-310000-20261125-00000042\n"
+    "  --cert FILE, --key FILE  client certificate and key: an officer of the node's\n"
+    "                        province (e.g. certs/dev/province/430000/officer/officer-01/)\n"
+    "  --ca FILE             CA bundle (e.g. certs/dev/ca/ca.pem)\n"
+    "  --out FILE            write there instead of stdout\n"
+    "\n"
+    "Exit code: 0 written, 2 usage error or cannot export.\n"
+    "\n"
+    "history verify\n"
+    "Verifies an exported history offline, with only the CA certificate and the CRLs:\n"
+    "every event signed by its authoring province with a certificate valid (and not yet\n"
+    "revoked) at the event's time, every province's hash chain from the filing record\n"
+    "intact, event numbers consecutive, the accepting province's first event SUBMIT.\n"
+    "Prints one line per event and a verdict.\n"
+    "\n"
+    "  --ca FILE             the federation CA bundle\n"
+    "  --crl_dir DIR         hashed CRL directory (<issuer-hash>.r<n>); without it\n"
+    "                        revocation is not checked\n"
+    "\n"
+    "Exit code: 0 verified, 1 not verified, 2 usage error or unreadable file.\n";
 
 int Usage(const char* error) {
   if (error != nullptr) std::fprintf(stderr, "tongbanctl: %s\n\n", error);
@@ -262,6 +296,109 @@ int TokenMint(const std::vector<std::string>& args) {
   return 0;
 }
 
+int HistoryExport(const std::vector<std::string>& args) {
+  tongban::ctl::ExportOptions options;
+  std::string out_file;
+  Options opt(args, 2);
+  while (opt.Next()) {
+    const std::string& a = opt.name();
+    std::string* target = nullptr;
+    if (a == "--node") {
+      target = &options.node;
+    } else if (a == "--id") {
+      target = &options.application_id;
+    } else if (a == "--cert") {
+      target = &options.cert_file;
+    } else if (a == "--key") {
+      target = &options.key_file;
+    } else if (a == "--ca") {
+      target = &options.ca_file;
+    } else if (a == "--out") {
+      target = &out_file;
+    } else if (a.rfind("--", 0) == 0) {
+      return Usage(("unknown option " + opt.raw_name() + " for history export").c_str());
+    } else {
+      return Usage(("unexpected argument " + a + " for history export").c_str());
+    }
+    if (!opt.Value(target) || target->empty()) {
+      return Usage((opt.raw_name() + " needs a value").c_str());
+    }
+  }
+  if (options.node.empty() || options.application_id.empty() || options.cert_file.empty() ||
+      options.key_file.empty() || options.ca_file.empty()) {
+    return Usage("history export needs --node, --id, --cert, --key and --ca");
+  }
+  absl::StatusOr<tongban::v1::SignedHistory> history = tongban::ctl::FetchSignedHistory(options);
+  absl::StatusOr<std::string> json =
+      history.ok() ? tongban::ctl::SignedHistoryToJson(*history) : history.status();
+  if (!json.ok()) {
+    std::fprintf(stderr, "tongbanctl: %s\n", std::string(json.status().message()).c_str());
+    return 2;
+  }
+  if (out_file.empty()) {
+    std::fputs(json->c_str(), stdout);
+    return 0;
+  }
+  std::ofstream out(out_file, std::ios::binary | std::ios::trunc);
+  out << *json;
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "tongbanctl: cannot write %s: %s\n", out_file.c_str(),
+                 std::strerror(errno));
+    return 2;
+  }
+  std::fprintf(stderr, "tongbanctl: wrote %s (%d events)\n", out_file.c_str(),
+               history->events_size());
+  return 0;
+}
+
+int HistoryVerify(const std::vector<std::string>& args) {
+  std::string file;
+  std::string ca_file;
+  std::string crl_dir;
+  Options opt(args, 2);
+  while (opt.Next()) {
+    const std::string& a = opt.name();
+    if (a == "--ca") {
+      if (!opt.Value(&ca_file) || ca_file.empty()) return Usage("--ca needs a file");
+    } else if (a == "--crl_dir") {
+      if (!opt.Value(&crl_dir)) return Usage("--crl_dir needs a directory");
+    } else if (a.rfind("--", 0) == 0) {
+      return Usage(("unknown option " + opt.raw_name() + " for history verify").c_str());
+    } else if (file.empty()) {
+      file = a;
+    } else {
+      return Usage("only one FILE");
+    }
+  }
+  if (file.empty()) return Usage("history verify needs a FILE (made by history export)");
+  if (ca_file.empty()) return Usage("history verify needs --ca FILE (the federation CA bundle)");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "tongbanctl: cannot read %s: %s\n", file.c_str(), std::strerror(errno));
+    return 2;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<tongban::v1::SignedHistory> history =
+      tongban::ctl::SignedHistoryFromJson(text.str());
+  if (!history.ok()) {
+    std::fprintf(stderr, "tongbanctl: %s: %s\n", file.c_str(),
+                 std::string(history.status().message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<tongban::signing::RecordVerifier>> verifier =
+      tongban::signing::RecordVerifier::Create(ca_file, crl_dir);
+  if (!verifier.ok()) {
+    std::fprintf(stderr, "tongbanctl: %s\n", std::string(verifier.status().message()).c_str());
+    return 2;
+  }
+  tongban::signing::HistoryVerdict verdict =
+      tongban::ctl::VerifySignedHistory(*history, **verifier);
+  std::fputs(tongban::ctl::FormatVerdict(*history, verdict).c_str(), stdout);
+  return verdict.ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -272,5 +409,9 @@ int main(int argc, char** argv) {
   }
   if (args.size() >= 2 && args[0] == "certs" && args[1] == "check") return CertsCheck(args);
   if (args.size() >= 2 && args[0] == "token" && args[1] == "mint") return TokenMint(args);
-  return Usage("unknown command (the commands are `certs check <dir>` and `token mint`)");
+  if (args.size() >= 2 && args[0] == "history" && args[1] == "export") return HistoryExport(args);
+  if (args.size() >= 2 && args[0] == "history" && args[1] == "verify") return HistoryVerify(args);
+  return Usage(
+      "unknown command (the commands are `certs check <dir>`, `token mint`, `history export` and "
+      "`history verify`)");
 }
