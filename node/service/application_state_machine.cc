@@ -12,7 +12,8 @@ using v1::ApplicationState;
 
 bool ChangesNothing(ApplicationAction a) {
   return a == v1::APPLICATION_ACTION_ESCALATE || a == v1::APPLICATION_ACTION_DELIVER ||
-         a == v1::APPLICATION_ACTION_RESOLVE_ESCALATION;
+         a == v1::APPLICATION_ACTION_RESOLVE_ESCALATION ||
+         a == v1::APPLICATION_ACTION_DISCARD_DELIVERY;
 }
 
 // The transition table; UNSPECIFIED = not allowed.

@@ -48,7 +48,12 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
                               .Name("tongban_forwarding_delivery_seconds")
                               .Help("Time from an outbox entry's creation to its acknowledged "
                                     "delivery to the other province.")
-                              .Register(registry)) {
+                              .Register(registry)),
+      dead_letters_(prometheus::BuildCounter()
+                        .Name("tongban_forwarding_dead_letters_total")
+                        .Help("Outbox deliveries refused for good by the receiving province "
+                              "(dead letters), by kind and status code.")
+                        .Register(registry)) {
   prometheus::BuildGauge()
       .Name("tongban_build_info")
       .Help("Build and identity of this process (value 1).")
@@ -66,6 +71,11 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
       forwarding_attempts_.Add({{"kind", kind}, {"result", result}});
     }
     forwarding_seconds_.Add({{"kind", kind}}, kForwardingBuckets);
+    // The refusals a receiver gives (docs/protocol.md); others appear when seen.
+    for (const char* code : {"INVALID_ARGUMENT", "PERMISSION_DENIED", "FAILED_PRECONDITION",
+                             "NOT_FOUND"}) {
+      dead_letters_.Add({{"kind", kind}, {"code", code}});
+    }
   }
 }
 
@@ -91,6 +101,10 @@ void NodeMetrics::ForwardingAttempt(const std::string& kind, const std::string& 
   forwarding_attempts_.Add({{"kind", kind}, {"result", result}}).Increment();
 }
 
+void NodeMetrics::DeadLettered(const std::string& kind, const std::string& code) {
+  dead_letters_.Add({{"kind", kind}, {"code", code}}).Increment();
+}
+
 void NodeMetrics::ForwardingDelivered(const std::string& kind, double seconds) {
   forwarding_seconds_.Add({{"kind", kind}}, kForwardingBuckets).Observe(seconds);
 }
@@ -112,15 +126,25 @@ std::vector<prometheus::MetricFamily> StoreGauges::Collect() const {
   std::vector<prometheus::MetricFamily> families;
 
   if (absl::StatusOr<OutboxStats> stats = store_->GetOutboxStats(); stats.ok()) {
-    double age = stats->depth == 0
+    double age = stats->oldest_created_at == absl::InfinitePast()
                      ? 0
                      : absl::ToDoubleSeconds(clock_->Now() - stats->oldest_created_at);
     families.push_back(
-        gauge("tongban_outbox_depth", "Deliveries to other provinces not yet acknowledged."));
+        gauge("tongban_outbox_depth",
+              "Deliveries to other provinces pending (not yet acknowledged, not dead letters)."));
     families.back().metric.push_back(sample(static_cast<double>(stats->depth)));
     families.push_back(gauge("tongban_outbox_oldest_age_seconds",
-                             "Age of the oldest undelivered outbox entry (0 when empty)."));
+                             "Age of the oldest pending outbox entry not held back by a dead "
+                             "letter (0 when none)."));
     families.back().metric.push_back(sample(age));
+    families.push_back(gauge("tongban_outbox_dead_letters",
+                             "Outbox entries refused for good by the receiving province, "
+                             "waiting for an operator (tongbanctl outbox)."));
+    families.back().metric.push_back(sample(static_cast<double>(stats->dead_letters)));
+    families.push_back(gauge("tongban_outbox_blocked",
+                             "Pending outbox entries held back behind a dead letter of their "
+                             "application."));
+    families.back().metric.push_back(sample(static_cast<double>(stats->blocked)));
   }
 
   if (absl::StatusOr<int64_t> open = store_->CountOpenEscalations(); open.ok()) {

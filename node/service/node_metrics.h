@@ -35,6 +35,9 @@ class NodeMetrics final {
   // An acknowledged delivery, `seconds` after its outbox entry was written:
   // the cross-province forwarding latency.
   void ForwardingDelivered(const std::string& kind, double seconds);
+  // An outbox entry the receiver refused for good became a dead letter:
+  // kind application|event, code the refusing status code name.
+  void DeadLettered(const std::string& kind, const std::string& code);
 
  private:
   prometheus::Family<prometheus::Counter>& submitted_;
@@ -44,10 +47,12 @@ class NodeMetrics final {
   prometheus::Histogram& commit_batch_;
   prometheus::Family<prometheus::Counter>& forwarding_attempts_;
   prometheus::Family<prometheus::Histogram>& forwarding_seconds_;
+  prometheus::Family<prometheus::Counter>& dead_letters_;
 };
 
 // Gauges read from the store at scrape time, so they are never stale:
 // tongban_outbox_depth, tongban_outbox_oldest_age_seconds,
+// tongban_outbox_dead_letters, tongban_outbox_blocked,
 // tongban_escalations_open (the 办不成事 queue) and
 // tongban_applications_open{state} (non-terminal states only, every one
 // present, 0 when empty). Each query is an index range whose size follows the

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tongban/v1/federation.pb.h"
 
@@ -17,6 +18,10 @@ std::string Rfc3339Millis(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
+// Appended to the last error of an event whose application was re-delivered
+// ahead of it: a second NOT_FOUND after that is a dead letter, not a loop.
+constexpr char kRedeliveredNote[] = " (the application is re-delivered ahead of this event)";
+
 OutboxForwarderOptions AtLeastOne(OutboxForwarderOptions options) {
   options.batch = std::max(options.batch, 1);
   options.concurrency = std::max(options.concurrency, 1);
@@ -25,26 +30,68 @@ OutboxForwarderOptions AtLeastOne(OutboxForwarderOptions options) {
 
 }  // namespace
 
-OutboxForwarder::Failure OutboxForwarder::Classify(absl::StatusCode code) {
+OutboxForwarder::Failure OutboxForwarder::Classify(absl::StatusCode code,
+                                                   OutboxEntry::Kind kind) {
   switch (code) {
+    // The network, the gateway or the receiver is not able to answer now.
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
     case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kAborted:
     case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kNotFound:  // an event before its application: it follows soon
+    // A crash or a bug in the receiver or a proxy, not a verdict on the
+    // entry: fixing the receiver makes the same bytes succeed, and
+    // dead-lettering every entry of an outage would leave operators to
+    // replay them one by one.
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kInternal:
+    // The receiver runs a version without the RPC: upgrading it fixes it.
+    case absl::StatusCode::kUnimplemented:
+    // About this node's credentials, not the entry: every delivery fails
+    // alike until the certificate is renewed (the expiry alert covers it).
+    case absl::StatusCode::kUnauthenticated:
       return Failure::kTransient;
+    case absl::StatusCode::kNotFound:
+      // An event whose application the receiver does not know: deliver the
+      // application first. NOT_FOUND of an application is not an answer a
+      // receiver gives; it is treated as a refusal.
+      return kind == OutboxEntry::Kind::kDeliverEvent ? Failure::kApplicationUnknown
+                                                      : Failure::kPermanent;
     default:
-      return Failure::kRejected;
+      // INVALID_ARGUMENT, PERMISSION_DENIED (authority rules, refused
+      // signatures), FAILED_PRECONDITION, ALREADY_EXISTS, OUT_OF_RANGE,
+      // DATA_LOSS (a payload this node cannot read): the same entry would be
+      // refused again.
+      return Failure::kPermanent;
   }
 }
 
-absl::Duration OutboxForwarder::Backoff(const Options& options, int failed_attempts,
-                                        Failure failure) {
-  if (failure == Failure::kRejected) return options.max_backoff;
+absl::Duration OutboxForwarder::Backoff(const Options& options, int failed_attempts) {
   absl::Duration delay = options.initial_backoff;
   for (int i = 1; i < failed_attempts && delay < options.max_backoff; ++i) delay *= 2;
   return std::min(delay, options.max_backoff);
+}
+
+absl::StatusOr<OutboxEntry> OutboxForwarder::RedeliveryOf(const v1::Application& application,
+                                                          const std::string& target) {
+  if (application.accepting_province() == application.handling_province() ||
+      target != application.handling_province()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "only the accepting province ", application.accepting_province(),
+        " can deliver application ", application.application_id(), " to ",
+        application.handling_province(), "; this delivery goes to ", target));
+  }
+  // As ApplicationServiceImpl writes the first delivery: the application as
+  // stored here. The receiver reads its filing record and the signed SUBMIT
+  // event and re-derives everything else.
+  v1::DeliverApplicationRequest deliver;
+  *deliver.mutable_application() = application;
+  OutboxEntry entry;
+  entry.kind = OutboxEntry::Kind::kDeliverApplication;
+  entry.application_id = application.application_id();
+  entry.target_province = application.handling_province();
+  entry.payload = deliver.SerializeAsString();
+  return entry;
 }
 
 OutboxForwarder::OutboxForwarder(ApplicationStore* store, FederationClient* client,
@@ -231,31 +278,60 @@ OutboxForwarder::Outcome OutboxForwarder::Forward(const OutboxEntry& entry, absl
     return {true};
   }
 
-  const Failure failure = Classify(sent.code());
-  const absl::Duration base = Backoff(options_, entry.attempts + 1, failure);
-  const absl::Duration delay = base * absl::Uniform(bitgen, 0.8, 1.2);
-  const absl::Time next = now + delay;
+  return Failed(entry, sent, now, bitgen);
+}
+
+OutboxForwarder::Outcome OutboxForwarder::Failed(const OutboxEntry& entry,
+                                                 const absl::Status& sent, absl::Time now,
+                                                 absl::BitGen& bitgen) {
+  const std::string kind = KindLabel(entry.kind);
+  const std::string id = absl::StrCat(entry.id);
   const std::string error =
       absl::StrCat(absl::StatusCodeToString(sent.code()), ": ", sent.message());
-  metrics_->ForwardingAttempt(kind,
-                              failure == Failure::kTransient ? "transient_error" : "rejected");
-  absl::Status retried = store_->RetryOutboxLater(entry.id, next, error);
-  const std::string next_text = Rfc3339Millis(next);
-  const std::string delay_ms = absl::StrCat(absl::ToInt64Milliseconds(delay));
-  std::initializer_list<LogField> fields = {{"id", id},
-                                            {"kind", kind},
-                                            {"application", entry.application_id},
-                                            {"target", entry.target_province},
-                                            {"attempts", attempt},
-                                            {"error", error},
-                                            {"next_attempt", next_text},
-                                            {"backoff_ms", delay_ms}};
-  if (failure == Failure::kTransient) {
-    log_->Warn("forwarding.retry", fields);
-  } else {
-    // The receiver refused it as it is: an operator has to look.
-    log_->Error("forwarding.rejected", fields);
+  const Failure failure = Classify(sent.code(), entry.kind);
+  if (failure == Failure::kPermanent) return DeadLetter(entry, sent, now, "refused");
+
+  if (failure == Failure::kApplicationUnknown) {
+    if (absl::EndsWith(entry.last_error, kRedeliveredNote)) {
+      return DeadLetter(entry, sent, now, "still unknown after the application was re-delivered");
+    }
+    const std::string target = entry.target_province;
+    absl::Status redelivered = store_->RedeliverApplicationFirst(
+        entry.id, now, absl::StrCat(error, kRedeliveredNote),
+        [&target](const v1::Application& app) { return RedeliveryOf(app, target); });
+    if (absl::IsFailedPrecondition(redelivered)) {
+      return DeadLetter(entry, sent, now, std::string(redelivered.message()));
+    }
+    if (!redelivered.ok()) {
+      log_->Error("forwarding.store_error", {{"op", "RedeliverApplicationFirst"},
+                                             {"id", id},
+                                             {"application", entry.application_id},
+                                             {"error", redelivered.ToString()}});
+      return {false};
+    }
+    metrics_->ForwardingAttempt(kind, "transient_error");
+    log_->Warn("forwarding.redeliver_application", {{"id", id},
+                                                    {"kind", kind},
+                                                    {"application", entry.application_id},
+                                                    {"target", entry.target_province},
+                                                    {"attempts", absl::StrCat(entry.attempts + 1)},
+                                                    {"error", error}});
+    return {true, now};
   }
+
+  const absl::Duration base = Backoff(options_, entry.attempts + 1);
+  const absl::Duration delay = base * absl::Uniform(bitgen, 0.8, 1.2);
+  const absl::Time next = now + delay;
+  metrics_->ForwardingAttempt(kind, "transient_error");
+  absl::Status retried = store_->RetryOutboxLater(entry.id, next, error);
+  log_->Warn("forwarding.retry", {{"id", id},
+                                  {"kind", kind},
+                                  {"application", entry.application_id},
+                                  {"target", entry.target_province},
+                                  {"attempts", absl::StrCat(entry.attempts + 1)},
+                                  {"error", error},
+                                  {"next_attempt", Rfc3339Millis(next)},
+                                  {"backoff_ms", absl::StrCat(absl::ToInt64Milliseconds(delay))}});
   if (!retried.ok()) {
     log_->Error("forwarding.store_error", {{"op", "RetryOutboxLater"},
                                            {"id", id},
@@ -264,6 +340,35 @@ OutboxForwarder::Outcome OutboxForwarder::Forward(const OutboxEntry& entry, absl
     return {false};
   }
   return {true, next};
+}
+
+OutboxForwarder::Outcome OutboxForwarder::DeadLetter(const OutboxEntry& entry,
+                                                     const absl::Status& sent, absl::Time now,
+                                                     const std::string& why) {
+  const std::string kind = KindLabel(entry.kind);
+  const std::string id = absl::StrCat(entry.id);
+  const std::string code = absl::StatusCodeToString(sent.code());
+  const std::string error = absl::StrCat(code, ": ", sent.message());
+  absl::Status stored = store_->DeadLetterOutbox(entry.id, now, code, error);
+  if (!stored.ok()) {
+    log_->Error("forwarding.store_error", {{"op", "DeadLetterOutbox"},
+                                           {"id", id},
+                                           {"application", entry.application_id},
+                                           {"error", stored.ToString()}});
+    return {false};
+  }
+  metrics_->ForwardingAttempt(kind, "rejected");
+  metrics_->DeadLettered(kind, code);
+  // An operator has to look: `tongbanctl outbox show <id>` (docs/operations.md).
+  log_->Error("forwarding.dead_letter", {{"id", id},
+                                         {"kind", kind},
+                                         {"application", entry.application_id},
+                                         {"target", entry.target_province},
+                                         {"attempts", absl::StrCat(entry.attempts + 1)},
+                                         {"code", code},
+                                         {"error", error},
+                                         {"why", why}});
+  return {true};
 }
 
 }  // namespace tongban::node

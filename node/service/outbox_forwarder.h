@@ -2,8 +2,10 @@
 // gateway (DESIGN.md §4 step 3). Every DeliverApplication / DeliverEvent the
 // store holds for another province is sent with FederationClient until that
 // province acknowledges it; a failed attempt is recorded in the store and
-// retried later with capped exponential backoff and ±20% jitter — forever,
-// because losing an acknowledged application is worse than retrying.
+// retried later with capped exponential backoff and ±20% jitter — forever
+// while the failure is transient, because losing an acknowledged application
+// is worse than retrying; a refusal for good becomes a dead letter that waits
+// for an operator instead of being retried.
 //
 //   OutboxForwarder forwarder(store, client, clock, metrics, log, {});
 //   forwarder.Start();
@@ -19,13 +21,23 @@
 // acknowledgement and CompleteOutbox is answered already_delivered, which
 // counts as success.
 //
-// Errors: every failure is retried. For metrics and logs they are classified:
-// UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED and
-// NOT_FOUND (an event that arrived before its application) are transient
-// (warn, exponential backoff); anything else means the receiver refused the
-// delivery as it is — "rejected" (error log on every attempt, retried at the
-// maximum backoff so an operator can fix the cause without losing it).
-//
+// Errors (docs/protocol.md, "Deliveries that cannot be delivered"): the
+// receiver's answer is classified by Classify().
+//  - transient (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
+//    CANCELLED, UNKNOWN, INTERNAL, UNIMPLEMENTED, UNAUTHENTICATED): nothing is
+//    wrong with the entry; it is retried with exponential backoff, forever.
+//  - permanent (INVALID_ARGUMENT, PERMISSION_DENIED — a refused signature or
+//    authority rule —, FAILED_PRECONDITION, ALREADY_EXISTS, OUT_OF_RANGE,
+//    DATA_LOSS, NOT_FOUND of an application): the same bytes will be refused
+//    again, so the entry becomes a dead letter with the reason and is not
+//    retried. It holds back its application's later entries (they must not
+//    overtake it) until an operator replays or discards it (NodeAdminService).
+//  - NOT_FOUND of an event (the receiver does not know the application): the
+//    application is re-delivered first — one transaction inserts a
+//    DeliverApplication entry ahead of the event — and the event follows it.
+//    Only the accepting province can deliver an application, and only once:
+//    a node that is not the accepting province, or a second NOT_FOUND after a
+//    re-delivery, makes the event a dead letter.
 // Threads: Start() runs one dispatcher thread and `concurrency` workers. The
 // dispatcher reads due entries from the store every poll_interval, at once
 // after Notify() or a finished delivery, and when a retry it scheduled falls
@@ -73,14 +85,22 @@ class OutboxForwarder final {
  public:
   using Options = OutboxForwarderOptions;
 
-  // How a failed delivery is counted and logged (both are retried).
-  enum class Failure { kTransient, kRejected };
-  static Failure Classify(absl::StatusCode code);
+  // What a failed delivery leads to (see the header comment).
+  enum class Failure { kTransient, kPermanent, kApplicationUnknown };
+  static Failure Classify(absl::StatusCode code, OutboxEntry::Kind kind);
 
-  // The delay before the next attempt after `failed_attempts` failures
-  // (>= 1), before jitter: initial_backoff * 2^(failed_attempts-1), at most
-  // max_backoff; a rejected delivery always waits max_backoff.
-  static absl::Duration Backoff(const Options& options, int failed_attempts, Failure failure);
+  // The delay before the next attempt after `failed_attempts` transient
+  // failures (>= 1), before jitter: initial_backoff * 2^(failed_attempts-1),
+  // at most max_backoff.
+  static absl::Duration Backoff(const Options& options, int failed_attempts);
+
+  // The DeliverApplication entry that re-delivers `application` (as stored at
+  // this node) to its handling province `target`, built as the application
+  // service builds the first one. FAILED_PRECONDITION when this node cannot
+  // deliver it (it is not the accepting province: `target` is not the
+  // handling province of a cross-province application).
+  static absl::StatusOr<OutboxEntry> RedeliveryOf(const v1::Application& application,
+                                                  const std::string& target);
 
   // Pointers are not owned and must outlive the forwarder.
   OutboxForwarder(ApplicationStore* store, FederationClient* client, const Clock* clock,
@@ -109,6 +129,12 @@ class OutboxForwarder final {
   };
   // Sends one entry and records the outcome in the store.
   Outcome Forward(const OutboxEntry& entry, absl::BitGen& bitgen);
+  // A failed attempt: retried, re-delivering the application first, or a
+  // dead letter.
+  Outcome Failed(const OutboxEntry& entry, const absl::Status& sent, absl::Time now,
+                 absl::BitGen& bitgen);
+  Outcome DeadLetter(const OutboxEntry& entry, const absl::Status& sent, absl::Time now,
+                     const std::string& why);
   // The call itself; sets *duplicate when the receiver already had it.
   absl::Status Send(const OutboxEntry& entry, bool* duplicate, v1::ApplicationEvent* delivered_event);
 

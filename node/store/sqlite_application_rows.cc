@@ -135,6 +135,8 @@ absl::StatusOr<OutboxEntry> ReadOutboxEntry(const SqliteStatement& stmt) {
   entry.created_at = absl::FromUnixMicros(stmt.ColumnInt64(6));
   entry.next_attempt_at = absl::FromUnixMicros(stmt.ColumnInt64(7));
   entry.last_error = stmt.ColumnText(8);
+  if (!stmt.ColumnIsNull(9)) entry.dead_at = absl::FromUnixMicros(stmt.ColumnInt64(9));
+  entry.dead_code = stmt.ColumnText(10);
   return entry;
 }
 

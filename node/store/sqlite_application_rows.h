@@ -65,7 +65,7 @@ absl::StatusOr<int64_t> TakeSequence(sqlite3* db);
 // Column list matching ReadOutboxEntries.
 inline constexpr char kOutboxColumns[] =
     "id, kind, application_id, target_province, payload, attempts, created_at, "
-    "next_attempt_at, last_error";
+    "next_attempt_at, last_error, dead_at, dead_code";
 // Steps `stmt` (selecting kOutboxColumns) to the end.
 absl::StatusOr<std::vector<OutboxEntry>> ReadOutboxEntries(SqliteStatement& stmt);
 

@@ -2,7 +2,7 @@
 //
 // Layout: one row per application (its proto without events, plus the
 // columns lists filter on), one row per event, the idempotency keys, the
-// escalations and the outbox. A write method is one SqliteDatabase::Write,
+// escalations and the outbox (its methods: sqlite_application_outbox.cc). A write method is one SqliteDatabase::Write,
 // so its rows commit together or not at all, and it returns only after the
 // COMMIT (group commit may share that COMMIT with other callers' writes).
 //
@@ -56,8 +56,21 @@ class SqliteApplicationStore final : public ApplicationStore {
   absl::Status CompleteOutbox(int64_t entry_id, const MutateFn& on_delivered) override;
   absl::Status RetryOutboxLater(int64_t entry_id, absl::Time next_attempt_at,
                                 const std::string& error) override;
+  absl::Status DeadLetterOutbox(int64_t entry_id, absl::Time at, const std::string& code,
+                                const std::string& error) override;
+  absl::Status RedeliverApplicationFirst(
+      int64_t entry_id, absl::Time next_attempt_at, const std::string& error,
+      const std::function<absl::StatusOr<OutboxEntry>(const v1::Application&)>& make_delivery)
+      override;
   absl::StatusOr<OutboxStats> GetOutboxStats() override;
   absl::StatusOr<std::vector<OutboxEntry>> ListOutbox(int limit) override;
+  absl::StatusOr<Page<OutboxEntry>> ListOutboxEntries(const OutboxFilter& filter,
+                                                      const std::string& cursor,
+                                                      int limit) override;
+  absl::StatusOr<OutboxEntry> GetOutboxEntry(int64_t entry_id) override;
+  absl::StatusOr<OutboxEntry> ReplayDeadLetter(int64_t entry_id, absl::Time now) override;
+  absl::StatusOr<OutboxEntry> DiscardDeadLetter(int64_t entry_id,
+                                                const MutateFn& on_discard) override;
   absl::StatusOr<int64_t> CountOpenEscalations() override;
   absl::StatusOr<std::map<v1::ApplicationState, int64_t>> CountOpenApplicationsByState() override;
 

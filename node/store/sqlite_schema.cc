@@ -86,6 +86,19 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_by_application ON outbox (application_id, id);
 )sql";
 
+// Migration 2: dead letters (docs/protocol.md, "Deliveries that cannot be
+// delivered"). A refused entry stays in the outbox with dead_at set, so the
+// "oldest entry of each application" rule keeps its later entries behind it.
+// `position` orders one application's entries when it is not their id: an
+// application re-delivered ahead of an event the receiver could not place
+// (NULL: the id).
+constexpr std::string_view kMigration2 = R"sql(
+ALTER TABLE outbox ADD COLUMN dead_at INTEGER;        -- NULL while pending
+ALTER TABLE outbox ADD COLUMN dead_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN position INTEGER;
+CREATE INDEX outbox_dead_letters ON outbox (dead_at) WHERE dead_at IS NOT NULL;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& NodeSchemaMigrations() {
@@ -93,6 +106,7 @@ const std::vector<std::string_view>& NodeSchemaMigrations() {
   // "ALTER TABLE outbox ADD COLUMN ...". Never edit a migration that shipped.
   static const auto* const kMigrations = new std::vector<std::string_view>{
       kMigration1,
+      kMigration2,
   };
   return *kMigrations;
 }

@@ -456,5 +456,191 @@ TEST_F(SqliteApplicationStoreTest, ForeignApplicationIsInsertedOnce) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Dead letters (docs/protocol.md, "Deliveries that cannot be delivered").
+class OutboxDeadLetterTest : public SqliteApplicationStoreTest {
+ protected:
+  // An application with its DeliverApplication entry and one DeliverEvent entry.
+  std::string WithEvent(const std::string& id_number, const std::string& key) {
+    const std::string id = Create(id_number, key).application_id();
+    auto added = store_->MutateApplication(id, [&](v1::Application&) -> absl::StatusOr<Mutation> {
+      Mutation m;
+      m.events.push_back(Event(v1::APPLICATION_ACTION_ESCALATE, v1::APPLICATION_STATE_RECEIVED,
+                               clock_.Now()));
+      m.outbox.push_back(EventEntry());
+      return m;
+    });
+    EXPECT_TRUE(added.ok()) << added.status();
+    return id;
+  }
+  std::vector<int64_t> Listed(OutboxFilter::Status status, const std::string& application = "") {
+    OutboxFilter filter;
+    filter.status = status;
+    filter.application_id = application;
+    auto page = store_->ListOutboxEntries(filter, "", 100);
+    EXPECT_TRUE(page.ok()) << page.status();
+    std::vector<int64_t> ids;
+    if (page.ok()) {
+      for (const auto& e : page->items) ids.push_back(e.id);
+    }
+    return ids;
+  }
+  MutateFn DiscardEvent(const std::string& note) {
+    return [this, note](v1::Application& app) -> absl::StatusOr<Mutation> {
+      Mutation m;
+      v1::ApplicationEvent e =
+          Event(v1::APPLICATION_ACTION_DISCARD_DELIVERY, app.state(), clock_.Now());
+      e.set_note(note);
+      m.events.push_back(e);
+      return m;
+    };
+  }
+};
+
+TEST_F(OutboxDeadLetterTest, ADeadLetterIsNotDueAndHoldsBackItsApplication) {
+  const std::string a = WithEvent(kAlice, "key-1");  // entries 1 (application), 2 (event)
+  const std::string b = WithEvent(kBob, "key-2");    // entries 3, 4
+  const absl::Time now = clock_.Now();
+  ASSERT_TRUE(store_->DeadLetterOutbox(1, now, "PERMISSION_DENIED",
+                                       "PERMISSION_DENIED: rule accepting-only")
+                  .ok());
+  EXPECT_EQ(DueIds(now), std::vector<int64_t>{3});  // a's event waits behind its dead letter
+
+  auto dead = store_->GetOutboxEntry(1);
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  EXPECT_TRUE(dead->dead());
+  EXPECT_EQ(dead->dead_at, now);
+  EXPECT_EQ(dead->dead_code, "PERMISSION_DENIED");
+  EXPECT_EQ(dead->last_error, "PERMISSION_DENIED: rule accepting-only");
+  EXPECT_EQ(dead->attempts, 1);
+  EXPECT_FALSE(store_->GetOutboxEntry(2)->dead());
+
+  OutboxStats stats = *store_->GetOutboxStats();
+  EXPECT_EQ(stats.depth, 3);
+  EXPECT_EQ(stats.dead_letters, 1);
+  EXPECT_EQ(stats.blocked, 1);
+  // The blocked entry waits for an operator: it is not what "stale" measures.
+  EXPECT_EQ(stats.oldest_created_at, store_->GetOutboxEntry(3)->created_at);
+
+  EXPECT_EQ(Listed(OutboxFilter::Status::kDeadLetter), std::vector<int64_t>{1});
+  EXPECT_EQ(Listed(OutboxFilter::Status::kPending), (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(Listed(OutboxFilter::Status::kAny, b), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(store_->GetOutboxEntry(99).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeadLetterOutbox(99, now, "X", "x").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(OutboxDeadLetterTest, ListPagesWithACursor) {
+  for (int i = 0; i < 5; ++i) Create(kAlice, absl::StrCat("key-", i));
+  OutboxFilter all;
+  auto first = store_->ListOutboxEntries(all, "", 2);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->items.size(), 2u);
+  EXPECT_EQ(first->next_cursor, "2");
+  auto second = store_->ListOutboxEntries(all, first->next_cursor, 3);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->items.size(), 3u);
+  EXPECT_EQ(second->next_cursor, "");  // the end
+  EXPECT_EQ(store_->ListOutboxEntries(all, "x1", 2).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListOutboxEntries(all, "", 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(OutboxDeadLetterTest, ReplayPutsADeadLetterBackToPendingWithAttemptsReset) {
+  const std::string a = WithEvent(kAlice, "key-1");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->RetryOutboxLater(1, kStart, "UNAVAILABLE: x").ok());
+  ASSERT_TRUE(store_->DeadLetterOutbox(1, clock_.Now(), "INVALID_ARGUMENT", "INVALID_ARGUMENT: y").ok());
+  EXPECT_EQ(store_->ReplayDeadLetter(2, clock_.Now()).status().code(),
+            absl::StatusCode::kFailedPrecondition);  // pending, not dead
+  EXPECT_EQ(store_->ReplayDeadLetter(42, clock_.Now()).status().code(),
+            absl::StatusCode::kNotFound);
+
+  clock_.Advance(absl::Minutes(5));
+  auto replayed = store_->ReplayDeadLetter(1, clock_.Now());
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  EXPECT_FALSE(replayed->dead());
+  auto stored = store_->GetOutboxEntry(1);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored->dead());
+  EXPECT_EQ(stored->dead_code, "");
+  EXPECT_EQ(stored->attempts, 0);
+  EXPECT_EQ(stored->next_attempt_at, clock_.Now());
+  EXPECT_EQ(stored->last_error, "INVALID_ARGUMENT: y");  // the record until the next attempt
+  EXPECT_EQ(DueIds(clock_.Now()), std::vector<int64_t>{1});
+  EXPECT_EQ(store_->GetOutboxStats()->dead_letters, 0);
+  EXPECT_EQ(store_->ReplayDeadLetter(1, clock_.Now()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(OutboxDeadLetterTest, DiscardDeletesTheEntryAndRecordsTheEventTogether) {
+  const std::string a = WithEvent(kAlice, "key-1");
+  ASSERT_TRUE(store_->DeadLetterOutbox(1, clock_.Now(), "PERMISSION_DENIED", "PERMISSION_DENIED: z").ok());
+  EXPECT_EQ(store_->DiscardDeadLetter(2, DiscardEvent("x")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->DiscardDeadLetter(1, {}).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // A failing event write keeps the dead letter.
+  auto failed = store_->DiscardDeadLetter(1, [](v1::Application&) -> absl::StatusOr<Mutation> {
+    return absl::InternalError("no");
+  });
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(store_->GetOutboxEntry(1)->dead());
+
+  auto discarded = store_->DiscardDeadLetter(1, DiscardEvent("wrong province"));
+  ASSERT_TRUE(discarded.ok()) << discarded.status();
+  EXPECT_EQ(discarded->application_id, a);
+  EXPECT_EQ(discarded->dead_code, "PERMISSION_DENIED");
+  EXPECT_EQ(store_->GetOutboxEntry(1).status().code(), absl::StatusCode::kNotFound);
+  auto app = store_->GetApplication(a, true);
+  ASSERT_TRUE(app.ok());
+  ASSERT_EQ(app->events_size(), 3);
+  EXPECT_EQ(app->events(2).action(), v1::APPLICATION_ACTION_DISCARD_DELIVERY);
+  EXPECT_EQ(app->events(2).note(), "wrong province");
+  EXPECT_EQ(app->forwarding(), v1::FORWARDING_STATE_PENDING);  // never delivered
+  EXPECT_EQ(DueIds(clock_.Now()), std::vector<int64_t>{2});     // the event is free to go
+}
+
+TEST_F(OutboxDeadLetterTest, RedeliveryGoesAheadOfTheEventInOneTransaction) {
+  const std::string a = WithEvent(kAlice, "key-1");  // 1 application, 2 event
+  auto more = store_->MutateApplication(a, [&](v1::Application&) -> absl::StatusOr<Mutation> {
+    Mutation m;
+    m.events.push_back(
+        Event(v1::APPLICATION_ACTION_ESCALATE, v1::APPLICATION_STATE_RECEIVED, clock_.Now()));
+    m.outbox.push_back(EventEntry());  // 3
+    return m;
+  });
+  ASSERT_TRUE(more.ok());
+  ASSERT_TRUE(store_->CompleteOutbox(1, {}).ok());  // the application was delivered once
+  const absl::Time now = clock_.Now();
+
+  // make_delivery refuses: nothing is written.
+  auto refuse = [](const v1::Application&) -> absl::StatusOr<OutboxEntry> {
+    return absl::FailedPreconditionError("not the accepting province");
+  };
+  EXPECT_EQ(store_->RedeliverApplicationFirst(2, now, "NOT_FOUND: x", refuse).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetOutboxEntry(2)->attempts, 0);
+  EXPECT_EQ(store_->GetOutboxStats()->depth, 2);
+
+  std::string seen_events;
+  auto deliver = [&](const v1::Application& app) -> absl::StatusOr<OutboxEntry> {
+    seen_events = absl::StrCat(app.events_size());
+    OutboxEntry entry;
+    entry.kind = OutboxEntry::Kind::kDeliverApplication;
+    entry.target_province = app.handling_province();
+    entry.payload = "p";
+    return entry;
+  };
+  ASSERT_TRUE(store_->RedeliverApplicationFirst(2, now, "NOT_FOUND: unknown", deliver).ok());
+  EXPECT_EQ(seen_events, "3");  // the application as stored, with its events
+  EXPECT_EQ(store_->GetOutboxEntry(2)->attempts, 1);
+  EXPECT_EQ(store_->GetOutboxEntry(2)->last_error, "NOT_FOUND: unknown");
+  EXPECT_EQ(DueIds(now), std::vector<int64_t>{4});  // the re-delivery first
+  ASSERT_EQ(store_->GetOutboxEntry(4)->kind, OutboxEntry::Kind::kDeliverApplication);
+  ASSERT_TRUE(store_->CompleteOutbox(4, {}).ok());
+  EXPECT_EQ(DueIds(now), std::vector<int64_t>{2});  // then the event, then the next one
+  ASSERT_TRUE(store_->CompleteOutbox(2, {}).ok());
+  EXPECT_EQ(DueIds(now), std::vector<int64_t>{3});
+}
+
 }  // namespace
 }  // namespace tongban::node

@@ -91,6 +91,12 @@ class FakeFederation final : public FederationClient {
     absl::MutexLock lock(&mu_);
     held_ = false;
   }
+  // The receiver loses an application (restored from an old backup): its
+  // next event is answered NOT_FOUND.
+  void Forget(const std::string& application_id) {
+    absl::MutexLock lock(&mu_);
+    applications_.erase(application_id);
+  }
 
   bool AwaitCalls(size_t n) {
     absl::MutexLock lock(&mu_);
@@ -285,9 +291,36 @@ class RecordingStore final : public ApplicationStore {
                                                        int limit) override {
     return real_->ListEscalations(resolved, cursor, limit);
   }
+  absl::Status DeadLetterOutbox(int64_t id, absl::Time at, const std::string& code,
+                                const std::string& error) override {
+    absl::Status s = real_->DeadLetterOutbox(id, at, code, error);
+    Outcome();
+    return s;
+  }
+  absl::Status RedeliverApplicationFirst(
+      int64_t id, absl::Time next, const std::string& error,
+      const std::function<absl::StatusOr<OutboxEntry>(const v1::Application&)>& make) override {
+    absl::Status s = real_->RedeliverApplicationFirst(id, next, error, make);
+    if (!absl::IsFailedPrecondition(s)) Outcome();  // refused: a dead letter follows
+    return s;
+  }
   absl::StatusOr<OutboxStats> GetOutboxStats() override { return real_->GetOutboxStats(); }
   absl::StatusOr<std::vector<OutboxEntry>> ListOutbox(int limit) override {
     return real_->ListOutbox(limit);
+  }
+  absl::StatusOr<Page<OutboxEntry>> ListOutboxEntries(const OutboxFilter& filter,
+                                                      const std::string& cursor,
+                                                      int limit) override {
+    return real_->ListOutboxEntries(filter, cursor, limit);
+  }
+  absl::StatusOr<OutboxEntry> GetOutboxEntry(int64_t id) override {
+    return real_->GetOutboxEntry(id);
+  }
+  absl::StatusOr<OutboxEntry> ReplayDeadLetter(int64_t id, absl::Time now) override {
+    return real_->ReplayDeadLetter(id, now);
+  }
+  absl::StatusOr<OutboxEntry> DiscardDeadLetter(int64_t id, const MutateFn& fn) override {
+    return real_->DiscardDeadLetter(id, fn);
   }
   absl::StatusOr<int64_t> CountOpenEscalations() override {
     return real_->CountOpenEscalations();
@@ -428,6 +461,19 @@ class OutboxForwarderTest : public ::testing::Test {
     EXPECT_NE(m, nullptr) << kind << " " << result;
     return m == nullptr ? -1 : m->counter.value;
   }
+  double DeadLetters(const std::string& kind, const std::string& code) {
+    collected_ = registry_.Collect();
+    for (const auto& f : collected_) {
+      if (f.name != "tongban_forwarding_dead_letters_total") continue;
+      for (const auto& m : f.metric) {
+        std::map<std::string, std::string> labels;
+        for (const auto& l : m.label) labels[l.name] = l.value;
+        if (labels["kind"] == kind && labels["code"] == code) return m.counter.value;
+      }
+    }
+    ADD_FAILURE() << "no dead-letter series " << kind << " " << code;
+    return -1;
+  }
   prometheus::ClientMetric::Histogram Latency(const std::string& kind) {
     const auto* m = Series("tongban_forwarding_delivery_seconds", kind);
     EXPECT_NE(m, nullptr) << kind;
@@ -460,31 +506,61 @@ class OutboxForwarderTest : public ::testing::Test {
   std::unique_ptr<OutboxForwarder> forwarder_;  // last: stopped first
 };
 
-TEST(OutboxForwarderPolicyTest, ClassifiesErrorsForMetricsAndLogs) {
+TEST(OutboxForwarderPolicyTest, ClassifiesReceiversAnswers) {
   using F = OutboxForwarder::Failure;
-  for (auto code : {absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded,
-                    absl::StatusCode::kResourceExhausted, absl::StatusCode::kAborted,
-                    absl::StatusCode::kNotFound, absl::StatusCode::kCancelled}) {
-    EXPECT_EQ(OutboxForwarder::Classify(code), F::kTransient) << absl::StatusCodeToString(code);
+  using K = OutboxEntry::Kind;
+  for (K kind : {K::kDeliverApplication, K::kDeliverEvent}) {
+    for (auto code : {absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded,
+                      absl::StatusCode::kResourceExhausted, absl::StatusCode::kAborted,
+                      absl::StatusCode::kCancelled, absl::StatusCode::kUnknown,
+                      absl::StatusCode::kInternal, absl::StatusCode::kUnimplemented,
+                      absl::StatusCode::kUnauthenticated}) {
+      EXPECT_EQ(OutboxForwarder::Classify(code, kind), F::kTransient)
+          << absl::StatusCodeToString(code);
+    }
+    for (auto code : {absl::StatusCode::kInvalidArgument, absl::StatusCode::kPermissionDenied,
+                      absl::StatusCode::kFailedPrecondition, absl::StatusCode::kAlreadyExists,
+                      absl::StatusCode::kOutOfRange, absl::StatusCode::kDataLoss}) {
+      EXPECT_EQ(OutboxForwarder::Classify(code, kind), F::kPermanent)
+          << absl::StatusCodeToString(code);
+    }
   }
-  for (auto code : {absl::StatusCode::kInvalidArgument, absl::StatusCode::kPermissionDenied,
-                    absl::StatusCode::kFailedPrecondition, absl::StatusCode::kUnauthenticated,
-                    absl::StatusCode::kInternal, absl::StatusCode::kDataLoss}) {
-    EXPECT_EQ(OutboxForwarder::Classify(code), F::kRejected) << absl::StatusCodeToString(code);
-  }
+  EXPECT_EQ(OutboxForwarder::Classify(absl::StatusCode::kNotFound, K::kDeliverEvent),
+            F::kApplicationUnknown);
+  EXPECT_EQ(OutboxForwarder::Classify(absl::StatusCode::kNotFound, K::kDeliverApplication),
+            F::kPermanent);
+}
+
+TEST(OutboxForwarderPolicyTest, OnlyTheAcceptingProvinceRedeliversAnApplication) {
+  v1::Application app;
+  app.set_application_id("TB-430000-310000-20261125-00000001");
+  app.set_accepting_province(kOwn);
+  app.set_handling_province(kShanghai);
+  auto entry = OutboxForwarder::RedeliveryOf(app, kShanghai);
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  EXPECT_EQ(entry->kind, OutboxEntry::Kind::kDeliverApplication);
+  EXPECT_EQ(entry->target_province, kShanghai);
+  v1::DeliverApplicationRequest payload;
+  ASSERT_TRUE(payload.ParseFromString(entry->payload));
+  EXPECT_EQ(payload.application().application_id(), app.application_id());
+  // The handling province sends events back to the accepting one: it cannot
+  // deliver the application there.
+  EXPECT_EQ(OutboxForwarder::RedeliveryOf(app, kOwn).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  app.set_handling_province(kOwn);  // a local application
+  EXPECT_EQ(OutboxForwarder::RedeliveryOf(app, kOwn).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(OutboxForwarderPolicyTest, BackoffDoublesUpToTheMaximum) {
-  using F = OutboxForwarder::Failure;
   OutboxForwarder::Options o;  // 250 ms .. 30 s
   std::vector<int64_t> ms;
   for (int attempt = 1; attempt <= 10; ++attempt) {
-    ms.push_back(absl::ToInt64Milliseconds(OutboxForwarder::Backoff(o, attempt, F::kTransient)));
+    ms.push_back(absl::ToInt64Milliseconds(OutboxForwarder::Backoff(o, attempt)));
   }
   EXPECT_EQ(ms,
             (std::vector<int64_t>{250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000}));
-  EXPECT_EQ(OutboxForwarder::Backoff(o, 1000000, F::kTransient), absl::Seconds(30));
-  EXPECT_EQ(OutboxForwarder::Backoff(o, 1, F::kRejected), absl::Seconds(30));
+  EXPECT_EQ(OutboxForwarder::Backoff(o, 1000000), absl::Seconds(30));
 }
 
 TEST_F(OutboxForwarderTest, MetricSeriesExistAtZero) {
@@ -493,6 +569,8 @@ TEST_F(OutboxForwarderTest, MetricSeriesExistAtZero) {
       EXPECT_EQ(Attempts(kind, result), 0) << kind << " " << result;
     }
     EXPECT_EQ(Latency(kind).sample_count, 0u);
+    EXPECT_EQ(DeadLetters(kind, "PERMISSION_DENIED"), 0);
+    EXPECT_EQ(DeadLetters(kind, "INVALID_ARGUMENT"), 0);
   }
 }
 
@@ -652,11 +730,11 @@ TEST_F(OutboxForwarderTest, NothingIsLostWhenDeliveryFailsManyTimes) {
     ids.push_back(File());
     events.insert(AddEvent(ids.back()) + "@" + ids.back());
   }
-  // The first 5 rounds fail, alternating an outage and a refusal.
+  // The first 5 rounds fail, alternating an outage and a receiver crash.
   constexpr int kFailingCalls = 20;
   federation_.SetFailure([](const Call&, int call) {
     if (call > kFailingCalls) return absl::OkStatus();
-    return call % 2 == 0 ? absl::PermissionDeniedError("rule origin-must-match: (fake)")
+    return call % 2 == 0 ? absl::InternalError("receiver crashed (fake)")
                          : absl::UnavailableError("gateway restarting");
   });
   StartForwarder(TestOptions());
@@ -682,14 +760,14 @@ TEST_F(OutboxForwarderTest, NothingIsLostWhenDeliveryFailsManyTimes) {
   EXPECT_EQ(stored_events, events);
   EXPECT_EQ(stored_applications, 4);
   EXPECT_EQ(federation_.stored().size(), 8u);  // each stored once
-  EXPECT_EQ(Attempts("application", "transient_error"), 10);
-  EXPECT_EQ(Attempts("application", "rejected"), 10);
+  EXPECT_EQ(Attempts("application", "transient_error"), 20);
+  EXPECT_EQ(Attempts("application", "rejected"), 0);
   EXPECT_EQ(Attempts("application", "delivered"), 4);
   EXPECT_EQ(Attempts("event", "delivered"), 4);
-  EXPECT_THAT(LogText(), HasSubstr("level=error component=node-test event=forwarding.rejected"));
+  EXPECT_THAT(LogText(), HasSubstr("error=\"INTERNAL: receiver crashed (fake)\""));
 }
 
-TEST_F(OutboxForwarderTest, CorruptPayloadIsRejectedAndKept) {
+TEST_F(OutboxForwarderTest, CorruptPayloadBecomesADeadLetter) {
   const std::string a = File();
   ASSERT_TRUE(store_
                   ->MutateApplication(a,
@@ -709,9 +787,164 @@ TEST_F(OutboxForwarderTest, CorruptPayloadIsRejectedAndKept) {
   std::vector<OutboxEntry> outbox = Outbox();
   ASSERT_EQ(outbox.size(), 1u);
   EXPECT_EQ(outbox[0].attempts, 1);
+  EXPECT_TRUE(outbox[0].dead());
+  EXPECT_EQ(outbox[0].dead_code, "DATA_LOSS");
   EXPECT_THAT(outbox[0].last_error, HasSubstr("DATA_LOSS"));
-  EXPECT_GE(outbox[0].next_attempt_at - clock_.Now(), absl::Seconds(24));  // max backoff -20%
   EXPECT_EQ(Attempts("event", "rejected"), 1);
+}
+
+TEST_F(OutboxForwarderTest, PermanentRefusalIsADeadLetterThatHoldsBackItsApplication) {
+  const std::string a = File();
+  const std::string event = AddEvent(a);
+  const std::string b = File();
+  federation_.SetFailure([a](const Call& call, int) {
+    return call.kind == "application" && call.application_id == a
+               ? absl::PermissionDeniedError("rule accepting-authors-deliveries (fake)")
+               : absl::OkStatus();
+  });
+  StartForwarder(TestOptions());
+  ASSERT_TRUE(store_->AwaitOutcomes(2));  // a refused, b delivered
+  // Nothing more happens however long we wait: a's event stays behind.
+  clock_.Advance(absl::Hours(1));
+  const int reads = store_->due_reads_started();
+  forwarder_->Notify();
+  EXPECT_EQ(store_->AwaitDueRead(reads), 0);
+  Settle();
+
+  std::vector<OutboxEntry> outbox = Outbox();
+  ASSERT_EQ(outbox.size(), 2u);
+  EXPECT_TRUE(outbox[0].dead());
+  EXPECT_EQ(outbox[0].application_id, a);
+  EXPECT_EQ(outbox[0].dead_code, "PERMISSION_DENIED");
+  EXPECT_EQ(outbox[0].last_error,
+            "PERMISSION_DENIED: rule accepting-authors-deliveries (fake)");
+  EXPECT_EQ(outbox[0].attempts, 1);
+  EXPECT_EQ(outbox[0].dead_at, kStart);
+  EXPECT_FALSE(outbox[1].dead());  // the event: pending, never sent
+  EXPECT_EQ(outbox[1].attempts, 0);
+  EXPECT_EQ(federation_.calls().size(), 2u);
+  EXPECT_EQ(Forwarding(b), v1::FORWARDING_STATE_DELIVERED);
+  EXPECT_EQ(Attempts("application", "rejected"), 1);
+  EXPECT_EQ(DeadLetters("application", "PERMISSION_DENIED"), 1);
+  EXPECT_EQ(DeadLetters("event", "PERMISSION_DENIED"), 0);
+  OutboxStats stats = *store_->GetOutboxStats();
+  EXPECT_EQ(stats.dead_letters, 1);
+  EXPECT_EQ(stats.blocked, 1);
+  EXPECT_THAT(LogText(), HasSubstr(absl::StrCat(
+                             "level=error component=node-test event=forwarding.dead_letter id=1 "
+                             "kind=application application=",
+                             a, " target=310000 attempts=1 code=PERMISSION_DENIED")));
+
+  // The cause is fixed and an operator replays it: both leave, in order.
+  federation_.SetFailure({});
+  ASSERT_TRUE(store_->ReplayDeadLetter(outbox[0].id, clock_.Now()).ok());
+  const int before = store_->outcomes();
+  StartForwarder(TestOptions());
+  ASSERT_TRUE(store_->AwaitOutcomes(before + 2));
+  Settle();
+  EXPECT_TRUE(Outbox().empty());
+  EXPECT_EQ(Forwarding(a), v1::FORWARDING_STATE_DELIVERED);
+  std::vector<Call> of_a;
+  for (const Call& c : federation_.stored()) {
+    if (c.application_id == a) of_a.push_back(c);
+  }
+  EXPECT_EQ(of_a, (std::vector<Call>{{"application", a, ""}, {"event", a, event}}));
+}
+
+TEST_F(OutboxForwarderTest, EventOfAnUnknownApplicationRedeliversTheApplicationFirst) {
+  const std::string a = File();
+  StartForwarder(TestOptions());
+  ASSERT_TRUE(store_->AwaitOutcomes(1));
+  federation_.Forget(a);  // the receiver lost it
+  const std::string event = AddEvent(a);
+  const std::string later = AddEvent(a);
+  forwarder_->Notify();
+  // NOT_FOUND (re-delivery queued), the application, the two events.
+  ASSERT_TRUE(store_->AwaitOutcomes(5));
+  Settle();
+  EXPECT_TRUE(Outbox().empty());
+  EXPECT_EQ(federation_.calls(),
+            (std::vector<Call>{{"application", a, ""},
+                               {"event", a, event},
+                               {"application", a, ""},
+                               {"event", a, event},
+                               {"event", a, later}}));
+  EXPECT_EQ(Attempts("event", "transient_error"), 1);
+  EXPECT_EQ(Attempts("event", "rejected"), 0);
+  EXPECT_THAT(LogText(), HasSubstr("event=forwarding.redeliver_application id=2 kind=event"));
+}
+
+TEST_F(OutboxForwarderTest, RefusedRedeliveryIsADeadLetterAndTheEventWaits) {
+  const std::string a = File();
+  StartForwarder(TestOptions());
+  ASSERT_TRUE(store_->AwaitOutcomes(1));
+  federation_.Forget(a);
+  federation_.SetFailure([](const Call& call, int) {
+    return call.kind == "application" ? absl::InvalidArgumentError("signature refused (fake)")
+                                      : absl::OkStatus();
+  });
+  AddEvent(a);
+  forwarder_->Notify();
+  ASSERT_TRUE(store_->AwaitOutcomes(3));  // NOT_FOUND, then the refused re-delivery
+  Settle();
+  std::vector<OutboxEntry> outbox = Outbox();
+  ASSERT_EQ(outbox.size(), 2u);
+  const OutboxEntry& event = outbox[0].kind == OutboxEntry::Kind::kDeliverEvent ? outbox[0] : outbox[1];
+  const OutboxEntry& redelivery = &event == &outbox[0] ? outbox[1] : outbox[0];
+  EXPECT_TRUE(redelivery.dead());
+  EXPECT_EQ(redelivery.dead_code, "INVALID_ARGUMENT");
+  EXPECT_FALSE(event.dead());
+  EXPECT_THAT(event.last_error, HasSubstr("NOT_FOUND"));
+  EXPECT_EQ(store_->GetOutboxStats()->blocked, 1);
+}
+
+TEST_F(OutboxForwarderTest, StillUnknownAfterRedeliveryIsADeadLetter) {
+  const std::string a = File();
+  federation_.SetFailure([](const Call& call, int) {
+    return call.kind == "event" ? absl::NotFoundError("application unknown (fake)")
+                                : absl::OkStatus();
+  });
+  AddEvent(a);
+  StartForwarder(TestOptions());
+  // application, event NOT_FOUND, re-delivery, event NOT_FOUND again: dead.
+  ASSERT_TRUE(store_->AwaitOutcomes(4));
+  Settle();
+  std::vector<OutboxEntry> outbox = Outbox();
+  ASSERT_EQ(outbox.size(), 1u);
+  EXPECT_TRUE(outbox[0].dead());
+  EXPECT_EQ(outbox[0].dead_code, "NOT_FOUND");
+  EXPECT_EQ(outbox[0].attempts, 2);
+  EXPECT_THAT(LogText(), HasSubstr("why=\"still unknown after the application was re-delivered\""));
+}
+
+TEST_F(OutboxForwarderTest, NotFoundAtTheAcceptingProvinceIsADeadLetter) {
+  // An application Shanghai accepted and this node handles: its events go
+  // back to Shanghai, and this node cannot deliver the application there.
+  v1::Application foreign;
+  foreign.set_application_id("TB-310000-430000-20261125-00000007");
+  foreign.set_accepting_province(kShanghai);
+  foreign.set_handling_province(kOwn);
+  foreign.mutable_applicant()->set_id_number("310101198507153456");
+  foreign.set_state(v1::APPLICATION_STATE_RECEIVED);
+  *foreign.mutable_created_at() = Proto(kStart);
+  auto inserted = store_->InsertForeignApplication(
+      foreign, [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+        v1::ApplicationEvent e = MakeEvent(app, kOwn, v1::APPLICATION_ACTION_DELIVER, app.state(),
+                                           app.state(), "node", clock_.Now(), "");
+        Mutation m;
+        m.outbox = EventOutbox(app, kOwn, e);
+        m.events.push_back(std::move(e));
+        return m;
+      });
+  ASSERT_TRUE(inserted.ok()) << inserted.status();
+  StartForwarder(TestOptions());
+  ASSERT_TRUE(store_->AwaitOutcomes(1));
+  Settle();
+  std::vector<OutboxEntry> outbox = Outbox();
+  ASSERT_EQ(outbox.size(), 1u);
+  EXPECT_TRUE(outbox[0].dead());
+  EXPECT_EQ(outbox[0].dead_code, "NOT_FOUND");
+  EXPECT_THAT(LogText(), HasSubstr("only the accepting province 310000 can deliver"));
 }
 
 TEST_F(OutboxForwarderTest, StopReturnsPromptlyWhenIdle) {
