@@ -18,12 +18,14 @@
 #include "plaintext_health_server.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
+#include "service/application_events.h"
 #include "service/application_service.h"
 #include "service/authz_policy.h"
 #include "service/catalog_service.h"
 #include "service/federation_client.h"
 #include "service/federation_service.h"
 #include "service/guide_resolver.h"
+#include "service/node_admin_service.h"
 #include "service/node_metrics.h"
 #include "service/outbox_forwarder.h"
 #include "store/sqlite_application_store.h"
@@ -106,6 +108,7 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<CatalogServiceImpl> catalog_service_;
   std::unique_ptr<ApplicationServiceImpl> application_service_;
   std::unique_ptr<FederationServiceImpl> federation_service_;
+  std::unique_ptr<NodeAdminServiceImpl> admin_service_;
   std::unique_ptr<OutboxForwarder> forwarder_;  // only with a gateway
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<PlaintextHealthServer> health_;  // only with health_address
@@ -205,10 +208,23 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
       node->authz_.get(), node->applications_.get(), node->catalog_.get(), &node->clock_, metrics,
       node->log_.get(), *identity);
   node->federation_service_->set_on_outbox_written(on_outbox_written);
+  // The province's operators: outbox and dead letters (tongbanctl outbox).
+  NodeAdminServiceDeps admin;
+  admin.own_province = own;
+  admin.applications = node->applications_.get();
+  admin.clock = &node->clock_;
+  admin.log = node->log_.get();
+  signing::RecordSigner* signer_for_admin = node->signer_.get();
+  admin.seal_event = [signer_for_admin](const v1::Application& app, v1::ApplicationEvent* e) {
+    return SealEvent(app, signer_for_admin, e);
+  };
+  admin.on_outbox_written = on_outbox_written;
+  node->admin_service_ = std::make_unique<NodeAdminServiceImpl>(std::move(admin));
 
   for (const auto* service : {v1::CatalogService::service_full_name(),
                               v1::ApplicationService::service_full_name(),
-                              v1::FederationService::service_full_name()}) {
+                              v1::FederationService::service_full_name(),
+                              v1::NodeAdminService::service_full_name()}) {
     const auto* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
     if (descriptor != nullptr) node->grpc_metrics_->InitService(*descriptor);
@@ -232,6 +248,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   builder.RegisterService(node->catalog_service_.get());
   builder.RegisterService(node->application_service_.get());
   builder.RegisterService(node->federation_service_.get());
+  builder.RegisterService(node->admin_service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(node->grpc_metrics_->MakeInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
