@@ -5,6 +5,7 @@
 //                         [--ttl SECONDS] [--kid K] [--not_before_in SECONDS] [--jti S]
 //   tongbanctl history export --node ADDR --id APPLICATION_ID --cert F --key F --ca F [--out FILE]
 //   tongbanctl history verify FILE --ca FILE [--crl_dir DIR]
+//   tongbanctl outbox list|show|replay|discard ...   (outbox_command.h)
 // Exit codes: 0 success (certs check: no problems; history verify: verified),
 // 1 problems found, 2 usage error or cannot check / mint / export / read.
 #include <cerrno>
@@ -23,6 +24,7 @@
 #include "absl/time/time.h"
 #include "cert_check.h"
 #include "citizen_token.h"
+#include "outbox_command.h"
 #include "history.h"
 #include "resident_id.h"
 
@@ -34,6 +36,8 @@ constexpr char kUsage[] =
     "       tongbanctl history export --node ADDR --id APPLICATION_ID --cert FILE --key FILE\n"
     "                                 --ca FILE [--out FILE]\n"
     "       tongbanctl history verify FILE --ca FILE [--crl_dir DIR]\n"
+    "       tongbanctl outbox list|show ID|replay ID|discard ID --reason TEXT --node ADDR\n"
+    "                         --cert FILE --key FILE --ca FILE   (tongbanctl outbox --help)\n"
     "       tongbanctl --help\n"
     "\n"
     "certs check\n"
@@ -404,6 +408,8 @@ int HistoryVerify(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "help") return Usage(nullptr);
+  // Before the global --help: `outbox <command> --help` explains that command.
+  if (!args.empty() && args[0] == "outbox") return tongban::tongbanctl::OutboxCommand(args);
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") return Usage(nullptr);
   }
