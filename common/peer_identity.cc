@@ -17,8 +17,13 @@ absl::string_view PrincipalKindName(Principal::Kind kind) {
     case Principal::Kind::kGateway: return "gateway";
     case Principal::Kind::kNode: return "node";
     case Principal::Kind::kOfficer: return "officer";
+    case Principal::Kind::kOperator: return "operator";
   }
   return "unknown";
+}
+
+std::string NodeSpiffeId(absl::string_view province) {
+  return absl::StrCat("spiffe://tongban/province/", province);
 }
 
 bool IsValidOfficerId(absl::string_view id) {
@@ -55,36 +60,38 @@ absl::StatusOr<Principal> ParseSpiffeId(absl::string_view uri) {
       p.officer_id = std::string(parts[3]);
       return p;
     }
+    if (parts[2] == "operator" && IsValidOfficerId(parts[3])) {
+      p.kind = Principal::Kind::kOperator;
+      p.operator_id = std::string(parts[3]);
+      return p;
+    }
   }
   return bad();
 }
 
+Principal PrincipalFromUriSans(const std::vector<absl::string_view>& uri_sans) {
+  Principal unrecognized;
+  unrecognized.kind = Principal::Kind::kUnrecognized;
+  // Several URI SANs are ambiguous (which one speaks?): trust none of them,
+  // as the X.509-SVID profile requires exactly one.
+  if (uri_sans.size() != 1) return unrecognized;
+  absl::StatusOr<Principal> parsed = ParseSpiffeId(uri_sans.front());
+  if (parsed.ok()) return *parsed;
+  // Shown in the UNAUTHENTICATED message, so the caller sees what was found.
+  unrecognized.spiffe_id = std::string(uri_sans.front().substr(0, 200));
+  return unrecognized;
+}
+
 Principal PrincipalFromAuthContext(const grpc::AuthContext* auth_context) {
-  Principal anonymous;
-  if (auth_context == nullptr || !auth_context->IsPeerAuthenticated()) return anonymous;
-  Principal found;
-  found.kind = Principal::Kind::kUnrecognized;
-  int tongban_ids = 0;
-  for (const grpc::string_ref& san :
-       auth_context->FindPropertyValues(GRPC_X509_SAN_PROPERTY_NAME)) {
-    absl::string_view value(san.data(), san.size());
-    if (!absl::StartsWith(value, "spiffe://")) continue;  // DNS and IP SANs
-    absl::StatusOr<Principal> parsed = ParseSpiffeId(value);
-    if (parsed.ok()) {
-      ++tongban_ids;
-      found = *parsed;
-    } else if (found.spiffe_id.empty()) {
-      found.spiffe_id = std::string(value);
-    }
+  if (auth_context == nullptr || !auth_context->IsPeerAuthenticated()) return Principal();
+  // peer_uri holds the certificate's URI SANs only (gRPC's SSL handshaker
+  // fills it from GEN_URI entries); x509_subject_alternative_name would mix
+  // in DNS, e-mail and IP SANs, whose text a CA does not vouch for as an id.
+  std::vector<absl::string_view> uris;
+  for (const grpc::string_ref& uri : auth_context->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
+    uris.emplace_back(uri.data(), uri.size());
   }
-  // A certificate naming two tongban identities is ambiguous: trust neither.
-  if (tongban_ids != 1) {
-    Principal unrecognized;
-    unrecognized.kind = Principal::Kind::kUnrecognized;
-    unrecognized.spiffe_id = tongban_ids > 1 ? "" : found.spiffe_id;
-    return unrecognized;
-  }
-  return found;
+  return PrincipalFromUriSans(uris);
 }
 
 }  // namespace tongban

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "x509_files.h"
 #include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_certificate_verifier.h"
 #include "grpcpp/security/tls_credentials_options.h"
 
 namespace tongban {
@@ -245,14 +246,89 @@ std::shared_ptr<grpc::ServerCredentials> MakePublicServerCredentials(const std::
   return grpc::experimental::TlsServerCredentials(options);
 }
 
-std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const v1::TlsFiles& files) {
+namespace {
+
+// Chain, CRL and our own certificate, as every client of the federation uses them.
+grpc::experimental::TlsChannelCredentialsOptions ClientOptions(
+    const v1::TlsFiles& files,
+    std::shared_ptr<grpc::experimental::CertificateProviderInterface> provider) {
   grpc::experimental::TlsChannelCredentialsOptions options;
-  options.set_certificate_provider(Provider(files));
+  options.set_certificate_provider(std::move(provider));
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
   options.set_verify_server_certs(true);
   if (!files.crl_directory().empty()) options.set_crl_directory(files.crl_directory());
+  return options;
+}
+
+// Runs after gRPC verified the chain (and CRL): the server must name the
+// identity we meant to reach. Synchronous: it only compares strings.
+class ServerIdentityVerifier final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  ServerIdentityVerifier(std::string expected, ServerRefusedCallback on_refused)
+      : expected_(std::move(expected)), on_refused_(std::move(on_refused)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)> /*callback*/, grpc::Status* sync_status) override {
+    std::vector<std::string> uris;
+    for (const grpc::string_ref& uri : request->uri_names()) uris.emplace_back(uri.data(), uri.size());
+    std::string mismatch = ServerIdentityMismatch(expected_, uris);
+    if (mismatch.empty()) {
+      *sync_status = grpc::Status::OK;
+    } else {
+      if (on_refused_) on_refused_(mismatch);
+      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, mismatch);
+    }
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  const std::string expected_;
+  const ServerRefusedCallback on_refused_;
+};
+
+}  // namespace
+
+std::string ServerIdentityMismatch(const std::string& expected_server_spiffe_id,
+                                   const std::vector<std::string>& uri_sans) {
+  if (uri_sans.size() == 1 && uri_sans.front() == expected_server_spiffe_id) return "";
+  std::string presented;
+  if (uri_sans.empty()) {
+    presented = "no URI SAN";
+  } else {
+    presented = uri_sans.size() == 1 ? "URI SAN " : "several URI SANs (ambiguous): ";
+    for (size_t i = 0; i < uri_sans.size(); ++i) {
+      absl::StrAppend(&presented, i == 0 ? "" : ", ", uri_sans[i].substr(0, 200));
+    }
+  }
+  return absl::StrCat("server certificate refused: expected exactly one URI SAN ",
+                      expected_server_spiffe_id, ", the server presented ", presented);
+}
+
+ChannelCredentialsFactory::ChannelCredentialsFactory(const v1::TlsFiles& files,
+                                                     ServerRefusedCallback on_refused)
+    : files_(files), provider_(Provider(files)), on_refused_(std::move(on_refused)) {}
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFactory::For(
+    const std::string& expected_server_spiffe_id) const {
+  grpc::experimental::TlsChannelCredentialsOptions options = ClientOptions(files_, provider_);
+  // Takes the place of gRPC's default host-name verifier: which province a
+  // server speaks for is its URI SAN, the address it listens at proves nothing.
+  options.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<ServerIdentityVerifier>(
+          expected_server_spiffe_id, on_refused_));
   return grpc::experimental::TlsCredentials(options);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(
+    const v1::TlsFiles& files, const std::string& expected_server_spiffe_id,
+    ServerRefusedCallback on_refused) {
+  return ChannelCredentialsFactory(files, std::move(on_refused)).For(expected_server_spiffe_id);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const v1::TlsFiles& files) {
+  return grpc::experimental::TlsCredentials(ClientOptions(files, Provider(files)));
 }
 
 absl::StatusOr<std::string> ReadCertificateUri(const std::string& cert_file) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/server_builder.h"
 #include "tongban/v1/node_config.pb.h"
 
@@ -63,8 +65,44 @@ std::shared_ptr<grpc::ServerCredentials> MakePublicServerCredentials(const std::
                                                                      const std::string& key_file,
                                                                      unsigned refresh_seconds);
 
-// Client side: presents our certificate, verifies the server's chain and name.
+// Called with one sentence naming the expected and the presented identity
+// when a server's certificate is refused by the identity check below.
+using ServerRefusedCallback = std::function<void(const std::string& message)>;
+
+// Client side of federation dials: presents our certificate, verifies the
+// server's chain (and CRL) and then that its certificate carries exactly one
+// URI SAN, equal to `expected_server_spiffe_id` (e.g.
+// "spiffe://tongban/province/310000"). DNS names and IPs prove only where a
+// server listens, not which province it speaks for: a node serving another
+// province's certificate at a directory entry's address fails the handshake
+// (calls get UNAVAILABLE) and `on_refused` is told why. One certificate
+// provider (one file watcher) serves every channel made by a factory.
+class ChannelCredentialsFactory final {
+ public:
+  explicit ChannelCredentialsFactory(const v1::TlsFiles& files,
+                                     ServerRefusedCallback on_refused = nullptr);
+  std::shared_ptr<grpc::ChannelCredentials> For(const std::string& expected_server_spiffe_id) const;
+
+ private:
+  v1::TlsFiles files_;
+  std::shared_ptr<grpc::experimental::CertificateProviderInterface> provider_;
+  ServerRefusedCallback on_refused_;
+};
+
+// One channel's credentials with the identity check (ChannelCredentialsFactory).
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(
+    const v1::TlsFiles& files, const std::string& expected_server_spiffe_id,
+    ServerRefusedCallback on_refused = nullptr);
+
+// Client side without an identity check: presents our certificate, verifies
+// the server's chain (and CRL) and host name only. For tools and tests that
+// dial any federation member; federation dials use the overload above.
 std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const v1::TlsFiles& files);
+
+// The refusal message of the server-identity check for a server certificate
+// with `uri_sans` (empty string = accepted). Exposed for tests.
+std::string ServerIdentityMismatch(const std::string& expected_server_spiffe_id,
+                                   const std::vector<std::string>& uri_sans);
 
 // The single URI SAN of a PEM certificate file (e.g. "spiffe://tongban/province/440000").
 absl::StatusOr<std::string> ReadCertificateUri(const std::string& cert_file);

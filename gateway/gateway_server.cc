@@ -222,7 +222,16 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
   policy.eject_base = absl::Milliseconds(config.eject_base_ms());
   GatewayMetrics* metrics = gw->metrics_.get();
   EventLog* log = gw->log_.get();
-  gw->pool_ = std::make_unique<NodePool>(MakeChannelCredentials(config.tls()), policy, &gw->clock_,
+  // Each node's channel checks that the server names the province the
+  // directory entry is for; a refusal is logged with both identities.
+  auto credentials = std::make_shared<ChannelCredentialsFactory>(
+      config.tls(), [log](const std::string& message) {
+        log->Warn("node.identity_refused", {{"reason", message}});
+      });
+  auto credentials_for = [credentials](const std::string& province) {
+    return credentials->For(NodeSpiffeId(province));
+  };
+  gw->pool_ = std::make_unique<NodePool>(credentials_for, policy, &gw->clock_,
                                          [metrics, log](const std::string& province, bool up) {
                                            metrics->NodeUp(province, up);
                                            if (up) {

@@ -35,8 +35,8 @@ std::shared_ptr<const NodeStubs> MakeStubs(const v1::DirectoryNode& node,
 
 }  // namespace
 
-NodePool::NodePool(std::shared_ptr<grpc::ChannelCredentials> credentials, OutlierPolicy policy,
-                   const Clock* clock, UpCallback on_change)
+NodePool::NodePool(CredentialsFor credentials, OutlierPolicy policy, const Clock* clock,
+                   UpCallback on_change)
     : credentials_(std::move(credentials)),
       policy_(policy),
       clock_(clock),
@@ -59,7 +59,7 @@ void NodePool::Update(const v1::FederationDirectory& directory) {
       if (it != nodes_.end() && it->second->address == node.address()) {
         next[node.province_code()] = it->second;
       } else {
-        next[node.province_code()] = MakeStubs(node, credentials_);
+        next[node.province_code()] = MakeStubs(node, credentials_(node.province_code()));
         health_[node.province_code()] = Health();
       }
     }

@@ -5,6 +5,7 @@
 // until it answers SERVING. Thread-safe; the directory can change at any time.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,8 +51,13 @@ class NodePool final {
   // Called with (province, up) whenever a node's availability changes.
   using UpCallback = std::function<void(const std::string&, bool)>;
 
-  NodePool(std::shared_ptr<grpc::ChannelCredentials> credentials, OutlierPolicy policy,
-           const Clock* clock, UpCallback on_change);
+  // Credentials for dialing one province's node: they must check that the
+  // server's certificate names that province (ChannelCredentialsFactory).
+  using CredentialsFor =
+      std::function<std::shared_ptr<grpc::ChannelCredentials>(const std::string& province)>;
+
+  NodePool(CredentialsFor credentials, OutlierPolicy policy, const Clock* clock,
+           UpCallback on_change);
   ~NodePool();  // stops the prober
 
   // Replaces the set of nodes: new and moved nodes get a fresh channel,
@@ -87,7 +93,7 @@ class NodePool final {
   void ProbeLoop();
   void Probe(const std::string& province);
 
-  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  const CredentialsFor credentials_;
   const OutlierPolicy policy_;
   const Clock* const clock_;
   const UpCallback on_change_;

@@ -170,8 +170,14 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
     // After a gateway outage, resume forwarding within seconds (gRPC's default
     // reconnect back-off grows to 120 s).
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    auto channel = grpc::CreateCustomChannel(config.gateway_address(),
-                                             MakeChannelCredentials(config.tls()), args);
+    // The gateway must present spiffe://tongban/gateway: any other member of
+    // the federation CA at that address is refused at the handshake.
+    EventLog* log = node->log_.get();
+    auto credentials = MakeChannelCredentials(
+        config.tls(), std::string(kGatewaySpiffeId), [log](const std::string& message) {
+          log->Warn("gateway.identity_refused", {{"reason", message}});
+        });
+    auto channel = grpc::CreateCustomChannel(config.gateway_address(), credentials, args);
     node->federation_ = std::make_unique<GatewayFederationClient>(channel, absl::Seconds(5));
   }
   if (node->federation_ != nullptr) {

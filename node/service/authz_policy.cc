@@ -33,6 +33,7 @@ absl::string_view RuleName(Rule rule) {
     case Rule::kOwnOfficerOrCitizen: return "own-officer-or-citizen-via-gateway";
     case Rule::kGatewayRelay: return "gateway-relay-only";
     case Rule::kOwnOfficerCitizenOrRelay: return "own-officer-citizen-or-relay";
+    case Rule::kOwnOperator: return "own-operator";
   }
   return "unknown";
 }
@@ -158,6 +159,9 @@ absl::StatusOr<Caller> AuthzPolicy::Decide(const Principal& principal,
                                  kOriginProvinceMetadata, " missing)"));
       }
       return deny("the gateway relaying another node's call (nodes never call each other directly)");
+    case Rule::kOwnOperator:
+      if (caller.is_operator() && principal.province == own_province_) return caller;
+      return deny(absl::StrCat("operators of province ", own_province_));
   }
   return deny("nobody");
 }

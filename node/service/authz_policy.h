@@ -26,6 +26,7 @@ struct Caller {
 
   bool is_citizen() const { return !citizen_id.empty(); }
   bool is_officer() const { return principal.kind == Principal::Kind::kOfficer; }
+  bool is_operator() const { return principal.kind == Principal::Kind::kOperator; }
   // Recorded as the actor of events: "citizen:<id>" or the SPIFFE id.
   std::string actor() const;
 };
@@ -42,6 +43,9 @@ enum class Rule {
   // kOwnOfficerOrCitizen, or the gateway relaying a read for a stamped origin
   // province (the handler then shows only applications that province is party to).
   kOwnOfficerCitizenOrRelay,
+  // Operators of this province only (spiffe://tongban/province/<p>/operator/<id>):
+  // running the node (outbox, dead letters), never deciding applications.
+  kOwnOperator,
 };
 
 absl::string_view RuleName(Rule rule);

@@ -34,6 +34,9 @@ Principal Node(const std::string& province) {
 Principal Officer(const std::string& province, const std::string& id = "zhang-wei") {
   return Parse("spiffe://tongban/province/" + province + "/officer/" + id);
 }
+Principal Operator(const std::string& province, const std::string& id = "operator-01") {
+  return Parse("spiffe://tongban/province/" + province + "/operator/" + id);
+}
 
 // Full method names of one tongban.v1 service, read from the proto descriptors
 // so that a new RPC shows up here without editing the test.
@@ -186,6 +189,45 @@ TEST_F(AuthzPolicyTest, NodeIsDeniedOnEveryMethod) {
   }
 }
 
+// An operator runs the node; it is not an officer and no rule of the node's
+// table names operators yet, so every method refuses it, own province included.
+TEST_F(AuthzPolicyTest, OperatorIsDeniedOnEveryMethod) {
+  std::vector<std::string> methods = CatalogMethods();
+  for (const std::string& m : ApplicationMethods()) methods.push_back(m);
+  for (const std::string& m : FederationMethods()) methods.push_back(m);
+  for (const std::string& m : methods) {
+    SCOPED_TRACE(m);
+    for (const Principal& p : {Operator("440000"), Operator("310000")}) {
+      ExpectDenied(Call(p, m), "rule " + ExpectedRule(m) + ":");
+      ExpectDenied(Call(p, m), "caller is operator spiffe://tongban/province/");
+    }
+  }
+}
+
+TEST_F(AuthzPolicyTest, OperatorMayNotStamp) {
+  ExpectDenied(CallWithOrigin(Operator("440000"), Fed("DeliverEvent"), "440000"),
+               "rule gateway-stamps-only");
+  ExpectDenied(CallAsCitizen(Operator("440000"), App("SubmitApplication")),
+               "rule gateway-stamps-only");
+}
+
+TEST_F(AuthzPolicyTest, OwnOperatorRuleAdmitsOnlyThisProvincesOperators) {
+  const std::string method = "/tongban.v1.NodeAdminService/ListDeadLetters";
+  const AuthzPolicy admin("440000", {{method, Rule::kOwnOperator}});
+  absl::StatusOr<Caller> own = admin.Decide(Operator("440000", "li-01"), "", "", false, false, method);
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_TRUE(own->is_operator());
+  EXPECT_FALSE(own->is_officer());
+  EXPECT_EQ(own->principal.operator_id, "li-01");
+  EXPECT_EQ(own->actor(), "spiffe://tongban/province/440000/operator/li-01");
+  for (const Principal& p : {Operator("310000"), Officer("440000"), Gateway(), Node("440000")}) {
+    SCOPED_TRACE(p.spiffe_id);
+    absl::StatusOr<Caller> r = admin.Decide(p, "", "", false, false, method);
+    ExpectDenied(r, "rule own-operator: " + method + " is for operators of province 440000");
+  }
+  ExpectDenied(admin.Decide(Gateway(), "", "310000", false, true, method), "rule own-operator:");
+}
+
 TEST_F(AuthzPolicyTest, GatewayReadsTheCatalogWithoutStamps) {
   for (const char* m :
        {"ListItems", "SearchItems", "GetItem", "GetGuide", "ListAlliances", "GetCatalogInfo"}) {
@@ -320,6 +362,8 @@ TEST_F(AuthzPolicyTest, RuleNames) {
   EXPECT_EQ(RuleName(Rule::kOwnOfficer), "own-officer");
   EXPECT_EQ(RuleName(Rule::kOwnOfficerOrCitizen), "own-officer-or-citizen-via-gateway");
   EXPECT_EQ(RuleName(Rule::kGatewayRelay), "gateway-relay-only");
+  EXPECT_EQ(RuleName(Rule::kOwnOfficerCitizenOrRelay), "own-officer-citizen-or-relay");
+  EXPECT_EQ(RuleName(Rule::kOwnOperator), "own-operator");
 }
 
 TEST_F(AuthzPolicyTest, CustomTableIsDenyByDefaultToo) {
