@@ -109,6 +109,8 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<ApplicationServiceImpl> application_service_;
   std::unique_ptr<FederationServiceImpl> federation_service_;
   std::unique_ptr<NodeAdminServiceImpl> admin_service_;
+  std::unique_ptr<signing::RecordSigner> signer_;
+  std::unique_ptr<signing::RecordVerifier> verifier_;
   std::unique_ptr<OutboxForwarder> forwarder_;  // only with a gateway
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<PlaintextHealthServer> health_;  // only with health_address
@@ -200,8 +202,19 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   const std::string own = config.province_code();
   node->catalog_service_->set_on_guide_changed(
       [resolver, own](const std::string& item) { resolver->Invalidate(own, item); });
+  // Records are signed with the node's mTLS key and verified against the
+  // federation CA and CRLs the TLS layer uses (both re-read on renewal).
+  absl::StatusOr<std::unique_ptr<signing::RecordSigner>> signer =
+      signing::RecordSigner::Create(config.tls().key_file(), config.tls().cert_file());
+  if (!signer.ok()) return signer.status();
+  node->signer_ = *std::move(signer);
+  absl::StatusOr<std::unique_ptr<signing::RecordVerifier>> verifier =
+      signing::RecordVerifier::Create(config.tls().ca_file(), config.tls().crl_directory());
+  if (!verifier.ok()) return verifier.status();
+  node->verifier_ = *std::move(verifier);
   ApplicationServiceDeps deps;
   deps.authz = node->authz_.get();
+  deps.signer = node->signer_.get();
   deps.applications = node->applications_.get();
   deps.catalog = node->catalog_.get();
   deps.guides = node->guides_.get();
@@ -212,7 +225,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   node->application_service_ = std::make_unique<ApplicationServiceImpl>(deps);
   node->federation_service_ = std::make_unique<FederationServiceImpl>(
       node->authz_.get(), node->applications_.get(), node->catalog_.get(), &node->clock_, metrics,
-      node->log_.get(), *identity);
+      node->log_.get(), *identity, node->signer_.get(), node->verifier_.get());
   node->federation_service_->set_on_outbox_written(on_outbox_written);
   // The province's operators: outbox and dead letters (tongbanctl outbox).
   NodeAdminServiceDeps admin;

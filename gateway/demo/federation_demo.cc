@@ -205,7 +205,18 @@ int main(int argc, char** argv) {
     *sup.add_materials() = Material("M03");
     v1::SupplementMaterialsResponse after;
     Result(hunan->SupplementMaterials(&c2, sup, &after));
-    Say(absl::StrCat("supplemented M03 at the 湖南 window → ", State(after.application().state())));
+    Say(absl::StrCat("supplemented M03 at the 湖南 window → recorded and relayed; the state is 上海's to change"));
+    // The window mirrors the handling province's answer once it arrives.
+    v1::Application mirrored = after.application();
+    for (int i = 0; i < 50 && mirrored.state() == v1::APPLICATION_STATE_PENDING_SUPPLEMENT; ++i) {
+      absl::SleepFor(absl::Milliseconds(200));
+      grpc::ClientContext c3;
+      v1::GetApplicationRequest get;
+      get.set_application_id(app.application_id());
+      v1::GetApplicationResponse got;
+      if (hunan->GetApplication(&c3, get, &got).ok()) mirrored = got.application();
+    }
+    Say(absl::StrCat("上海 applied it → ", State(mirrored.state()), " (mirrored at the 湖南 window)"));
   }
 
   Title("3. A key material missing → refused at once, listing what is missing");

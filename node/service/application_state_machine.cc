@@ -91,7 +91,7 @@ std::vector<ApplicationAction> AllowedActions(ApplicationState state) {
 }
 
 absl::StatusOr<ApplicationState> NextState(ApplicationState current, ApplicationAction action) {
-  if (!v1::ApplicationAction_IsValid(action) || action == v1::APPLICATION_ACTION_UNSPECIFIED) {
+  if (!v1::ApplicationAction_IsValid(action)) {
     return absl::InvalidArgumentError(absl::StrCat("action ", ActionName(action), " is not an action"));
   }
   if (ChangesNothing(action)) return current;

@@ -332,7 +332,9 @@ TEST_F(FederationTest, EventsFlowBackAndSupplementsFlowForward) {
   v1::SupplementMaterialsResponse sup_resp;
   grpc::Status s = hunan_apps->SupplementMaterials(&ctx, sup, &sup_resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(sup_resp.application().state(), v1::APPLICATION_STATE_ACCEPTED);
+  // The window records and relays the supplement; only Shanghai decides the
+  // state, and Hunan mirrors its answer.
+  EXPECT_EQ(sup_resp.application().state(), v1::APPLICATION_STATE_PENDING_SUPPLEMENT);
   std::string supplement_event;
   for (const auto& e : sup_resp.application().events()) {
     if (e.action() == v1::APPLICATION_ACTION_SUPPLEMENT) supplement_event = e.event_id();
@@ -357,6 +359,15 @@ TEST_F(FederationTest, EventsFlowBackAndSupplementsFlowForward) {
     return Sorted(History(a)) == Sorted(History(at_shanghai));
   }, &at_hunan)) << at_hunan.ShortDebugString() << "\nvs\n" << at_shanghai.ShortDebugString();
   EXPECT_EQ(at_hunan.state(), v1::APPLICATION_STATE_ACCEPTED);
+  // Shanghai's own record of applying the supplement closes the history.
+  const v1::ApplicationEvent& last = at_hunan.events(at_hunan.events_size() - 1);
+  bool result_event = false;
+  for (const auto& e : at_hunan.events()) {
+    result_event |= e.province_code() == kShanghai &&
+                    e.action() == v1::APPLICATION_ACTION_SUPPLEMENT &&
+                    e.state_after() == v1::APPLICATION_STATE_ACCEPTED;
+  }
+  EXPECT_TRUE(result_event) << last.ShortDebugString();
 }
 
 // 3. A SIGKILLed node: searches answer from the others and name it; the

@@ -1,13 +1,17 @@
 // The authentication and authorization matrix of a real node (Guangdong,
 // 440000): who is refused at the TLS handshake, who gets UNAUTHENTICATED,
 // who gets PERMISSION_DENIED, and that the messages name the rule.
+#include <chrono>
+#include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
 #include "node_process.h"
 #include "node_test_data.h"
+#include "record_author.h"
 #include "tongban/v1/application.grpc.pb.h"
 #include "tongban/v1/catalog.grpc.pb.h"
 #include "tongban/v1/federation.grpc.pb.h"
@@ -82,6 +86,112 @@ TEST_F(NodeAuthTest, CertificateWithoutTongbanIdentityIsUnauthenticated) {
     EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << dir;
     EXPECT_NE(s.error_message().find("spiffe://tongban"), std::string::npos) << s.error_message();
   }
+}
+
+// FetchGuide relayed "for" Hunan, as whoever `identity` names: only the
+// gateway may do this, so it tells whether a certificate passes as the gateway.
+static grpc::Status RelayAs(const std::string& address, const Identity& identity) {
+  auto fed = v1::FederationService::NewStub(MakeChannel(address, &identity));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx.AddMetadata("x-tongban-origin-province", "430000");
+  v1::FetchGuideRequest req;
+  req.set_province_code("440000");
+  req.set_item_code(kSocialSecurityCard);
+  v1::FetchGuideResponse resp;
+  return fed->FetchGuide(&ctx, req, &resp);
+}
+
+// Only URI SANs name a caller: the gateway's id written as a DNS or e-mail
+// SAN, or next to a second URI SAN, is nobody (issue 10).
+TEST_F(NodeAuthTest, GatewayIdOutsideASingleUriSanIsNobody) {
+  for (const char* dir : {"test/dns-gateway", "test/email-gateway", "test/two-uris"}) {
+    SCOPED_TRACE(dir);
+    Identity id = IdentityAt(dir);
+    grpc::Status s = CatalogInfoAs(&id);
+    EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << s.error_message();
+    EXPECT_NE(s.error_message().find("one URI SAN spiffe://tongban"), std::string::npos)
+        << s.error_message();
+    s = RelayAs(node_->grpc_address(), id);
+    EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << s.error_message();
+  }
+}
+
+// A DNS SAN is never read, so it neither adds a second identity nor replaces
+// the URI SAN's: the caller is who the one URI SAN names.
+TEST_F(NodeAuthTest, TheSingleUriSanNamesTheCallerWhateverTheDnsSansSay) {
+  Identity gateway_with_dns_copy = IdentityAt("test/uri-and-dns-gateway");
+  grpc::Status s = RelayAs(node_->grpc_address(), gateway_with_dns_copy);
+  EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+
+  Identity officer_with_dns_gateway = IdentityAt("test/officer-with-dns-gateway");
+  EXPECT_TRUE(CatalogInfoAs(&officer_with_dns_gateway).ok());
+  s = RelayAs(node_->grpc_address(), officer_with_dns_gateway);
+  EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_NE(s.error_message().find("caller is officer spiffe://tongban/province/440000/officer/"
+                                   "officer-03"),
+            std::string::npos)
+      << s.error_message();
+}
+
+// An operator runs the node; it is not an officer and no rule of the node's
+// table admits it yet (the admin RPCs will, with rule own-operator).
+TEST_F(NodeAuthTest, OperatorIsNoOfficer) {
+  Identity op = IdentityAt("province/440000/operator/operator-01");
+  grpc::Status s = CatalogInfoAs(&op);
+  EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_NE(s.error_message().find("caller is operator spiffe://tongban/province/440000/operator/"
+                                   "operator-01"),
+            std::string::npos)
+      << s.error_message();
+
+  auto apps = v1::ApplicationService::NewStub(MakeChannel(node_->grpc_address(), &op));
+  grpc::ClientContext ctx;
+  v1::DecideApplicationRequest decide;
+  decide.set_application_id("TB-430000-440000-20261125-00000077");
+  decide.set_action(v1::APPLICATION_ACTION_ACCEPT);
+  v1::DecideApplicationResponse decided;
+  s = apps->DecideApplication(&ctx, decide, &decided);
+  EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_NE(s.error_message().find("rule own-officer:"), std::string::npos) << s.error_message();
+}
+
+// A node dials the gateway and checks that the server is spiffe://tongban/gateway:
+// another member of the federation CA at the gateway's address (here the
+// Guangdong node) is refused at the handshake, and the node logs who was
+// expected and who answered.
+TEST_F(NodeAuthTest, NodeRefusesAGatewayAddressServingAnotherIdentity) {
+  NodeOptions options;
+  options.province = "430000";
+  options.extra_flags = {"--gateway=" + node_->grpc_address()};
+  std::unique_ptr<NodeProcess> hunan =
+      NodeProcess::Start(options, MakeTempDir("node-auth-wrong-gateway"));
+  ASSERT_TRUE(hunan->running()) << hunan->ReadLog();
+
+  // Filing Guangdong's item makes Hunan ask "the gateway" for the guide.
+  Identity officer = IdentityAt("province/430000/officer/officer-01");
+  auto apps = v1::ApplicationService::NewStub(MakeChannel(hunan->grpc_address(), &officer));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::SubmitApplicationResponse resp;
+  grpc::Status s = apps->SubmitApplication(
+      &ctx, Submission("wrong-gateway-1", kSocialSecurityCard, "440000", {"M01", "M02", "M03"}),
+      &resp);
+  std::cout << "submission through a node posing as the gateway: " << s.error_code() << " "
+            << s.error_message() << std::endl;
+
+  std::string log;
+  for (int i = 0; i < 100; ++i) {
+    log = hunan->ReadLog();
+    if (log.find("gateway.identity_refused") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(log.find("gateway.identity_refused"), std::string::npos) << log;
+  EXPECT_NE(log.find("expected exactly one URI SAN spiffe://tongban/gateway"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("presented URI SAN spiffe://tongban/province/440000"), std::string::npos)
+      << log;
+  EXPECT_EQ(hunan->Terminate(), 0);
 }
 
 TEST_F(NodeAuthTest, OfficerOfAnotherProvinceIsDenied) {
@@ -180,21 +290,11 @@ TEST_F(NodeAuthTest, GatewayRelayFetchesGuideAndIsCheckedForOrigin) {
 TEST_F(NodeAuthTest, ForwardedApplicationIsStoredOnceAndItsEventsDeduplicated) {
   Identity gateway = IdentityAt("gateway");
   auto fed = v1::FederationService::NewStub(MakeChannel(node_->grpc_address(), &gateway));
-  v1::DeliverApplicationRequest req;
-  v1::Application* app = req.mutable_application();
-  app->set_application_id("TB-430000-440000-20261125-00000077");
-  app->set_accepting_province("430000");
-  app->set_handling_province("440000");
-  app->set_item_code(kSocialSecurityCard);
-  *app->mutable_applicant() = Applicant();
-  *app->add_materials() = Material("M01");
-  app->set_state(v1::APPLICATION_STATE_RECEIVED);
-  app->set_forwarding(v1::FORWARDING_STATE_PENDING);
-  v1::ApplicationEvent* e = app->add_events();
-  e->set_event_id("430000-1");
-  e->set_action(v1::APPLICATION_ACTION_SUBMIT);
-  e->set_state_after(v1::APPLICATION_STATE_RECEIVED);
-  e->set_province_code("430000");
+  RecordAuthor hunan("430000");
+  v1::DeliverApplicationRequest req = hunan.Filing(
+      "TB-430000-440000-20261125-00000077", kSocialSecurityCard, Applicant(),
+      {Material("M01"), Material("M02"), Material("M03"), Material("M09")});
+  const v1::Application* app = &req.application();
   for (bool expect_duplicate : {false, true}) {
     grpc::ClientContext ctx;
     ctx.AddMetadata("x-tongban-origin-province", "430000");
@@ -217,13 +317,12 @@ TEST_F(NodeAuthTest, ForwardedApplicationIsStoredOnceAndItsEventsDeduplicated) {
   EXPECT_EQ(decided.application().state(), v1::APPLICATION_STATE_ACCEPTED);
   EXPECT_EQ(decided.application().events_size(), 3);  // SUBMIT, DELIVER, ACCEPT
 
-  // An applicant's withdrawal relayed from Hunan, delivered twice, applies once.
-  v1::DeliverEventRequest event;
-  event.set_application_id(app->application_id());
-  v1::ApplicationEvent* w = event.mutable_event();
-  w->set_event_id("430000-2");
-  w->set_action(v1::APPLICATION_ACTION_WITHDRAW);
-  w->set_province_code("430000");
+  // An applicant's withdrawal relayed from Hunan, delivered twice, applies
+  // once: Hunan's event is stored as signed, and Guangdong records its own
+  // result (which goes back to Hunan).
+  v1::DeliverEventRequest event =
+      hunan.Event(decided.application(), v1::APPLICATION_ACTION_WITHDRAW,
+                  v1::APPLICATION_STATE_ACCEPTED, v1::APPLICATION_STATE_ACCEPTED);
   for (bool expect_duplicate : {false, true}) {
     grpc::ClientContext c;
     c.AddMetadata("x-tongban-origin-province", "430000");
@@ -238,7 +337,10 @@ TEST_F(NodeAuthTest, ForwardedApplicationIsStoredOnceAndItsEventsDeduplicated) {
   v1::GetApplicationResponse got;
   ASSERT_TRUE(apps->GetApplication(&g, get, &got).ok());
   EXPECT_EQ(got.application().state(), v1::APPLICATION_STATE_WITHDRAWN);
-  EXPECT_EQ(got.application().events_size(), 4);
+  ASSERT_EQ(got.application().events_size(), 5);  // SUBMIT DELIVER ACCEPT WITHDRAW(430000) WITHDRAW(440000)
+  EXPECT_EQ(got.application().events(3).event_id(), "430000-2");
+  EXPECT_EQ(got.application().events(4).event_id(), "440000-3");
+  EXPECT_EQ(got.application().events(4).state_after(), v1::APPLICATION_STATE_WITHDRAWN);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include <sqlite3.h>
+
 #include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
 #include "node_process.h"
@@ -138,6 +140,116 @@ TEST(NodeLifecycleTest, AcknowledgedApplicationSurvivesSigkillAndRestart) {
   EXPECT_EQ(std::count(ids.begin(), ids.end(), resp.application().application_id()), 0);
   EXPECT_EQ(restarted->Terminate(), 0);
   EXPECT_NE(restarted->ReadLog().find("event=node.stopped"), std::string::npos);
+}
+
+
+// Rows already holding a value no enum knows (written by a buggy or newer
+// version, or by hand) must not crash the node: not at start-up, not when
+// read, listed or counted, not when a transition is refused (issue 10: the
+// refusal message threw std::out_of_range and the node aborted at every
+// restart).
+TEST(NodeLifecycleTest, PoisonedRowsDoNotCrashTheNode) {
+  const std::string dir = MakeTempDir("node-poisoned");
+  NodeOptions options;
+  options.province = "430000";
+  options.database_path = dir + "/node.db";
+  auto node = NodeProcess::Start(options, dir + "/run1");
+  ASSERT_TRUE(node->running()) << node->ReadLog();
+  Identity officer = IdentityAt("province/430000/officer/officer-01");
+  std::string id;
+  {
+    auto apps = v1::ApplicationService::NewStub(MakeChannel(node->grpc_address(), &officer));
+    grpc::ClientContext ctx;
+    v1::SubmitApplicationResponse resp;
+    ASSERT_TRUE(apps->SubmitApplication(&ctx,
+                                        Submission("poison-1", kSocialSecurityCard, "430000",
+                                                   {"M01", "M02", "M03"}),
+                                        &resp)
+                    .ok());
+    id = resp.application().application_id();
+  }
+  ASSERT_EQ(node->Terminate(), 0);
+
+  // Poison the row and its event behind the node's back.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(options.database_path.c_str(), &db), SQLITE_OK);
+  auto rewrite = [&](const char* select, const char* update, auto&& change) {
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, select, -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    std::string blob(static_cast<const char*>(sqlite3_column_blob(stmt, 0)),
+                     sqlite3_column_bytes(stmt, 0));
+    sqlite3_finalize(stmt);
+    blob = change(blob);
+    ASSERT_EQ(sqlite3_prepare_v2(db, update, -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_bind_blob(stmt, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 2, id.c_str(), -1, SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(stmt), SQLITE_DONE) << sqlite3_errmsg(db);
+    sqlite3_finalize(stmt);
+  };
+  rewrite("SELECT application FROM applications WHERE application_id = ?",
+          "UPDATE applications SET application = ?, state = 99 WHERE application_id = ?",
+          [](const std::string& bytes) {
+            v1::Application a;
+            EXPECT_TRUE(a.ParseFromString(bytes));
+            a.set_state(static_cast<v1::ApplicationState>(99));
+            return a.SerializeAsString();
+          });
+  rewrite("SELECT event FROM application_events WHERE application_id = ? AND ordinal = 0",
+          "UPDATE application_events SET event = ? WHERE application_id = ? AND ordinal = 0",
+          [](const std::string& bytes) {
+            v1::ApplicationEvent e;
+            EXPECT_TRUE(e.ParseFromString(bytes));
+            e.set_state_after(static_cast<v1::ApplicationState>(99));
+            e.set_action(static_cast<v1::ApplicationAction>(77));
+            return e.SerializeAsString();
+          });
+  sqlite3_close(db);
+
+  auto restarted = NodeProcess::Start(options, dir + "/run2");
+  ASSERT_TRUE(restarted->running()) << restarted->ReadLog();
+  auto apps = v1::ApplicationService::NewStub(MakeChannel(restarted->grpc_address(), &officer));
+  {
+    grpc::ClientContext ctx;
+    v1::GetApplicationRequest req;
+    req.set_application_id(id);
+    v1::GetApplicationResponse resp;
+    grpc::Status s = apps->GetApplication(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(static_cast<int>(resp.application().state()), 99);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListApplicationsByApplicantRequest req;
+    req.set_applicant_id_number(Applicant().id_number());
+    v1::ListApplicationsByApplicantResponse resp;
+    grpc::Status s = apps->ListApplicationsByApplicant(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.applications_size(), 1);
+  }
+  for (v1::ApplicationAction action : {v1::APPLICATION_ACTION_ACCEPT, v1::APPLICATION_ACTION_APPROVE}) {
+    grpc::ClientContext ctx;
+    v1::DecideApplicationRequest req;
+    req.set_application_id(id);
+    req.set_action(action);
+    req.set_note("n");
+    v1::DecideApplicationResponse resp;
+    grpc::Status s = apps->DecideApplication(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    EXPECT_NE(s.error_message().find("UNKNOWN(99)"), std::string::npos) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::WithdrawApplicationRequest req;
+    req.set_application_id(id);
+    v1::WithdrawApplicationResponse resp;
+    EXPECT_EQ(apps->WithdrawApplication(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  EXPECT_FALSE(HttpGet(restarted->metrics_address(), "/metrics").empty());
+  EXPECT_TRUE(restarted->running());
+  EXPECT_EQ(restarted->Terminate(), 0) << restarted->ReadLog();
 }
 
 }  // namespace
