@@ -8,6 +8,7 @@ usage() {
   cat <<'EOF'
 Usage: certs/issue.sh node <province> [options]
        certs/issue.sh officer <province> <officer-id> [options]
+       certs/issue.sh operator <province> <operator-id> [options]
        certs/issue.sh gateway [options]
 
 Issue a new key and certificate for one identity, signed by the issuing CA
@@ -18,6 +19,9 @@ identity's usual place:
            (+ DNS localhost, tongban-node-<province>, IP 127.0.0.1; serverAuth, clientAuth)
   officer  DIR/province/<province>/officer/<officer-id>/
            spiffe://tongban/province/<province>/officer/<officer-id> (clientAuth)
+  operator DIR/province/<province>/operator/<operator-id>/
+           spiffe://tongban/province/<province>/operator/<operator-id> (clientAuth):
+           runs the province's node (outbox, dead letters), is no officer
   gateway  DIR/gateway/                        spiffe://tongban/gateway
            (+ DNS localhost, tongban-gateway, IP 127.0.0.1; serverAuth, clientAuth)
 
@@ -53,7 +57,7 @@ done
 ((${#args[@]})) || { usage >&2; exit 2; }
 case ${args[0]} in
   node) ((${#args[@]} == 2)) || { usage >&2; exit 2; } ;;
-  officer) ((${#args[@]} == 3)) || { usage >&2; exit 2; } ;;
+  officer|operator) ((${#args[@]} == 3)) || { usage >&2; exit 2; } ;;
   gateway) ((${#args[@]} == 1)) || { usage >&2; exit 2; } ;;
   *) echo "issue.sh: unknown identity kind '${args[0]}'" >&2; usage >&2; exit 2 ;;
 esac

@@ -97,9 +97,13 @@ pki_check_province() {
 pki_check_officer() {
   [[ $1 =~ ^[a-z0-9-]{1,32}$ ]] || pki_die "officer id must be 1..32 of [a-z0-9-], got '$1'"
 }
+pki_check_operator() {
+  [[ $1 =~ ^[a-z0-9-]{1,32}$ ]] || pki_die "operator id must be 1..32 of [a-z0-9-], got '$1'"
+}
 
 # Sets LEAF_DIR, LEAF_CN, LEAF_SAN, LEAF_EKU for an identity:
-#   pki_leaf_spec DIR node <province> | officer <province> <officer-id> | gateway
+#   pki_leaf_spec DIR node <province> | officer <province> <officer-id>
+#                 | operator <province> <operator-id> | gateway
 pki_leaf_spec() {
   local dir=$1 kind=$2
   case $kind in
@@ -111,10 +115,14 @@ pki_leaf_spec() {
       pki_check_province "$3"; pki_check_officer "$4"
       LEAF_DIR=$dir/province/$3/officer/$4 LEAF_CN=$4@$3 LEAF_EKU=$PKI_CLIENT_EKU
       LEAF_SAN="URI:spiffe://tongban/province/$3/officer/$4" ;;
+    operator)
+      pki_check_province "$3"; pki_check_operator "$4"
+      LEAF_DIR=$dir/province/$3/operator/$4 LEAF_CN="operator $4@$3" LEAF_EKU=$PKI_CLIENT_EKU
+      LEAF_SAN="URI:spiffe://tongban/province/$3/operator/$4" ;;
     gateway)
       LEAF_DIR=$dir/gateway LEAF_CN=tongban-gateway LEAF_EKU=$PKI_SERVER_EKU
       LEAF_SAN="URI:spiffe://tongban/gateway,DNS:localhost,DNS:tongban-gateway,IP:127.0.0.1" ;;
-    *) pki_die "unknown identity kind '$kind' (node, officer, gateway)" ;;
+    *) pki_die "unknown identity kind '$kind' (node, officer, operator, gateway)" ;;
   esac
 }
 
@@ -129,6 +137,9 @@ pki_list_leaves() {  # DIR
     [[ -e $dir/province/$p/node/cert.pem ]] && echo "node $p"
     for o in "$dir/province/$p/officer"/*/; do
       [[ -e $o/cert.pem ]] && echo "officer $p $(basename "$o")"
+    done
+    for o in "$dir/province/$p/operator"/*/; do
+      [[ -e $o/cert.pem ]] && echo "operator $p $(basename "$o")"
     done
   done
   return 0

@@ -19,7 +19,7 @@ phase1   1. creates a new CA (new key, distinct name "Tongban Dev Federation
          4. waits --settle seconds (default 120: twice the default
             tls.refresh_interval_seconds) so every process has loaded the
             bundle before any peer presents a new-CA certificate;
-         5. re-issues every leaf certificate (gateway, nodes, officers; not
+         5. re-issues every leaf certificate (gateway, nodes, officers, operators; not
             test/) from the new CA, swapping each atomically.
          --no-reissue stops after step 4; run `reissue` later.
 reissue  re-issues every leaf certificate not yet issued by the issuing CA.

@@ -28,6 +28,8 @@ for s in issue.sh revoke.sh rotate-ca.sh; do
 done
 check "issue.sh rejects a bad province" fails_with 1 "$CERTS/issue.sh" node 44 --out "$P"
 check "issue.sh rejects a bad officer id" fails_with 1 "$CERTS/issue.sh" officer 440000 'Bad Id' --out "$P"
+check "issue.sh rejects a bad operator id" fails_with 1 "$CERTS/issue.sh" operator 440000 'op_1' --out "$P"
+check "issue.sh operator needs an operator id" fails_with 2 "$CERTS/issue.sh" operator 440000 --out "$P"
 check "issue.sh rejects an unknown kind" fails_with 2 "$CERTS/issue.sh" citizen --out "$P"
 check "issue.sh rejects a directory that is no PKI" fails_with 1 "$CERTS/issue.sh" gateway --out "$T"
 
@@ -48,6 +50,10 @@ check "only the current and the previous version are kept" bash -c \
   "[[ \$(ls -d '$P/province/440000/node'/.v-* | wc -l) == 2 ]]"
 check "issue.sh issues a new officer (clientAuth only)" bash -c \
   "'$CERTS/issue.sh' officer 440000 officer-09 --out '$P' && openssl x509 -noout -ext extendedKeyUsage -in '$P/province/440000/officer/officer-09/cert.pem' | grep -q 'TLS Web Client Authentication' && ! openssl x509 -noout -ext extendedKeyUsage -in '$P/province/440000/officer/officer-09/cert.pem' | grep -q Server"
+check "gen-dev-certs made operator-01 of every province" bash -c \
+  "[[ \$(ls '$P'/province/*/operator/operator-01/cert.pem | wc -l) == 31 ]] && openssl x509 -noout -ext subjectAltName -in '$P/province/650000/operator/operator-01/cert.pem' | grep -qx '[[:space:]]*URI:spiffe://tongban/province/650000/operator/operator-01'"
+check "issue.sh issues an operator (one URI SAN, clientAuth only)" bash -c \
+  "'$CERTS/issue.sh' operator 440000 ops-zhang --out '$P' && ca_verify() { openssl verify -CAfile '$P/ca/ca.pem' \"\$@\"; } && ca_verify '$P/province/440000/operator/ops-zhang/cert.pem' && openssl x509 -noout -ext subjectAltName -in '$P/province/440000/operator/ops-zhang/cert.pem' | grep -qx '[[:space:]]*URI:spiffe://tongban/province/440000/operator/ops-zhang' && openssl x509 -noout -ext extendedKeyUsage -in '$P/province/440000/operator/ops-zhang/cert.pem' | grep -q 'TLS Web Client Authentication' && ! openssl x509 -noout -ext extendedKeyUsage -in '$P/province/440000/operator/ops-zhang/cert.pem' | grep -q Server"
 
 check "revoke.sh revokes and publishes <hash>.r0" "$CERTS/revoke.sh" "$P/province/440000/officer/officer-01/cert.pem" --reason keyCompromise --out "$P"
 H=$(openssl x509 -noout -subject_hash -in "$P/ca/ca.pem")
