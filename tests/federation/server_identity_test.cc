@@ -11,8 +11,8 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "federation.h"
