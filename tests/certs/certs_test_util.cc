@@ -135,7 +135,7 @@ std::unique_ptr<NodeProcess> StartNode(const std::string& pki, const std::string
   Tls files = TlsAt(pki, "province/" + province + "/node");
   NodeOptions options;
   options.province = province;
-  options.demo_catalog = false;
+  options.demo_catalog = tls.demo_catalog;
   // Later flags win (absl): these replace the shared PKI's paths NodeProcess passes.
   options.extra_flags = {"--config=" + config, "--cert=" + files.cert, "--key=" + files.key,
                          "--ca=" + files.ca};

@@ -54,6 +54,7 @@ struct NodeTls {
   int refresh_interval_seconds = 1;
   int max_connection_age_seconds = 0;
   std::string crl_dir;
+  bool demo_catalog = false;  // load node/demo_catalog (for tests that file)
 };
 inline NodeTls RecyclingAfter(int max_connection_age_seconds) {
   NodeTls tls;

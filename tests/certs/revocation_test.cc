@@ -5,11 +5,16 @@
 // ("Revoke a certificate") describes. Each test works on a private copy of
 // the test PKI.
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <thread>
 
 #include "certs_test_util.h"
 #include "gtest/gtest.h"
+#include "node_test_data.h"
+#include "record_author.h"
+#include "tongban/v1/application.grpc.pb.h"
+#include "tongban/v1/federation.grpc.pb.h"
 
 namespace tongban::testing::certs {
 namespace {
@@ -211,6 +216,59 @@ TEST_F(RevocationTest, CrlExpiringWhileRunningRefusesEveryoneUntilRefreshed) {
   ASSERT_EQ(Shell(Script("revoke.sh") + " --refresh-crl --out " + pki_, &out), 0) << out;
   EXPECT_TRUE(WaitFor(10s, [&] { return Call(node->grpc_address(), kOfficer2) == StatusCode::OK; }))
       << "a refreshed CRL (new suffix) did not end the outage";
+  EXPECT_EQ(node->Terminate(), 0);
+}
+
+// Signed records and revocation (docs/protocol.md, "Signed records"): a
+// record signed by a node whose certificate is revoked is refused with
+// nothing written, as soon as the CRL naming it is published, while what the
+// province said before stays stored.
+TEST_F(RevocationTest, RecordsSignedWithARevokedNodeKeyAreRefusedWithNothingWritten) {
+  Revoke(kOfficer1);  // a CRL exists from the start
+  NodeTls tls = WithCrl(crl_);
+  tls.demo_catalog = true;
+  auto node = StartNode(pki_, work_, tls);
+  ASSERT_TRUE(node->running()) << node->ReadLog();
+  Tls gateway = TlsAt(pki_, "gateway");
+  auto relay = v1::FederationService::NewStub(WatchingChannel(node->grpc_address(), gateway));
+  auto officer = v1::ApplicationService::NewStub(
+      WatchingChannel(node->grpc_address(), TlsAt(pki_, kOfficer2)));
+  Tls hunan_files = TlsAt(pki_, "province/430000/node");
+  RecordAuthor hunan("430000", hunan_files.key, hunan_files.cert);
+  auto deliver = [&](const std::string& id) {
+    v1::DeliverApplicationRequest req = hunan.Filing(
+        id, kSocialSecurityCard, Applicant(),
+        {Material("M01"), Material("M02"), Material("M03"), Material("M09")});
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    ctx.AddMetadata("x-tongban-origin-province", "430000");
+    v1::DeliverApplicationResponse resp;
+    return relay->DeliverApplication(&ctx, req, &resp);
+  };
+  auto exists = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::GetApplicationRequest req;
+    req.set_application_id(id);
+    v1::GetApplicationResponse resp;
+    return officer->GetApplication(&ctx, req, &resp).error_code();
+  };
+  const std::string before = "TB-430000-440000-20261205-00000001";
+  grpc::Status s = deliver(before);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  Revoke("province/430000/node");
+  std::string id;
+  int n = 1;
+  ASSERT_TRUE(WaitFor(10s, [&] {
+    id = "TB-430000-440000-20261205-0000000" + std::to_string(++n);
+    s = deliver(id);
+    return s.error_code() == StatusCode::PERMISSION_DENIED;
+  })) << "still accepted after revocation: " << s.error_message();
+  EXPECT_NE(s.error_message().find("revoked"), std::string::npos) << s.error_message();
+  EXPECT_EQ(exists(id), StatusCode::NOT_FOUND);
+  EXPECT_EQ(exists(before), StatusCode::OK);
+  relay.reset();  // open client connections hold the node's shutdown for its grace period
+  officer.reset();
   EXPECT_EQ(node->Terminate(), 0);
 }
 

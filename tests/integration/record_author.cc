@@ -19,10 +19,18 @@ google::protobuf::Timestamp Now() {
 }  // namespace
 
 RecordAuthor::RecordAuthor(std::string province, std::string identity_dir)
+    : RecordAuthor(province,
+                   IdentityAt(identity_dir.empty() ? absl::StrCat("province/", province, "/node")
+                                                   : identity_dir)
+                       .key,
+                   IdentityAt(identity_dir.empty() ? absl::StrCat("province/", province, "/node")
+                                                   : identity_dir)
+                       .cert) {}
+
+RecordAuthor::RecordAuthor(std::string province, const std::string& key_file,
+                           const std::string& cert_file)
     : province_(std::move(province)) {
-  if (identity_dir.empty()) identity_dir = absl::StrCat("province/", province_, "/node");
-  Identity id = IdentityAt(identity_dir);
-  auto signer = signing::RecordSigner::Create(id.key, id.cert);
+  auto signer = signing::RecordSigner::Create(key_file, cert_file);
   if (!signer.ok()) {
     std::cerr << "RecordAuthor: " << signer.status() << "\n";
     std::abort();  // test set-up error: the PKI is missing

@@ -23,6 +23,8 @@ class RecordAuthor {
  public:
   // Signs with CertsDir()/<identity_dir> (default: province/<province>/node).
   explicit RecordAuthor(std::string province, std::string identity_dir = "");
+  // Signs with the given key and certificate files (e.g. of a PKI copy).
+  RecordAuthor(std::string province, const std::string& key_file, const std::string& cert_file);
 
   const std::string& province() const { return province_; }
 
