@@ -21,6 +21,7 @@
 #include "citizen_token.h"
 #include "node_fixture.h"
 #include "page_token.h"
+#include "tongban/v1/node_admin.pb.h"
 #include "resident_id.h"
 
 namespace tongban::fuzz {
@@ -156,7 +157,7 @@ enum RpcIndex {
   kPrecheck, kSubmit, kGet, kListByApplicant, kListByState, kSupplement, kWithdraw, kDecide,
   kEscalate, kListEscalations, kResolve, kListItems, kSearchItems, kGetItem, kGetGuide,
   kListAlliances, kGetCatalogInfo, kAmendGuide, kAbolishItem, kDeliverApplication, kDeliverEvent,
-  kFetchGuide,
+  kFetchGuide, kListOutbox, kGetOutboxEntry, kReplayDeadLetter, kDiscardDeadLetter,
 };
 enum CallerIndex { kOwnOfficer, kCitizen, kRelay430, kGatewayBare, kNode430, kOfficer430Idx,
                    kOperator, kBothStamps, kAnonymous, kBadStamps };
@@ -279,6 +280,25 @@ void NodeRequests() {
   fetch.set_item_code("GG00020600");
   fetch.set_cached_version(1);
   NodeRequest("fetch-guide-relay", kFetchGuide, kRelay430, fetch);
+
+  // The operator's outbox RPCs (entry 1: the cross-province filing above).
+  v1::ListOutboxRequest outbox;
+  outbox.set_page_size(10);
+  NodeRequest("outbox-list-operator", kListOutbox, kOperator, outbox);
+  outbox.set_status(v1::OUTBOX_ENTRY_STATUS_DEAD_LETTER);
+  outbox.set_target_province("430000");
+  NodeRequest("outbox-list-dead", kListOutbox, kOperator, outbox);
+  NodeRequest("outbox-list-officer-refused", kListOutbox, kOwnOfficer, outbox);
+  v1::GetOutboxEntryRequest entry;
+  entry.set_id(1);
+  NodeRequest("outbox-get", kGetOutboxEntry, kOperator, entry);
+  v1::ReplayDeadLetterRequest replay;
+  replay.set_id(1);
+  NodeRequest("outbox-replay-not-dead", kReplayDeadLetter, kOperator, replay);
+  v1::DiscardDeadLetterRequest discard;
+  discard.set_id(1);
+  discard.set_reason("已线下处理");
+  NodeRequest("outbox-discard-not-dead", kDiscardDeadLetter, kOperator, discard);
 
   // Amend the real guide (as stored), and abolish an item no other seed uses.
   NodeFixture& n310 = NodeFixture::Get("310000");

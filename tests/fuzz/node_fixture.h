@@ -36,6 +36,8 @@
 #include "service/catalog_service.h"
 #include "service/federation_service.h"
 #include "service/guide_resolver.h"
+#include "service/application_events.h"
+#include "service/node_admin_service.h"
 #include "service/node_metrics.h"
 #include "store/sqlite_application_store.h"
 #include "store/sqlite_catalog_store.h"
@@ -278,6 +280,7 @@ class NodeFixture {
   node::ApplicationServiceImpl& application_service() { return *application_service_; }
   node::FederationServiceImpl& federation_service() { return *federation_service_; }
   node::SqliteApplicationStore& applications() { return *applications_; }
+  node::NodeAdminServiceImpl& admin_service() { return *admin_service_; }
 
  private:
   explicit NodeFixture(std::string province)
@@ -331,6 +334,16 @@ class NodeFixture {
     deps.log = log_.get();
     deps.signer = signer_.get();
     application_service_ = std::make_unique<node::ApplicationServiceImpl>(deps);
+    node::NodeAdminServiceDeps admin;
+    admin.own_province = province_;
+    admin.applications = applications_.get();
+    admin.clock = &clock_;
+    admin.log = log_.get();
+    signing::RecordSigner* signer_for_admin = signer_.get();
+    admin.seal_event = [signer_for_admin](const v1::Application& app, v1::ApplicationEvent* e) {
+      return node::SealEvent(app, signer_for_admin, e);
+    };
+    admin_service_ = std::make_unique<node::NodeAdminServiceImpl>(std::move(admin));
     federation_service_ = std::make_unique<node::FederationServiceImpl>(
         authz_.get(), applications_.get(), catalog_.get(), &clock_, metrics_.get(), log_.get(),
         "spiffe://tongban/province/" + province_, signer_.get(), verifier_.get());
@@ -368,6 +381,7 @@ class NodeFixture {
   std::unique_ptr<node::CatalogServiceImpl> catalog_service_;
   std::unique_ptr<node::ApplicationServiceImpl> application_service_;
   std::unique_ptr<node::FederationServiceImpl> federation_service_;
+  std::unique_ptr<node::NodeAdminServiceImpl> admin_service_;
 };
 
 // TONGBAN_FUZZ_VERBOSE=1: targets print each call's status (to see which

@@ -1,5 +1,5 @@
-// Fuzz target: every RPC of a node's ApplicationService, CatalogService and
-// FederationService, with arbitrary protobuf bytes as the request, through
+// Fuzz target: every RPC of a node's ApplicationService, CatalogService,
+// FederationService and NodeAdminService, with arbitrary protobuf bytes as the request, through
 // the real service objects on a temporary SQLite store (node_fixture.h).
 //
 // Input: byte 0 picks the RPC (kRpcs), byte 1 the caller (kCallers), the rest
@@ -56,6 +56,11 @@ struct Rpc {
         return Invoke(n.federation_service(), &node::FederationServiceImpl::M, b, c, s);     \
       }}
 
+#define ADMIN_RPC(M) \
+  Rpc{#M, [](NodeFixture& n, absl::string_view b, grpc::ServerContext* c, grpc::Status* s) { \
+        return Invoke(n.admin_service(), &node::NodeAdminServiceImpl::M, b, c, s);           \
+      }}
+
 // The order is part of the corpus format (byte 0): append only.
 const std::vector<Rpc>& Rpcs() {
   static const auto* rpcs = new std::vector<Rpc>{
@@ -81,6 +86,10 @@ const std::vector<Rpc>& Rpcs() {
       FEDERATION_RPC(DeliverApplication),
       FEDERATION_RPC(DeliverEvent),
       FEDERATION_RPC(FetchGuide),
+      ADMIN_RPC(ListOutbox),
+      ADMIN_RPC(GetOutboxEntry),
+      ADMIN_RPC(ReplayDeadLetter),
+      ADMIN_RPC(DiscardDeadLetter),
   };
   return *rpcs;
 }
