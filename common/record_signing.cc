@@ -231,7 +231,7 @@ std::string PreviousHashForImpl(const v1::ApplicationFiling& filing, const Event
                                 const std::string& province, const v1::ApplicationEvent** last) {
   *last = nullptr;
   for (const v1::ApplicationEvent& e : events) {
-    if (e.province_code() == province) *last = &e;
+    if (e.province_code() == province && !IsLocalRecord(e)) *last = &e;
   }
   return *last == nullptr ? FilingHash(filing) : EventChainHash(**last);
 }
@@ -256,6 +256,10 @@ absl::Status CheckChainLinkImpl(const v1::ApplicationFiling& filing, const Event
 
 // ---------------------------------------------------------------------------
 // Hashes.
+
+bool IsLocalRecord(const v1::ApplicationEvent& event) {
+  return event.action() == v1::APPLICATION_ACTION_DISCARD_DELIVERY;
+}
 
 std::string DeterministicBytes(const google::protobuf::Message& message) {
   std::string out;
@@ -859,6 +863,11 @@ HistoryVerdict VerifyHistory(const std::string& application_id, const v1::Applic
     v.action = v1::ApplicationAction_Name(e.action());
     if (v.action.empty()) v.action = absl::StrCat("action ", static_cast<int>(e.action()));
     v.at = e.has_at() ? EventTime(e) : absl::InfinitePast();
+    if (IsLocalRecord(e)) {
+      v.local_record = true;
+      verdict.events.push_back(std::move(v));
+      continue;
+    }
     absl::Status sig = verifier.VerifyEvent(application_id, e, now, VerifyMode::kHistorical);
     if (!sig.ok()) {
       // Drop the "event <id> of <application>: " prefix, the report names both.

@@ -54,6 +54,12 @@ std::string EventSigningInput(const std::string& application_id,
 std::string EventSigningDigest(const std::string& application_id,
                                const v1::ApplicationEvent& event);
 
+// A record one node keeps for itself (an operator's DISCARD_DELIVERY): never
+// sent to the other province, so it is neither signed nor part of any hash
+// chain, and its id is "<province>-local-<n>" so the shared numbering has no
+// gaps. Chains, links and VerifyHistory skip it.
+bool IsLocalRecord(const v1::ApplicationEvent& event);
+
 // Lower-case hex of bytes (for messages and reports).
 std::string Hex(const std::string& bytes);
 
@@ -167,6 +173,7 @@ struct EventVerdict {
   std::string action;  // e.g. "APPLICATION_ACTION_SUBMIT"
   absl::Time at = absl::InfinitePast();
   std::vector<std::string> problems;  // empty = verified
+  bool local_record = false;          // IsLocalRecord: not signed, not checked
   bool ok() const { return problems.empty(); }
 };
 struct HistoryVerdict {

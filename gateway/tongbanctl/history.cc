@@ -134,8 +134,11 @@ std::string FormatVerdict(const v1::SignedHistory& history,
   absl::StrAppend(&out, "  ", history.events_size(), " events\n");
   size_t failed = 0;
   for (const signing::EventVerdict& e : verdict.events) {
-    absl::StrAppend(&out, e.ok() ? "ok    " : "FAIL  ", e.event_id.empty() ? "(no id)" : e.event_id,
-                    "  ", TimeText(e.at), "  ", ShortAction(e.action), "\n");
+    absl::StrAppend(&out, e.local_record ? "local " : e.ok() ? "ok    " : "FAIL  ",
+                    e.event_id.empty() ? "(no id)" : e.event_id, "  ", TimeText(e.at), "  ",
+                    ShortAction(e.action),
+                    e.local_record ? "  (kept by this province only: not signed, not shared)" : "",
+                    "\n");
     for (const std::string& p : e.problems) absl::StrAppend(&out, "        ", p, "\n");
     if (!e.ok()) ++failed;
   }

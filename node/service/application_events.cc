@@ -12,13 +12,14 @@ bool IsCrossProvince(const v1::Application& a) {
   return a.accepting_province() != a.handling_province();
 }
 
-std::string NextEventId(const v1::Application& application, const std::string& province) {
+std::string NextEventId(const v1::Application& application, const std::string& province,
+                        bool local_record) {
   const std::string prefix = province + "-";
   int n = 0;
   for (const v1::ApplicationEvent& e : application.events()) {
-    if (absl::StartsWith(e.event_id(), prefix)) ++n;
+    if (absl::StartsWith(e.event_id(), prefix) && signing::IsLocalRecord(e) == local_record) ++n;
   }
-  return absl::StrCat(prefix, n + 1);
+  return absl::StrCat(prefix, local_record ? "local-" : "", n + 1);
 }
 
 v1::ApplicationEvent MakeEvent(const v1::Application& application, const std::string& province,
@@ -26,8 +27,8 @@ v1::ApplicationEvent MakeEvent(const v1::Application& application, const std::st
                                v1::ApplicationState after, const std::string& actor,
                                absl::Time at, const std::string& note) {
   v1::ApplicationEvent e;
-  e.set_event_id(NextEventId(application, province));
   e.set_action(action);
+  e.set_event_id(NextEventId(application, province, signing::IsLocalRecord(e)));
   e.set_state_before(before);
   e.set_state_after(after);
   e.set_actor(actor);
@@ -61,6 +62,7 @@ std::vector<OutboxEntry> EventOutbox(const v1::Application& application,
 
 absl::Status SealEvent(const v1::Application& application, signing::RecordSigner* signer,
                        v1::ApplicationEvent* event) {
+  if (signing::IsLocalRecord(*event)) return absl::OkStatus();  // never leaves this node
   event->set_previous_hash(signing::PreviousHashFor(application.filing(), application.events(),
                                                     event->province_code()));
   if (!IsCrossProvince(application)) return absl::OkStatus();

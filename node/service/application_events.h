@@ -17,8 +17,11 @@ class RecordSigner;  // common/record_signing.h
 
 namespace tongban::node {
 
-// "<province>-<n>", n = 1 + events of `application` already authored by `province`.
-std::string NextEventId(const v1::Application& application, const std::string& province);
+// "<province>-<n>", n = 1 + events of `application` already authored by
+// `province`; a local record (signing::IsLocalRecord) is "<province>-local-<n>"
+// and counted apart, so the shared numbering has no gaps.
+std::string NextEventId(const v1::Application& application, const std::string& province,
+                        bool local_record = false);
 
 v1::ApplicationEvent MakeEvent(const v1::Application& application, const std::string& province,
                                v1::ApplicationAction action, v1::ApplicationState before,

@@ -529,6 +529,26 @@ std::string AllProblems(const HistoryVerdict& v) {
   return out;
 }
 
+// An operator's DISCARD_DELIVERY is kept by one node only: not signed, not
+// a link of any chain, and skipped (not failed) by VerifyHistory.
+TEST_F(RecordSigningTest, LocalRecordsStayOutOfChainsAndHistories) {
+  std::vector<v1::ApplicationEvent> events = History();
+  v1::ApplicationEvent discard = Event("310000-local-1", "310000",
+                                       v1::APPLICATION_ACTION_DISCARD_DELIVERY,
+                                       v1::APPLICATION_STATE_RECEIVED, absl::Now() - absl::Hours(1));
+  EXPECT_TRUE(IsLocalRecord(discard));
+  std::vector<v1::ApplicationEvent> with_local = events;
+  with_local.insert(with_local.begin() + 4, discard);  // between 310000-2 and 310000-3
+  // Shanghai's next event still links to its previous shared event.
+  EXPECT_EQ(PreviousHashFor(filing_, std::vector<v1::ApplicationEvent>(with_local.begin(),
+                                                                        with_local.begin() + 5),
+                            "310000"),
+            EventChainHash(events[3]));
+  HistoryVerdict v = VerifyHistory(kApp, &filing_, with_local, *verifier_);
+  EXPECT_TRUE(v.ok()) << AllProblems(v);
+  EXPECT_TRUE(v.events[4].local_record);
+}
+
 TEST_F(RecordSigningTest, VerifyHistoryDetectsTampering) {
   const std::vector<v1::ApplicationEvent> good = History();
   {  // Altered decision: signature of 310000-3 fails.
