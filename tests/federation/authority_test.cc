@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "child_process.h"
 #include "federation.h"
 #include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
@@ -406,6 +407,23 @@ TEST_F(AuthorityTest, AcceptingNodeMirrorsOnlyLegalHandlingDecisions) {
   EXPECT_TRUE(WaitUntil(seconds(30), [&] {
     return Get(kHunan, id, &at_hunan).ok() && at_hunan.state() == v1::APPLICATION_STATE_ACCEPTED;
   })) << at_hunan.ShortDebugString();
+
+  // Either province can later prove what the other said: each exports the
+  // signed history with tongbanctl and it verifies offline with only the CA.
+  for (const std::string& province : {std::string(kHunan), std::string(kShanghai)}) {
+    SCOPED_TRACE(province);
+    Identity officer = IdentityAt(Officer(province));
+    const std::string file = MakeTempDir("authority-export") + "/history.json";
+    ProcessResult exported = RunProcess(
+        {TONGBAN_TONGBANCTL, "history", "export", "--node", federation_->node_address(province),
+         "--id", id, "--cert", officer.cert, "--key", officer.key, "--ca", officer.ca, "--out",
+         file});
+    ASSERT_EQ(exported.exit_code, 0) << exported.out << exported.err << exported.start_error;
+    ProcessResult verified =
+        RunProcess({TONGBAN_TONGBANCTL, "history", "verify", file, "--ca", officer.ca});
+    EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+    EXPECT_NE(verified.out.find("VERIFIED"), std::string::npos) << verified.out;
+  }
 }
 
 }  // namespace
