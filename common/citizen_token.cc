@@ -490,10 +490,17 @@ absl::StatusOr<VerifiedCitizen> CitizenTokenVerifier::Impl::VerifyUncached(
                                         " is not accepted; only ES256"));
   }
   if (const Value* typ = Field(header, "typ"); typ != nullptr) {
-    // JWS §4.1.9: media type names compare case-insensitively.
-    if (typ->kind_case() != Value::kStringValue ||
-        !absl::EqualsIgnoreCase(typ->string_value(), "JWT")) {
-      return Unauthenticated("token header \"typ\" is not \"JWT\": not a citizen token");
+    // JWS §4.1.9: media type names compare case-insensitively and may omit
+    // "application/". RFC 9068 access tokens (what identity providers issue
+    // for APIs) say "at+jwt"; plain JWTs say "JWT".
+    absl::string_view type;
+    if (typ->kind_case() == Value::kStringValue) type = typ->string_value();
+    if (type.size() > 12 && absl::EqualsIgnoreCase(type.substr(0, 12), "application/")) {
+      type.remove_prefix(12);
+    }
+    if (!absl::EqualsIgnoreCase(type, "JWT") && !absl::EqualsIgnoreCase(type, "at+jwt")) {
+      return Unauthenticated(
+          "token header \"typ\" is neither \"JWT\" nor \"at+jwt\": not a citizen token");
     }
   }
   if (Field(header, "crit") != nullptr) {

@@ -359,8 +359,19 @@ TEST_F(CitizenTokenTest, OtherAlgorithmsAreRefusedEvenWithAnEs256Signature) {
 TEST_F(CitizenTokenTest, TypAndCritHeaders) {
   ExpectCitizen(Sign(key_, R"({"alg":"ES256","kid":"dev-1"})", Json(GoodClaims())));
   ExpectCitizen(Sign(key_, R"({"alg":"ES256","typ":"jwt","kid":"dev-1"})", Json(GoodClaims())));
-  ExpectRefused(Sign(key_, R"({"alg":"ES256","typ":"at+jwt","kid":"dev-1"})", Json(GoodClaims())),
-                "\"typ\" is not \"JWT\"");
+  // RFC 9068 access tokens, with or without the "application/" prefix.
+  ExpectCitizen(Sign(key_, R"({"alg":"ES256","typ":"at+jwt","kid":"dev-1"})", Json(GoodClaims())));
+  ExpectCitizen(
+      Sign(key_, R"({"alg":"ES256","typ":"application/at+JWT","kid":"dev-1"})", Json(GoodClaims())));
+  ExpectCitizen(
+      Sign(key_, R"({"alg":"ES256","typ":"application/jwt","kid":"dev-1"})", Json(GoodClaims())));
+  for (const char* typ : {"JOSE", "id+jwt", "application/", "at+jwt ", "secevent+jwt"}) {
+    ExpectRefused(Sign(key_, absl::StrCat(R"({"alg":"ES256","typ":")", typ, R"(","kid":"dev-1"})"),
+                       Json(GoodClaims())),
+                  "neither \"JWT\" nor \"at+jwt\"");
+  }
+  ExpectRefused(Sign(key_, R"({"alg":"ES256","typ":7,"kid":"dev-1"})", Json(GoodClaims())),
+                "neither");
   ExpectRefused(
       Sign(key_, R"({"alg":"ES256","kid":"dev-1","crit":["exp"],"exp":1})", Json(GoodClaims())),
       "critical extensions");
