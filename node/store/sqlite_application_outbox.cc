@@ -105,8 +105,7 @@ absl::Status SqliteApplicationStore::CompleteOutbox(int64_t entry_id,
     auto row = stmt->Step();
     if (!row.ok()) return row.status();
     if (!*row) {
-      return absl::NotFoundError(
-          absl::StrCat("outbox entry ", entry_id, " not found (already completed?)"));
+      return EntryNotFound(entry_id);
     }
     const bool delivered_application =
         stmt->ColumnInt64(0) == static_cast<int64_t>(OutboxEntry::Kind::kDeliverApplication);
@@ -131,8 +130,7 @@ absl::Status SqliteApplicationStore::RetryOutboxLater(int64_t entry_id, absl::Ti
         .BindText(3, error);
     if (absl::Status s = stmt->Run(); !s.ok()) return s;
     if (SqliteChanges(db) == 0) {
-      return absl::NotFoundError(
-          absl::StrCat("outbox entry ", entry_id, " not found (already completed?)"));
+      return EntryNotFound(entry_id);
     }
     return absl::OkStatus();
   });
@@ -151,8 +149,7 @@ absl::Status SqliteApplicationStore::DeadLetterOutbox(int64_t entry_id, absl::Ti
         4, code);
     if (absl::Status s = stmt->Run(); !s.ok()) return s;
     if (SqliteChanges(db) == 0) {
-      return absl::NotFoundError(
-          absl::StrCat("outbox entry ", entry_id, " not found (already completed?)"));
+      return EntryNotFound(entry_id);
     }
     return absl::OkStatus();
   });
@@ -169,8 +166,7 @@ absl::Status SqliteApplicationStore::RedeliverApplicationFirst(
     auto row = stmt->Step();
     if (!row.ok()) return row.status();
     if (!*row) {
-      return absl::NotFoundError(
-          absl::StrCat("outbox entry ", entry_id, " not found (already completed?)"));
+      return EntryNotFound(entry_id);
     }
     const std::string application_id = stmt->ColumnText(0);
     const int64_t position = stmt->ColumnInt64(1);
