@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/descriptor.h"
 
 namespace tongban {
@@ -32,16 +34,9 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(ServerRpcInfo* info, GrpcServerMetrics* metrics)
       : metrics_(metrics), type_(TypeName(info->type())), start_(std::chrono::steady_clock::now()) {
-    // info->method() is "/package.Service/Method".
-    std::string full = info->method() == nullptr ? "" : info->method();
-    size_t slash = full.rfind('/');
-    if (full.size() > 1 && slash != std::string::npos && slash > 0) {
-      service_ = full.substr(1, slash - 1);
-      method_ = full.substr(slash + 1);
-    } else {
-      service_ = "unknown";
-      method_ = "unknown";
-    }
+    MethodLabels labels = LabelsOfMethod(info->method());
+    service_ = std::move(labels.service);
+    method_ = std::move(labels.method);
     metrics_->RecordStarted(type_, service_, method_);
   }
 
@@ -76,6 +71,24 @@ class MetricsInterceptorFactory final
 };
 
 }  // namespace
+
+MethodLabels LabelsOfMethod(const char* full_method) {
+  // "/package.Service/Method"
+  absl::string_view full = full_method == nullptr ? "" : full_method;
+  const size_t slash = full.rfind('/');
+  if (full.size() > 1 && full[0] == '/' && slash != absl::string_view::npos && slash > 1 &&
+      slash + 1 < full.size()) {
+    absl::string_view service = full.substr(1, slash - 1);
+    absl::string_view method = full.substr(slash + 1);
+    const google::protobuf::MethodDescriptor* m =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+            absl::StrCat(service, ".", method));
+    if (m != nullptr && m->service()->full_name() == service && m->name() == method) {
+      return {std::string(service), std::string(method)};
+    }
+  }
+  return {"unknown", "unknown"};
+}
 
 std::string GrpcCodeName(int code) {
   static const char* const kNames[] = {

@@ -4,7 +4,8 @@
 //   grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}
 //   grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method} (histogram)
 // Recorded by a server interceptor, so no handler can forget them. Labels
-// are bounded: method names come from the registered services only.
+// are bounded: method names come from the protos compiled into the binary;
+// any other name is recorded as "unknown".
 #pragma once
 
 #include <memory>
@@ -42,6 +43,16 @@ class GrpcServerMetrics final {
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Histogram>& handling_seconds_;
 };
+
+// The (grpc_service, grpc_method) labels of a call to `full_method`
+// ("/package.Service/Method"): the names when the method is one this
+// binary's protos define, ("unknown", "unknown") for anything else, so a
+// client inventing method names cannot add series (issue 11).
+struct MethodLabels {
+  std::string service;
+  std::string method;
+};
+MethodLabels LabelsOfMethod(const char* full_method);
 
 // "OK", "INVALID_ARGUMENT", ... as go-grpc-prometheus spells codes.
 std::string GrpcCodeName(int code);
