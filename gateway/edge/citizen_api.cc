@@ -237,6 +237,10 @@ grpc::Status CitizenApi::ListMyApplications(const CitizenCaller& caller,
     v1::ListApplicationsByApplicantRequest& r = requests[province];
     r.set_page_size(std::min(kMaxNodePage, c.skip + want));
     r.set_page_token(c.node_token);
+    // Each province lists what its windows accepted: a node page is then
+    // never filled with copies the merge drops, so a page of this listing is
+    // full unless it is the last (issue 11: empty pages with a next token).
+    r.set_accepted_here_only(true);
   }
   std::function<void(grpc::ClientContext*)> stamp = Stamp(caller);
   std::vector<NodeResult<v1::ListApplicationsByApplicantResponse>> results =

@@ -277,11 +277,12 @@ grpc::Status ApplicationServiceImpl::ListApplicationsByApplicant(
   int limit = 0;
   if (s.ok()) s = ValidatePageSize("page_size", req->page_size(), &limit);
   if (!s.ok()) return ToGrpcStatus(s);
-  const std::string list = absl::StrCat("by-applicant:", applicant);
+  const std::string list = absl::StrCat("by-applicant:", applicant,
+                                        req->accepted_here_only() ? ":accepted-here" : "");
   absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
   if (!cursor.ok()) return ToGrpcStatus(cursor.status());
-  absl::StatusOr<Page<v1::Application>> page =
-      d_.applications->ListByApplicant(applicant, *cursor, limit);
+  absl::StatusOr<Page<v1::Application>> page = d_.applications->ListByApplicant(
+      applicant, *cursor, limit, req->accepted_here_only() ? own_ : std::string());
   if (!page.ok()) return ToGrpcStatus(page.status());
   for (auto& a : page->items) *resp->add_applications() = std::move(a);
   if (!page->next_cursor.empty()) {

@@ -145,9 +145,10 @@ class ApplicationStore {
                                                          bool with_events) = 0;
 
   // Applications of an applicant, newest first; cursor from a previous page.
-  virtual absl::StatusOr<Page<v1::Application>> ListByApplicant(const std::string& id_number,
-                                                                const std::string& cursor,
-                                                                int limit) = 0;
+  // With `accepting_province` set, only those accepted there.
+  virtual absl::StatusOr<Page<v1::Application>> ListByApplicant(
+      const std::string& id_number, const std::string& cursor, int limit,
+      const std::string& accepting_province = "") = 0;
   // Applications in a state, oldest first.
   virtual absl::StatusOr<Page<v1::Application>> ListByState(v1::ApplicationState state,
                                                             const std::string& cursor,

@@ -270,7 +270,8 @@ absl::StatusOr<v1::Application> SqliteApplicationStore::GetApplication(
 }
 
 absl::StatusOr<Page<v1::Application>> SqliteApplicationStore::ListByApplicant(
-    const std::string& id_number, const std::string& cursor, int limit) {
+    const std::string& id_number, const std::string& cursor, int limit,
+    const std::string& accepting_province) {
   if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
   if (id_number.empty()) return absl::InvalidArgumentError("applicant id_number is empty");
   auto before = ParseCursor(cursor, std::numeric_limits<int64_t>::max());
@@ -278,8 +279,12 @@ absl::StatusOr<Page<v1::Application>> SqliteApplicationStore::ListByApplicant(
   return ListApplications(
       db_,
       "SELECT seq, application FROM applications WHERE applicant_id_number = "
-      "?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-      [&](SqliteStatement& stmt) { stmt.BindText(1, id_number); }, *before, limit);
+      "?1 AND seq < ?2 AND (?4 = '' OR accepting_province = ?4) ORDER BY seq DESC LIMIT ?3",
+      [&](SqliteStatement& stmt) {
+        stmt.BindText(1, id_number);
+        stmt.BindText(4, accepting_province);
+      },
+      *before, limit);
 }
 
 absl::StatusOr<Page<v1::Application>> SqliteApplicationStore::ListByState(

@@ -45,8 +45,8 @@ class SqliteApplicationStore final : public ApplicationStore {
   absl::StatusOr<v1::Application> GetApplication(const std::string& application_id,
                                                  bool with_events) override;
   absl::StatusOr<Page<v1::Application>> ListByApplicant(const std::string& id_number,
-                                                        const std::string& cursor,
-                                                        int limit) override;
+                                                        const std::string& cursor, int limit,
+                                                        const std::string& accepting_province = "") override;
   absl::StatusOr<Page<v1::Application>> ListByState(v1::ApplicationState state,
                                                     const std::string& cursor, int limit) override;
   absl::StatusOr<Page<v1::Escalation>> ListEscalations(bool include_resolved,

@@ -732,11 +732,16 @@ TEST_F(EdgeRestTest, ListingPagesThroughEveryProvinceNewestFirstEachOnce) {
     v1::ListMyApplicationsResponse resp;
     ASSERT_TRUE(ParseJson(page.body, &resp));
     ASSERT_LE(resp.applications_size(), 1) << page.body;
+    // A page is full unless it is the last: apps stop at an empty page.
+    if (!resp.next_page_token().empty()) {
+      EXPECT_EQ(resp.applications_size(), 1) << "an empty page that is not the last: " << page.body;
+    }
     for (const auto& a : resp.applications()) ids.push_back(a.application_id());
     EXPECT_EQ(resp.missing_provinces_size(), 0) << page.body;
     page_token = resp.next_page_token();
   } while (!page_token.empty());
   EXPECT_EQ(ids, newest_first);
+  EXPECT_EQ(pages, 3) << "three applications at one per page, and no empty last page";
 }
 
 // /openapi.json describes what is served and nothing else: every documented

@@ -279,9 +279,9 @@ class RecordingStore final : public ApplicationStore {
     return real_->GetApplication(id, events);
   }
   absl::StatusOr<Page<v1::Application>> ListByApplicant(const std::string& id,
-                                                        const std::string& cursor,
-                                                        int limit) override {
-    return real_->ListByApplicant(id, cursor, limit);
+                                                        const std::string& cursor, int limit,
+                                                        const std::string& accepting) override {
+    return real_->ListByApplicant(id, cursor, limit, accepting);
   }
   absl::StatusOr<Page<v1::Application>> ListByState(v1::ApplicationState state,
                                                     const std::string& cursor, int limit) override {
