@@ -26,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "citizen_token.h"
 #include "clock.h"
+#include "derived_test_key.h"
 #include "fuzz_check.h"
 #include "resident_id.h"
 
@@ -33,18 +34,12 @@ namespace {
 
 constexpr int64_t kNow = 1700000000;
 
-// A test key of this target only (never used anywhere else).
-constexpr char kPrivatePem[] = R"(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgefsZ/pGReUWzIhNS
-0T+tFxMyIpO8uCwCIBFxtnEwDgqhRANCAAQFBHystS3hm1cJqXvoNJnM2X2nvbvW
-DkcOIjQHEroWqvybUMZI9UbhNJq2h9YCKoMEHWErZbl6V69qpgcUq+DF
------END PRIVATE KEY-----
-)";
-constexpr char kPublicPem[] = R"(-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEBQR8rLUt4ZtXCal76DSZzNl9p727
-1g5HDiI0BxK6Fqr8m1DGSPVG4TSatofWAiqDBB1hK2W5elevaqYHFKvgxQ==
------END PUBLIC KEY-----
-)";
+// The target's token key, derived at start-up (tests/fuzz/derived_test_key.h).
+const std::string& TokenPublicKeyPem() {
+  static const std::string* k = new std::string(
+      tongban::fuzzing::DerivedTestKeyPem("tongban-fuzz-citizen-token", /*public_only=*/true));
+  return *k;
+}
 
 struct PkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -99,7 +94,7 @@ std::string SignEs256(EVP_PKEY* key, absl::string_view signed_part) {
 
 struct Setup {
   tongban::FakeClock clock{absl::FromUnixSeconds(kNow)};
-  Pkey signer = ReadPrivate(kPrivatePem);
+  Pkey signer = ReadPrivate(tongban::fuzzing::DerivedTestKeyPem("tongban-fuzz-citizen-token").c_str());
   Pkey stranger = NewP256Key();
 
   // A verifier per input: its cache of verified tokens then starts empty
@@ -110,7 +105,7 @@ struct Setup {
     tongban::CitizenTokenPolicy policy;
     policy.issuer = "https://id.tongban.dev";
     policy.audience = "tongban-public-api";
-    auto v = tongban::CitizenTokenVerifier::Create(policy, {{"k1", kPublicPem}, {"", kPublicPem}},
+    auto v = tongban::CitizenTokenVerifier::Create(policy, {{"k1", TokenPublicKeyPem()}, {"", TokenPublicKeyPem()}},
                                                    &clock);
     if (!v.ok()) std::fprintf(stderr, "verifier: %s\n", v.status().ToString().c_str());
     FUZZ_CHECK(v.ok());

@@ -68,12 +68,11 @@ void IdParsers() {
 }
 
 // ---------------------------------------------------------------- citizen_token
-constexpr char kFuzzPrivatePem[] = R"(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgefsZ/pGReUWzIhNS
-0T+tFxMyIpO8uCwCIBFxtnEwDgqhRANCAAQFBHystS3hm1cJqXvoNJnM2X2nvbvW
-DkcOIjQHEroWqvybUMZI9UbhNJq2h9YCKoMEHWErZbl6V69qpgcUq+DF
------END PRIVATE KEY-----
-)";
+const std::string& FuzzTokenKeyPem() {
+  static const std::string* k =
+      new std::string(tongban::fuzzing::DerivedTestKeyPem("tongban-fuzz-citizen-token"));
+  return *k;
+}
 
 void CitizenTokens() {
   const std::string t = "citizen_token";
@@ -86,7 +85,7 @@ void CitizenTokens() {
   claims.not_before = absl::InfinitePast();
   claims.expires_at = now + absl::Hours(1);
   claims.kid = "k1";
-  auto token = MintCitizenToken(kFuzzPrivatePem, claims);
+  auto token = MintCitizenToken(FuzzTokenKeyPem(), claims);
   if (!token.ok()) {
     std::fprintf(stderr, "mint: %s\n", token.status().ToString().c_str());
     std::exit(1);
@@ -97,10 +96,10 @@ void CitizenTokens() {
   claims.kid = "";
   claims.jti = "a1b2c3";
   claims.not_before = now - absl::Minutes(1);
-  Write(t, "0-valid-no-kid", "\x00" + *MintCitizenToken(kFuzzPrivatePem, claims));
+  Write(t, "0-valid-no-kid", "\x00" + *MintCitizenToken(FuzzTokenKeyPem(), claims));
   claims.expires_at = now - absl::Hours(2);
   claims.issued_at = now - absl::Hours(3);
-  Write(t, "0-expired", "\x00" + *MintCitizenToken(kFuzzPrivatePem, claims));
+  Write(t, "0-expired", "\x00" + *MintCitizenToken(FuzzTokenKeyPem(), claims));
   Write(t, "0-alg-none",
         std::string("\x00", 1) + "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxMTAxMDUxOTQ5MTIzMTAwMlgifQ.");
   Write(t, "0-three-dots", std::string("\x00", 1) + "a.b.c.d");

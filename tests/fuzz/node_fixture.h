@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "derived_test_key.h"
 #include "catalog/demo_catalog.h"
 #include "clock.h"
 #include "grpc/grpc_security_constants.h"
@@ -136,24 +137,17 @@ class CallContext {
 // events signed in one process (tests/fuzz/corpus_gen.cc writing seeds)
 // verify in another (the fuzz targets): certificates are made at start-up,
 // but always by the same CA key under the same name.
-inline constexpr char kFuzzCaKeyPem[] = R"(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgsiTU50aULgjdguAR
-HJ1d6ZsL3H+raE4kqW7xE+qU/QyhRANCAATBD1SsJJhb0vzxd5pLa83juXWLzQ7I
-+dJ4oMZ5y1PEjbJER/74Q5gyiNbqCymfDA+H+oUj8w8/nM9j+M3CE2q5
------END PRIVATE KEY-----
-)";
-inline constexpr char kFuzzNode310000KeyPem[] = R"(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgvoqx/l1fygiiprqB
-jROsrD2zAMAhpNKh6kl6huHp/AyhRANCAATOqfw5AOUDosex0nWml7MU0TMXPGoN
-FO7nyr/vTPb5Ns0JaFejC3CKlOiVPvY3ggio6A7ZxDaV/PMHdvkDXIXd
------END PRIVATE KEY-----
-)";
-inline constexpr char kFuzzNode430000KeyPem[] = R"(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfJSf8iKAac+0ZyU0
-MmBSrxvcUfkSsRypAwjNCc2mRBChRANCAASv4wgpeag/cnywRUkqTA4Xx12IqTB7
-Ek/v5iPBiHJyimSevi0r/LLKWhLBC71iaFJFNO8Qb4NnGfIeZiftitIV
------END PRIVATE KEY-----
-)";
+inline const std::string& FuzzCaKeyPem() {
+  static const std::string* k = new std::string(fuzzing::DerivedTestKeyPem("tongban-fuzz-ca"));
+  return *k;
+}
+inline const std::string& FuzzNodeKeyPem(const std::string& province) {
+  static const std::string* k310000 =
+      new std::string(fuzzing::DerivedTestKeyPem("tongban-fuzz-node-310000"));
+  static const std::string* k430000 =
+      new std::string(fuzzing::DerivedTestKeyPem("tongban-fuzz-node-430000"));
+  return province == "310000" ? *k310000 : *k430000;
+}
 
 // A federation CA and node certificates for the fixture nodes' record
 // signing (EC P-256, URI SAN spiffe://tongban/province/<code>, valid
@@ -167,8 +161,8 @@ class FixturePki {
   const std::string& ca_file() const { return ca_file_; }
   // Writes <dir>/key.pem and <dir>/cert.pem for `province`.
   void IssueNode(const std::string& province, const std::string& dir) const {
-    EVP_PKEY* key = province == "310000"   ? ReadKey(kFuzzNode310000KeyPem)
-                    : province == "430000" ? ReadKey(kFuzzNode430000KeyPem)
+    EVP_PKEY* key = province == "310000"   ? ReadKey(FuzzNodeKeyPem("310000").c_str())
+                    : province == "430000" ? ReadKey(FuzzNodeKeyPem("430000").c_str())
                                            : NewKey();
     X509* cert = NewCert(key, ca_key_, ca_cert_, "node " + province,
                          "URI:spiffe://tongban/province/" + province, false);
@@ -180,7 +174,7 @@ class FixturePki {
 
  private:
   explicit FixturePki(const std::string& dir) {
-    ca_key_ = ReadKey(kFuzzCaKeyPem);
+    ca_key_ = ReadKey(FuzzCaKeyPem().c_str());
     ca_cert_ = NewCert(ca_key_, nullptr, nullptr, "tongban fuzz CA", "", true);
     ca_file_ = dir + "/ca.pem";
     WritePem(ca_file_, nullptr, ca_cert_);
