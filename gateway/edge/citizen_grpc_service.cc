@@ -4,7 +4,8 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/server_context.h"
 #include "http_conventions.h"
-#include "tongban/v1/http_route.pb.h"
+#include "request_id.h"
+#include "tongban/v1/api_options.pb.h"
 
 namespace tongban::edge {
 
@@ -27,7 +28,7 @@ CitizenGrpcService::CitizenGrpcService(CitizenApi* api, const CitizenGate* gate)
           v1::CitizenService::service_full_name());
   for (int i = 0; i < service->method_count(); ++i) {
     const google::protobuf::MethodDescriptor* m = service->method(i);
-    if (m->options().GetExtension(v1::http_route).anonymous()) anonymous_.insert(m->name());
+    if (m->options().GetExtension(v1::anonymous)) anonymous_.insert(m->name());
   }
 }
 
@@ -35,6 +36,10 @@ template <typename Request, typename Response>
 grpc::Status CitizenGrpcService::Handle(
     grpc::ServerContext* ctx, const char* method, const Request& req, Response* resp,
     grpc::Status (CitizenApi::*call)(const CitizenCaller&, const Request&, Response*)) {
+  // The call's request id (x-request-id or traceparent when valid, else a
+  // new one), answered in the initial metadata whatever the outcome.
+  const std::string request_id = ChooseRequestId(ctx->client_metadata());
+  ctx->AddInitialMetadata(kRequestIdMetadata, request_id);
   std::string authorization;
   auto found = ctx->client_metadata().find("authorization");
   if (found != ctx->client_metadata().end()) {
@@ -49,6 +54,7 @@ grpc::Status CitizenGrpcService::Handle(
     }
     return a.status;
   }
+  a.caller.request_id = request_id;
   return (api_->*call)(a.caller, req, resp);
 }
 

@@ -17,7 +17,8 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "input_validation.h"
-#include "tongban/v1/http_route.pb.h"
+#include "google/api/annotations.pb.h"
+#include "tongban/v1/api_options.pb.h"
 
 namespace tongban::edge {
 namespace {
@@ -86,15 +87,13 @@ absl::Status RouteError(const pb::MethodDescriptor& method, absl::string_view wh
   return absl::InvalidArgumentError(absl::StrCat(method.full_name(), ": ", what));
 }
 
-// The route option as the generated extension, also when `method` comes
-// from a pool whose MethodOptions kept the extension as unknown fields.
-tongban::v1::HttpRoute RouteOption(const pb::MethodDescriptor& method) {
-  if (method.options().HasExtension(tongban::v1::http_route)) {
-    return method.options().GetExtension(tongban::v1::http_route);
-  }
-  pb::MethodOptions reparsed;
-  reparsed.ParseFromString(method.options().SerializeAsString());
-  return reparsed.GetExtension(tongban::v1::http_route);
+// The method's options with the extensions of the generated pool known,
+// also when `method` comes from a pool (a descriptor set read at run time)
+// whose MethodOptions kept them as unknown fields.
+pb::MethodOptions KnownOptions(const pb::MethodDescriptor& method) {
+  pb::MethodOptions options;
+  options.ParseFromString(method.options().SerializeAsString());
+  return options;
 }
 
 absl::Status ParseTemplate(const pb::MethodDescriptor& method, RestRoute* route) {
@@ -155,29 +154,55 @@ absl::Status ParseTemplate(const pb::MethodDescriptor& method, RestRoute* route)
 }
 
 absl::StatusOr<RestRoute> ParseRoute(const pb::MethodDescriptor& method) {
-  tongban::v1::HttpRoute option = RouteOption(method);
-  if (option.method().empty() && option.path().empty()) {
-    return RouteError(method,
-                      "has no (tongban.v1.http_route) option: every public method needs one");
+  const pb::MethodOptions options = KnownOptions(method);
+  if (!options.HasExtension(google::api::http)) {
+    return RouteError(method, "has no (google.api.http) option: every public method needs one");
   }
+  const google::api::HttpRule& rule = options.GetExtension(google::api::http);
   RestRoute route;
   route.method = &method;
-  route.http_method = option.method();
-  route.path = option.path();
-  route.anonymous = option.anonymous();
-  route.success_status = option.success_status() == 0 ? 200 : option.success_status();
+  switch (rule.pattern_case()) {
+    case google::api::HttpRule::kGet:
+      route.http_method = "GET";
+      route.path = rule.get();
+      break;
+    case google::api::HttpRule::kPost:
+      route.http_method = "POST";
+      route.path = rule.post();
+      break;
+    case google::api::HttpRule::kCustom:
+      route.http_method = rule.custom().kind();
+      route.path = rule.custom().path();
+      break;
+    case google::api::HttpRule::kPut:
+    case google::api::HttpRule::kDelete:
+    case google::api::HttpRule::kPatch:
+      return RouteError(method, "put, delete and patch bindings are not supported: use get or post");
+    case google::api::HttpRule::PATTERN_NOT_SET:
+      return RouteError(method, "its (google.api.http) option names no pattern (get or post)");
+  }
+  if (rule.additional_bindings_size() > 0) {
+    return RouteError(method, "additional_bindings are not supported: one route per method");
+  }
+  if (!rule.response_body().empty()) {
+    return RouteError(method, "response_body is not supported: the answer is the whole response");
+  }
+  route.anonymous = options.GetExtension(tongban::v1::anonymous);
+  route.success_status = options.HasExtension(tongban::v1::success_status)
+                             ? options.GetExtension(tongban::v1::success_status)
+                             : 200;
   if (route.path.empty()) {
-    return RouteError(method, "its (tongban.v1.http_route) option has no path");
+    return RouteError(method, "its (google.api.http) option has no path");
   }
   if (route.http_method != "GET" && route.http_method != "POST") {
     return RouteError(method, absl::StrCat("HTTP method ", Shown(route.http_method),
                                            " is not supported: use \"GET\" or \"POST\""));
   }
-  if (option.body() != "" && option.body() != "*") {
-    return RouteError(method, absl::StrCat("body ", Shown(option.body()),
+  if (rule.body() != "" && rule.body() != "*") {
+    return RouteError(method, absl::StrCat("body ", Shown(rule.body()),
                                            " is not supported: use \"*\" or leave it empty"));
   }
-  route.has_body = option.body() == "*";
+  route.has_body = rule.body() == "*";
   if (route.has_body && route.http_method == "GET") {
     return RouteError(method, "a GET route cannot have a body");
   }

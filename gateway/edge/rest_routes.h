@@ -1,7 +1,9 @@
-// REST routes of a public service, derived from its methods' http_route
-// options (protos/tongban/v1/http_route.proto), and the binding of an HTTP
-// request (path parameters, query string, JSON body) to the request message
-// through protobuf's reflection and proto3 JSON mapping.
+// REST routes of a public service, derived from its methods' standard
+// google.api.http annotations (protos/google/api/http.proto) and the
+// tongban.v1 anonymous / success_status options (protos/tongban/v1/
+// api_options.proto), and the binding of an HTTP request (path parameters,
+// query string, JSON body) to the request message through protobuf's
+// reflection and proto3 JSON mapping.
 #pragma once
 
 #include <string>
@@ -35,8 +37,9 @@ using PathParams = std::vector<std::pair<std::string, std::string>>;  // field n
 
 class RestRouteTable {
  public:
-  // INVALID_ARGUMENT naming the method when one has no route, an HTTP method
-  // other than GET/POST, a malformed template, a variable that is not a
+  // INVALID_ARGUMENT naming the method when one has no google.api.http
+  // rule, a pattern other than get, post or custom GET/POST,
+  // additional_bindings or a response_body, a malformed template, a variable that is not a
   // top-level singular string field, a body on GET, a body other than "*"
   // or none, a success_status outside 2xx, a message or map field outside
   // the path of a route without a body (a query string cannot carry it), or

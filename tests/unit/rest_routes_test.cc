@@ -11,7 +11,8 @@
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/text_format.h"
 #include "tongban/v1/citizen.pb.h"
-#include "tongban/v1/http_route.pb.h"
+#include "google/api/annotations.pb.h"
+#include "tongban/v1/api_options.pb.h"
 
 namespace tongban::edge {
 namespace {
@@ -520,21 +521,33 @@ class TestService {
   const pb::ServiceDescriptor* service_ = nullptr;
 };
 
-std::string Method(absl::string_view name, absl::string_view route,
-                   absl::string_view input = ".test.Req") {
+// `rule`: a google.api.HttpRule in text format; `extra`: more method
+// options, e.g. "[tongban.v1.success_status]: 201".
+std::string Method(absl::string_view name, absl::string_view rule,
+                   absl::string_view input = ".test.Req", absl::string_view extra = "") {
   return absl::StrCat("name: \"", name, "\" input_type: \"", input,
-                      "\" output_type: \".test.Sub\" options { [tongban.v1.http_route] { ", route,
-                      " } }");
+                      "\" output_type: \".test.Sub\" options { [google.api.http] { ", rule, " } ",
+                      extra, " }");
 }
 
 TEST(ForServiceTest, AcceptsAWellFormedService) {
-  TestService service({Method("A", R"(method: "GET" path: "/v1/a/{id}")", ".test.Flat"),
-                       Method("B", R"(method: "POST" path: "/v1/a/{id}" body: "*")"),
-                       Method("C", R"(method: "POST" path: "/v1/a/{id}:go" body: "*")"),
-                       Method("D", R"(method: "GET" path: "/v1/b/{id}/c")", ".test.Flat")});
+  TestService service({Method("A", R"(get: "/v1/a/{id}")", ".test.Flat"),
+                       Method("B", R"(post: "/v1/a/{id}" body: "*")"),
+                       Method("C", R"(post: "/v1/a/{id}:go" body: "*")"),
+                       Method("D", R"(get: "/v1/b/{id}/c")", ".test.Flat"),
+                       Method("E", R"(custom { kind: "POST" path: "/v1/e" } body: "*")", ".test.Req",
+                              "[tongban.v1.anonymous]: true [tongban.v1.success_status]: 202")});
   absl::StatusOr<RestRouteTable> table = service.Routes();
   ASSERT_TRUE(table.ok()) << table.status();
-  EXPECT_EQ(table->routes().size(), 4u);
+  ASSERT_EQ(table->routes().size(), 5u);
+  const RestRoute& custom = table->routes()[4];
+  EXPECT_EQ(custom.http_method, "POST");
+  EXPECT_EQ(custom.path, "/v1/e");
+  EXPECT_TRUE(custom.has_body);
+  EXPECT_TRUE(custom.anonymous);
+  EXPECT_EQ(custom.success_status, 202);
+  EXPECT_FALSE(table->routes()[0].anonymous);
+  EXPECT_EQ(table->routes()[0].success_status, 200);
 }
 
 TEST(ForServiceTest, RefusesBadRoutes) {
@@ -544,30 +557,37 @@ TEST(ForServiceTest, RefusesBadRoutes) {
   };
   const Case cases[] = {
       {R"(name: "A" input_type: ".test.Req" output_type: ".test.Sub")",
-       "test.S.A: has no (tongban.v1.http_route) option"},
-      {Method("A", R"(method: "GET" path: "/v1/a" body: "*")"), "a GET route cannot have a body"},
-      {Method("A", R"(method: "PUT" path: "/v1/a" body: "*")"), "is not supported"},
-      {Method("A", R"(method: "POST" path: "/v1/a" body: "id")"), "body \"id\" is not supported"},
-      {Method("A", R"(method: "GET")"), "option has no path"},
-      {Method("A", R"(method: "POST" path: "/v1/a/{count}" body: "*")"),
+       "test.S.A: has no (google.api.http) option"},
+      {Method("A", R"(get: "/v1/a" body: "*")"), "a GET route cannot have a body"},
+      {Method("A", R"(put: "/v1/a" body: "*")"), "put, delete and patch bindings are not supported"},
+      {Method("A", R"(post: "/v1/a" body: "id")"), "body \"id\" is not supported"},
+      {Method("A", R"(get: "")"), "option has no path"},
+      {Method("A", R"()"), "option names no pattern"},
+      {Method("A", R"(delete: "/v1/a")"), "put, delete and patch bindings are not supported"},
+      {Method("A", R"(custom { kind: "HEAD" path: "/v1/a" })"), "HTTP method \"HEAD\" is not"},
+      {Method("A", R"(get: "/v1/a/{id}" additional_bindings { get: "/v1/b/{id}" })", ".test.Flat"),
+       "additional_bindings are not supported"},
+      {Method("A", R"(get: "/v1/a/{id}" response_body: "id")", ".test.Flat"),
+       "response_body is not supported"},
+      {Method("A", R"(post: "/v1/a/{count}" body: "*")"),
        "{count}, which is not a singular string field of test.Req"},
-      {Method("A", R"(method: "POST" path: "/v1/a/{tags}" body: "*")"),
+      {Method("A", R"(post: "/v1/a/{tags}" body: "*")"),
        "{tags}, which is not a singular string field"},
-      {Method("A", R"(method: "POST" path: "/v1/a/{nope}" body: "*")"),
+      {Method("A", R"(post: "/v1/a/{nope}" body: "*")"),
        "{nope}, which is not a singular string field"},
-      {Method("A", R"(method: "POST" path: "/v1/a/{sub.x}" body: "*")"), "not a field name"},
-      {Method("A", R"(method: "POST" path: "/v1/{id}/{id}" body: "*")"), "binds {id} twice"},
-      {Method("A", R"(method: "POST" path: "v1/a" body: "*")"), "must start with '/'"},
-      {Method("A", R"(method: "POST" path: "/v1/a/" body: "*")"), "empty segment"},
-      {Method("A", R"(method: "POST" path: "/v1//a" body: "*")"), "empty segment"},
-      {Method("A", R"(method: "POST" path: "/v1/x{id}" body: "*")"), "not a whole segment"},
-      {Method("A", R"(method: "POST" path: "/v1/{id" body: "*")"), "not a whole segment"},
-      {Method("A", R"(method: "POST" path: "/v1/a:" body: "*")"), "empty :verb"},
-      {Method("A", R"(method: "POST" path: "/v1/a:b/c" body: "*")"), "outside [A-Za-z0-9._~-]"},
-      {Method("A", R"(method: "POST" path: "/v1/a?x=1" body: "*")"), "outside [A-Za-z0-9._~-]"},
-      {Method("A", R"(method: "POST" path: "/v1/a" body: "*" success_status: 404)"),
+      {Method("A", R"(post: "/v1/a/{sub.x}" body: "*")"), "not a field name"},
+      {Method("A", R"(post: "/v1/{id}/{id}" body: "*")"), "binds {id} twice"},
+      {Method("A", R"(post: "v1/a" body: "*")"), "must start with '/'"},
+      {Method("A", R"(post: "/v1/a/" body: "*")"), "empty segment"},
+      {Method("A", R"(post: "/v1//a" body: "*")"), "empty segment"},
+      {Method("A", R"(post: "/v1/x{id}" body: "*")"), "not a whole segment"},
+      {Method("A", R"(post: "/v1/{id" body: "*")"), "not a whole segment"},
+      {Method("A", R"(post: "/v1/a:" body: "*")"), "empty :verb"},
+      {Method("A", R"(post: "/v1/a:b/c" body: "*")"), "outside [A-Za-z0-9._~-]"},
+      {Method("A", R"(post: "/v1/a?x=1" body: "*")"), "outside [A-Za-z0-9._~-]"},
+      {Method("A", R"(post: "/v1/a" body: "*")", ".test.Req", "[tongban.v1.success_status]: 404"),
        "success_status 404 is not a 2xx status"},
-      {Method("A", R"(method: "GET" path: "/v1/a")"),
+      {Method("A", R"(get: "/v1/a")"),
        "field sub of test.Req is a message or map, which a query string cannot carry"},
   };
   for (const Case& c : cases) {
@@ -581,12 +601,12 @@ TEST(ForServiceTest, RefusesBadRoutes) {
 
 TEST(ForServiceTest, RefusesCollidingRoutes) {
   const std::pair<const char*, const char*> collisions[] = {
-      {R"(method: "POST" path: "/v1/a/{id}" body: "*")",
-       R"(method: "POST" path: "/v1/a/{id}" body: "*")"},
-      {R"(method: "POST" path: "/v1/a/{id}" body: "*")",
-       R"(method: "POST" path: "/v1/a/b" body: "*")"},
-      {R"(method: "POST" path: "/v1/a:go" body: "*")",
-       R"(method: "POST" path: "/v1/{id}:go" body: "*")"},
+      {R"(post: "/v1/a/{id}" body: "*")",
+       R"(post: "/v1/a/{id}" body: "*")"},
+      {R"(post: "/v1/a/{id}" body: "*")",
+       R"(post: "/v1/a/b" body: "*")"},
+      {R"(post: "/v1/a:go" body: "*")",
+       R"(post: "/v1/{id}:go" body: "*")"},
   };
   for (const auto& [first, second] : collisions) {
     TestService service({Method("A", first), Method("B", second)});
@@ -597,9 +617,9 @@ TEST(ForServiceTest, RefusesCollidingRoutes) {
     EXPECT_THAT(Message(table.status()), HasSubstr("of test.S.A")) << second;
   }
   // Different methods or verbs do not collide.
-  TestService fine({Method("A", R"(method: "POST" path: "/v1/a/{id}" body: "*")"),
-                    Method("B", R"(method: "POST" path: "/v1/a/{id}:go" body: "*")"),
-                    Method("C", R"(method: "POST" path: "/v1/a/{id}/b" body: "*")")});
+  TestService fine({Method("A", R"(post: "/v1/a/{id}" body: "*")"),
+                    Method("B", R"(post: "/v1/a/{id}:go" body: "*")"),
+                    Method("C", R"(post: "/v1/a/{id}/b" body: "*")")});
   EXPECT_TRUE(fine.Routes().ok()) << fine.Routes().status();
 }
 
@@ -607,7 +627,7 @@ TEST(ForServiceTest, RefusesCollidingRoutes) {
 class FlatQueryTest : public ::testing::Test {
  protected:
   FlatQueryTest()
-      : service_({Method("D", R"(method: "GET" path: "/v1/b/{id}/c")", ".test.Flat")}),
+      : service_({Method("D", R"(get: "/v1/b/{id}/c")", ".test.Flat")}),
         table_(*service_.Routes()),
         message_(factory_.GetPrototype(service_.Message("test.Flat"))->New()) {}
 
