@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -19,6 +20,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/type_resolver_util.h"
 #include "rest_routes.h"
+#include "tongban/v1/api_options.pb.h"
 
 namespace tongban::edge {
 namespace {
@@ -100,6 +102,49 @@ std::string FirstSentence(absl::string_view text) {
   return std::string(text);
 }
 
+// --- Field rules: the constraints the services enforce, from the
+// (tongban.v1.field_rules) option.
+
+// The field's rules, also when `field` comes from a pool built from a
+// descriptor set whose FieldOptions kept the extension as unknown fields.
+v1::FieldRules RulesOf(const pb::FieldDescriptor& field) {
+  pb::FieldOptions options;
+  options.ParseFromString(field.options().SerializeAsString());
+  return options.GetExtension(v1::field_rules);
+}
+
+// Adds the rules about one value (a string's pattern and length, a
+// number's bounds, an example) to `schema`, the schema of that value. Bounds
+// of 64-bit integers, which proto3 JSON writes as strings, go to the
+// description: JSON Schema's minimum and maximum apply to numbers only.
+void AddValueRules(const v1::FieldRules& rules, pb::Struct* schema) {
+  const std::string type = schema->fields().count("type") != 0
+                               ? schema->fields().at("type").string_value()
+                               : std::string();
+  if (rules.has_pattern()) SetString(schema, "pattern", rules.pattern());
+  if (rules.has_min_length()) SetNumber(schema, "minLength", rules.min_length());
+  if (rules.has_max_length()) SetNumber(schema, "maxLength", rules.max_length());
+  if (type == "integer" || type == "number") {
+    if (rules.has_minimum()) SetNumber(schema, "minimum", static_cast<double>(rules.minimum()));
+    if (rules.has_maximum()) SetNumber(schema, "maximum", static_cast<double>(rules.maximum()));
+  } else if (rules.has_minimum() || rules.has_maximum()) {
+    std::string range = rules.has_minimum() && rules.has_maximum()
+                            ? absl::StrCat("From ", rules.minimum(), " to ", rules.maximum(), ".")
+                        : rules.has_minimum() ? absl::StrCat("At least ", rules.minimum(), ".")
+                                              : absl::StrCat("At most ", rules.maximum(), ".");
+    std::string* description = At(schema, "description").mutable_string_value();
+    absl::StrAppend(description, description->empty() ? "" : " ", range);
+  }
+  if (rules.has_example()) {
+    if (type == "integer" || type == "number") {
+      double number = 0;
+      if (absl::SimpleAtod(rules.example(), &number)) SetNumber(schema, "example", number);
+    } else {
+      SetString(schema, "example", rules.example());
+    }
+  }
+}
+
 // --- Schemas (proto3 JSON mapping).
 
 class SchemaBuilder {
@@ -109,15 +154,29 @@ class SchemaBuilder {
   pb::Struct FieldSchema(const pb::FieldDescriptor& field) {
     pb::Struct schema;
     std::string description = Comment(field);
+    const v1::FieldRules rules = RulesOf(field);
     if (field.is_map()) {
       SetString(&schema, "type", "object");
       *SetObject(&schema, "additionalProperties") =
           ValueSchema(*field.message_type()->map_value(), &description);
     } else if (field.is_repeated()) {
       SetString(&schema, "type", "array");
-      *SetObject(&schema, "items") = ValueSchema(field, &description);
+      pb::Struct* items = SetObject(&schema, "items");
+      *items = ValueSchema(field, &description);
+      if (items->fields().count("$ref") == 0) AddValueRules(rules, items);
+      if (rules.has_min_items()) SetNumber(&schema, "minItems", rules.min_items());
+      if (rules.has_max_items()) SetNumber(&schema, "maxItems", rules.max_items());
     } else {
       schema = ValueSchema(field, &description);
+      if (schema.fields().count("$ref") == 0) {
+        AddValueRules(rules, &schema);
+        // A range of a 64-bit integer went to the schema's description.
+        if (schema.fields().count("description") != 0) {
+          std::string range = schema.fields().at("description").string_value();
+          schema.mutable_fields()->erase("description");
+          absl::StrAppend(&description, description.empty() ? "" : " ", range);
+        }
+      }
       if (schema.fields().count("$ref") != 0 && !description.empty()) {
         // Siblings of $ref are ignored in OpenAPI 3.0: wrap it to keep the
         // field's description.
@@ -129,6 +188,10 @@ class SchemaBuilder {
     if (!description.empty()) SetString(&schema, "description", description);
     return schema;
   }
+
+  // `field` (of a request) is bound by a route's path, so a body schema of
+  // its message does not require it.
+  void BoundByPath(const pb::FieldDescriptor& field) { path_bound_.insert(field.full_name()); }
 
   // Queues a message for components.schemas and returns its $ref.
   pb::Struct MessageRef(const pb::Descriptor& message) {
@@ -146,10 +209,16 @@ class SchemaBuilder {
       std::string description = Comment(*message);
       if (!description.empty()) SetString(schema, "description", description);
       pb::Struct* properties = SetObject(schema, "properties");
+      pb::ListValue required;
       for (int i = 0; i < message->field_count(); ++i) {
         const pb::FieldDescriptor& field = *message->field(i);
         *SetObject(properties, field.json_name()) = FieldSchema(field);
+        // A field a route takes from its path is not required in the body.
+        if (RulesOf(field).required() && path_bound_.count(field.full_name()) == 0) {
+          AddString(&required, field.json_name());
+        }
       }
+      if (required.values_size() > 0) *SetList(schema, "required") = std::move(required);
     }
   }
 
@@ -260,6 +329,7 @@ class SchemaBuilder {
 
   std::set<std::string> queued_;
   std::vector<const pb::Descriptor*> pending_;
+  std::set<std::string> path_bound_;  // full names of fields
 };
 
 // --- Operations.
@@ -322,11 +392,12 @@ void AddErrorResponses(const RestRoute& route, const std::string& error_body,
   add("504", "DEADLINE_EXCEEDED: a province node did not answer in time; retry later.");
 }
 
-pb::Struct Parameter(absl::string_view name, absl::string_view in, pb::Struct schema) {
+pb::Struct Parameter(absl::string_view name, absl::string_view in, bool required,
+                     pb::Struct schema) {
   pb::Struct parameter;
   SetString(&parameter, "name", name);
   SetString(&parameter, "in", in);
-  SetBool(&parameter, "required", in == "path");
+  SetBool(&parameter, "required", in == "path" || required);
   // The description belongs to the parameter, not its schema.
   auto description = schema.mutable_fields()->find("description");
   if (description != schema.mutable_fields()->end()) {
@@ -358,13 +429,15 @@ pb::Struct Operation(const RestRoute& route, const std::string& error_body,
     if (!segment.variable) continue;
     in_path.insert(segment.text);
     const pb::FieldDescriptor& field = *input.FindFieldByName(segment.text);
-    *AddObject(&parameters) = Parameter(segment.text, "path", schemas->FieldSchema(field));
+    schemas->BoundByPath(field);
+    *AddObject(&parameters) = Parameter(segment.text, "path", true, schemas->FieldSchema(field));
   }
   if (!route.has_body) {
     for (int i = 0; i < input.field_count(); ++i) {
       const pb::FieldDescriptor& field = *input.field(i);
       if (in_path.count(field.name()) != 0) continue;
-      *AddObject(&parameters) = Parameter(field.json_name(), "query", schemas->FieldSchema(field));
+      *AddObject(&parameters) = Parameter(field.json_name(), "query", RulesOf(field).required(),
+                                          schemas->FieldSchema(field));
     }
   }
   if (parameters.values_size() > 0) *SetList(&op, "parameters") = std::move(parameters);
@@ -529,6 +602,16 @@ absl::StatusOr<std::string> BuildOpenApiDocument(const pb::FileDescriptorSet& de
   SetString(info, "title", "Tongban public API (跨省通办)");
   SetString(info, "version", "v1");
   SetString(info, "description", Comment(*service));
+
+  pb::ListValue* servers = SetList(&document, "servers");
+  pb::Struct* here = AddObject(servers);
+  SetString(here, "url", "/");
+  SetString(here, "description", "The edge that serves this document (GET /openapi.json).");
+  pb::Struct* dev = AddObject(servers);
+  SetString(dev, "url", "https://localhost:20443");
+  SetString(dev, "description",
+            "The development federation's edge (gateway/run-federation.sh; its CA is "
+            "certs/dev/ca/ca.pem).");
 
   pb::ListValue* tags = SetList(&document, "tags");
   *AddObject(tags) = Tag("catalog", "Service items and guides; no sign-in needed.");

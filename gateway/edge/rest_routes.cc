@@ -14,10 +14,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "google/api/annotations.pb.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "input_validation.h"
-#include "google/api/annotations.pb.h"
 #include "tongban/v1/api_options.pb.h"
 
 namespace tongban::edge {
@@ -177,7 +177,8 @@ absl::StatusOr<RestRoute> ParseRoute(const pb::MethodDescriptor& method) {
     case google::api::HttpRule::kPut:
     case google::api::HttpRule::kDelete:
     case google::api::HttpRule::kPatch:
-      return RouteError(method, "put, delete and patch bindings are not supported: use get or post");
+      return RouteError(method,
+                        "put, delete and patch bindings are not supported: use get or post");
     case google::api::HttpRule::PATTERN_NOT_SET:
       return RouteError(method, "its (google.api.http) option names no pattern (get or post)");
   }

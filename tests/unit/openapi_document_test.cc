@@ -17,6 +17,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "rest_routes.h"
+#include "tongban/v1/api_options.pb.h"
 #include "tongban/v1/citizen.pb.h"
 
 #ifndef TONGBAN_CITIZEN_DESCRIPTOR
@@ -201,7 +202,17 @@ TEST(OpenApiDocumentTest, EveryRouteIsDocumented) {
     for (const pb::Value& p : Get(op, "parameters").list_value().values()) {
       const std::string& in = Get(p, "in").string_value();
       (in == "path" ? got_path : got_query).push_back(Get(p, "name").string_value());
-      EXPECT_EQ(Get(p, "required").bool_value(), in == "path");
+      const pb::FieldDescriptor* field = nullptr;
+      for (int i = 0; i < input.field_count(); ++i) {
+        const std::string& name = Get(p, "name").string_value();
+        if (input.field(i)->json_name() == name || input.field(i)->name() == name) {
+          field = input.field(i);
+        }
+      }
+      ASSERT_NE(field, nullptr) << Get(p, "name").string_value();
+      EXPECT_EQ(Get(p, "required").bool_value(),
+                in == "path" || field->options().GetExtension(v1::field_rules).required())
+          << field->name();
       EXPECT_FALSE(Get(p, "description").string_value().empty()) << Get(p, "name").string_value();
       if (in == "path") {
         EXPECT_EQ(Get(p, {"schema", "type"}).string_value(), "string");
@@ -408,7 +419,8 @@ TEST(OpenApiDocumentTest, OutputIsDeterministic) {
   ASSERT_TRUE(from_reversed.ok()) << from_reversed.status();
   EXPECT_EQ(*from_reversed, Json());
   // Keys come out sorted.
-  EXPECT_THAT(Keys(Root()), ElementsAre("components", "info", "openapi", "paths", "tags"));
+  EXPECT_THAT(Keys(Root()),
+              ElementsAre("components", "info", "openapi", "paths", "servers", "tags"));
   EXPECT_LT(Json().find("\"components\""), Json().find("\"info\""));
   EXPECT_LT(Json().find("\"info\""), Json().find("\"paths\""));
 }
@@ -435,6 +447,105 @@ TEST(OpenApiDocumentTest, RefusesBadInput) {
   // A service whose routes are refused is refused too.
   doc = BuildOpenApiDocument(Descriptors(), "tongban.v1.ApplicationService");
   EXPECT_EQ(doc.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The document says what the validators enforce: every (tongban.v1.field_rules)
+// of a request field, and of the messages a request carries, is in its schema.
+TEST(OpenApiDocumentTest, CarriesTheFieldRules) {
+  const pb::Value& schemas = Get(Root(), {"components", "schemas"});
+  const pb::Value& submit = Get(schemas, "tongban.v1.SubmitMyApplicationRequest");
+  std::vector<std::string> required;
+  for (const pb::Value& v : Get(submit, "required").list_value().values()) {
+    required.push_back(v.string_value());
+  }
+  EXPECT_THAT(required, ElementsAre("idempotencyKey", "acceptingProvince", "handlingProvince",
+                                    "itemCode", "applicant"));
+  const pb::Value& province = Get(submit, {"properties", "handlingProvince"});
+  EXPECT_EQ(Get(province, "pattern").string_value(),
+            "^(1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5])0000$");
+  EXPECT_EQ(Get(province, "example").string_value(), "310000");
+  EXPECT_EQ(Get(submit, {"properties", "itemCode", "pattern"}).string_value(),
+            "^(XK|JF|QR|CJ|JL|QT|GG)[0-9]{8}$");
+  EXPECT_EQ(Get(submit, {"properties", "idempotencyKey", "minLength"}).number_value(), 8);
+  EXPECT_EQ(Get(submit, {"properties", "idempotencyKey", "maxLength"}).number_value(), 64);
+  EXPECT_EQ(Get(submit, {"properties", "note", "maxLength"}).number_value(), 500);
+  EXPECT_EQ(Get(submit, {"properties", "materials", "maxItems"}).number_value(), 50);
+
+  const pb::Value& material = Get(schemas, "tongban.v1.SuppliedMaterial");
+  EXPECT_EQ(Get(material, {"properties", "contentSha256", "pattern"}).string_value(),
+            "^[0-9a-f]{64}$");
+  EXPECT_EQ(Get(material, {"properties", "materialId", "pattern"}).string_value(), "^M[0-9]{2}$");
+  // int64 is a JSON string: its range is told in words.
+  EXPECT_THAT(Get(material, {"properties", "sizeBytes", "description"}).string_value(),
+              HasSubstr("From 1 to 20971520."));
+  EXPECT_FALSE(Has(Get(material, {"properties", "sizeBytes"}), "minimum"));
+  EXPECT_EQ(Get(Get(schemas, "tongban.v1.Applicant"), {"properties", "idNumber", "pattern"})
+                .string_value(),
+            "^[0-9]{17}[0-9X]$");
+
+  // The path gives application_id: the body does not require it.
+  const pb::Value& supplement = Get(schemas, "tongban.v1.SupplementMyMaterialsRequest");
+  ASSERT_EQ(Get(supplement, "required").list_value().values_size(), 1);
+  EXPECT_EQ(Get(supplement, "required").list_value().values(0).string_value(), "materials");
+  EXPECT_EQ(Get(supplement, {"properties", "materials", "minItems"}).number_value(), 1);
+
+  // Query parameters: required, bounds, each element's pattern.
+  const pb::ListValue& search =
+      Get(Root(), {"paths", "/v1/guides", "get", "parameters"}).list_value();
+  ASSERT_EQ(search.values_size(), 4);
+  EXPECT_EQ(Get(search.values(0), "name").string_value(), "query");
+  EXPECT_TRUE(Get(search.values(0), "required").bool_value());
+  EXPECT_EQ(Get(search.values(0), {"schema", "maxLength"}).number_value(), 64);
+  EXPECT_EQ(Get(search.values(1), {"schema", "items", "pattern"}).string_value(),
+            Get(province, "pattern").string_value());
+  EXPECT_EQ(Get(search.values(2), {"schema", "maximum"}).number_value(), 200);
+  EXPECT_EQ(Get(search.values(2), {"schema", "minimum"}).number_value(), 0);
+
+  // Enums by their proto names.
+  const pb::Value& outcome =
+      Get(schemas, {"tongban.v1.CheckMaterialsResponse", "properties", "outcome"});
+  EXPECT_GT(Get(outcome, "enum").list_value().values_size(), 1);
+  EXPECT_EQ(Get(outcome, "enum").list_value().values(0).string_value(),
+            "PRECHECK_OUTCOME_UNSPECIFIED");
+
+  // Every rule of every field the schemas show made it into the document.
+  for (const auto& [name, schema] : schemas.struct_value().fields()) {
+    const pb::Descriptor* message =
+        pb::DescriptorPool::generated_pool()->FindMessageTypeByName(name);
+    ASSERT_NE(message, nullptr) << name;
+    for (int i = 0; i < message->field_count(); ++i) {
+      const pb::FieldDescriptor& field = *message->field(i);
+      const v1::FieldRules& rules = field.options().GetExtension(v1::field_rules);
+      const pb::Value& property = Get(schema, {"properties", field.json_name()});
+      const pb::Value& value = field.is_repeated() ? Get(property, "items") : property;
+      SCOPED_TRACE(field.full_name());
+      if (rules.has_pattern()) {
+        EXPECT_EQ(Get(value, "pattern").string_value(), rules.pattern());
+      }
+      if (rules.has_max_length()) {
+        EXPECT_EQ(Get(value, "maxLength").number_value(), rules.max_length());
+      }
+      if (rules.has_min_length()) {
+        EXPECT_EQ(Get(value, "minLength").number_value(), rules.min_length());
+      }
+      if (rules.has_max_items()) {
+        EXPECT_EQ(Get(property, "maxItems").number_value(), rules.max_items());
+      }
+      if (rules.has_min_items()) {
+        EXPECT_EQ(Get(property, "minItems").number_value(), rules.min_items());
+      }
+    }
+  }
+}
+
+TEST(OpenApiDocumentTest, Servers) {
+  const pb::ListValue& servers = Get(Root(), "servers").list_value();
+  ASSERT_EQ(servers.values_size(), 2);
+  EXPECT_EQ(Get(servers.values(0), "url").string_value(), "/");
+  EXPECT_EQ(Get(servers.values(1), "url").string_value(), "https://localhost:20443");
+  for (const pb::Value& server : servers.values()) {
+    EXPECT_FALSE(Get(server, "description").string_value().empty());
+  }
 }
 
 }  // namespace

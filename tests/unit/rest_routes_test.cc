@@ -7,12 +7,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "google/api/annotations.pb.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/text_format.h"
-#include "tongban/v1/citizen.pb.h"
-#include "google/api/annotations.pb.h"
 #include "tongban/v1/api_options.pb.h"
+#include "tongban/v1/citizen.pb.h"
 
 namespace tongban::edge {
 namespace {
@@ -531,12 +531,13 @@ std::string Method(absl::string_view name, absl::string_view rule,
 }
 
 TEST(ForServiceTest, AcceptsAWellFormedService) {
-  TestService service({Method("A", R"(get: "/v1/a/{id}")", ".test.Flat"),
-                       Method("B", R"(post: "/v1/a/{id}" body: "*")"),
-                       Method("C", R"(post: "/v1/a/{id}:go" body: "*")"),
-                       Method("D", R"(get: "/v1/b/{id}/c")", ".test.Flat"),
-                       Method("E", R"(custom { kind: "POST" path: "/v1/e" } body: "*")", ".test.Req",
-                              "[tongban.v1.anonymous]: true [tongban.v1.success_status]: 202")});
+  TestService service(
+      {Method("A", R"(get: "/v1/a/{id}")", ".test.Flat"),
+       Method("B", R"(post: "/v1/a/{id}" body: "*")"),
+       Method("C", R"(post: "/v1/a/{id}:go" body: "*")"),
+       Method("D", R"(get: "/v1/b/{id}/c")", ".test.Flat"),
+       Method("E", R"(custom { kind: "POST" path: "/v1/e" } body: "*")", ".test.Req",
+              "[tongban.v1.anonymous]: true [tongban.v1.success_status]: 202")});
   absl::StatusOr<RestRouteTable> table = service.Routes();
   ASSERT_TRUE(table.ok()) << table.status();
   ASSERT_EQ(table->routes().size(), 5u);
@@ -559,7 +560,8 @@ TEST(ForServiceTest, RefusesBadRoutes) {
       {R"(name: "A" input_type: ".test.Req" output_type: ".test.Sub")",
        "test.S.A: has no (google.api.http) option"},
       {Method("A", R"(get: "/v1/a" body: "*")"), "a GET route cannot have a body"},
-      {Method("A", R"(put: "/v1/a" body: "*")"), "put, delete and patch bindings are not supported"},
+      {Method("A", R"(put: "/v1/a" body: "*")"),
+       "put, delete and patch bindings are not supported"},
       {Method("A", R"(post: "/v1/a" body: "id")"), "body \"id\" is not supported"},
       {Method("A", R"(get: "")"), "option has no path"},
       {Method("A", R"()"), "option names no pattern"},
@@ -601,12 +603,9 @@ TEST(ForServiceTest, RefusesBadRoutes) {
 
 TEST(ForServiceTest, RefusesCollidingRoutes) {
   const std::pair<const char*, const char*> collisions[] = {
-      {R"(post: "/v1/a/{id}" body: "*")",
-       R"(post: "/v1/a/{id}" body: "*")"},
-      {R"(post: "/v1/a/{id}" body: "*")",
-       R"(post: "/v1/a/b" body: "*")"},
-      {R"(post: "/v1/a:go" body: "*")",
-       R"(post: "/v1/{id}:go" body: "*")"},
+      {R"(post: "/v1/a/{id}" body: "*")", R"(post: "/v1/a/{id}" body: "*")"},
+      {R"(post: "/v1/a/{id}" body: "*")", R"(post: "/v1/a/b" body: "*")"},
+      {R"(post: "/v1/a:go" body: "*")", R"(post: "/v1/{id}:go" body: "*")"},
   };
   for (const auto& [first, second] : collisions) {
     TestService service({Method("A", first), Method("B", second)});
