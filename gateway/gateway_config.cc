@@ -1,8 +1,11 @@
 #include "gateway_config.h"
 
 #include <set>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "http_conventions.h"
 #include "input_validation.h"
 #include "text_config.h"
 
@@ -30,10 +33,11 @@ absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
         "(https_address or grpc_address set)");
   }
   v1::CitizenTokenConfig* t = e->mutable_tokens();
-  if (t->issuer().empty() || t->audience().empty() || t->keys().empty()) {
+  if (t->issuer().empty() || t->audience().empty() ||
+      (t->keys().empty() && t->jwks_file().empty())) {
     return absl::InvalidArgumentError(
-        "public_edge.tokens.issuer, .audience and at least one .keys entry are required: citizen "
-        "tokens are always verified");
+        "public_edge.tokens.issuer, .audience and at least one .keys entry or a .jwks_file are "
+        "required: citizen tokens are always verified");
   }
   if (t->leeway_seconds() == 0) t->set_leeway_seconds(60);
   if (t->max_lifetime_seconds() == 0) t->set_max_lifetime_seconds(86400);
@@ -43,6 +47,17 @@ absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
   if (e->https_threads() == 0) e->set_https_threads(64);
   if (e->https_keep_alive_seconds() == 0) e->set_https_keep_alive_seconds(30);
   if (e->tls_refresh_seconds() == 0) e->set_tls_refresh_seconds(60);
+  if (e->cors_allowed_headers().empty()) {
+    for (const std::string& h : edge::DefaultCorsAllowedHeaders()) e->add_cors_allowed_headers(h);
+  }
+  const std::vector<std::string> origins(e->cors_allowed_origins().begin(),
+                                         e->cors_allowed_origins().end());
+  const std::vector<std::string> headers(e->cors_allowed_headers().begin(),
+                                         e->cors_allowed_headers().end());
+  for (absl::Status s : {edge::ValidateCorsOrigins("public_edge.cors_allowed_origins", origins),
+                         edge::ValidateCorsHeaders("public_edge.cors_allowed_headers", headers)}) {
+    if (!s.ok()) return s;
+  }
   if (e->rate_limit_per_second() < 0.01 || e->rate_limit_per_second() > 100000) {
     return absl::InvalidArgumentError(absl::StrCat("public_edge.rate_limit_per_second is ",
                                                    e->rate_limit_per_second(),

@@ -179,6 +179,10 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
     rest.max_request_bytes = static_cast<size_t>(e.max_request_bytes());
     rest.cors.allowed_origins.assign(e.cors_allowed_origins().begin(),
                                      e.cors_allowed_origins().end());
+    if (!e.cors_allowed_headers().empty()) {  // FinishGatewayConfig fills in the defaults
+      rest.cors.allowed_headers.assign(e.cors_allowed_headers().begin(),
+                                       e.cors_allowed_headers().end());
+    }
     absl::StatusOr<std::unique_ptr<edge::RestServer>> server =
         edge::RestServer::Start(std::move(rest), gw->citizen_api_.get(), gw->citizen_gate_.get(),
                                 gw->edge_metrics_.get(), gw->log_.get());

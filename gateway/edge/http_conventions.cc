@@ -211,8 +211,29 @@ bool OriginAllowed(const CorsPolicy& policy, absl::string_view origin, bool* any
          policy.allowed_origins.end();
 }
 
-constexpr absl::string_view kAllowedRequestHeaders[] = {"Authorization", "Content-Type", "Accept",
-                                                        "Accept-Language", "Content-Encoding"};
+constexpr char kAllowedMethods[] = "GET, POST";
+
+// RFC 9110 §5.6.2 tchar.
+bool IsTchar(char c) {
+  return absl::ascii_isalnum(c) ||
+         absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+}
+
+bool IsToken(absl::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), IsTchar); }
+
+// A client's value quoted for a message: printable ASCII kept, anything else
+// as '?', at most 64 characters (then "...").
+std::string Quoted(absl::string_view value) {
+  constexpr size_t kMax = 64;
+  std::string out = "\"";
+  for (size_t i = 0; i < value.size() && i < kMax; ++i) {
+    char c = value[i];
+    out.push_back(c >= 0x20 && c < 0x7F && c != '"' && c != '\\' ? c : '?');
+  }
+  if (value.size() > kMax) out.append("...");
+  out.push_back('"');
+  return out;
+}
 
 // An HTTP qvalue (RFC 9110 §12.4.2: "0", "0.5", "1.000"), or -1 when malformed.
 double ParseQValue(absl::string_view v) {
@@ -340,43 +361,165 @@ std::string ErrorBodyJson(const grpc::Status& status) {
   return json;
 }
 
+const std::vector<std::string>& DefaultCorsAllowedHeaders() {
+  static const auto* const headers = new std::vector<std::string>{
+      "Authorization", "Content-Type", "Accept",       "Accept-Language", "Content-Encoding",
+      "traceparent",   "tracestate",   "X-Request-Id", "Idempotency-Key"};
+  return *headers;
+}
+
+const std::vector<std::string>& CorsExposedHeaders() {
+  static const auto* const headers =
+      new std::vector<std::string>{"Retry-After", "WWW-Authenticate", "X-Request-Id"};
+  return *headers;
+}
+
 HttpHeaders CorsResponseHeaders(const CorsPolicy& policy, absl::string_view origin) {
   bool any = false;
   if (!OriginAllowed(policy, origin, &any)) return {};
   HttpHeaders headers;
   headers.emplace_back("Access-Control-Allow-Origin", any ? "*" : std::string(origin));
-  // Scripts may read only safelisted response headers unless told; apps need
-  // Retry-After to back off after 429 and 503.
-  headers.emplace_back("Access-Control-Expose-Headers", "Retry-After");
+  // Scripts may read only safelisted response headers unless told: apps need
+  // Retry-After to back off after 429 and 503, WWW-Authenticate to see why a
+  // token was refused, X-Request-Id to quote to support.
+  headers.emplace_back("Access-Control-Expose-Headers", absl::StrJoin(CorsExposedHeaders(), ", "));
   if (!any) headers.emplace_back("Vary", "Origin");
   // No Access-Control-Allow-Credentials: apps send bearer tokens, not
   // cookies, so a page of another site can never ride on a citizen's session.
   return headers;
 }
 
-HttpHeaders CorsPreflightHeaders(const CorsPolicy& policy, absl::string_view origin,
-                                 absl::string_view request_method,
-                                 absl::string_view request_headers) {
+CorsDecision CorsPreflight(const CorsPolicy& policy, absl::string_view origin,
+                           absl::string_view request_method, absl::string_view request_headers) {
+  CorsDecision d;
+  auto refuse = [&d](CorsDecision::Refused what, std::string message) {
+    d.refused = what;
+    d.message = absl::StrCat("CORS preflight refused: ", message);
+    return d;
+  };
   bool any = false;
-  if (!OriginAllowed(policy, origin, &any)) return {};
+  if (!OriginAllowed(policy, origin, &any)) {
+    if (origin.empty())
+      return refuse(CorsDecision::Refused::kOrigin, "the Origin header is missing");
+    return refuse(CorsDecision::Refused::kOrigin,
+                  absl::StrCat("origin ", Quoted(origin),
+                               " is not allowed (public_edge.cors_allowed_origins)"));
+  }
   // Methods are case-sensitive; browsers upper-case the standard ones.
-  if (request_method != "GET" && request_method != "POST") return {};
+  if (request_method.empty()) {
+    return refuse(CorsDecision::Refused::kMethod,
+                  "Access-Control-Request-Method is missing (not a preflight)");
+  }
+  if (request_method != "GET" && request_method != "POST") {
+    return refuse(CorsDecision::Refused::kMethod,
+                  absl::StrCat("method ", Quoted(request_method),
+                               " is not allowed; allowed: ", kAllowedMethods));
+  }
   for (absl::string_view name : absl::StrSplit(request_headers, ',')) {
     name = TrimOws(name);
     if (name.empty()) continue;  // "a, ,b" and an absent list
     bool known = false;
-    for (absl::string_view allowed : kAllowedRequestHeaders) {
+    for (const std::string& allowed : policy.allowed_headers) {
       known |= absl::EqualsIgnoreCase(name, allowed);
     }
-    if (!known) return {};
+    if (!known) {
+      return refuse(CorsDecision::Refused::kHeader,
+                    absl::StrCat("request header ", Quoted(name), " is not allowed; allowed: ",
+                                 absl::StrJoin(policy.allowed_headers, ", "),
+                                 " (public_edge.cors_allowed_headers)"));
+    }
   }
-  HttpHeaders headers;
-  headers.emplace_back("Access-Control-Allow-Origin", any ? "*" : std::string(origin));
-  headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-  headers.emplace_back("Access-Control-Allow-Headers", absl::StrJoin(kAllowedRequestHeaders, ", "));
-  headers.emplace_back("Access-Control-Max-Age", "600");
-  headers.emplace_back("Vary", "Origin");
-  return headers;
+  d.headers.emplace_back("Access-Control-Allow-Origin", any ? "*" : std::string(origin));
+  d.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+  d.headers.emplace_back("Access-Control-Allow-Headers",
+                         absl::StrJoin(policy.allowed_headers, ", "));
+  d.headers.emplace_back("Access-Control-Max-Age", "600");
+  d.headers.emplace_back("Vary", "Origin");
+  return d;
+}
+
+HttpHeaders CorsPreflightHeaders(const CorsPolicy& policy, absl::string_view origin,
+                                 absl::string_view request_method,
+                                 absl::string_view request_headers) {
+  return CorsPreflight(policy, origin, request_method, request_headers).headers;
+}
+
+absl::Status ValidateCorsOrigins(absl::string_view key, const std::vector<std::string>& origins) {
+  for (size_t i = 0; i < origins.size(); ++i) {
+    absl::string_view o = origins[i];
+    if (o == "*") continue;
+    auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat(key, "[", i, "] ", Quoted(o), " ", why,
+                                                     ": write an origin as a browser sends it, "
+                                                     "e.g. \"https://app.example.cn\", or \"*\""));
+    };
+    absl::string_view rest = o;
+    if (!absl::ConsumePrefix(&rest, "https://") && !absl::ConsumePrefix(&rest, "http://")) {
+      return bad("does not start with https:// or http:// (lower case)");
+    }
+    absl::string_view host = rest;
+    absl::string_view port;
+    if (absl::StartsWith(rest, "[")) {  // IPv6 literal
+      size_t close = rest.find(']');
+      if (close == absl::string_view::npos) return bad("has an unclosed [");
+      host = rest.substr(0, close + 1);
+      rest.remove_prefix(close + 1);
+      if (!rest.empty()) {
+        if (!absl::ConsumePrefix(&rest, ":")) return bad("has a path or text after the host");
+        if (rest.empty()) return bad("has an empty port");
+        port = rest;
+      }
+      for (char c : host.substr(1, host.size() - 2)) {
+        if (!absl::ascii_isxdigit(c) && c != ':' && c != '.') return bad("is not an IPv6 literal");
+        if (absl::ascii_isupper(c)) return bad("is not lower case");
+      }
+    } else {
+      size_t colon = rest.find(':');
+      if (colon != absl::string_view::npos) {
+        host = rest.substr(0, colon);
+        port = rest.substr(colon + 1);
+        if (port.empty()) return bad("has an empty port");
+      }
+      if (host.empty()) return bad("has no host");
+      for (char c : host) {
+        if (absl::ascii_isupper(c))
+          return bad("is not lower case (browsers send hosts in lower case)");
+        if (c == '/') return bad("has a path or a trailing /");
+        if (!absl::ascii_isalnum(c) && c != '-' && c != '.') return bad("has an invalid host");
+      }
+    }
+    if (!port.empty()) {
+      int n = 0;
+      if (port.size() > 5 || !std::all_of(port.begin(), port.end(), IsDigit) ||
+          !absl::SimpleAtoi(port, &n) || n < 1 || n > 65535) {
+        return bad(absl::StrContains(port, '/') ? "has a path or a trailing /"
+                                                : "has an invalid port");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCorsHeaders(absl::string_view key, const std::vector<std::string>& headers) {
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (headers[i] == "*") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, "[", i,
+                       "] is \"*\": list the header names (a wildcard does not "
+                       "cover Authorization in browsers)"));
+    }
+    if (!IsToken(headers[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, "[", i, "] ", Quoted(headers[i]), " is not an HTTP header name"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (absl::EqualsIgnoreCase(headers[i], headers[j])) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(key, "[", i, "] ", Quoted(headers[i]), " is listed twice"));
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 bool AcceptsGzip(absl::string_view accept_encoding) {

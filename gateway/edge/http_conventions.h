@@ -33,17 +33,56 @@ v1::ErrorBody MakeErrorBody(const grpc::Status& status);
 // The body above as proto3 JSON.
 std::string ErrorBodyJson(const grpc::Status& status);
 
+// The request headers a browser app may send cross-origin when the config
+// names none: Authorization, Content-Type, Accept, Accept-Language,
+// Content-Encoding, and what tracing SDKs and HTTP idempotency conventions
+// add: traceparent, tracestate (W3C Trace Context), X-Request-Id,
+// Idempotency-Key.
+const std::vector<std::string>& DefaultCorsAllowedHeaders();
+// The response headers scripts may read besides the CORS-safelisted ones:
+// Retry-After (back off after 429/503), WWW-Authenticate (why a token was
+// refused), X-Request-Id (to quote to support).
+const std::vector<std::string>& CorsExposedHeaders();
+
 struct CorsPolicy {
   std::vector<std::string> allowed_origins;  // exact origins, or "*" for any
+  // Request headers allowed in preflights (compared case-insensitively).
+  std::vector<std::string> allowed_headers = DefaultCorsAllowedHeaders();
 };
+
 // Headers for an actual (non-preflight) response to a request carrying
 // `origin`; empty when there is no Origin or it is not allowed.
 HttpHeaders CorsResponseHeaders(const CorsPolicy& policy, absl::string_view origin);
-// Headers for a preflight (OPTIONS with Access-Control-Request-Method);
-// empty when the origin, method or a requested header is not allowed.
+
+// The answer to a preflight (OPTIONS with Access-Control-Request-Method).
+struct CorsDecision {
+  enum class Refused { kNone, kOrigin, kMethod, kHeader };
+  Refused refused = Refused::kNone;
+  // Allowed: the preflight's headers (answer 204 with them).
+  HttpHeaders headers;
+  // Refused: what was refused and what is allowed, naming the origin, the
+  // method or the first header refused ("CORS preflight refused: request
+  // header \"x-custom\" is not allowed; allowed: ..."). Client values are
+  // quoted printable and shortened, so the message is safe in a log line.
+  std::string message;
+  bool allowed() const { return refused == Refused::kNone; }
+};
+// `origin` the Origin header, `request_method` Access-Control-Request-Method
+// ("" = absent: refused as kMethod), `request_headers` Access-Control-Request-
+// Headers (comma-separated, "" = none).
+CorsDecision CorsPreflight(const CorsPolicy& policy, absl::string_view origin,
+                           absl::string_view request_method, absl::string_view request_headers);
+// CorsPreflight's headers; empty when refused (kept for existing callers).
 HttpHeaders CorsPreflightHeaders(const CorsPolicy& policy, absl::string_view origin,
                                  absl::string_view request_method,
                                  absl::string_view request_headers);
+
+// OK, or INVALID_ARGUMENT naming `key` and the entry: origins are "*" or a
+// serialized origin (scheme "://" host [":" port], no path, no trailing
+// "/"); headers are HTTP field names (RFC 9110 tokens), "*" refused (it
+// would not cover Authorization in browsers).
+absl::Status ValidateCorsOrigins(absl::string_view key, const std::vector<std::string>& origins);
+absl::Status ValidateCorsHeaders(absl::string_view key, const std::vector<std::string>& headers);
 
 // True when Accept-Encoding lists gzip (or *) with a non-zero q-value.
 bool AcceptsGzip(absl::string_view accept_encoding);

@@ -259,16 +259,18 @@ const CorsPolicy kAppOrigins{{"https://app.gov.cn", "https://m.app.gov.cn"}};
 const CorsPolicy kAnyOrigin{{"*"}};
 
 TEST(CorsResponseHeaders, AllowedOriginIsEchoedWithVary) {
-  EXPECT_THAT(
-      CorsResponseHeaders(kAppOrigins, "https://m.app.gov.cn"),
-      ElementsAre(Pair("Access-Control-Allow-Origin", "https://m.app.gov.cn"),
-                  Pair("Access-Control-Expose-Headers", "Retry-After"), Pair("Vary", "Origin")));
+  EXPECT_THAT(CorsResponseHeaders(kAppOrigins, "https://m.app.gov.cn"),
+              ElementsAre(Pair("Access-Control-Allow-Origin", "https://m.app.gov.cn"),
+                          Pair("Access-Control-Expose-Headers",
+                               "Retry-After, WWW-Authenticate, X-Request-Id"),
+                          Pair("Vary", "Origin")));
 }
 
 TEST(CorsResponseHeaders, AnyOriginAnswersStarWithoutVary) {
   EXPECT_THAT(CorsResponseHeaders(kAnyOrigin, "https://anywhere.example"),
               ElementsAre(Pair("Access-Control-Allow-Origin", "*"),
-                          Pair("Access-Control-Expose-Headers", "Retry-After")));
+                          Pair("Access-Control-Expose-Headers",
+                               "Retry-After, WWW-Authenticate, X-Request-Id")));
 }
 
 TEST(CorsResponseHeaders, RefusedOrAbsentOriginGetsNothing) {
@@ -290,7 +292,8 @@ TEST(CorsPreflightHeaders, AllowedPreflightGetsTheFullAnswer) {
       ElementsAre(Pair("Access-Control-Allow-Origin", "https://app.gov.cn"),
                   Pair("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
                   Pair("Access-Control-Allow-Headers",
-                       "Authorization, Content-Type, Accept, Accept-Language, Content-Encoding"),
+                       "Authorization, Content-Type, Accept, Accept-Language, Content-Encoding, "
+                       "traceparent, tracestate, X-Request-Id, Idempotency-Key"),
                   Pair("Access-Control-Max-Age", "600"), Pair("Vary", "Origin")));
 }
 
@@ -333,6 +336,130 @@ TEST(CorsPreflightHeaders, Matrix) {
                   Pair("Access-Control-Allow-Origin", c.policy == &kAnyOrigin ? "*" : c.origin));
     }
   }
+}
+
+// The whole matrix through CorsPreflight: what is allowed, and for every
+// refusal which part was refused and that the message names it.
+TEST(CorsPreflight, MatrixNamesWhatWasRefused) {
+  const CorsPolicy custom{{"https://app.gov.cn"}, {"Authorization", "X-Client-Version"}};
+  using R = CorsDecision::Refused;
+  struct Case {
+    const CorsPolicy* policy;
+    std::string origin, method, headers;
+    R refused;
+    std::string named;  // what the message must contain ("" when allowed)
+  };
+  const Case cases[] = {
+      // The defaults: tracing and idempotency headers besides the classic ones.
+      {&kAppOrigins, "https://app.gov.cn", "POST", "traceparent", R::kNone, ""},
+      {&kAppOrigins, "https://app.gov.cn", "POST", "traceparent, tracestate", R::kNone, ""},
+      {&kAppOrigins, "https://app.gov.cn", "POST", "x-request-id", R::kNone, ""},
+      {&kAppOrigins, "https://app.gov.cn", "POST", "idempotency-key,content-type,authorization",
+       R::kNone, ""},
+      {&kAppOrigins, "https://m.app.gov.cn", "GET", "X-REQUEST-ID, Traceparent", R::kNone, ""},
+      {&kAnyOrigin, "https://anywhere.example", "POST",
+       "authorization,content-type,accept,accept-language,content-encoding,traceparent,"
+       "tracestate,x-request-id,idempotency-key",
+       R::kNone, ""},
+      // A configured list replaces the defaults.
+      {&custom, "https://app.gov.cn", "POST", "x-client-version, authorization", R::kNone, ""},
+      {&custom, "https://app.gov.cn", "POST", "content-type", R::kHeader, "\"content-type\""},
+      {&custom, "https://app.gov.cn", "POST", "traceparent", R::kHeader, "\"traceparent\""},
+      // Headers refused, the first refused one named.
+      {&kAppOrigins, "https://app.gov.cn", "POST", "authorization, x-custom, x-other", R::kHeader,
+       "request header \"x-custom\" is not allowed"},
+      {&kAppOrigins, "https://app.gov.cn", "POST", "cookie", R::kHeader, "\"cookie\""},
+      {&kAppOrigins, "https://app.gov.cn", "POST", "x-request-id-2", R::kHeader,
+       "\"x-request-id-2\""},
+      {&kAnyOrigin, "https://x.example", "GET", "baggage", R::kHeader, "\"baggage\""},
+      // Methods.
+      {&kAppOrigins, "https://app.gov.cn", "PUT", "traceparent", R::kMethod, "method \"PUT\""},
+      {&kAppOrigins, "https://app.gov.cn", "delete", "", R::kMethod, "method \"delete\""},
+      {&kAppOrigins, "https://app.gov.cn", "", "", R::kMethod, "Access-Control-Request-Method"},
+      // Origins (checked first: a refused origin learns nothing more).
+      {&kAppOrigins, "https://evil.example", "PUT", "x-custom", R::kOrigin,
+       "origin \"https://evil.example\" is not allowed"},
+      {&kAppOrigins, "", "GET", "", R::kOrigin, "Origin header is missing"},
+      {&custom, "https://m.app.gov.cn", "GET", "", R::kOrigin, "\"https://m.app.gov.cn\""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.origin + " " + c.method + " [" + c.headers + "]");
+    CorsDecision d = CorsPreflight(*c.policy, c.origin, c.method, c.headers);
+    EXPECT_EQ(d.refused, c.refused) << d.message;
+    EXPECT_EQ(d.allowed(), c.refused == R::kNone);
+    if (d.allowed()) {
+      EXPECT_THAT(d.message, IsEmpty());
+      ASSERT_FALSE(d.headers.empty());
+      EXPECT_THAT(d.headers[0],
+                  Pair("Access-Control-Allow-Origin", c.policy == &kAnyOrigin ? "*" : c.origin));
+      EXPECT_EQ(d.headers, CorsPreflightHeaders(*c.policy, c.origin, c.method, c.headers));
+    } else {
+      EXPECT_THAT(d.headers, IsEmpty());
+      EXPECT_THAT(d.message, ::testing::StartsWith("CORS preflight refused: "));
+      EXPECT_THAT(d.message, ::testing::HasSubstr(c.named));
+      EXPECT_THAT(CorsPreflightHeaders(*c.policy, c.origin, c.method, c.headers), IsEmpty());
+    }
+  }
+}
+
+TEST(CorsPreflight, AllowHeadersListTheConfiguredHeaders) {
+  const CorsPolicy custom{{"*"}, {"Authorization", "X-Client-Version"}};
+  EXPECT_THAT(
+      CorsPreflight(custom, "https://a.example", "GET", "").headers,
+      ::testing::Contains(Pair("Access-Control-Allow-Headers", "Authorization, X-Client-Version")));
+}
+
+TEST(CorsPreflight, HostileValuesAreQuotedPrintableAndShort) {
+  CorsDecision d = CorsPreflight(kAppOrigins, "https://app.gov.cn", "POST",
+                                 "x-\x01"
+                                 "evil\"\n" +
+                                     std::string(500, 'a'));
+  ASSERT_EQ(d.refused, CorsDecision::Refused::kHeader);
+  EXPECT_LT(d.message.size(), 600u);
+  for (char c : d.message) EXPECT_TRUE(c >= 0x20 && c < 0x7F) << static_cast<int>(c);
+  EXPECT_THAT(d.message, ::testing::HasSubstr("\"x-?evil??aaa"));
+  EXPECT_THAT(d.message, ::testing::HasSubstr("...\""));
+}
+
+TEST(ValidateCorsOrigins, SerializedOriginsOrStar) {
+  for (const char* ok : {"*", "https://app.gov.cn", "http://localhost:3000", "https://[::1]:8443",
+                         "https://a-b.example.cn:443"}) {
+    EXPECT_TRUE(ValidateCorsOrigins("k", {ok}).ok()) << ok;
+  }
+  const std::pair<std::string, std::string> bad[] = {
+      {"https://app.gov.cn/", "trailing /"},
+      {"https://app.gov.cn/path", "path"},
+      {"https://App.gov.cn", "lower case"},
+      {"HTTPS://app.gov.cn", "https://"},
+      {"app.gov.cn", "https://"},
+      {"https://", "no host"},
+      {"https://app.gov.cn:", "empty port"},
+      {"https://app.gov.cn:99999", "port"},
+      {"https://app.gov.cn:80/", "path"},
+      {"null", "https://"},
+      {"https://[::1", "unclosed"},
+      {"https://app gov.cn", "host"},
+  };
+  for (const auto& [origin, why] : bad) {
+    absl::Status s = ValidateCorsOrigins("public_edge.cors_allowed_origins", {"*", origin});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << origin;
+    EXPECT_THAT(std::string(s.message()),
+                ::testing::HasSubstr("public_edge.cors_allowed_origins[1]"));
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(why)) << origin;
+  }
+}
+
+TEST(ValidateCorsHeaders, FieldNamesOnceEach) {
+  EXPECT_TRUE(ValidateCorsHeaders("k", DefaultCorsAllowedHeaders()).ok());
+  EXPECT_TRUE(ValidateCorsHeaders("k", {}).ok());
+  EXPECT_THAT(std::string(ValidateCorsHeaders("k", {"Authorization", "*"}).message()),
+              ::testing::HasSubstr("k[1] is \"*\""));
+  EXPECT_THAT(std::string(ValidateCorsHeaders("k", {"X Y"}).message()),
+              ::testing::HasSubstr("\"X Y\" is not an HTTP header name"));
+  EXPECT_THAT(std::string(ValidateCorsHeaders("k", {""}).message()),
+              ::testing::HasSubstr("not an HTTP header name"));
+  EXPECT_THAT(std::string(ValidateCorsHeaders("k", {"traceparent", "TraceParent"}).message()),
+              ::testing::HasSubstr("k[1] \"TraceParent\" is listed twice"));
 }
 
 TEST(Cors, NeverAllowsCredentials) {
