@@ -27,7 +27,9 @@
 #include "absl/synchronization/mutex.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "jwks.h"
 #include "resident_id.h"
+#include "structured_log.h"
 
 namespace tongban {
 namespace {
@@ -410,7 +412,7 @@ absl::StatusOr<std::unique_ptr<CitizenTokenVerifier>> CitizenTokenVerifier::Crea
 }
 
 absl::StatusOr<std::unique_ptr<CitizenTokenVerifier>> CitizenTokenVerifier::FromConfig(
-    const v1::CitizenTokenConfig& config, const Clock* clock) {
+    const v1::CitizenTokenConfig& config, const Clock* clock, EventLog* log) {
   CitizenTokenPolicy policy;
   policy.issuer = config.issuer();
   policy.audience = config.audience();
@@ -427,6 +429,26 @@ absl::StatusOr<std::unique_ptr<CitizenTokenVerifier>> CitizenTokenVerifier::From
     absl::StatusOr<std::string> pem = ReadFile(k.public_key_file());
     if (!pem.ok()) return pem.status();
     keys.push_back(CitizenTokenPublicKey{k.kid(), *std::move(pem)});
+  }
+  if (!config.jwks_file().empty()) {
+    absl::StatusOr<std::string> json = ReadFile(config.jwks_file());
+    if (!json.ok()) return json.status();
+    absl::StatusOr<Jwks> jwks = ParseJwks(*json);
+    if (!jwks.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("citizen token jwks_file ", config.jwks_file(),
+                                                     ": ", jwks.status().message()));
+    }
+    std::unique_ptr<EventLog> stderr_log;
+    if (log == nullptr && !jwks->skipped.empty()) {
+      stderr_log = std::make_unique<EventLog>("gateway");
+      log = stderr_log.get();
+    }
+    for (const std::string& reason : jwks->skipped) {
+      log->Warn("tokens.jwks_key_skipped", {{"file", config.jwks_file()}, {"reason", reason}});
+    }
+    for (JwksKey& k : jwks->keys) {
+      keys.push_back(CitizenTokenPublicKey{std::move(k.kid), std::move(k.pem)});
+    }
   }
   absl::StatusOr<std::unique_ptr<CitizenTokenVerifier>> verifier =
       Create(std::move(policy), keys, clock);

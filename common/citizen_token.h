@@ -17,6 +17,8 @@
 
 namespace tongban {
 
+class EventLog;  // structured_log.h
+
 // What a verified token says.
 struct VerifiedCitizen {
   std::string citizen_id;  // the subject: an 18-character resident id, checksum verified
@@ -41,11 +43,17 @@ class CitizenTokenVerifier {
   // INVALID_ARGUMENT naming what is wrong: no issuer/audience/keys, a key
   // that is not an EC P-256 public key, two keys with the same kid.
   static absl::StatusOr<std::unique_ptr<CitizenTokenVerifier>> Create(
-      CitizenTokenPolicy policy, const std::vector<CitizenTokenPublicKey>& keys, const Clock* clock);
-  // Reads the key files named by the config (FAILED_PRECONDITION naming an
-  // unreadable file); defaults: leeway 60 s, max lifetime 24 h.
+      CitizenTokenPolicy policy, const std::vector<CitizenTokenPublicKey>& keys,
+      const Clock* clock);
+  // Reads the key files named by the config and its jwks_file (a JSON Web
+  // Key Set, jwks.h: its EC P-256 signing keys join the configured keys,
+  // selected by kid; other keys are skipped and each skip is logged as
+  // tokens.jwks_key_skipped on `log`, or on stderr when it is nullptr).
+  // FAILED_PRECONDITION naming an unreadable file; INVALID_ARGUMENT naming
+  // the file and key for a set that cannot be used (jwks.h says which);
+  // defaults: leeway 60 s, max lifetime 24 h.
   static absl::StatusOr<std::unique_ptr<CitizenTokenVerifier>> FromConfig(
-      const v1::CitizenTokenConfig& config, const Clock* clock);
+      const v1::CitizenTokenConfig& config, const Clock* clock, EventLog* log = nullptr);
 
   // UNAUTHENTICATED with the reason (malformed, wrong algorithm, unknown key,
   // bad signature, expired, not yet valid, wrong issuer/audience, lifetime

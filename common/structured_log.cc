@@ -3,9 +3,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "request_id.h"
 
 namespace tongban {
 namespace {
+
+// The innermost ScopedRequestId's id on this thread (owned by the scope).
+thread_local const std::string* current_request_id = nullptr;
 
 void AppendValue(std::string* out, absl::string_view value) {
   bool quote = value.empty();
@@ -40,16 +44,23 @@ void AppendValue(std::string* out, absl::string_view value) {
 
 }  // namespace
 
-EventLog::EventLog(std::string component, FILE* out) : component_(std::move(component)), out_(out) {}
+EventLog::EventLog(std::string component, FILE* out)
+    : component_(std::move(component)), out_(out) {}
 
 std::string EventLog::Format(absl::string_view level, absl::string_view event,
                              std::initializer_list<LogField> fields) const {
   std::string line = absl::StrCat(
       "ts=", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
       " level=", level, " component=", component_, " event=", event);
+  bool named_request_id = false;
   for (const LogField& f : fields) {
     absl::StrAppend(&line, " ", f.first, "=");
     AppendValue(&line, f.second);
+    named_request_id |= f.first == "request_id";
+  }
+  if (current_request_id != nullptr && !named_request_id) {
+    absl::StrAppend(&line, " request_id=");
+    AppendValue(&line, *current_request_id);
   }
   line.push_back('\n');
   return line;
@@ -71,6 +82,17 @@ void EventLog::Warn(absl::string_view event, std::initializer_list<LogField> fie
 }
 void EventLog::Error(absl::string_view event, std::initializer_list<LogField> fields) {
   Write("error", event, fields);
+}
+
+ScopedRequestId::ScopedRequestId(absl::string_view id)
+    : id_(IsValidRequestId(id) ? std::string(id) : std::string()), previous_(current_request_id) {
+  current_request_id = id_.empty() ? nullptr : &id_;
+}
+
+ScopedRequestId::~ScopedRequestId() { current_request_id = previous_; }
+
+absl::string_view CurrentRequestId() {
+  return current_request_id == nullptr ? absl::string_view() : *current_request_id;
 }
 
 }  // namespace tongban

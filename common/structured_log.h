@@ -4,13 +4,13 @@
 // Values with spaces, quotes or '=' are quoted; UTF-8 is written as is.
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <cstdio>
 #include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 namespace tongban {
@@ -38,5 +38,27 @@ class EventLog final {
   FILE* const out_;
   absl::Mutex mu_;  // serialises whole lines on out_
 };
+
+// Marks the lines this thread logs, while the scope lives, as part of one
+// call: EventLog adds request_id=<id> to each (unless the line names a
+// request_id itself). For handlers that serve a call on one thread (sync
+// gRPC handlers, CitizenApi): construct it first thing with the call's id.
+// An invalid id (IsValidRequestId, request_id.h) or "" marks nothing (not
+// even with an outer scope's id), so a hostile value cannot reach a log
+// line. Scopes nest; not movable.
+class ScopedRequestId final {
+ public:
+  explicit ScopedRequestId(absl::string_view id);
+  ~ScopedRequestId();
+  ScopedRequestId(const ScopedRequestId&) = delete;
+  ScopedRequestId& operator=(const ScopedRequestId&) = delete;
+
+ private:
+  std::string id_;
+  const std::string* previous_;
+};
+
+// The request id of the innermost ScopedRequestId on this thread; "" outside one.
+absl::string_view CurrentRequestId();
 
 }  // namespace tongban

@@ -1,6 +1,8 @@
 // Calls to nodes, one (Call) or many at once (FanOut), with the gateway's
 // rules applied in one place: ejected nodes are not called, every call has a
-// deadline, its outcome feeds outlier detection and client metrics.
+// deadline, its outcome feeds outlier detection and client metrics, and it
+// carries the request id of the public call being served on this thread
+// (ScopedRequestId, as x-request-id metadata) so nodes log it.
 #pragma once
 
 #include <chrono>
@@ -15,6 +17,7 @@
 #include "grpc_server_metrics.h"
 #include "grpcpp/client_context.h"
 #include "node_pool.h"
+#include "request_id.h"
 
 namespace tongban::gateway {
 
@@ -50,6 +53,7 @@ grpc::Status CallNode(const NodeCaller& caller, const std::string& province,
   }
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(deadline));
+  PropagateRequestId(&ctx);  // the public call's id, for the node's log lines
   if (decorate) decorate(&ctx);
   caller.metrics->ClientStarted(service, method, province);
   absl::Time start = absl::Now();
@@ -91,6 +95,7 @@ std::vector<NodeResult<Response>> FanOut(const NodeCaller& caller,
     pending[i] = std::make_unique<Pending>();
     pending[i]->stubs = stubs;
     pending[i]->ctx.set_deadline(absl::ToChronoTime(deadline));
+    PropagateRequestId(&pending[i]->ctx);  // on this (the caller's) thread
     pending[i]->started = absl::Now();
     caller.metrics->ClientStarted(service, method, provinces[i]);
     {

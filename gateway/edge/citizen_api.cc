@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "application_id.h"
+#include "grpc_server_metrics.h"
 #include "grpc_status.h"
 #include "input_validation.h"
 
@@ -32,7 +35,8 @@ grpc::Status NeedsCitizen() {
 
 // Adds the verified citizen id; only the gateway's certificate makes nodes believe it.
 std::function<void(grpc::ClientContext*)> Stamp(const CitizenCaller& caller) {
-  return [id = caller.citizen_id](grpc::ClientContext* c) { c->AddMetadata(kCitizenIdMetadata, id); };
+  return
+      [id = caller.citizen_id](grpc::ClientContext* c) { c->AddMetadata(kCitizenIdMetadata, id); };
 }
 
 // Where a citizen's listing stands in one province: the node page to read
@@ -88,6 +92,28 @@ grpc::Status Uniform(grpc::Status s, const std::string& id) {
   return s.error_code() == grpc::StatusCode::NOT_FOUND ? NotYours(id) : s;
 }
 
+}  // namespace
+
+absl::StatusOr<std::string> IdempotencyKeyOf(const CitizenCaller& caller,
+                                             const v1::SubmitMyApplicationRequest& req) {
+  // The IETF draft makes the header a structured-field string ("..."); many
+  // clients send the bare key. Both mean the key inside.
+  absl::string_view header = absl::StripAsciiWhitespace(caller.idempotency_key);
+  if (header.size() >= 2 && header.front() == '"' && header.back() == '"') {
+    header = header.substr(1, header.size() - 2);
+  }
+  if (req.idempotency_key().empty()) return std::string(header);
+  if (!header.empty() && header != req.idempotency_key()) {
+    // Which one would the client retry with? Neither guess is safe.
+    return absl::InvalidArgumentError(
+        "idempotency_key differs from the Idempotency-Key header: send the key once, or the "
+        "same key in both");
+  }
+  return req.idempotency_key();
+}
+
+namespace {
+
 bool Newer(const v1::Application& a, const v1::Application& b) {
   auto key = [](const v1::Application& x) {
     return std::make_tuple(x.created_at().seconds(), x.created_at().nanos(), x.application_id());
@@ -99,7 +125,24 @@ bool Newer(const v1::Application& a, const v1::Application& b) {
 
 CitizenApi::CitizenApi(gateway::NodeCaller nodes, gateway::QueryServiceImpl* queries,
                        CitizenApiOptions options)
-    : nodes_(nodes), queries_(queries), options_(options) {}
+    : nodes_(nodes),
+      queries_(queries),
+      options_(options),
+      own_log_(options.log == nullptr ? std::make_unique<EventLog>("gateway") : nullptr),
+      log_(options.log != nullptr ? options.log : own_log_.get()) {}
+
+template <typename Body>
+grpc::Status CitizenApi::Logged(const CitizenCaller& caller, const char* method, Body body) {
+  // Runs on the caller's thread, as do the node calls' starts (node_call.h).
+  const ScopedRequestId request_id(caller.request_id);
+  const absl::Time start = absl::Now();
+  grpc::Status s = body();
+  log_->Info("citizen.call",
+             {{"method", method},
+              {"code", GrpcCodeName(s.error_code())},
+              {"ms", absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - start))}});
+  return s;
+}
 
 absl::Time CitizenApi::NodeDeadline(const CitizenCaller& caller) const {
   return queries_->NodeDeadline(caller.deadline);
@@ -108,104 +151,118 @@ absl::Time CitizenApi::NodeDeadline(const CitizenCaller& caller) const {
 grpc::Status CitizenApi::SearchGuides(const CitizenCaller& caller,
                                       const v1::SearchGuidesRequest& req,
                                       v1::SearchGuidesResponse* resp) {
-  v1::SearchFederationRequest q;
-  q.set_query(req.query());
-  *q.mutable_provinces() = req.provinces();
-  q.set_page_size(req.page_size());
-  q.set_page_token(req.page_token());
-  v1::SearchFederationResponse r;
-  grpc::Status s = queries_->Search(q, NodeDeadline(caller), &r);
-  if (!s.ok()) return s;
-  resp->mutable_guides()->Swap(r.mutable_guides());
-  resp->set_next_page_token(r.next_page_token());
-  resp->mutable_missing_provinces()->Swap(r.mutable_missing_provinces());
-  return s;
+  return Logged(caller, "SearchGuides", [&]() -> grpc::Status {
+    v1::SearchFederationRequest q;
+    q.set_query(req.query());
+    *q.mutable_provinces() = req.provinces();
+    q.set_page_size(req.page_size());
+    q.set_page_token(req.page_token());
+    v1::SearchFederationResponse r;
+    grpc::Status s = queries_->Search(q, NodeDeadline(caller), &r);
+    if (!s.ok()) return s;
+    resp->mutable_guides()->Swap(r.mutable_guides());
+    resp->set_next_page_token(r.next_page_token());
+    resp->mutable_missing_provinces()->Swap(r.mutable_missing_provinces());
+    return s;
+  });
 }
 
 grpc::Status CitizenApi::FindWhereToFile(const CitizenCaller& caller,
                                          const v1::FindWhereToFileRequest& req,
                                          v1::FindWhereToFileResponse* resp) {
-  v1::FindFilingOptionsRequest q;
-  q.set_item_code(req.item_code());
-  q.set_accepting_province(req.accepting_province());
-  v1::FindFilingOptionsResponse r;
-  grpc::Status s = queries_->FilingOptions(q, NodeDeadline(caller), &r);
-  if (!s.ok()) return s;
-  if (r.options().empty() && r.missing_provinces().empty()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("item_code ", req.item_code(), " cannot be filed for from province ",
-                                     req.accepting_province(), " (no province offers it there)"));
-  }
-  resp->mutable_options()->Swap(r.mutable_options());
-  resp->mutable_missing_provinces()->Swap(r.mutable_missing_provinces());
-  return s;
+  return Logged(caller, "FindWhereToFile", [&]() -> grpc::Status {
+    v1::FindFilingOptionsRequest q;
+    q.set_item_code(req.item_code());
+    q.set_accepting_province(req.accepting_province());
+    v1::FindFilingOptionsResponse r;
+    grpc::Status s = queries_->FilingOptions(q, NodeDeadline(caller), &r);
+    if (!s.ok()) return s;
+    if (r.options().empty() && r.missing_provinces().empty()) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("item_code ", req.item_code(), " cannot be filed for from province ",
+                       req.accepting_province(), " (no province offers it there)"));
+    }
+    resp->mutable_options()->Swap(r.mutable_options());
+    resp->mutable_missing_provinces()->Swap(r.mutable_missing_provinces());
+    return s;
+  });
 }
 
 grpc::Status CitizenApi::GetItemGuide(const CitizenCaller& caller,
                                       const v1::GetItemGuideRequest& req,
                                       v1::GetItemGuideResponse* resp) {
-  v1::GetProvinceGuideRequest q;
-  q.set_province_code(req.province_code());
-  q.set_item_code(req.item_code());
-  v1::GetProvinceGuideResponse r;
-  grpc::Status s = queries_->ProvinceGuide(q, NodeDeadline(caller), &r);
-  if (s.ok()) resp->mutable_guide()->Swap(r.mutable_guide());
-  return s;
+  return Logged(caller, "GetItemGuide", [&]() -> grpc::Status {
+    v1::GetProvinceGuideRequest q;
+    q.set_province_code(req.province_code());
+    q.set_item_code(req.item_code());
+    v1::GetProvinceGuideResponse r;
+    grpc::Status s = queries_->ProvinceGuide(q, NodeDeadline(caller), &r);
+    if (s.ok()) resp->mutable_guide()->Swap(r.mutable_guide());
+    return s;
+  });
 }
 
 grpc::Status CitizenApi::CheckMaterials(const CitizenCaller& caller,
                                         const v1::CheckMaterialsRequest& req,
                                         v1::CheckMaterialsResponse* resp) {
-  if (caller.citizen_id.empty()) return NeedsCitizen();
-  absl::Status valid = ValidateProvinceCode("accepting_province", req.accepting_province());
-  if (!valid.ok()) return ToGrpcStatus(valid);
-  v1::PrecheckApplicationRequest q;
-  q.set_item_code(req.item_code());
-  q.set_handling_province(req.handling_province());
-  *q.mutable_material_ids() = req.material_ids();
-  v1::PrecheckApplicationResponse r;
-  grpc::Status s = CallNode(
-      nodes_, req.accepting_province(), kApplications, "PrecheckApplication", NodeDeadline(caller),
-      [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::PrecheckApplicationResponse* out) {
-        return stubs.applications->PrecheckApplication(c, q, out);
-      },
-      &r, Stamp(caller));
-  if (!s.ok()) return s;
-  resp->set_outcome(r.outcome());
-  resp->mutable_missing_key()->Swap(r.mutable_missing_key());
-  resp->mutable_missing_deficiency_allowed()->Swap(r.mutable_missing_deficiency_allowed());
-  resp->set_supplement_days(r.supplement_days());
-  resp->set_guide_version(r.guide_version());
-  return s;
+  return Logged(caller, "CheckMaterials", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    absl::Status valid = ValidateProvinceCode("accepting_province", req.accepting_province());
+    if (!valid.ok()) return ToGrpcStatus(valid);
+    v1::PrecheckApplicationRequest q;
+    q.set_item_code(req.item_code());
+    q.set_handling_province(req.handling_province());
+    *q.mutable_material_ids() = req.material_ids();
+    v1::PrecheckApplicationResponse r;
+    grpc::Status s = CallNode(
+        nodes_, req.accepting_province(), kApplications, "PrecheckApplication",
+        NodeDeadline(caller),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::PrecheckApplicationResponse* out) {
+          return stubs.applications->PrecheckApplication(c, q, out);
+        },
+        &r, Stamp(caller));
+    if (!s.ok()) return s;
+    resp->set_outcome(r.outcome());
+    resp->mutable_missing_key()->Swap(r.mutable_missing_key());
+    resp->mutable_missing_deficiency_allowed()->Swap(r.mutable_missing_deficiency_allowed());
+    resp->set_supplement_days(r.supplement_days());
+    resp->set_guide_version(r.guide_version());
+    return s;
+  });
 }
 
 grpc::Status CitizenApi::SubmitMyApplication(const CitizenCaller& caller,
                                              const v1::SubmitMyApplicationRequest& req,
                                              v1::SubmitMyApplicationResponse* resp) {
-  if (caller.citizen_id.empty()) return NeedsCitizen();
-  absl::Status valid = ValidateProvinceCode("accepting_province", req.accepting_province());
-  if (!valid.ok()) return ToGrpcStatus(valid);
-  v1::SubmitApplicationRequest q;
-  q.set_idempotency_key(req.idempotency_key());
-  q.set_item_code(req.item_code());
-  q.set_handling_province(req.handling_province());
-  *q.mutable_applicant() = req.applicant();
-  // The token says who the applicant is; an explicit id must agree (the node checks).
-  if (q.applicant().id_number().empty()) q.mutable_applicant()->set_id_number(caller.citizen_id);
-  *q.mutable_materials() = req.materials();
-  q.set_note(req.note());
-  v1::SubmitApplicationResponse r;
-  grpc::Status s = CallNode(
-      nodes_, req.accepting_province(), kApplications, "SubmitApplication", NodeDeadline(caller),
-      [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::SubmitApplicationResponse* out) {
-        return stubs.applications->SubmitApplication(c, q, out);
-      },
-      &r, Stamp(caller));
-  if (!s.ok()) return s;
-  resp->mutable_application()->Swap(r.mutable_application());
-  resp->set_replayed(r.replayed());
-  resp->set_precheck_outcome(r.precheck_outcome());
-  return s;
+  return Logged(caller, "SubmitMyApplication", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    absl::Status valid = ValidateProvinceCode("accepting_province", req.accepting_province());
+    if (!valid.ok()) return ToGrpcStatus(valid);
+    v1::SubmitApplicationRequest q;
+    absl::StatusOr<std::string> key = IdempotencyKeyOf(caller, req);
+    if (!key.ok()) return ToGrpcStatus(key.status());
+    q.set_idempotency_key(*std::move(key));
+    q.set_item_code(req.item_code());
+    q.set_handling_province(req.handling_province());
+    *q.mutable_applicant() = req.applicant();
+    // The token says who the applicant is; an explicit id must agree (the node checks).
+    if (q.applicant().id_number().empty()) q.mutable_applicant()->set_id_number(caller.citizen_id);
+    *q.mutable_materials() = req.materials();
+    q.set_note(req.note());
+    v1::SubmitApplicationResponse r;
+    grpc::Status s = CallNode(
+        nodes_, req.accepting_province(), kApplications, "SubmitApplication", NodeDeadline(caller),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::SubmitApplicationResponse* out) {
+          return stubs.applications->SubmitApplication(c, q, out);
+        },
+        &r, Stamp(caller));
+    if (!s.ok()) return s;
+    resp->mutable_application()->Swap(r.mutable_application());
+    resp->set_replayed(r.replayed());
+    resp->set_precheck_outcome(r.precheck_outcome());
+    return s;
+  });
 }
 
 // A merged, newest-first listing over every province. Each application is
@@ -217,200 +274,210 @@ grpc::Status CitizenApi::SubmitMyApplication(const CitizenCaller& caller,
 grpc::Status CitizenApi::ListMyApplications(const CitizenCaller& caller,
                                             const v1::ListMyApplicationsRequest& req,
                                             v1::ListMyApplicationsResponse* resp) {
-  if (caller.citizen_id.empty()) return NeedsCitizen();
-  int want = 0;
-  absl::Status valid = ValidatePageSize("page_size", req.page_size(), &want);
-  if (!valid.ok()) return ToGrpcStatus(valid);
-  std::map<std::string, ProvinceCursor> cursors;
-  if (req.page_token().empty()) {
-    for (const std::string& p : nodes_.pool->Provinces()) cursors[p] = ProvinceCursor{};
-  } else {
-    absl::StatusOr<std::map<std::string, ProvinceCursor>> decoded =
-        DecodeListToken(req.page_token());
-    if (!decoded.ok()) return ToGrpcStatus(decoded.status());
-    cursors = std::move(*decoded);
-  }
-  std::vector<std::string> provinces;
-  std::map<std::string, v1::ListApplicationsByApplicantRequest> requests;
-  for (const auto& [province, c] : cursors) {
-    provinces.push_back(province);
-    v1::ListApplicationsByApplicantRequest& r = requests[province];
-    r.set_page_size(std::min(kMaxNodePage, c.skip + want));
-    r.set_page_token(c.node_token);
-    // Each province lists what its windows accepted: a node page is then
-    // never filled with copies the merge drops, so a page of this listing is
-    // full unless it is the last (issue 11: empty pages with a next token).
-    r.set_accepted_here_only(true);
-  }
-  std::function<void(grpc::ClientContext*)> stamp = Stamp(caller);
-  std::vector<NodeResult<v1::ListApplicationsByApplicantResponse>> results =
-      FanOut<v1::ListApplicationsByApplicantResponse>(
-          nodes_, provinces, kApplications, "ListApplicationsByApplicant",
-          options_.node_deadline, NodeDeadline(caller),
-          [&](const NodeStubs& stubs, grpc::ClientContext* c,
-              v1::ListApplicationsByApplicantResponse* out, std::function<void(grpc::Status)> done) {
-            const auto& r = requests.at(stubs.province);
-            stamp(c);
-            stubs.applications->async()->ListApplicationsByApplicant(c, &r, out, std::move(done));
-          });
-
-  // One stream per province that answered; position = next unread index.
-  struct Stream {
-    const std::string* province;
-    const v1::ListApplicationsByApplicantResponse* page;
-    int position;
-    bool more_at_node;
-  };
-  std::vector<Stream> streams;
-  std::map<std::string, ProvinceCursor> next;
-  for (size_t i = 0; i < results.size(); ++i) {
-    const auto& r = results[i];
-    if (!r.status.ok()) {
-      if (r.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-        // The node refused its part of the token (another citizen's, or altered).
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("page_token does not belong to this listing (province ",
-                                         r.province, ": ", r.status.error_message(), ")"));
-      }
-      v1::MissingProvince* m = resp->add_missing_provinces();
-      m->set_province_code(r.province);
-      m->set_reason(gateway::MissingReason(r.status));
-      next[r.province] = cursors[r.province];  // read it again on the next page
-      continue;
+  return Logged(caller, "ListMyApplications", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    int want = 0;
+    absl::Status valid = ValidatePageSize("page_size", req.page_size(), &want);
+    if (!valid.ok()) return ToGrpcStatus(valid);
+    std::map<std::string, ProvinceCursor> cursors;
+    if (req.page_token().empty()) {
+      for (const std::string& p : nodes_.pool->Provinces()) cursors[p] = ProvinceCursor{};
+    } else {
+      absl::StatusOr<std::map<std::string, ProvinceCursor>> decoded =
+          DecodeListToken(req.page_token());
+      if (!decoded.ok()) return ToGrpcStatus(decoded.status());
+      cursors = std::move(*decoded);
     }
-    streams.push_back(Stream{&provinces[i], &r.response, cursors[r.province].skip,
-                             !r.response.next_page_token().empty()});
-  }
-  nodes_.metrics->FanOut("ListMyApplications", [&] {
-    std::vector<std::string> names;
-    for (const auto& m : resp->missing_provinces()) names.push_back(m.province_code());
-    return names;
-  }());
-  auto shown_here = [](const Stream& s, const v1::Application& a) {
-    return a.accepting_province() == *s.province;
-  };
-  while (resp->applications_size() < want) {
-    Stream* best = nullptr;
-    bool blocked = false;
-    for (Stream& s : streams) {
-      while (s.position < s.page->applications_size() &&
-             !shown_here(s, s.page->applications(s.position))) {
-        ++s.position;
-      }
-      if (s.position >= s.page->applications_size()) {
-        // This province has more at its node than we read: older ones may
-        // come from it, so stop here rather than show them out of order.
-        blocked |= s.more_at_node;
+    std::vector<std::string> provinces;
+    std::map<std::string, v1::ListApplicationsByApplicantRequest> requests;
+    for (const auto& [province, c] : cursors) {
+      provinces.push_back(province);
+      v1::ListApplicationsByApplicantRequest& r = requests[province];
+      r.set_page_size(std::min(kMaxNodePage, c.skip + want));
+      r.set_page_token(c.node_token);
+      // Each province lists what its windows accepted: a node page is then
+      // never filled with copies the merge drops, so a page of this listing is
+      // full unless it is the last (issue 11: empty pages with a next token).
+      r.set_accepted_here_only(true);
+    }
+    std::function<void(grpc::ClientContext*)> stamp = Stamp(caller);
+    std::vector<NodeResult<v1::ListApplicationsByApplicantResponse>> results =
+        FanOut<v1::ListApplicationsByApplicantResponse>(
+            nodes_, provinces, kApplications, "ListApplicationsByApplicant", options_.node_deadline,
+            NodeDeadline(caller),
+            [&](const NodeStubs& stubs, grpc::ClientContext* c,
+                v1::ListApplicationsByApplicantResponse* out,
+                std::function<void(grpc::Status)> done) {
+              const auto& r = requests.at(stubs.province);
+              stamp(c);
+              stubs.applications->async()->ListApplicationsByApplicant(c, &r, out, std::move(done));
+            });
+
+    // One stream per province that answered; position = next unread index.
+    struct Stream {
+      const std::string* province;
+      const v1::ListApplicationsByApplicantResponse* page;
+      int position;
+      bool more_at_node;
+    };
+    std::vector<Stream> streams;
+    std::map<std::string, ProvinceCursor> next;
+    for (size_t i = 0; i < results.size(); ++i) {
+      const auto& r = results[i];
+      if (!r.status.ok()) {
+        if (r.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+          // The node refused its part of the token (another citizen's, or altered).
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              absl::StrCat("page_token does not belong to this listing (province ",
+                                           r.province, ": ", r.status.error_message(), ")"));
+        }
+        v1::MissingProvince* m = resp->add_missing_provinces();
+        m->set_province_code(r.province);
+        m->set_reason(gateway::MissingReason(r.status));
+        next[r.province] = cursors[r.province];  // read it again on the next page
         continue;
       }
-      if (best == nullptr || Newer(s.page->applications(s.position),
-                                   best->page->applications(best->position))) {
-        best = &s;
+      streams.push_back(Stream{&provinces[i], &r.response, cursors[r.province].skip,
+                               !r.response.next_page_token().empty()});
+    }
+    nodes_.metrics->FanOut("ListMyApplications", [&] {
+      std::vector<std::string> names;
+      for (const auto& m : resp->missing_provinces()) names.push_back(m.province_code());
+      return names;
+    }());
+    auto shown_here = [](const Stream& s, const v1::Application& a) {
+      return a.accepting_province() == *s.province;
+    };
+    while (resp->applications_size() < want) {
+      Stream* best = nullptr;
+      bool blocked = false;
+      for (Stream& s : streams) {
+        while (s.position < s.page->applications_size() &&
+               !shown_here(s, s.page->applications(s.position))) {
+          ++s.position;
+        }
+        if (s.position >= s.page->applications_size()) {
+          // This province has more at its node than we read: older ones may
+          // come from it, so stop here rather than show them out of order.
+          blocked |= s.more_at_node;
+          continue;
+        }
+        if (best == nullptr ||
+            Newer(s.page->applications(s.position), best->page->applications(best->position))) {
+          best = &s;
+        }
+      }
+      if (best == nullptr || blocked) break;
+      *resp->add_applications() = best->page->applications(best->position++);
+    }
+    for (const Stream& s : streams) {
+      if (s.position < s.page->applications_size()) {
+        next[*s.province] = ProvinceCursor{cursors[*s.province].node_token, s.position};
+      } else if (s.more_at_node) {
+        next[*s.province] = ProvinceCursor{s.page->next_page_token(), 0};
       }
     }
-    if (best == nullptr || blocked) break;
-    *resp->add_applications() = best->page->applications(best->position++);
-  }
-  for (const Stream& s : streams) {
-    if (s.position < s.page->applications_size()) {
-      next[*s.province] = ProvinceCursor{cursors[*s.province].node_token, s.position};
-    } else if (s.more_at_node) {
-      next[*s.province] = ProvinceCursor{s.page->next_page_token(), 0};
-    }
-  }
-  if (!next.empty()) resp->set_next_page_token(EncodeListToken(next));
-  return grpc::Status::OK;
+    if (!next.empty()) resp->set_next_page_token(EncodeListToken(next));
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status CitizenApi::GetMyApplication(const CitizenCaller& caller,
                                           const v1::GetMyApplicationRequest& req,
                                           v1::GetMyApplicationResponse* resp) {
-  if (caller.citizen_id.empty()) return NeedsCitizen();
-  absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req.application_id());
-  if (!id.ok()) return ToGrpcStatus(id.status());
-  v1::GetApplicationRequest q;
-  q.set_application_id(req.application_id());
-  // Both provinces keep a copy and tell each other their changes through
-  // their outboxes: the citizen's own actions land first at the accepting
-  // province, officers' decisions at the handling one. Ask both and answer
-  // with the copy changed last, so a citizen reads their own withdrawal at
-  // once, and an officer's decision as soon as it is made.
-  std::vector<std::string> provinces = {id->handling_province};
-  if (id->accepting_province != id->handling_province) provinces.push_back(id->accepting_province);
-  std::function<void(grpc::ClientContext*)> stamp = Stamp(caller);
-  std::vector<NodeResult<v1::GetApplicationResponse>> results =
-      FanOut<v1::GetApplicationResponse>(
-          nodes_, provinces, kApplications, "GetApplication", options_.node_deadline,
-          NodeDeadline(caller),
-          [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetApplicationResponse* out,
-              std::function<void(grpc::Status)> done) {
-            stamp(c);
-            stubs.applications->async()->GetApplication(c, &q, out, std::move(done));
-          });
-  const v1::Application* freshest = nullptr;
-  grpc::Status failure;  // the most telling failure when no copy came back
-  for (const auto& r : results) {
-    if (r.status.ok()) {
-      const v1::Application& a = r.response.application();
-      auto changed = [](const v1::Application& x) {
-        return std::make_pair(x.updated_at().seconds(), x.updated_at().nanos());
-      };
-      // Ties go to the handling province (listed first).
-      if (freshest == nullptr || changed(a) > changed(*freshest)) freshest = &a;
-    } else if (r.status.error_code() != grpc::StatusCode::NOT_FOUND || failure.ok()) {
-      // NOT_FOUND at one end may just mean "not delivered yet": another
-      // failure (unavailable, deadline) says more.
-      failure = r.status;
+  return Logged(caller, "GetMyApplication", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req.application_id());
+    if (!id.ok()) return ToGrpcStatus(id.status());
+    v1::GetApplicationRequest q;
+    q.set_application_id(req.application_id());
+    // Both provinces keep a copy and tell each other their changes through
+    // their outboxes: the citizen's own actions land first at the accepting
+    // province, officers' decisions at the handling one. Ask both and answer
+    // with the copy changed last, so a citizen reads their own withdrawal at
+    // once, and an officer's decision as soon as it is made.
+    std::vector<std::string> provinces = {id->handling_province};
+    if (id->accepting_province != id->handling_province)
+      provinces.push_back(id->accepting_province);
+    std::function<void(grpc::ClientContext*)> stamp = Stamp(caller);
+    std::vector<NodeResult<v1::GetApplicationResponse>> results =
+        FanOut<v1::GetApplicationResponse>(
+            nodes_, provinces, kApplications, "GetApplication", options_.node_deadline,
+            NodeDeadline(caller),
+            [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetApplicationResponse* out,
+                std::function<void(grpc::Status)> done) {
+              stamp(c);
+              stubs.applications->async()->GetApplication(c, &q, out, std::move(done));
+            });
+    const v1::Application* freshest = nullptr;
+    grpc::Status failure;  // the most telling failure when no copy came back
+    for (const auto& r : results) {
+      if (r.status.ok()) {
+        const v1::Application& a = r.response.application();
+        auto changed = [](const v1::Application& x) {
+          return std::make_pair(x.updated_at().seconds(), x.updated_at().nanos());
+        };
+        // Ties go to the handling province (listed first).
+        if (freshest == nullptr || changed(a) > changed(*freshest)) freshest = &a;
+      } else if (r.status.error_code() != grpc::StatusCode::NOT_FOUND || failure.ok()) {
+        // NOT_FOUND at one end may just mean "not delivered yet": another
+        // failure (unavailable, deadline) says more.
+        failure = r.status;
+      }
     }
-  }
-  if (freshest != nullptr) {
-    *resp->mutable_application() = *freshest;
-    return grpc::Status::OK;
-  }
-  return Uniform(failure, req.application_id());
+    if (freshest != nullptr) {
+      *resp->mutable_application() = *freshest;
+      return grpc::Status::OK;
+    }
+    return Uniform(failure, req.application_id());
+  });
 }
 
 grpc::Status CitizenApi::SupplementMyMaterials(const CitizenCaller& caller,
                                                const v1::SupplementMyMaterialsRequest& req,
                                                v1::SupplementMyMaterialsResponse* resp) {
-  if (caller.citizen_id.empty()) return NeedsCitizen();
-  absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req.application_id());
-  if (!id.ok()) return ToGrpcStatus(id.status());
-  v1::SupplementMaterialsRequest q;
-  q.set_application_id(req.application_id());
-  *q.mutable_materials() = req.materials();
-  q.set_note(req.note());
-  v1::SupplementMaterialsResponse r;
-  // At the accepting province: the applicant's channel, whose outbox
-  // carries the change to the handling province in order.
-  grpc::Status s = CallNode(
-      nodes_, id->accepting_province, kApplications, "SupplementMaterials", NodeDeadline(caller),
-      [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::SupplementMaterialsResponse* out) {
-        return stubs.applications->SupplementMaterials(c, q, out);
-      },
-      &r, Stamp(caller));
-  if (s.ok()) resp->mutable_application()->Swap(r.mutable_application());
-  return Uniform(s, req.application_id());
+  return Logged(caller, "SupplementMyMaterials", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req.application_id());
+    if (!id.ok()) return ToGrpcStatus(id.status());
+    v1::SupplementMaterialsRequest q;
+    q.set_application_id(req.application_id());
+    *q.mutable_materials() = req.materials();
+    q.set_note(req.note());
+    v1::SupplementMaterialsResponse r;
+    // At the accepting province: the applicant's channel, whose outbox
+    // carries the change to the handling province in order.
+    grpc::Status s = CallNode(
+        nodes_, id->accepting_province, kApplications, "SupplementMaterials", NodeDeadline(caller),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::SupplementMaterialsResponse* out) {
+          return stubs.applications->SupplementMaterials(c, q, out);
+        },
+        &r, Stamp(caller));
+    if (s.ok()) resp->mutable_application()->Swap(r.mutable_application());
+    return Uniform(s, req.application_id());
+  });
 }
 
 grpc::Status CitizenApi::WithdrawMyApplication(const CitizenCaller& caller,
                                                const v1::WithdrawMyApplicationRequest& req,
                                                v1::WithdrawMyApplicationResponse* resp) {
-  if (caller.citizen_id.empty()) return NeedsCitizen();
-  absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req.application_id());
-  if (!id.ok()) return ToGrpcStatus(id.status());
-  v1::WithdrawApplicationRequest q;
-  q.set_application_id(req.application_id());
-  q.set_reason(req.reason());
-  v1::WithdrawApplicationResponse r;
-  grpc::Status s = CallNode(
-      nodes_, id->accepting_province, kApplications, "WithdrawApplication", NodeDeadline(caller),
-      [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::WithdrawApplicationResponse* out) {
-        return stubs.applications->WithdrawApplication(c, q, out);
-      },
-      &r, Stamp(caller));
-  if (s.ok()) resp->mutable_application()->Swap(r.mutable_application());
-  return Uniform(s, req.application_id());
+  return Logged(caller, "WithdrawMyApplication", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req.application_id());
+    if (!id.ok()) return ToGrpcStatus(id.status());
+    v1::WithdrawApplicationRequest q;
+    q.set_application_id(req.application_id());
+    q.set_reason(req.reason());
+    v1::WithdrawApplicationResponse r;
+    grpc::Status s = CallNode(
+        nodes_, id->accepting_province, kApplications, "WithdrawApplication", NodeDeadline(caller),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::WithdrawApplicationResponse* out) {
+          return stubs.applications->WithdrawApplication(c, q, out);
+        },
+        &r, Stamp(caller));
+    if (s.ok()) resp->mutable_application()->Swap(r.mutable_application());
+    return Uniform(s, req.application_id());
+  });
 }
 
 }  // namespace tongban::edge

@@ -3,28 +3,51 @@
 // queries (cache, fan-out); application calls go to the nodes with the
 // verified citizen id stamped (x-tongban-citizen-id), and the nodes enforce
 // the citizen's rules (own applications only; another's answers NOT_FOUND).
-// Authentication and rate limiting happen before, in CitizenGate.
+// Authentication and rate limiting happen before, in CitizenGate. Every call
+// logs one line, event=citizen.call with method, code, ms and request_id
+// (never the citizen id), and its node calls carry the request id.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/support/status.h"
 #include "node_call.h"
 #include "query_service.h"
+#include "structured_log.h"
 #include "tongban/v1/citizen.pb.h"
 
 namespace tongban::edge {
 
-// Who is calling and until when.
+// Who is calling, until when, and what the transport said about the call.
 struct CitizenCaller {
   std::string citizen_id;  // "" = anonymous (catalog routes only)
   absl::Time deadline = absl::InfiniteFuture();
+  // The call's request id (ChooseRequestId, request_id.h): on the gateway's
+  // "citizen.call" log line and passed to nodes (x-request-id) for theirs.
+  // "" or invalid = none.
+  std::string request_id;
+  // The Idempotency-Key header (REST): SubmitMyApplication's idempotency
+  // key when the body has none; a body key that differs is refused. "" = none.
+  std::string idempotency_key;
 };
 
 struct CitizenApiOptions {
   absl::Duration node_deadline = absl::Milliseconds(500);  // each node of a fan-out
+  // Where each call's "citizen.call" line goes (not owned; must outlive the
+  // API). nullptr = the API's own EventLog("gateway") on stderr.
+  EventLog* log = nullptr;
 };
+
+// SubmitMyApplication's idempotency key: the body's, else the caller's
+// Idempotency-Key header (CitizenCaller::idempotency_key, the raw value:
+// a bare key or a structured-field string "key"); INVALID_ARGUMENT
+// naming idempotency_key when both are set and differ. The node validates
+// the key itself (and refuses an empty one).
+absl::StatusOr<std::string> IdempotencyKeyOf(const CitizenCaller& caller,
+                                             const v1::SubmitMyApplicationRequest& req);
 
 class CitizenApi {
  public:
@@ -57,10 +80,16 @@ class CitizenApi {
 
  private:
   absl::Time NodeDeadline(const CitizenCaller& caller) const;
+  // Runs `body` with the caller's request id in scope (log lines, node
+  // metadata) and logs the call's outcome.
+  template <typename Body>
+  grpc::Status Logged(const CitizenCaller& caller, const char* method, Body body);
 
   const gateway::NodeCaller nodes_;
   gateway::QueryServiceImpl* const queries_;
   const CitizenApiOptions options_;
+  std::unique_ptr<EventLog> own_log_;  // when options_.log is nullptr
+  EventLog* const log_;
 };
 
 }  // namespace tongban::edge

@@ -11,6 +11,8 @@
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "page_token.h"
+#include "request_id.h"
+#include "structured_log.h"
 #include "resident_id.h"
 #include "service/application_events.h"
 #include "service/application_request_validation.h"
@@ -130,6 +132,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::LoadForCaller(const std:
 grpc::Status ApplicationServiceImpl::PrecheckApplication(grpc::ServerContext* ctx,
                                                          const v1::PrecheckApplicationRequest* req,
                                                          v1::PrecheckApplicationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("PrecheckApplication"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::Status valid = ValidatePrecheck(*req);
@@ -244,6 +247,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
 grpc::Status ApplicationServiceImpl::SubmitApplication(grpc::ServerContext* ctx,
                                                        const v1::SubmitApplicationRequest* req,
                                                        v1::SubmitApplicationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("SubmitApplication"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   bool replayed = false;
@@ -261,6 +265,7 @@ grpc::Status ApplicationServiceImpl::SubmitApplication(grpc::ServerContext* ctx,
 grpc::Status ApplicationServiceImpl::GetApplication(grpc::ServerContext* ctx,
                                                     const v1::GetApplicationRequest* req,
                                                     v1::GetApplicationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("GetApplication"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return Reply(LoadForCaller(req->application_id(), *caller), resp);
@@ -269,6 +274,7 @@ grpc::Status ApplicationServiceImpl::GetApplication(grpc::ServerContext* ctx,
 grpc::Status ApplicationServiceImpl::ListApplicationsByApplicant(
     grpc::ServerContext* ctx, const v1::ListApplicationsByApplicantRequest* req,
     v1::ListApplicationsByApplicantResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ListApplicationsByApplicant"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   // A citizen always lists their own: the stamp wins over the field.
@@ -294,6 +300,7 @@ grpc::Status ApplicationServiceImpl::ListApplicationsByApplicant(
 grpc::Status ApplicationServiceImpl::ListApplicationsByState(
     grpc::ServerContext* ctx, const v1::ListApplicationsByStateRequest* req,
     v1::ListApplicationsByStateResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ListApplicationsByState"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   if (req->state() == v1::APPLICATION_STATE_UNSPECIFIED ||
@@ -382,6 +389,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Supplement(
 grpc::Status ApplicationServiceImpl::SupplementMaterials(grpc::ServerContext* ctx,
                                                          const v1::SupplementMaterialsRequest* req,
                                                          v1::SupplementMaterialsResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("SupplementMaterials"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<v1::Application> app = Supplement(*caller, *req);
@@ -437,6 +445,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Transition(const Caller&
 grpc::Status ApplicationServiceImpl::WithdrawApplication(grpc::ServerContext* ctx,
                                                          const v1::WithdrawApplicationRequest* req,
                                                          v1::WithdrawApplicationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("WithdrawApplication"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::Status valid = ValidateText("reason", req->reason(), kMaxNoteChars, false);
@@ -451,6 +460,7 @@ grpc::Status ApplicationServiceImpl::WithdrawApplication(grpc::ServerContext* ct
 grpc::Status ApplicationServiceImpl::DecideApplication(grpc::ServerContext* ctx,
                                                        const v1::DecideApplicationRequest* req,
                                                        v1::DecideApplicationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("DecideApplication"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   if (!IsOfficerDecision(req->action())) {
@@ -518,6 +528,7 @@ absl::StatusOr<v1::Escalation> ApplicationServiceImpl::Escalate(
 grpc::Status ApplicationServiceImpl::EscalateApplication(grpc::ServerContext* ctx,
                                                          const v1::EscalateApplicationRequest* req,
                                                          v1::EscalateApplicationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("EscalateApplication"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<v1::Escalation> e = Escalate(*caller, *req);
@@ -529,6 +540,7 @@ grpc::Status ApplicationServiceImpl::EscalateApplication(grpc::ServerContext* ct
 grpc::Status ApplicationServiceImpl::ListEscalations(grpc::ServerContext* ctx,
                                                      const v1::ListEscalationsRequest* req,
                                                      v1::ListEscalationsResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ListEscalations"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   int limit = 0;
@@ -597,6 +609,7 @@ absl::StatusOr<v1::Escalation> ApplicationServiceImpl::Resolve(
 grpc::Status ApplicationServiceImpl::ResolveEscalation(grpc::ServerContext* ctx,
                                                        const v1::ResolveEscalationRequest* req,
                                                        v1::ResolveEscalationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ResolveEscalation"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<v1::Escalation> e = Resolve(*caller, *req);

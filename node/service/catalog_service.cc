@@ -6,6 +6,8 @@
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "page_token.h"
+#include "request_id.h"
+#include "structured_log.h"
 
 namespace tongban::node {
 namespace {
@@ -53,6 +55,7 @@ absl::Status CatalogServiceImpl::ListPage(const GuideFilter& filter, const std::
 grpc::Status CatalogServiceImpl::ListItems(grpc::ServerContext* ctx,
                                            const v1::ListItemsRequest* req,
                                            v1::ListItemsResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("ListItems"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   if (!v1::ItemScope_IsValid(req->scope())) {
@@ -71,6 +74,7 @@ grpc::Status CatalogServiceImpl::ListItems(grpc::ServerContext* ctx,
 grpc::Status CatalogServiceImpl::SearchItems(grpc::ServerContext* ctx,
                                              const v1::SearchItemsRequest* req,
                                              v1::SearchItemsResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("SearchItems"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::Status valid = ValidateText("query", req->query(), 64, /*required=*/true);
@@ -86,6 +90,7 @@ grpc::Status CatalogServiceImpl::SearchItems(grpc::ServerContext* ctx,
 
 grpc::Status CatalogServiceImpl::GetItem(grpc::ServerContext* ctx, const v1::GetItemRequest* req,
                                          v1::GetItemResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("GetItem"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<v1::Guide> guide = OwnGuide(req->item_code());
@@ -97,6 +102,7 @@ grpc::Status CatalogServiceImpl::GetItem(grpc::ServerContext* ctx, const v1::Get
 grpc::Status CatalogServiceImpl::GetGuide(grpc::ServerContext* ctx,
                                           const v1::GetGuideRequest* req,
                                           v1::GetGuideResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("GetGuide"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<v1::Guide> guide = OwnGuide(req->item_code());
@@ -108,6 +114,7 @@ grpc::Status CatalogServiceImpl::GetGuide(grpc::ServerContext* ctx,
 grpc::Status CatalogServiceImpl::ListAlliances(grpc::ServerContext* ctx,
                                                const v1::ListAlliancesRequest*,
                                                v1::ListAlliancesResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("ListAlliances"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<std::vector<v1::Alliance>> alliances = store_->ListAlliances();
@@ -119,6 +126,7 @@ grpc::Status CatalogServiceImpl::ListAlliances(grpc::ServerContext* ctx,
 grpc::Status CatalogServiceImpl::GetCatalogInfo(grpc::ServerContext* ctx,
                                                 const v1::GetCatalogInfoRequest*,
                                                 v1::GetCatalogInfoResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("GetCatalogInfo"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<CatalogCounts> counts = store_->Counts(authz_->own_province());
@@ -182,6 +190,7 @@ absl::Status ValidateGuideAmendment(const v1::Guide& g) {
 grpc::Status CatalogServiceImpl::AmendGuide(grpc::ServerContext* ctx,
                                             const v1::AmendGuideRequest* req,
                                             v1::AmendGuideResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("AmendGuide"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   if (!req->has_guide()) return ToGrpcStatus(absl::InvalidArgumentError("guide is required"));
@@ -219,6 +228,7 @@ grpc::Status CatalogServiceImpl::AmendGuide(grpc::ServerContext* ctx,
 grpc::Status CatalogServiceImpl::AbolishItem(grpc::ServerContext* ctx,
                                              const v1::AbolishItemRequest* req,
                                              v1::AbolishItemResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("AbolishItem"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::Status valid = ValidateText("reason_zh", req->reason_zh(), 500, /*required=*/true);

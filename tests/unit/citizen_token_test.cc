@@ -5,6 +5,7 @@
 #include "citizen_token.h"
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -23,12 +24,14 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "clock.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "structured_log.h"
 
 namespace tongban {
 namespace {
@@ -361,8 +364,8 @@ TEST_F(CitizenTokenTest, TypAndCritHeaders) {
   ExpectCitizen(Sign(key_, R"({"alg":"ES256","typ":"jwt","kid":"dev-1"})", Json(GoodClaims())));
   // RFC 9068 access tokens, with or without the "application/" prefix.
   ExpectCitizen(Sign(key_, R"({"alg":"ES256","typ":"at+jwt","kid":"dev-1"})", Json(GoodClaims())));
-  ExpectCitizen(
-      Sign(key_, R"({"alg":"ES256","typ":"application/at+JWT","kid":"dev-1"})", Json(GoodClaims())));
+  ExpectCitizen(Sign(key_, R"({"alg":"ES256","typ":"application/at+JWT","kid":"dev-1"})",
+                     Json(GoodClaims())));
   ExpectCitizen(
       Sign(key_, R"({"alg":"ES256","typ":"application/jwt","kid":"dev-1"})", Json(GoodClaims())));
   for (const char* typ : {"JOSE", "id+jwt", "application/", "at+jwt ", "secevent+jwt"}) {
@@ -789,6 +792,165 @@ TEST(MintCitizenTokenTest, RefusesKeysThatAreNotP256AndIncompleteClaims) {
   claims.subject = "";
   EXPECT_EQ(MintCitizenToken(NewEcKey().private_pem, claims).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tongban
+
+// ---- JWKS (RFC 7517) ----------------------------------------------------------
+
+namespace tongban {
+namespace {
+
+// The JWK of an EC key's public half: {"kty":"EC","crv":..,"x":..,"y":..} plus `extra`.
+std::string Jwk(const TestKey& key, const std::string& crv, const std::string& extra) {
+  unsigned char point[200];
+  size_t len = 0;
+  EXPECT_EQ(EVP_PKEY_get_octet_string_param(key.pkey.get(), OSSL_PKEY_PARAM_PUB_KEY, point,
+                                            sizeof(point), &len),
+            1);
+  EXPECT_EQ(point[0], 0x04);  // uncompressed
+  size_t n = (len - 1) / 2;
+  std::string x(reinterpret_cast<char*>(point) + 1, n),
+      y(reinterpret_cast<char*>(point) + 1 + n, n);
+  return absl::StrCat(R"({"kty":"EC","crv":")", crv, R"(","x":")", B64(x), R"(","y":")", B64(y),
+                      "\"", extra.empty() ? "" : ",", extra, "}");
+}
+
+std::string Set(const std::vector<std::string>& jwks) {
+  return absl::StrCat(R"({"keys":[)", absl::StrJoin(jwks, ","), "]}");
+}
+
+class JwksTest : public CitizenTokenConfigTest {
+ protected:
+  v1::CitizenTokenConfig JwksConfig(const std::string& jwks_json) {
+    v1::CitizenTokenConfig config;
+    config.set_issuer(kIssuer);
+    config.set_audience(kAudience);
+    config.set_jwks_file(WriteFile(absl::StrCat("jwks", files_.size(), ".json"), jwks_json));
+    return config;
+  }
+  std::string TokenBy(const TestKey& key, const std::string& kid) {
+    return Sign(key, Header(kid), Json(GoodClaims()));
+  }
+};
+
+TEST_F(JwksTest, SeveralKeysSelectedByKidOthersSkippedAndLogged) {
+  TestKey a = NewEcKey(), b = NewEcKey(), p384 = NewEcKey("P-384"), enc = NewEcKey();
+  const std::string jwks = Set({
+      Jwk(a, "P-256", R"("kid":"idp-a","alg":"ES256","use":"sig")"),
+      R"({"kty":"RSA","kid":"idp-rsa","use":"sig","alg":"RS256","n":"sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw","e":"AQAB"})",
+      Jwk(p384, "P-384", R"("kid":"idp-384","alg":"ES384")"),
+      Jwk(enc, "P-256", R"("kid":"idp-enc","use":"enc")"),
+      Jwk(b, "P-256", R"("kid":"idp-b","key_ops":["verify"])"),
+  });
+  std::FILE* log_file = std::tmpfile();
+  EventLog log("gateway", log_file);
+  auto v = CitizenTokenVerifier::FromConfig(JwksConfig(jwks), &clock_, &log);
+  ASSERT_TRUE(v.ok()) << v.status();
+
+  EXPECT_TRUE((*v)->Verify(TokenBy(a, "idp-a")).ok());
+  EXPECT_TRUE((*v)->Verify(TokenBy(b, "idp-b")).ok());
+  // The kid selects the key: another key's signature under it is refused.
+  auto wrong = (*v)->Verify(TokenBy(a, "idp-b"));
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(wrong.status().message()), HasSubstr("not signed by key \"idp-b\""));
+  const std::string unknown_kids[] = {"idp-unknown", "idp-rsa", "idp-384", "idp-enc"};
+  for (const std::string& kid : unknown_kids) {
+    auto unknown = (*v)->Verify(TokenBy(a, kid));
+    EXPECT_EQ(unknown.status().code(), absl::StatusCode::kUnauthenticated) << kid;
+    EXPECT_THAT(std::string(unknown.status().message()),
+                HasSubstr(absl::StrCat("unknown key id \"", kid, "\"")));
+  }
+  // A token without a kid is tried with every key (no key lacks a kid here),
+  // as with configured keys.
+  EXPECT_TRUE((*v)->Verify(TokenBy(a, "")).ok());
+
+  std::fflush(log_file);
+  std::rewind(log_file);
+  std::string text(4096, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), log_file));
+  std::fclose(log_file);
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << text;
+  EXPECT_THAT(lines[0], HasSubstr("level=warn component=gateway event=tokens.jwks_key_skipped"));
+  EXPECT_THAT(lines[0], HasSubstr("key 1 (kid \\\"idp-rsa\\\"): kty \\\"RSA\\\" is not EC"));
+  EXPECT_THAT(lines[1], HasSubstr("key 2 (kid \\\"idp-384\\\"): crv \\\"P-384\\\" is not P-256"));
+  EXPECT_THAT(lines[2], HasSubstr("key 3 (kid \\\"idp-enc\\\"): use \\\"enc\\\" is not sig"));
+}
+
+TEST_F(JwksTest, JoinsTheConfiguredKeys) {
+  TestKey configured = NewEcKey(), published = NewEcKey();
+  v1::CitizenTokenConfig config = JwksConfig(Set({Jwk(published, "P-256", R"("kid":"idp-1")")}));
+  v1::CitizenTokenKey* k = config.add_keys();
+  k->set_kid("dev-1");
+  k->set_public_key_file(WriteFile("configured.pem", configured.public_pem));
+  auto v = CitizenTokenVerifier::FromConfig(config, &clock_);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE((*v)->Verify(TokenBy(configured, "dev-1")).ok());
+  EXPECT_TRUE((*v)->Verify(TokenBy(published, "idp-1")).ok());
+
+  // The same kid in both: refused at load, naming it.
+  config.mutable_keys(0)->set_kid("idp-1");
+  v = CitizenTokenVerifier::FromConfig(config, &clock_);
+  ASSERT_FALSE(v.ok());
+  EXPECT_THAT(std::string(v.status().message()), HasSubstr("same kid \"idp-1\""));
+}
+
+TEST_F(JwksTest, ASingleKeyWithoutKidServesTokensWithoutKid) {
+  TestKey key = NewEcKey();
+  auto v = CitizenTokenVerifier::FromConfig(JwksConfig(Set({Jwk(key, "P-256", "")})), &clock_);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE((*v)->Verify(TokenBy(key, "")).ok());
+}
+
+TEST_F(JwksTest, UnusableSetsAreRefusedAtLoadNamingWhy) {
+  TestKey key = NewEcKey(), other = NewEcKey();
+  std::string good = Jwk(key, "P-256", R"("kid":"k1")");
+  // x and y of one key, the y of another: not a point on the curve.
+  std::string off_curve = Jwk(key, "P-256", R"("kid":"k1")");
+  std::string other_jwk = Jwk(other, "P-256", "");
+  size_t y_at = off_curve.find(R"("y":")"), other_y = other_jwk.find(R"("y":")");
+  off_curve = off_curve.substr(0, y_at) +
+              other_jwk.substr(other_y, other_jwk.find('"', other_y + 5) + 1 - other_y) +
+              off_curve.substr(off_curve.find('"', y_at + 5) + 1);
+  const std::pair<std::string, std::string> cases[] = {
+      {"not json", "not a JSON object"},
+      {R"({"kty":"EC"})", "has no \"keys\" array"},
+      {R"({"keys":{}})", "has no \"keys\" array"},
+      {R"({"keys":[1]})", "key 0 is not a JSON object"},
+      {Set({R"({"kid":"k0"})"}), "key 0 (kid \"k0\") has no \"kty\""},
+      {Set({good.substr(0, good.size() - 1) + R"(,"d":"AAAA"})"}), "is a private key"},
+      {Set({R"({"kty":"EC","crv":"P-256","kid":"k1","x":"AAAA","y":"AAAA"})"}),
+       "key 0 (kid \"k1\"): x and y must each be 32 bytes"},
+      {Set({R"({"kty":"EC","crv":"P-256","kid":"k1"})"}), "x and y must each be 32 bytes"},
+      {Set({off_curve}), "key 0 (kid \"k1\"): (x, y) is not a point on P-256"},
+      {Set({good, Jwk(other, "P-256", R"("kid":"k1")")}), "two usable keys have the kid \"k1\""},
+      {Set({good, Jwk(other, "P-256", "")}), "a usable key has no kid"},
+      {Set({R"({"kty":"RSA","kid":"r1","n":"AQAB","e":"AQAB"})"}),
+       "has no EC P-256 signing key (ES256); key 0 (kid \"r1\"): kty \"RSA\" is not EC"},
+      {Set({}), "has no EC P-256 signing key"},
+      {Set({R"({"kty":"EC","crv":"P-256","kid":7})"}), "must be strings"},
+  };
+  for (const auto& [json, reason] : cases) {
+    v1::CitizenTokenConfig config = JwksConfig(json);
+    auto v = CitizenTokenVerifier::FromConfig(config, &clock_);
+    ASSERT_FALSE(v.ok()) << json;
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument) << json;
+    EXPECT_THAT(std::string(v.status().message()), HasSubstr(reason)) << json;
+    EXPECT_THAT(std::string(v.status().message()), HasSubstr(config.jwks_file())) << json;
+  }
+}
+
+TEST_F(JwksTest, MissingFileIsAFailedPrecondition) {
+  v1::CitizenTokenConfig config;
+  config.set_issuer(kIssuer);
+  config.set_audience(kAudience);
+  config.set_jwks_file(absl::StrCat(::testing::TempDir(), "/no-such-dir/jwks.json"));
+  auto v = CitizenTokenVerifier::FromConfig(config, &clock_);
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(v.status().message()), HasSubstr("jwks.json"));
 }
 
 }  // namespace
