@@ -458,8 +458,8 @@ TEST(OpenApiDocumentTest, CarriesTheFieldRules) {
   for (const pb::Value& v : Get(submit, "required").list_value().values()) {
     required.push_back(v.string_value());
   }
-  EXPECT_THAT(required, ElementsAre("idempotencyKey", "acceptingProvince", "handlingProvince",
-                                    "itemCode", "applicant"));
+  EXPECT_THAT(required, ElementsAre("acceptingProvince", "handlingProvince", "itemCode",
+                                    "applicant"));
   const pb::Value& province = Get(submit, {"properties", "handlingProvince"});
   EXPECT_EQ(Get(province, "pattern").string_value(),
             "^(1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5])0000$");
