@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "error_details.h"
 #include "grpcpp/server_context.h"
 #include "http_conventions.h"
 #include "request_id.h"
@@ -24,7 +25,8 @@ std::string PeerAddress(const std::string& grpc_peer) {
 
 CitizenGrpcService::CitizenGrpcService(CitizenApi* api, const CitizenGate* gate)
     : api_(api), gate_(gate) {
-  const google::protobuf::ServiceDescriptor* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
           v1::CitizenService::service_full_name());
   for (int i = 0; i < service->method_count(); ++i) {
     const google::protobuf::MethodDescriptor* m = service->method(i);
@@ -52,10 +54,12 @@ grpc::Status CitizenGrpcService::Handle(
       // Seconds, like HTTP's Retry-After, for clients that look.
       ctx->AddTrailingMetadata("retry-after", RetryAfterSeconds(a.retry_after));
     }
-    return a.status;
+    return WithErrorDetails(a.status);
   }
   a.caller.request_id = request_id;
-  return (api_->*call)(a.caller, req, resp);
+  // Errors carry google.rpc.Status (with a BadRequest naming the field at
+  // fault) in the grpc-status-details-bin trailer, like the REST body.
+  return WithErrorDetails((api_->*call)(a.caller, req, resp));
 }
 
 grpc::Status CitizenGrpcService::SearchGuides(grpc::ServerContext* ctx,

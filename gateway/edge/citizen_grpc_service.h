@@ -1,7 +1,8 @@
 // The public gRPC face of CitizenService: takes the bearer token from the
 // "authorization" metadata, passes CitizenGate, then calls CitizenApi. It
 // is served on its own TLS listener (no client certificate), never on the
-// gateway's mTLS port.
+// gateway's mTLS port. Every error carries the standard google.rpc.Status
+// (error_details.h) in the grpc-status-details-bin trailer.
 #pragma once
 
 #include <set>
