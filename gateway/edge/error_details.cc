@@ -122,8 +122,9 @@ std::string FieldAtFault(const grpc::Status& status, FieldPathStyle style) {
   absl::string_view message = text;
   for (absl::string_view prefix : {"query parameter ", "path parameter "}) {
     if (absl::ConsumePrefix(&message, prefix)) {
-      // Spelled by the client (JSON or proto name); kept as given.
-      return std::string(message.substr(0, FieldPathLength(message, /*json_names=*/true)));
+      // Spelled by the client (JSON or proto name): as given, or as JSON.
+      absl::string_view name = message.substr(0, FieldPathLength(message, /*json_names=*/true));
+      return style == FieldPathStyle::kJsonNames ? JsonFieldPath(name) : std::string(name);
     }
   }
   absl::string_view path = message.substr(0, FieldPathLength(message, /*json_names=*/false));

@@ -43,6 +43,8 @@ TEST(ErrorDetailsTest, NamesTheFieldAMessageStartsWith) {
       // The REST binding's messages name the parameter as the client spelled it.
       {StatusCode::INVALID_ARGUMENT, "query parameter pageSize: \"x\" is not an integer",
        "pageSize", "pageSize"},
+      {StatusCode::INVALID_ARGUMENT, "query parameter page_size: \"x\" is not an integer",
+       "page_size", "pageSize"},
       // English, not a field.
       {StatusCode::INVALID_ARGUMENT, "refused: key materials missing", "", ""},
       {StatusCode::INVALID_ARGUMENT, "token expired", "", ""},
