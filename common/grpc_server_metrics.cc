@@ -29,11 +29,40 @@ std::string TypeName(ServerRpcInfo::Type type) {
   return "unary";
 }
 
+// The full name of the request message of `full_method` ("" when the
+// method is not one this binary's protos define).
+std::string RequestTypeOf(const char* full_method) {
+  absl::string_view full = full_method == nullptr ? "" : full_method;
+  const size_t slash = full.rfind('/');
+  if (full.size() < 2 || full[0] != '/' || slash == absl::string_view::npos || slash < 2) {
+    return "";
+  }
+  const google::protobuf::MethodDescriptor* m =
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(absl::StrCat(
+          full.substr(1, slash - 1), ".", full.substr(slash + 1)));
+  return m == nullptr ? "" : m->input_type()->full_name();
+}
+
 // One per call; gRPC owns it and deletes it when the call ends.
+//
+// Besides recording, it turns a request that does not parse into the
+// client error it is: gRPC answers such a call INTERNAL (the code of a
+// server fault) before any handler runs. With a single request message
+// (unary and server-streaming calls), POST_RECV_MESSAGE without a message
+// means exactly that — the bytes were not a valid message, or there were
+// none — so the status gRPC then sends is rewritten to INVALID_ARGUMENT,
+// naming the request type, and counted as such. (For client and bidi
+// streams a missing message is also the normal end of the stream, so they
+// are left to their handlers.)
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(ServerRpcInfo* info, GrpcServerMetrics* metrics)
-      : metrics_(metrics), type_(TypeName(info->type())), start_(std::chrono::steady_clock::now()) {
+      : metrics_(metrics),
+        type_(TypeName(info->type())),
+        single_request_(info->type() == ServerRpcInfo::Type::UNARY ||
+                        info->type() == ServerRpcInfo::Type::SERVER_STREAMING),
+        full_method_(info->method() == nullptr ? "" : info->method()),
+        start_(std::chrono::steady_clock::now()) {
     MethodLabels labels = LabelsOfMethod(info->method());
     service_ = std::move(labels.service);
     method_ = std::move(labels.method);
@@ -41,11 +70,21 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (single_request_ &&
+        methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      request_unparsed_ = true;
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      grpc::Status status = methods->GetSendStatus();
+      if (request_unparsed_ && status.error_code() == grpc::StatusCode::INTERNAL) {
+        status = UnparsedRequestStatus(full_method_.c_str());
+        methods->ModifySendStatus(status);
+      }
       double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      metrics_->RecordHandled(type_, service_, method_,
-                              GrpcCodeName(methods->GetSendStatus().error_code()), seconds);
+      metrics_->RecordHandled(type_, service_, method_, GrpcCodeName(status.error_code()),
+                              seconds);
     }
     methods->Proceed();
   }
@@ -53,9 +92,14 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
  private:
   GrpcServerMetrics* metrics_;  // not owned; outlives the server
   std::string type_;
+  const bool single_request_;
+  const std::string full_method_;
   std::string service_;
   std::string method_;
   std::chrono::steady_clock::time_point start_;
+  // Set at POST_RECV_MESSAGE, read at PRE_SEND_STATUS: gRPC runs a call's
+  // interception batches one after another, never concurrently.
+  bool request_unparsed_ = false;
 };
 
 class MetricsInterceptorFactory final
@@ -88,6 +132,14 @@ MethodLabels LabelsOfMethod(const char* full_method) {
     }
   }
   return {"unknown", "unknown"};
+}
+
+grpc::Status UnparsedRequestStatus(const char* full_method) {
+  const std::string type = RequestTypeOf(full_method);
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      absl::StrCat("the request is not a valid ",
+                                   type.empty() ? "protobuf message" : type,
+                                   " (protobuf binary encoding)"));
 }
 
 std::string GrpcCodeName(int code) {

@@ -5,7 +5,9 @@
 //   grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method} (histogram)
 // Recorded by a server interceptor, so no handler can forget them. Labels
 // are bounded: method names come from the protos compiled into the binary;
-// any other name is recorded as "unknown".
+// any other name is recorded as "unknown". A request whose bytes do not
+// parse is answered INVALID_ARGUMENT (gRPC itself says INTERNAL) and counted
+// as such: a client's error, not a server fault.
 #pragma once
 
 #include <memory>
@@ -54,7 +56,12 @@ struct MethodLabels {
 };
 MethodLabels LabelsOfMethod(const char* full_method);
 
-// "OK", "INVALID_ARGUMENT", ... as go-grpc-prometheus spells codes.
+// What the interceptor answers a call to `full_method` whose request did
+// not parse: INVALID_ARGUMENT, naming the request type
+// ("tongban.v1.SearchGuidesRequest") when the method is known.
+grpc::Status UnparsedRequestStatus(const char* full_method);
+
+// "OK", "InvalidArgument", ... as go-grpc-prometheus spells codes.
 std::string GrpcCodeName(int code);
 
 }  // namespace tongban

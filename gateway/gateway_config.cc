@@ -24,6 +24,33 @@ void Default(int32_t value, int32_t fallback, void (v1::GatewayConfig::*set)(int
   if (value == 0) (c->*set)(fallback);
 }
 
+// The public gRPC port's limits (docs/public-api.md "The gRPC face: limits").
+absl::Status FinishPublicGrpcLimits(v1::PublicEdgeConfig* e) {
+  if (e->grpc_max_connections() == 0) e->set_grpc_max_connections(10000);
+  if (e->grpc_max_connections_per_address() == 0) e->set_grpc_max_connections_per_address(64);
+  if (e->grpc_max_concurrent_streams() == 0) e->set_grpc_max_concurrent_streams(32);
+  if (e->grpc_handshake_timeout_seconds() == 0) e->set_grpc_handshake_timeout_seconds(10);
+  if (e->grpc_idle_timeout_seconds() == 0) e->set_grpc_idle_timeout_seconds(300);
+  if (e->grpc_max_connection_age_seconds() == 0) e->set_grpc_max_connection_age_seconds(3600);
+  if (e->grpc_max_threads() == 0) e->set_grpc_max_threads(256);
+  for (absl::Status s :
+       {InRange("public_edge.grpc_max_connections", e->grpc_max_connections(), 1, 1000000),
+        InRange("public_edge.grpc_max_connections_per_address",
+                e->grpc_max_connections_per_address(), 1, e->grpc_max_connections()),
+        InRange("public_edge.grpc_max_concurrent_streams", e->grpc_max_concurrent_streams(), 1,
+                10000),
+        InRange("public_edge.grpc_handshake_timeout_seconds", e->grpc_handshake_timeout_seconds(),
+                1, 300),
+        InRange("public_edge.grpc_idle_timeout_seconds", e->grpc_idle_timeout_seconds(), 1,
+                86400),
+        InRange("public_edge.grpc_max_connection_age_seconds",
+                e->grpc_max_connection_age_seconds(), 60, 604800),
+        InRange("public_edge.grpc_max_threads", e->grpc_max_threads(), 4, 10000)}) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 // The public edge: defaults, and the keys it cannot run without.
 absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
   if (e->https_address().empty() && e->grpc_address().empty()) return absl::OkStatus();
@@ -105,6 +132,11 @@ absl::StatusOr<v1::GatewayConfig> FinishGatewayConfig(v1::GatewayConfig c) {
   Default(c.drain_delay_ms(), 500, &v1::GatewayConfig::set_drain_delay_ms, &c);
   Default(c.max_message_bytes(), 4 * 1024 * 1024, &v1::GatewayConfig::set_max_message_bytes, &c);
   if (absl::Status edge = FinishPublicEdge(c.mutable_public_edge()); !edge.ok()) return edge;
+  if (!c.public_edge().grpc_address().empty()) {
+    if (absl::Status limits = FinishPublicGrpcLimits(c.mutable_public_edge()); !limits.ok()) {
+      return limits;
+    }
+  }
   for (absl::Status s : {InRange("directory_poll_ms", c.directory_poll_ms(), 50, 600000),
                          InRange("node_deadline_ms", c.node_deadline_ms(), 10, 60000),
                          InRange("relay_budget_ms", c.relay_budget_ms(), 1, 10000),

@@ -21,6 +21,8 @@
 #include "node_pool.h"
 #include "peer_identity.h"
 #include "plaintext_health_server.h"
+#include "public_grpc_listener.h"
+#include "public_grpc_options.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "query_service.h"
@@ -60,6 +62,9 @@ class RunningGateway final : public GatewayServer {
     // accepting; calls arriving meanwhile are still served.
     std::this_thread::sleep_for(std::chrono::milliseconds(drain_delay_ms_));
     const absl::Time grace = absl::Now() + absl::Seconds(grace_seconds_);
+    // Our accept loop stops first: gRPC would not close a connection handed
+    // to it once shut down.
+    if (public_listener_ != nullptr) public_listener_->Stop();
     if (public_server_ != nullptr) public_server_->Shutdown(absl::ToChronoTime(grace));
     if (rest_ != nullptr) rest_->Stop();  // waits for requests in flight
     server_->Shutdown(absl::ToChronoTime(grace));
@@ -91,6 +96,9 @@ class RunningGateway final : public GatewayServer {
   std::unique_ptr<edge::CitizenGate> citizen_gate_;
   std::unique_ptr<edge::CitizenGrpcService> citizen_grpc_;
   std::unique_ptr<grpc::Server> public_server_;
+  // Accepts for public_server_ (per-address connection limits); stopped
+  // before it.
+  std::unique_ptr<edge::PublicGrpcListener> public_listener_;
   std::unique_ptr<edge::RestServer> rest_;
   std::string public_grpc_address_;
   std::string grpc_address_;
@@ -150,13 +158,25 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
     const auto* d = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
         v1::CitizenService::service_full_name());
     if (d != nullptr) gw->server_metrics_->InitService(*d);
+    // Our own accept loop counts connections per client address (gRPC has
+    // no such limit) and hands the admitted ones to the server.
+    edge::PublicGrpcListener::Options listen;
+    listen.listen_address = e.grpc_address();
+    listen.max_connections = e.grpc_max_connections();
+    listen.max_connections_per_address = e.grpc_max_connections_per_address();
+    absl::StatusOr<std::unique_ptr<edge::PublicGrpcListener>> listener =
+        edge::PublicGrpcListener::Listen(std::move(listen), *gw->registry_);
+    if (!listener.ok()) return listener.status();
+    gw->public_listener_ = std::move(*listener);
     grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(
-        e.grpc_address(),
-        MakePublicServerCredentials(e.cert_file(), e.key_file(), e.tls_refresh_seconds()), &port);
-    // As for the mTLS port: two processes must not share a port silently.
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor =
+        builder.experimental().AddExternalConnectionAcceptor(
+            grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+            MakePublicServerCredentials(e.cert_file(), e.key_file(), e.tls_refresh_seconds()));
+    // Reflection stays on the internal mTLS port only: here it would show
+    // the internal node-to-node and config schemas to anyone.
+    builder.SetOption(std::make_unique<edge::WithoutServerReflection>());
+    edge::ApplyPublicGrpcLimits(e, &builder);
     builder.SetMaxReceiveMessageSize(e.max_request_bytes());
     builder.RegisterService(gw->citizen_grpc_.get());
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
@@ -164,11 +184,12 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
     interceptors.push_back(gw->server_metrics_->MakeInterceptorFactory());
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
     gw->public_server_ = builder.BuildAndStart();
-    if (gw->public_server_ == nullptr || port == 0) {
+    if (gw->public_server_ == nullptr) {
       return absl::UnavailableError(
-          absl::StrCat("cannot listen on public_edge.grpc_address ", e.grpc_address()));
+          absl::StrCat("cannot start the public gRPC server on ", e.grpc_address()));
     }
-    gw->public_grpc_address_ = BoundAddress(e.grpc_address(), port);
+    gw->public_listener_->Start(std::move(acceptor));
+    gw->public_grpc_address_ = BoundAddress(e.grpc_address(), gw->public_listener_->port());
   }
   if (!e.https_address().empty()) {
     edge::RestServerOptions rest;
