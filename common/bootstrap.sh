@@ -8,7 +8,8 @@ TONGBAN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TONGBAN_BUILD=${TONGBAN_BUILD:-$TONGBAN_ROOT/build}
 TONGBAN_PACKAGES=(cmake g++ make pkg-config openssl libgrpc++-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler prometheus-cpp-dev libssl-dev libgtest-dev libgmock-dev
-  libsqlite3-dev libcpp-httplib-dev zlib1g-dev prometheus python3-yaml unzip curl
+  libsqlite3-dev libcpp-httplib-dev zlib1g-dev libboost-dev libnghttp2-dev libbrotli-dev
+  prometheus python3-yaml unzip curl
   clang-14 libclang-rt-14-dev llvm-14  # libFuzzer, sanitizers, symbolizer (tests/fuzz/)
   golang-grpc-gateway)  # protoc-gen-swagger: unit.openapi_matches_protoc_gen_swagger
 

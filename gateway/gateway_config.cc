@@ -74,6 +74,14 @@ absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
   if (e->https_threads() == 0) e->set_https_threads(64);
   if (e->https_keep_alive_seconds() == 0) e->set_https_keep_alive_seconds(30);
   if (e->tls_refresh_seconds() == 0) e->set_tls_refresh_seconds(60);
+  if (e->https_max_connections() == 0) e->set_https_max_connections(10000);
+  if (e->https_max_connections_per_address() == 0) e->set_https_max_connections_per_address(64);
+  if (e->https_handshake_timeout_ms() == 0) e->set_https_handshake_timeout_ms(10000);
+  if (e->https_header_timeout_ms() == 0) e->set_https_header_timeout_ms(10000);
+  if (e->https_body_timeout_ms() == 0) e->set_https_body_timeout_ms(30000);
+  if (e->https_max_header_bytes() == 0) e->set_https_max_header_bytes(16384);
+  if (e->https_io_threads() == 0) e->set_https_io_threads(2);
+  if (e->https_hsts_max_age_seconds() == 0) e->set_https_hsts_max_age_seconds(31536000);
   if (e->cors_allowed_headers().empty()) {
     for (const std::string& h : edge::DefaultCorsAllowedHeaders()) e->add_cors_allowed_headers(h);
   }
@@ -97,7 +105,18 @@ absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
         InRange("public_edge.max_request_bytes", e->max_request_bytes(), 1024, 16777216),
         InRange("public_edge.https_threads", e->https_threads(), 2, 4096),
         InRange("public_edge.https_keep_alive_seconds", e->https_keep_alive_seconds(), 1, 3600),
-        InRange("public_edge.tls_refresh_seconds", e->tls_refresh_seconds(), 1, 86400)}) {
+        InRange("public_edge.tls_refresh_seconds", e->tls_refresh_seconds(), 1, 86400),
+        InRange("public_edge.https_max_connections", e->https_max_connections(), 1, 1000000),
+        InRange("public_edge.https_max_connections_per_address",
+                e->https_max_connections_per_address(), 1, 1000000),
+        InRange("public_edge.https_handshake_timeout_ms", e->https_handshake_timeout_ms(), 100,
+                600000),
+        InRange("public_edge.https_header_timeout_ms", e->https_header_timeout_ms(), 100, 600000),
+        InRange("public_edge.https_body_timeout_ms", e->https_body_timeout_ms(), 100, 600000),
+        InRange("public_edge.https_max_header_bytes", e->https_max_header_bytes(), 1024, 1048576),
+        InRange("public_edge.https_io_threads", e->https_io_threads(), 1, 64),
+        InRange("public_edge.https_hsts_max_age_seconds", e->https_hsts_max_age_seconds(), -1,
+                1000000000)}) {
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

@@ -18,6 +18,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "https_server_metrics.h"
 #include "node_pool.h"
 #include "peer_identity.h"
 #include "plaintext_health_server.h"
@@ -100,6 +101,9 @@ class RunningGateway final : public GatewayServer {
   // before it.
   std::unique_ptr<edge::PublicGrpcListener> public_listener_;
   std::unique_ptr<edge::RestServer> rest_;
+  // rest_'s connection counts at /metrics; destroyed before rest_ (the
+  // exposer holds it weakly and skips it once gone).
+  std::shared_ptr<edge::HttpsServerCollector> https_collector_;
   std::string public_grpc_address_;
   std::string grpc_address_;
   std::string metrics_address_;
@@ -193,11 +197,22 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
   }
   if (!e.https_address().empty()) {
     edge::RestServerOptions rest;
-    rest.listen_address = e.https_address();
-    rest.certificate = std::move(*pair);
-    rest.threads = e.https_threads();
-    rest.keep_alive_seconds = e.https_keep_alive_seconds();
-    rest.max_request_bytes = static_cast<size_t>(e.max_request_bytes());
+    edge::HttpsServerOptions& https = rest.https;
+    https.listen_address = e.https_address();
+    https.certificate = std::move(*pair);
+    https.worker_threads = e.https_threads();
+    https.io_threads = e.https_io_threads();
+    https.max_connections = e.https_max_connections();
+    https.max_connections_per_address = e.https_max_connections_per_address();
+    https.handshake_timeout = absl::Milliseconds(e.https_handshake_timeout_ms());
+    https.keep_alive_timeout = absl::Seconds(e.https_keep_alive_seconds());
+    https.header_timeout = absl::Milliseconds(e.https_header_timeout_ms());
+    https.body_timeout = absl::Milliseconds(e.https_body_timeout_ms());
+    https.write_timeout = absl::Milliseconds(e.https_body_timeout_ms());
+    https.max_header_bytes = static_cast<size_t>(e.https_max_header_bytes());
+    https.max_body_bytes = static_cast<size_t>(e.max_request_bytes());
+    https.http2 = !e.https_disable_http2();
+    https.hsts_max_age_seconds = std::max(0, e.https_hsts_max_age_seconds());
     rest.cors.allowed_origins.assign(e.cors_allowed_origins().begin(),
                                      e.cors_allowed_origins().end());
     if (!e.cors_allowed_headers().empty()) {  // FinishGatewayConfig fills in the defaults
@@ -330,6 +345,12 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
     }
     gw->exposer_->RegisterCollectable(gw->registry_);
     gw->exposer_->RegisterCollectable(gw->cert_expiry_);
+    if (gw->rest_ != nullptr) {
+      edge::RestServer* rest = gw->rest_.get();
+      gw->https_collector_ =
+          std::make_shared<edge::HttpsServerCollector>([rest] { return rest->stats(); });
+      gw->exposer_->RegisterCollectable(gw->https_collector_);
+    }
     gw->metrics_address_ =
         BoundAddress(config.metrics_address(), gw->exposer_->GetListeningPorts().front());
   }

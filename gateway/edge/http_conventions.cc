@@ -14,7 +14,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "google/protobuf/descriptor.h"
+#include "error_details.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
 
 namespace tongban::edge {
 namespace {
@@ -64,129 +66,8 @@ const char* CodeName(grpc::StatusCode code) {
   }
 }
 
-bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// The length of the field path at the start of `s` ("materials[0].content_sha256"):
-// segments [a-z][a-z0-9_]* (or [A-Za-z][A-Za-z0-9_]* when `json_names`, for
-// parameter names a client spelled), each with an optional [N], joined by
-// '.', and followed by a space, ':' or the end. 0 when there is none.
-size_t FieldPathLength(absl::string_view s, bool json_names) {
-  auto starts_segment = [&](char c) {
-    return IsLower(c) || (json_names && absl::ascii_isupper(c));
-  };
-  auto in_segment = [&](char c) { return starts_segment(c) || IsDigit(c) || c == '_'; };
-  size_t i = 0;
-  while (true) {
-    if (i >= s.size() || !starts_segment(s[i])) return 0;
-    while (i < s.size() && in_segment(s[i])) ++i;
-    if (i < s.size() && s[i] == '[') {
-      size_t digits = ++i;
-      while (i < s.size() && IsDigit(s[i])) ++i;
-      if (i == digits || i >= s.size() || s[i] != ']') return 0;
-      ++i;
-    }
-    if (i < s.size() && s[i] == '.') {
-      ++i;
-      continue;
-    }
-    break;
-  }
-  if (i < s.size() && s[i] != ' ' && s[i] != ':') return 0;
-  return i;
-}
-
-// The top-level fields of CitizenService's requests ("applicant", "note",
-// "reason", ...): a message naming one of these alone ("applicant is
-// required") is about that field, while other plain first words ("token
-// expired", "cannot ...", "refused: ...") are English.
-const absl::flat_hash_set<std::string>& RequestFieldNames() {
-  static const auto* const names = [] {
-    auto* set = new absl::flat_hash_set<std::string>();
-    const google::protobuf::ServiceDescriptor* service =
-        v1::ErrorBody::descriptor()->file()->FindServiceByName("CitizenService");
-    for (int m = 0; service != nullptr && m < service->method_count(); ++m) {
-      const google::protobuf::Descriptor* input = service->method(m)->input_type();
-      for (int f = 0; f < input->field_count(); ++f) set->insert(input->field(f)->name());
-    }
-    return set;
-  }();
-  return *names;
-}
-
-// The field path a status message starts with, in proto names, or "" when it
-// starts with English. Services start messages with the path they are about
-// ("materials[0].content_sha256 \"xyz\" is not ...", "item_code is required:
-// ..."), and the REST binding with "query parameter pageSize: ...". A plain
-// first word is a field only when it is a request field's name: a colon alone
-// proves nothing ("refused: key materials missing"). A missed field only
-// leaves `details` empty (the message still names it), while a wrong one would
-// make an app highlight a field that does not exist, so the rule errs towards
-// missing.
-std::string FieldOfMessage(absl::string_view message) {
-  for (absl::string_view prefix : {"query parameter ", "path parameter "}) {
-    if (absl::ConsumePrefix(&message, prefix)) {
-      return std::string(message.substr(0, FieldPathLength(message, /*json_names=*/true)));
-    }
-  }
-  absl::string_view path = message.substr(0, FieldPathLength(message, /*json_names=*/false));
-  if (path.empty()) return "";
-  if (path.find_first_of("_.[") != absl::string_view::npos || RequestFieldNames().contains(path)) {
-    return std::string(path);
-  }
-  return "";
-}
-
-// proto name → JSON name per segment, as protoc derives json_name:
-// underscores dropped, the character after one upper-cased.
-std::string LowerCamelPath(absl::string_view path) {
-  std::string out;
-  out.reserve(path.size());
-  bool upper_next = false;
-  for (char c : path) {
-    if (c == '_') {
-      upper_next = true;
-    } else {
-      out.push_back(upper_next ? absl::ascii_toupper(c) : c);
-      upper_next = false;
-    }
-  }
-  return out;
-}
-
-// The message with every invalid UTF-8 sequence replaced by U+FFFD: status
-// messages quote client input, and proto3 strings and JSON must be UTF-8.
-std::string ValidUtf8(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80             ? 1
-                 : (c & 0xE0) == 0xC0 ? 2
-                 : (c & 0xF0) == 0xE0 ? 3
-                 : (c & 0xF8) == 0xF0 ? 4
-                                      : 0;
-    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    bool ok = len != 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      ok = (cc & 0xC0) == 0x80;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong encodings, surrogates and values past U+10FFFF are invalid too.
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (ok && (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
-    if (ok) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    }
-  }
-  return out;
-}
 
 bool IsOws(char c) { return c == ' ' || c == '\t'; }
 
@@ -327,19 +208,19 @@ const char* HttpReasonPhrase(int http_status) {
 }
 
 v1::ErrorBody MakeErrorBody(const grpc::Status& status) {
+  // The same content as the public gRPC face's grpc-status-details-bin
+  // (error_details.h), with JSON field paths.
   v1::ErrorBody body;
   body.set_code(CodeName(status.error_code()));
+  google::rpc::Status rich = RichStatus(status, FieldPathStyle::kJsonNames);
   body.set_message(ValidUtf8(status.error_message()));
-  // Only these codes are about the request's content; a NOT_FOUND or
-  // PERMISSION_DENIED message naming a field is not a fault of that field.
-  grpc::StatusCode code = status.error_code();
-  if (code == grpc::StatusCode::INVALID_ARGUMENT || code == grpc::StatusCode::FAILED_PRECONDITION ||
-      code == grpc::StatusCode::OUT_OF_RANGE) {
-    std::string field = FieldOfMessage(body.message());
-    if (!field.empty()) {
-      v1::FieldViolation* violation = body.add_details();
-      violation->set_field(LowerCamelPath(field));
-      violation->set_description(body.message());
+  for (const google::protobuf::Any& any : rich.details()) {
+    google::rpc::BadRequest bad;
+    if (!any.UnpackTo(&bad)) continue;
+    for (const auto& v : bad.field_violations()) {
+      v1::FieldViolation* out = body.add_details();
+      out->set_field(v.field());
+      out->set_description(v.description());
     }
   }
   return body;

@@ -1,7 +1,5 @@
 #include "rest_server.h"
 
-#include <openssl/ssl.h>
-
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -11,7 +9,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "httplib.h"
+#include "request_body_decoding.h"
+#include "request_id.h"
+#include "structured_log.h"
 #include "openapi_document.h"
 #include "openapi_embedded.h"
 #include "tongban/v1/citizen.grpc.pb.h"
@@ -131,141 +131,55 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(RestServerOptions 
     metrics->InitRoute(r.http_method, r.path, r.success_status);
   }
 
-  const RestServerOptions& o = server->options_;
   RestServer* self = server.get();
-  if (o.certificate == nullptr) {
-    return absl::InvalidArgumentError("the HTTPS edge needs a certificate");
-  }
-  // The TLS context is ours to set up: TLS 1.2 or newer, and the certificate
-  // chosen at each handshake from the watched files.
-  server->http_ = std::make_unique<httplib::SSLServer>([self](SSL_CTX& ctx) {
-    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    // options_ (and so the pair) outlives http_, whose handshakes use it.
-    self->options_.certificate->Install(&ctx);
-    return true;
-  });
-  if (!server->http_->is_valid()) {
-    return absl::InternalError("public_edge: cannot create the TLS context");
-  }
-  httplib::SSLServer& http = *server->http_;
-  const int threads = o.threads;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  http.set_keep_alive_max_count(1000);
-  http.set_keep_alive_timeout(o.keep_alive_seconds);
-  http.set_read_timeout(std::chrono::seconds(30));
-  http.set_write_timeout(std::chrono::seconds(30));
-  http.set_tcp_nodelay(true);
-  http.set_payload_max_length(o.max_request_bytes);
-  auto serve = [self](const httplib::Request& req, httplib::Response& res) {
-    self->Serve(req, res, req.body, BodyRead::kComplete);
-  };
-  // Bodies are read here, as a stream, so the limit holds for what is
-  // parsed: a chunked upload or a small gzip body that inflates to megabytes
-  // stops at max_request_bytes instead of being buffered whole first.
-  auto serve_body = [self](const httplib::Request& req, httplib::Response& res,
-                           const httplib::ContentReader& reader) {
-    std::string body;
-    const size_t max = self->options_.max_request_bytes;
-    // A declared length over the limit is refused unread (httplib would
-    // fail the read without telling why).
-    uint64_t declared = 0;
-    bool too_large =
-        absl::SimpleAtoi(req.get_header_value("Content-Length"), &declared) && declared > max;
-    bool read = !too_large && reader([&](const char* data, size_t length) {
-      if (body.size() + length > max) {
-        too_large = true;
-        return false;
-      }
-      body.append(data, length);
-      return true;
-    });
-    if (!read || too_large) {
-      // Whatever is left of the body is not read: do not reuse the connection.
-      res.set_header("Connection", "close");
-    }
-    self->Serve(
-        req, res, body,
-        too_large ? BodyRead::kTooLarge : (read ? BodyRead::kComplete : BodyRead::kUnreadable));
-  };
-  // Every method reaches Serve, which routes from the table (and answers
-  // 404/405 itself); httplib only reads the request and writes the answer.
-  const std::string any = ".*";
-  http.Get(any, serve);
-  http.Options(any, serve);
-  http.Post(any, httplib::Server::HandlerWithContentReader(serve_body));
-  http.Put(any, httplib::Server::HandlerWithContentReader(serve_body));
-  http.Patch(any, httplib::Server::HandlerWithContentReader(serve_body));
-  http.Delete(any, httplib::Server::HandlerWithContentReader(serve_body));
-  // Answers httplib makes itself (413 body too large, 415 unknown
-  // Content-Encoding, 400 malformed request) get the same JSON error body.
-  http.set_error_handler(httplib::Server::HandlerWithResponse([self](const httplib::Request& req,
-                                                                     httplib::Response& res) {
-    // Serve's own answers (errors included) come with a body provider.
-    if (!res.body.empty() || res.content_length_ > 0) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    grpc::StatusCode code = res.status == 413 ? grpc::StatusCode::RESOURCE_EXHAUSTED
-                                              : grpc::StatusCode::INVALID_ARGUMENT;
-    std::string message =
-        res.status == 413
-            ? absl::StrCat("request body is larger than ", self->options_.max_request_bytes,
-                           " bytes: materials are sent as metadata and SHA-256, not content")
-        : res.status == 415 ? "Content-Encoding is not supported: send gzip, br or none"
-                            : absl::StrCat("malformed HTTP request (", res.status, ")");
-    res.set_content(ErrorBodyJson(grpc::Status(code, message)), "application/json; charset=utf-8");
-    // The headers of every answer (docs/public-api.md), and CORS so that a
-    // browser app can read the error.
-    res.set_header("Cache-Control", "no-store");
-    res.set_header("X-Content-Type-Options", "nosniff");
-    for (const auto& [name, value] :
-         CorsResponseHeaders(self->options_.cors, req.get_header_value("Origin"))) {
-      res.set_header(name.c_str(), value);
-    }
-    self->metrics_->HttpHandled(MethodLabel(req.method), "unmatched", res.status, 0);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  const size_t colon = o.listen_address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(o.listen_address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("public_edge.https_address ", o.listen_address, " is not host:port"));
-  }
-  const std::string host = o.listen_address.substr(0, colon);
-  if (port == 0) {
-    port = http.bind_to_any_port(host);
-  } else if (!http.bind_to_port(host, port)) {
-    port = -1;
-  }
-  if (port <= 0) {
-    return absl::UnavailableError(absl::StrCat("cannot serve HTTPS on ", o.listen_address));
-  }
-  server->address_ = absl::StrCat(host, ":", port);
-  server->listener_ = std::thread([self] { self->http_->listen_after_bind(); });
+  absl::StatusOr<std::unique_ptr<HttpsServer>> https = HttpsServer::Start(
+      server->options_.https, [self](const HttpRequest& req) { return self->Serve(req); },
+      [self](int status, const std::string& message, const HttpRequest& req) {
+        return self->ServerError(status, message, req);
+      });
+  if (!https.ok()) return https.status();
+  server->https_ = std::move(*https);
   return server;
 }
 
 RestServer::~RestServer() { Stop(); }
 
 void RestServer::Stop() {
-  if (http_ == nullptr) return;
-  http_->stop();  // closes the listener; requests in flight finish
-  if (listener_.joinable()) listener_.join();
+  if (https_ != nullptr) https_->Stop();
 }
 
-void RestServer::Serve(const httplib::Request& req, httplib::Response& res,
-                       const std::string& request_body, BodyRead read) {
+HttpResponse RestServer::Serve(const HttpRequest& req) {
   const absl::Time start = absl::Now();
+  // Every answer carries the request id, and this thread's log lines too.
+  const std::string request_id = ChooseRequestId(req.Header("x-request-id"), req.Header("traceparent"));
+  ScopedRequestId scope(request_id);
   std::string route_label = "unmatched";
   Reply reply;
-  Answer(req, request_body, read, &reply, &route_label);
-  Write(req, std::move(reply), res);
+  Answer(req, request_id, &reply, &route_label);
+  reply.headers.push_back({"X-Request-Id", request_id});
+  HttpResponse res = Write(req, std::move(reply));
   metrics_->HttpHandled(MethodLabel(req.method), route_label, res.status,
                         absl::ToDoubleSeconds(absl::Now() - start));
+  return res;
 }
 
-void RestServer::Answer(const httplib::Request& req, const std::string& request_body, BodyRead read,
-                        Reply* out, std::string* route_label) {
+HttpResponse RestServer::ServerError(int status, const std::string& message,
+                                     const HttpRequest& req) {
+  const grpc::StatusCode code = status == 413 || status == 431 || status == 503
+                                    ? (status == 503 ? grpc::StatusCode::UNAVAILABLE
+                                                     : grpc::StatusCode::RESOURCE_EXHAUSTED)
+                                    : grpc::StatusCode::INVALID_ARGUMENT;
+  Reply reply;
+  Fail(&reply, grpc::Status(code, message), status);
+  reply.headers.push_back(
+      {"X-Request-Id", ChooseRequestId(req.Header("x-request-id"), req.Header("traceparent"))});
+  HttpResponse res = Write(req, std::move(reply));
+  metrics_->HttpHandled(MethodLabel(req.method), "unmatched", res.status, 0);
+  return res;
+}
+
+void RestServer::Answer(const HttpRequest& req, const std::string& request_id, Reply* out,
+                        std::string* route_label) {
   Reply& reply = *out;
   const std::string& method = req.method;
   // The raw target: RestRouteTable decodes each path segment itself, so an
@@ -273,24 +187,19 @@ void RestServer::Answer(const httplib::Request& req, const std::string& request_
   const size_t question = req.target.find('?');
   const std::string path = req.target.substr(0, question);
   const std::string query = question == std::string::npos ? "" : req.target.substr(question + 1);
-  auto header = [&req](const char* name) { return req.get_header_value(name); };
+  auto header = [&req](const char* name) { return req.Header(absl::AsciiStrToLower(name)); };
   const std::string origin = header("Origin");
   // CORS preflight: answered before authentication (browsers send no token with it).
   if (method == "OPTIONS") {
-    const std::string wanted = header("Access-Control-Request-Method");
-    HttpHeaders cors = CorsPreflightHeaders(options_.cors, origin, wanted,
-                                            header("Access-Control-Request-Headers"));
+    CorsDecision cors = CorsPreflight(options_.cors, origin, header("Access-Control-Request-Method"),
+                                      header("Access-Control-Request-Headers"));
     *route_label = "preflight";
-    if (wanted.empty() || cors.empty()) {
-      Fail(&reply,
-           grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("CORS preflight refused: origin \"", origin,
-                                     "\" or the requested method/headers are not allowed")),
-           403);
+    if (!cors.allowed()) {
+      Fail(&reply, grpc::Status(grpc::StatusCode::PERMISSION_DENIED, cors.message), 403);
       return;
     }
     reply.status = 204;
-    reply.headers = std::move(cors);
+    reply.headers = std::move(cors.headers);
     reply.content_type.clear();
     return;
   }
@@ -346,43 +255,31 @@ void RestServer::Answer(const httplib::Request& req, const std::string& request_
            415);
       return;
     }
-    // httplib inflates gzip and deflate (spelled so exactly) and anything
-    // naming br; it hands any other coding over as is, which must not be
-    // parsed as JSON.
-    const std::string encoding = header("Content-Encoding");
-    if (!encoding.empty() && encoding != "gzip" && encoding != "deflate" &&
-        encoding.find("br") == std::string::npos && !absl::EqualsIgnoreCase(encoding, "identity")) {
+    // Bodies arrive as sent; gzip, deflate and br are inflated here, only
+    // up to the limit (a small body that inflates to megabytes stops there).
+    absl::StatusOr<std::string> decoded =
+        DecodeBody(header("Content-Encoding"), req.body, options_.https.max_body_bytes);
+    if (!decoded.ok()) {
+      const bool too_large = decoded.status().code() == absl::StatusCode::kResourceExhausted;
+      const bool unsupported = decoded.status().code() == absl::StatusCode::kUnimplemented;
       Fail(&reply,
-           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("Content-Encoding ", encoding,
-                                     " is not supported: send gzip, br or identity")),
-           415);
+           grpc::Status(too_large ? grpc::StatusCode::RESOURCE_EXHAUSTED
+                                  : grpc::StatusCode::INVALID_ARGUMENT,
+                        std::string(decoded.status().message())),
+           too_large ? 413 : unsupported ? 415 : 400);
       return;
     }
-    if (read == BodyRead::kTooLarge) {
-      Fail(&reply,
-           grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("request body is larger than ", options_.max_request_bytes,
-                                     " bytes (once decompressed): materials are sent as "
-                                     "metadata and SHA-256, not content")),
-           413);
-      return;
-    }
-    if (read == BodyRead::kUnreadable) {
-      Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                "request body cannot be read: cut short, or not valid data "
-                                "for its Content-Encoding"));
-      return;
-    }
-    body = request_body;
+    body = std::move(*decoded);
   }
-  Admission admission = gate_->Admit(header("Authorization"), route.anonymous, req.remote_addr,
+  Admission admission = gate_->Admit(header("Authorization"), route.anonymous, req.remote_address,
                                      absl::Now() + options_.deadline);
   if (!admission.status.ok()) {
     Fail(&reply, admission.status);
     AddAdmissionHeaders(admission, header("Authorization"), &reply);
     return;
   }
+  admission.caller.request_id = request_id;
+  admission.caller.idempotency_key = header("Idempotency-Key");
   const Handler& handler = handlers_.at(route.method->name());
   std::unique_ptr<Message> request(handler.request_prototype->New());
   std::unique_ptr<Message> response(handler.response_prototype->New());
@@ -405,8 +302,8 @@ void RestServer::Answer(const httplib::Request& req, const std::string& request_
   reply.body = std::move(*json);
 }
 
-void RestServer::Write(const httplib::Request& req, Reply reply, httplib::Response& res) const {
-  auto header = [&req](const char* name) { return req.get_header_value(name); };
+HttpResponse RestServer::Write(const HttpRequest& req, Reply reply) const {
+  auto header = [&req](const char* name) { return req.Header(absl::AsciiStrToLower(name)); };
   HttpHeaders cors = req.method == "OPTIONS" ? HttpHeaders{}
                                              : CorsResponseHeaders(options_.cors, header("Origin"));
   for (auto& h : cors) reply.headers.push_back(std::move(h));
@@ -420,26 +317,17 @@ void RestServer::Write(const httplib::Request& req, Reply reply, httplib::Respon
   if (!reply.body.empty() || reply.status != 204) {
     reply.headers.push_back({"Vary", "Accept-Encoding"});
   }
+  HttpResponse res;
   res.status = reply.status;
   // Personal data: never cached by intermediaries or the browser.
-  res.set_header("Cache-Control", "no-store");
-  res.set_header("X-Content-Type-Options", "nosniff");
-  for (const auto& [name, value] : reply.headers) res.set_header(name.c_str(), value);
-  if (!reply.content_type.empty()) {
-    // Through a provider of known length, not set_content: httplib's own
-    // compression (text/*, exact application/json) applies to set bodies
-    // only, and would compress the edge's gzip again ("Content-Encoding:
-    // gzip, gzip" or "gzip, br") and compress answers under 1 KiB.
-    auto body = std::make_shared<const std::string>(std::move(reply.body));
-    if (body->empty()) {
-      res.set_content("", reply.content_type);
-    } else {
-      res.set_content_provider(body->size(), reply.content_type,
-                               [body](size_t offset, size_t length, httplib::DataSink& sink) {
-                                 return sink.write(body->data() + offset, length);
-                               });
-    }
+  res.headers.push_back({"Cache-Control", "no-store"});
+  res.headers.push_back({"X-Content-Type-Options", "nosniff"});
+  for (auto& h : reply.headers) res.headers.push_back(std::move(h));
+  if (!reply.content_type.empty() && !reply.body.empty()) {
+    res.headers.push_back({"Content-Type", reply.content_type});
   }
+  res.body = std::move(reply.body);
+  return res;
 }
 
 }  // namespace tongban::edge

@@ -1,9 +1,9 @@
-// The REST/JSON face of CitizenService over HTTPS, on cpp-httplib (Debian's
-// libcpp-httplib, built against the system OpenSSL 3; docs/public-api.md
-// says why not civetweb). Routes come from the http_route options
-// (RestRouteTable); every request passes CitizenGate; bodies are proto3
-// JSON; errors are {code, message, details}; CORS, gzip, size limits and
-// Retry-After follow http_conventions.
+// The REST/JSON face of CitizenService over HTTPS, on the event-driven
+// HttpsServer (https_server.h: HTTP/1.1 and HTTP/2, connection and time
+// limits). Routes come from the proto's HTTP annotations (RestRouteTable);
+// every request passes CitizenGate; bodies are proto3 JSON; errors are
+// {code, message, details}; CORS, gzip, size limits and Retry-After follow
+// http_conventions.
 #pragma once
 
 #include <atomic>
@@ -18,26 +18,17 @@
 #include "citizen_gate.h"
 #include "edge_metrics.h"
 #include "http_conventions.h"
+#include "https_server.h"
 #include "rest_routes.h"
 #include "structured_log.h"
 #include "watched_key_pair.h"
 
-namespace httplib {
-class SSLServer;
-class ContentReader;
-struct Request;
-struct Response;
-}  // namespace httplib
-
 namespace tongban::edge {
 
 struct RestServerOptions {
-  std::string listen_address;  // "host:port"; port 0 = pick one
-  // The certificate and key presented to apps (watched for renewals).
-  std::shared_ptr<WatchedKeyPair> certificate;
-  int threads = 64;
-  int keep_alive_seconds = 30;
-  size_t max_request_bytes = 64 * 1024;
+  // Listen address, certificate, connection and time limits; its
+  // max_body_bytes is the limit on the body once decompressed too.
+  HttpsServerOptions https;
   CorsPolicy cors;
   absl::Duration deadline = absl::Seconds(10);  // of each request's node calls
 };
@@ -50,7 +41,8 @@ class RestServer {
                                                            EdgeMetrics* metrics, EventLog* log);
   ~RestServer();
 
-  std::string address() const { return address_; }
+  std::string address() const { return https_ == nullptr ? "" : https_->address(); }
+  HttpsServerStats stats() const { return https_ == nullptr ? HttpsServerStats{} : https_->stats(); }
   // /healthz answers 503 once draining starts.
   void SetServing(bool serving) { serving_ = serving; }
   // Waits for in-flight requests; idempotent.
@@ -71,17 +63,15 @@ class RestServer {
  private:
   RestServer(RestServerOptions options, RestRouteTable routes, CitizenApi* api,
              const CitizenGate* gate, EdgeMetrics* metrics, EventLog* log);
-  // What came of reading a request body.
-  enum class BodyRead { kComplete, kTooLarge, kUnreadable };
-  // `body` is the request body (already read, inflated and within the limit
-  // when `read` is kComplete).
-  void Serve(const httplib::Request& req, httplib::Response& res, const std::string& body,
-             BodyRead read);
+  // A request handed over by the HTTPS server (on a worker thread).
+  HttpResponse Serve(const HttpRequest& req);
+  // An answer the HTTPS server makes itself (bad framing, limits, capacity).
+  HttpResponse ServerError(int status, const std::string& message, const HttpRequest& req);
   // What to answer: preflight, /openapi.json and /healthz, or a routed call.
-  void Answer(const httplib::Request& req, const std::string& body, BodyRead read, Reply* reply,
+  void Answer(const HttpRequest& req, const std::string& request_id, Reply* reply,
               std::string* route_label);
-  // Common headers, CORS, gzip, and the body handed to httplib.
-  void Write(const httplib::Request& req, Reply reply, httplib::Response& res) const;
+  // Common headers, CORS and gzip.
+  HttpResponse Write(const HttpRequest& req, Reply reply) const;
 
   const RestServerOptions options_;
   const RestRouteTable routes_;
@@ -90,10 +80,8 @@ class RestServer {
   const CitizenGate* const gate_;
   EdgeMetrics* const metrics_;
   EventLog* const log_;
-  std::string address_;
   std::atomic<bool> serving_{true};
-  std::unique_ptr<httplib::SSLServer> http_;
-  std::thread listener_;
+  std::unique_ptr<HttpsServer> https_;
 };
 
 }  // namespace tongban::edge

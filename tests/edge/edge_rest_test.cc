@@ -1165,26 +1165,30 @@ TEST_F(EdgeRestTest, AnotherCitizensApplicationIsNotFoundAndStaysUntouched) {
 // ---------------------------------------------------------------------------
 // 2 (continued). Rate limit and an unreachable province
 
-// One curl, 40 requests on one keep-alive connection for one citizen: the
-// burst (20) passes, then 429 with a Retry-After that is honest. (40, not
-// 30: some must be refused even if the 40 take nearly 2 s on a busy machine.)
-TEST_F(EdgeRestTest, BurstOverTheRateLimitIs429WithRetryAfter) {
-  const std::string token = TokenFor(CitizenId(20));
-  const std::string path = "/v1/provinces/310000/items/GG00020600/guide";
-  constexpr int kRequests = 40;
-  std::vector<std::string> args = CurlBase();
+// What one curl saw of a burst of requests on one keep-alive connection.
+struct BurstResult {
+  std::vector<int> statuses;
+  std::vector<std::string> retry_after;  // the Retry-After header, "" when absent
+  int connects = 0;
+  std::string out;
+};
+
+// `count` requests for `path` with `token` on one keep-alive connection, by
+// one curl (no process start between requests: a refill rate of 10/s must
+// not outpace the requests even on a busy machine); bodies land in
+// `body_prefix` + index.
+BurstResult Burst(const std::vector<std::string>& curl_base, const std::string& url,
+                  const std::string& token, int count, const std::string& body_prefix) {
+  std::vector<std::string> args = curl_base;
   args.insert(args.end(), {"-H", "Authorization: Bearer " + token, "-w",
                            "%{http_code} %{num_connects} [%header{retry-after}]\n"});
-  const std::string base = *workdir_ + "/burst-";
-  for (int i = 0; i < kRequests; ++i) {
-    args.insert(args.end(), {"-o", base + std::to_string(i), Url(path)});
+  for (int i = 0; i < count; ++i) {
+    args.insert(args.end(), {"-o", body_prefix + std::to_string(i), url});
   }
   ProcessResult p = RunProcess(args);
-  ASSERT_EQ(p.exit_code, 0) << p.start_error << p.err;
+  BurstResult r;
+  r.out = p.start_error + p.err + p.out;
   std::istringstream lines(p.out);
-  std::vector<int> statuses;
-  std::vector<std::string> retry_after;
-  int connects = 0;
   std::string line;
   while (std::getline(lines, line)) {
     std::istringstream fields(line);
@@ -1192,26 +1196,38 @@ TEST_F(EdgeRestTest, BurstOverTheRateLimitIs429WithRetryAfter) {
     int connected = 0;
     std::string retry;
     fields >> status >> connected >> retry;
-    statuses.push_back(status);
-    connects += connected;
-    retry_after.push_back(retry.size() >= 2 ? retry.substr(1, retry.size() - 2) : "");
+    r.statuses.push_back(status);
+    r.connects += connected;
+    r.retry_after.push_back(retry.size() >= 2 ? retry.substr(1, retry.size() - 2) : "");
   }
-  ASSERT_EQ(statuses.size(), static_cast<size_t>(kRequests)) << p.out;
-  EXPECT_EQ(connects, 1) << "not one keep-alive connection:\n" << p.out;
+  return r;
+}
+
+// One curl, 40 requests on one keep-alive connection for one citizen: the
+// burst (20) passes, then 429 with a Retry-After that is honest. (40, not
+// 30: some must be refused even if the 40 take nearly 2 s on a busy machine.)
+TEST_F(EdgeRestTest, BurstOverTheRateLimitIs429WithRetryAfter) {
+  const std::string token = TokenFor(CitizenId(20));
+  const std::string path = "/v1/provinces/310000/items/GG00020600/guide";
+  constexpr int kRequests = 40;
+  const std::string base = *workdir_ + "/burst-";
+  BurstResult burst = Burst(CurlBase(), Url(path), token, kRequests, base);
+  ASSERT_EQ(burst.statuses.size(), static_cast<size_t>(kRequests)) << burst.out;
+  EXPECT_EQ(burst.connects, 1) << "not one keep-alive connection:\n" << burst.out;
   int rejected = -1;  // the first 429
   for (int i = 0; i < kRequests; ++i) {
     if (i < 20) {
-      EXPECT_EQ(statuses[i], 200) << "request " << i << " of the burst:\n" << p.out;
+      EXPECT_EQ(burst.statuses[i], 200) << "request " << i << " of the burst:\n" << burst.out;
     }
-    EXPECT_TRUE(statuses[i] == 200 || statuses[i] == 429) << p.out;
-    if (statuses[i] != 429) continue;
+    EXPECT_TRUE(burst.statuses[i] == 200 || burst.statuses[i] == 429) << burst.out;
+    if (burst.statuses[i] != 429) continue;
     if (rejected < 0) rejected = i;
-    const std::string& ra = retry_after[i];
+    const std::string& ra = burst.retry_after[i];
     EXPECT_TRUE(!ra.empty() && std::all_of(ra.begin(), ra.end(), ::isdigit))
         << "Retry-After \"" << ra << "\" is not whole seconds";
-    EXPECT_GE(std::atoi(ra.c_str()), 1) << p.out;
+    EXPECT_GE(std::atoi(ra.c_str()), 1) << burst.out;
   }
-  ASSERT_GE(rejected, 0) << "no 429 in a burst of " << kRequests << ":\n" << p.out;
+  ASSERT_GE(rejected, 0) << "no 429 in a burst of " << kRequests << ":\n" << burst.out;
   v1::ErrorBody body;
   ASSERT_TRUE(ParseJson(ReadFile(base + std::to_string(rejected)), &body));
   EXPECT_EQ(body.code(), "RESOURCE_EXHAUSTED");
@@ -1221,14 +1237,20 @@ TEST_F(EdgeRestTest, BurstOverTheRateLimitIs429WithRetryAfter) {
   HttpResult other = Get(path, TokenFor(CitizenId(21)));
   EXPECT_EQ(other.status, 200) << other.Describe();
 
-  // The limited citizen hears 429 with Retry-After on a single request too,
-  // and after waiting that long is served again.
-  HttpResult limited;
-  for (int i = 0; i < 5 && limited.status != 429; ++i) limited = Get(path, token);
-  ExpectError(limited, 429, "RESOURCE_EXHAUSTED");
-  const int wait = std::atoi(limited.Header("retry-after").c_str());
-  ASSERT_GE(wait, 1) << limited.Describe();
-  ASSERT_LE(wait, 5) << limited.Describe();
+  // Still limited: a second burst is refused again, and after waiting what
+  // the last refusal said, the citizen is served again. (A second burst on
+  // one connection, not single requests: a curl start can take longer than
+  // the 100 ms in which one request's worth of budget comes back.)
+  BurstResult again = Burst(CurlBase(), Url(path), token, 20, *workdir_ + "/burst2-");
+  ASSERT_EQ(again.statuses.size(), 20u) << again.out;
+  int last = -1;
+  for (int i = 0; i < 20; ++i) {
+    if (again.statuses[i] == 429) last = i;
+  }
+  ASSERT_GE(last, 0) << "a second burst was not limited:\n" << again.out;
+  const int wait = std::atoi(again.retry_after[last].c_str());
+  ASSERT_GE(wait, 1) << again.out;
+  ASSERT_LE(wait, 5) << again.out;
   std::this_thread::sleep_for(seconds(wait));  // the contract under test, not a sync
   HttpResult served = Get(path, token);
   EXPECT_EQ(served.status, 200) << served.Describe();
@@ -1542,6 +1564,145 @@ TEST_F(EdgeRestTest, GzipBothWays) {
   post.body = ToJson(check);
   HttpResult corrupt = Call(post);
   ExpectError(corrupt, 400, "INVALID_ARGUMENT");
+}
+
+
+// ---------------------------------------------------------------------------
+// 6. The edge's HTTP server: request ids, HTTP/2, HSTS, CORS for tracing and
+// idempotency headers, the Idempotency-Key header, header floods.
+
+// Every answer carries X-Request-Id: the client's when valid, and the same id
+// is on the gateway's and the accepting node's log lines for the call.
+TEST_F(EdgeRestTest, RequestIdIsAnsweredAndLoggedByTheGatewayAndTheNode) {
+  const std::string token = TokenFor(CitizenId(60));
+  const std::string id = "rest-7f3a9c-req-0060";
+  HttpRequest submit;
+  submit.method = "POST";
+  submit.path = "/v1/applications";
+  submit.token = token;
+  submit.body = ToJson(
+      Submission("rest-rid-0060", kHunan, kHunan, kSocialSecurityCard, {"M01", "M02", "M03"}));
+  submit.headers = {"X-Request-Id: " + id};
+  HttpResult r = Call(submit);
+  ASSERT_EQ(r.status, 201) << r.Describe();
+  EXPECT_EQ(r.Header("x-request-id"), id) << r.Describe();
+  int gateway_lines = 0, hunan_lines = 0;
+  for (const std::string& path : federation_->AllLogPaths()) {
+    std::istringstream log(ReadFile(path));
+    for (std::string line; std::getline(log, line);) {
+      if (!Contains(line, " request_id=" + id)) continue;
+      if (Contains(path, "gateway")) ++gateway_lines;
+      if (Contains(path, kHunan)) ++hunan_lines;
+    }
+  }
+  EXPECT_GE(gateway_lines, 1) << federation_->LogTails(2000);
+  EXPECT_GE(hunan_lines, 1) << federation_->LogTails(2000);
+
+  // A traceparent's trace id when there is no X-Request-Id; a hostile id is
+  // replaced by a fresh one (32 hex), and errors carry one too.
+  HttpRequest traced;
+  traced.path = "/v1/applications";  // no token: 401
+  traced.headers = {"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"};
+  HttpResult t = Call(traced);
+  EXPECT_EQ(t.status, 401) << t.Describe();
+  EXPECT_EQ(t.Header("x-request-id"), "4bf92f3577b34da6a3ce929d0e0e4736") << t.Describe();
+  traced.headers = {"X-Request-Id: bad id\twith spaces"};
+  HttpResult h = Call(traced);
+  const std::string fresh = h.Header("x-request-id");
+  EXPECT_EQ(fresh.size(), 32u) << h.Describe();
+  EXPECT_TRUE(std::all_of(fresh.begin(), fresh.end(), ::isxdigit)) << h.Describe();
+}
+
+// Apps on HTTP/2 (ALPN h2) get the same answers; every answer has HSTS.
+TEST_F(EdgeRestTest, Http2AndHsts) {
+  std::vector<std::string> args = CurlBase();
+  args.insert(args.end(), {"--http2", "-D", "-", "-o", "/dev/null", "-w", "\n%{http_version} %{http_code}\n",
+                           Url("/v1/provinces/310000/items/GG00020600/guide")});
+  ProcessResult p = RunProcess(args);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_TRUE(Contains(p.out, "\n2 200\n")) << p.out;
+  EXPECT_TRUE(Contains(p.out, "strict-transport-security: max-age=31536000")) << p.out;
+  HttpResult h1 = Get("/healthz");
+  EXPECT_EQ(h1.Header("strict-transport-security"), "max-age=31536000") << h1.Describe();
+}
+
+// Browser tracing SDKs and idempotent POSTs send traceparent, X-Request-Id
+// and Idempotency-Key: allowed by default; a refused header is named.
+TEST_F(EdgeRestTest, CorsAllowsTracingAndIdempotencyHeadersAndNamesARefusedOne) {
+  HttpRequest preflight;
+  preflight.method = "OPTIONS";
+  preflight.path = "/v1/applications";
+  preflight.headers = {std::string("Origin: ") + kAppOrigin, "Access-Control-Request-Method: POST",
+                       "Access-Control-Request-Headers: traceparent, x-request-id, "
+                       "idempotency-key, authorization, content-type"};
+  HttpResult ok = Call(preflight);
+  EXPECT_EQ(ok.status, 204) << ok.Describe();
+  const std::string allowed = Lower(ok.Header("access-control-allow-headers"));
+  for (const char* h : {"traceparent", "x-request-id", "idempotency-key"}) {
+    EXPECT_TRUE(Contains(allowed, h)) << h << ": " << ok.Describe();
+  }
+  preflight.headers[2] = "Access-Control-Request-Headers: traceparent, x-custom-thing";
+  HttpResult refused = Call(preflight);
+  v1::ErrorBody body = ExpectError(refused, 403, "PERMISSION_DENIED");
+  EXPECT_TRUE(Contains(body.message(), "x-custom-thing")) << refused.Describe();
+}
+
+// Idempotency-Key (the HTTP header) is the submission's key when the body
+// has none: the same header twice files once.
+TEST_F(EdgeRestTest, IdempotencyKeyHeaderFilesOnce) {
+  const std::string token = TokenFor(CitizenId(61));
+  v1::SubmitMyApplicationRequest req =
+      Submission("", kHunan, kHunan, kSocialSecurityCard, {"M01", "M02", "M03"});
+  req.clear_idempotency_key();
+  HttpRequest submit;
+  submit.method = "POST";
+  submit.path = "/v1/applications";
+  submit.token = token;
+  submit.body = ToJson(req);
+  submit.headers = {"Idempotency-Key: \"rest-idem-hdr-0061\""};
+  HttpResult first = Call(submit);
+  ASSERT_EQ(first.status, 201) << first.Describe();
+  HttpResult second = Call(submit);
+  ASSERT_TRUE(second.status == 200 || second.status == 201) << second.Describe();
+  v1::SubmitMyApplicationResponse a, b;
+  ASSERT_TRUE(ParseJson(first.body, &a));
+  ASSERT_TRUE(ParseJson(second.body, &b));
+  EXPECT_EQ(a.application().application_id(), b.application().application_id());
+  EXPECT_EQ(ListedIds(Get("/v1/applications", token)).size(), 1u);
+  // Without either, the request names the missing key.
+  submit.headers.clear();
+  ExpectFieldError(Call(submit), "idempotencyKey");
+}
+
+// Megabytes of request headers: 431 after 16 KiB, and the gateway's memory
+// does not grow with them.
+TEST_F(EdgeRestTest, HeaderFloodIs431AndCostsNoMemory) {
+  const std::string file = *workdir_ + "/flood-headers";
+  {
+    std::ofstream out(file);
+    for (int i = 0; i < 4096; ++i) out << "X-Flood-" << i << ": " << std::string(1000, 'f') << "\n";
+  }
+  auto rss_kb = [] {
+    long kb = -1;
+    std::ifstream status("/proc/" + std::to_string(federation_->GatewayPid()) + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("VmRSS:", 0) == 0) kb = std::atol(line.c_str() + 6);
+    }
+    return kb;
+  };
+  const long before = rss_kb();
+  ASSERT_GT(before, 0);
+  for (int i = 0; i < 15; ++i) {  // 60 MB offered in all
+    std::vector<std::string> args = CurlBase();
+    args.insert(args.end(), {"-o", "/dev/null", "-w", "%{http_code}", "-H", "@" + file,
+                             Url("/healthz")});
+    ProcessResult p = RunProcess(args);
+    // curl may see the 431, or a reset while it is still sending.
+    EXPECT_TRUE(p.out == "431" || p.exit_code != 0) << p.out << p.err;
+  }
+  const long after = rss_kb();
+  EXPECT_LT(after - before, 16 * 1024) << "gateway RSS " << before << " kB -> " << after << " kB";
+  EXPECT_EQ(Get("/healthz").status, 200);
 }
 
 }  // namespace

@@ -397,6 +397,11 @@ std::vector<std::string> Federation::AllLogPaths() const {
   return log_paths_;
 }
 
+pid_t Federation::GatewayPid() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return gateway_ == nullptr ? -1 : gateway_->pid();
+}
+
 std::string Federation::LogTails(size_t bytes) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;

@@ -11,6 +11,8 @@
 // client reconfiguration is needed.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -101,6 +103,8 @@ class Federation final {
 
   // Every log file written so far (all incarnations), oldest first per process.
   std::vector<std::string> AllLogPaths() const;
+  // The running gateway's process id (-1 when none).
+  pid_t GatewayPid() const;
   // The last `bytes` of every current log, for failure messages.
   std::string LogTails(size_t bytes = 2000) const;
 

@@ -35,6 +35,7 @@ class GatewayProcess final {
   ~GatewayProcess();  // kills if still running
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   const std::string& grpc_address() const { return grpc_address_; }
   const std::string& metrics_address() const { return metrics_address_; }
   // The public edge's listeners ("" when the config enables no edge).

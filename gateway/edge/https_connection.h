@@ -1,0 +1,128 @@
+// Inside HttpsServer (https_server.cc, http2_session.cc): what a connection
+// shares with the server. Not for other users.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "https_server.h"
+
+namespace tongban::edge {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using TlsStream = asio::ssl::stream<beast::tcp_stream>;
+
+// Threads that run the handler, with a bounded queue: a full queue is
+// refused (503) rather than grown, so a flood cannot exhaust memory.
+class WorkerPool {
+ public:
+  WorkerPool(int threads, int max_queued);
+  ~WorkerPool();
+  // False when the queue is full or the pool is draining.
+  bool TryPost(std::function<void()> task);
+  // Runs what is queued, then joins the threads; idempotent.
+  void Drain();
+
+ private:
+  void Run();
+  const size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool draining_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// Statistics as atomics (HttpsServerStats is the snapshot).
+struct AtomicStats {
+  std::atomic<int64_t> open_connections{0}, accepted{0}, refused_total_limit{0},
+      refused_address_limit{0}, handshake_failures{0}, timeouts{0}, bad_framing{0}, overloaded{0},
+      requests{0}, http2_connections{0};
+};
+
+// A connection the server can ask to finish (at Stop).
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Close once the answer being written (if any) is out. Thread-safe: it
+  // posts to the connection's strand.
+  virtual void Shutdown() = 0;
+};
+
+// What sessions use of the server.
+class HttpsServer::Impl {
+ public:
+  Impl(HttpsServerOptions options, HttpHandler handler, HttpErrorResponder on_error);
+  ~Impl();
+
+  const HttpsServerOptions options;
+  const HttpHandler handler;
+  const HttpErrorResponder on_error;
+  AtomicStats stats;
+  WorkerPool workers;
+
+  // Admission of a new connection from `address`; false (and counted) over a limit.
+  bool Admit(const std::string& address);
+  // The end of an admitted connection.
+  void Release(const std::string& address);
+  void Track(const std::shared_ptr<Connection>& c);
+  void Untrack(Connection* c);
+  bool stopping() const { return stopping_.load(); }
+  // HSTS and the like: headers the server adds to every answer.
+  const HttpHeaderList& fixed_headers() const { return fixed_headers_; }
+
+  absl::Status Listen();
+  void Accept();
+  void Stop();
+  std::string address;
+
+ private:
+  friend class HttpsServer;
+  asio::io_context io_;
+  asio::ssl::context tls_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::thread> io_threads_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+  std::mutex mu_;
+  std::condition_variable all_closed_;
+  std::unordered_map<std::string, int> per_address_;  // guarded by mu_
+  int open_ = 0;                                      // guarded by mu_
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> live_;  // guarded by mu_
+  HttpHeaderList fixed_headers_;
+};
+
+// Releases an admitted connection's place when the connection ends.
+class ConnectionTicket {
+ public:
+  ConnectionTicket(HttpsServer::Impl* server, std::string address)
+      : server_(server), address_(std::move(address)) {}
+  ~ConnectionTicket() { server_->Release(address_); }
+  ConnectionTicket(const ConnectionTicket&) = delete;
+  ConnectionTicket& operator=(const ConnectionTicket&) = delete;
+  const std::string& address() const { return address_; }
+
+ private:
+  HttpsServer::Impl* const server_;
+  const std::string address_;
+};
+
+// Starts serving HTTP/2 on a stream whose handshake chose h2 (http2_session.cc).
+void StartHttp2Session(HttpsServer::Impl* server, TlsStream stream,
+                       std::shared_ptr<ConnectionTicket> ticket);
+
+}  // namespace tongban::edge
