@@ -94,6 +94,7 @@ class RunningGateway final : public GatewayServer {
   std::unique_ptr<edge::RateLimiter> rate_limiter_;
   std::unique_ptr<edge::EdgeMetrics> edge_metrics_;
   std::unique_ptr<edge::CitizenApi> citizen_api_;
+  std::unique_ptr<edge::CallsInFlight> calls_in_flight_;  // both faces
   std::unique_ptr<edge::CitizenGate> citizen_gate_;
   std::unique_ptr<edge::CitizenGrpcService> citizen_grpc_;
   std::unique_ptr<grpc::Server> public_server_;
@@ -153,12 +154,14 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
   edge::CitizenApiOptions api_options;
   api_options.node_deadline = absl::Milliseconds(config.node_deadline_ms());
   gw->citizen_api_ = std::make_unique<edge::CitizenApi>(caller, gw->query_.get(), api_options);
+  gw->calls_in_flight_ =
+      std::make_unique<edge::CallsInFlight>(e.max_calls_in_flight_per_address());
   gw->citizen_gate_ = std::make_unique<edge::CitizenGate>(
       gw->token_verifier_.get(), gw->rate_limiter_.get(), gw->edge_metrics_.get());
 
   if (!e.grpc_address().empty()) {
-    gw->citizen_grpc_ =
-        std::make_unique<edge::CitizenGrpcService>(gw->citizen_api_.get(), gw->citizen_gate_.get());
+    gw->citizen_grpc_ = std::make_unique<edge::CitizenGrpcService>(
+        gw->citizen_api_.get(), gw->citizen_gate_.get(), gw->calls_in_flight_.get());
     const auto* d = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
         v1::CitizenService::service_full_name());
     if (d != nullptr) gw->server_metrics_->InitService(*d);
@@ -213,6 +216,7 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
     https.max_body_bytes = static_cast<size_t>(e.max_request_bytes());
     https.http2 = !e.https_disable_http2();
     https.hsts_max_age_seconds = std::max(0, e.https_hsts_max_age_seconds());
+    rest.calls = gw->calls_in_flight_.get();
     rest.cors.allowed_origins.assign(e.cors_allowed_origins().begin(),
                                      e.cors_allowed_origins().end());
     if (!e.cors_allowed_headers().empty()) {  // FinishGatewayConfig fills in the defaults

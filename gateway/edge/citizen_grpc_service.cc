@@ -23,8 +23,9 @@ std::string PeerAddress(const std::string& grpc_peer) {
   return std::string(colon == absl::string_view::npos ? p : p.substr(0, colon));
 }
 
-CitizenGrpcService::CitizenGrpcService(CitizenApi* api, const CitizenGate* gate)
-    : api_(api), gate_(gate) {
+CitizenGrpcService::CitizenGrpcService(CitizenApi* api, const CitizenGate* gate,
+                                       CallsInFlight* calls)
+    : api_(api), gate_(gate), calls_(calls) {
   const google::protobuf::ServiceDescriptor* service =
       google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
           v1::CitizenService::service_full_name());
@@ -47,7 +48,13 @@ grpc::Status CitizenGrpcService::Handle(
   if (found != ctx->client_metadata().end()) {
     authorization.assign(found->second.data(), found->second.size());
   }
-  Admission a = gate_->Admit(authorization, anonymous_.count(method) > 0, PeerAddress(ctx->peer()),
+  const std::string address = PeerAddress(ctx->peer());
+  std::optional<CallsInFlight::Slot> slot;
+  if (calls_ != nullptr && !(slot = calls_->TryAcquire(address))) {
+    ctx->AddTrailingMetadata("retry-after", "1");
+    return WithErrorDetails(TooManyCallsInFlight(address, calls_->per_address()));
+  }
+  Admission a = gate_->Admit(authorization, anonymous_.count(method) > 0, address,
                              absl::FromChrono(ctx->deadline()));
   if (!a.status.ok()) {
     if (a.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "calls_in_flight.h"
 #include "citizen_api.h"
 #include "citizen_gate.h"
 #include "tongban/v1/citizen.grpc.pb.h"
@@ -16,8 +17,9 @@ namespace tongban::edge {
 
 class CitizenGrpcService final : public v1::CitizenService::Service {
  public:
-  // Pointers are not owned and must outlive the service.
-  CitizenGrpcService(CitizenApi* api, const CitizenGate* gate);
+  // Pointers are not owned and must outlive the service; `calls` may be
+  // null (no per-address limit on calls in flight).
+  CitizenGrpcService(CitizenApi* api, const CitizenGate* gate, CallsInFlight* calls = nullptr);
 
   grpc::Status SearchGuides(grpc::ServerContext* ctx, const v1::SearchGuidesRequest* req,
                             v1::SearchGuidesResponse* resp) override;
@@ -51,6 +53,7 @@ class CitizenGrpcService final : public v1::CitizenService::Service {
 
   CitizenApi* const api_;
   const CitizenGate* const gate_;
+  CallsInFlight* const calls_;
   std::set<std::string> anonymous_;  // methods callable without a token
 };
 

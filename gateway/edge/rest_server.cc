@@ -271,6 +271,12 @@ void RestServer::Answer(const HttpRequest& req, const std::string& request_id, R
     }
     body = std::move(*decoded);
   }
+  std::optional<CallsInFlight::Slot> slot;
+  if (options_.calls != nullptr && !(slot = options_.calls->TryAcquire(req.remote_address))) {
+    Fail(&reply, TooManyCallsInFlight(req.remote_address, options_.calls->per_address()));
+    reply.headers.push_back({"Retry-After", "1"});
+    return;
+  }
   Admission admission = gate_->Admit(header("Authorization"), route.anonymous, req.remote_address,
                                      absl::Now() + options_.deadline);
   if (!admission.status.ok()) {

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "calls_in_flight.h"
 #include "citizen_api.h"
 #include "citizen_gate.h"
 #include "edge_metrics.h"
@@ -30,6 +31,9 @@ struct RestServerOptions {
   // max_body_bytes is the limit on the body once decompressed too.
   HttpsServerOptions https;
   CorsPolicy cors;
+  // Calls in flight per client address, shared with the gRPC face (not
+  // owned; null = no limit).
+  CallsInFlight* calls = nullptr;
   absl::Duration deadline = absl::Seconds(10);  // of each request's node calls
 };
 
