@@ -1,6 +1,6 @@
 // Scenario 5: the public edge (docs/public-api.md). The same CitizenService
-// calls over REST/JSON (HTTPS, cpp-httplib) and over public gRPC (TLS), both
-// with a citizen token, against a gateway of their own: what one call costs
+// calls over REST/JSON (HTTPS; httplib client, event-driven server) and over
+// public gRPC (TLS), both with a citizen token, against a gateway of their own: what one call costs
 // the gateway in CPU on each face.
 #include <sys/types.h>
 
@@ -36,18 +36,8 @@ constexpr char kGatewayName[] = "edge";
 enum class Operation { kGuide, kApplication };
 enum class Face { kRest, kRestGzip, kGrpc };
 
-struct Citizen {
-  std::string id;              // resident id, the token's subject
-  std::string bearer;          // "Bearer <jwt>"
-  std::string application_id;  // filed by this citizen at set-up
-};
-
-struct Edge {
-  std::string https_host;
-  int https_port = 0;
-  std::string grpc_address;
-  std::string ca_file;
-};
+using Citizen = EdgeCitizen;
+using Edge = EdgeEndpoint;
 
 std::string OperationName(Operation op) {
   return op == Operation::kGuide ? absl::StrCat("GetItemGuide (", kHomeProvince, ", ", kItem, ")")
@@ -167,13 +157,6 @@ WorkerFactory Clients(const Edge& edge, Operation op, Face face,
   };
 }
 
-// The edge gateway's CPU (cores) over `window`.
-double CoresUsed(pid_t pid, absl::Duration window) {
-  const int64_t before = CpuTicks(pid, false);
-  std::this_thread::sleep_for(absl::ToChronoNanoseconds(window));
-  return TicksToMicros(CpuTicks(pid, false) - before) / 1e6 / absl::ToDoubleSeconds(window);
-}
-
 std::string Cpu(const LoadResult& r, const std::string& probe) {
   auto it = r.cpu_us_per_call.find(probe);
   return it == r.cpu_us_per_call.end() || r.calls == 0 ? "–" : Fmt(it->second, 0);
@@ -186,9 +169,27 @@ double GatewayCpu(const LoadResult& r) {
 
 double Ratio(double a, double b) { return a >= 0 && b > 0 ? a / b : -1; }
 
-// The public_edge block of the edge gateway's config. The rate limit is the
-// highest the config accepts: the benchmark must never be throttled.
-std::string PublicEdgeConfig(const std::string& certs_dir, int https_threads) {
+// "2 137 B JSON (739 B gzip), 1 571 B protobuf" for the notes.
+std::string AnswerSizes(const Edge& edge, Operation op, const Citizen& citizen) {
+  std::string json = "?", gzip = "?", proto = "?";
+  RestClient plain(edge, op, citizen, false);
+  std::string body, encoding;
+  if (plain.Call(&body).ok()) json = Count(static_cast<double>(body.size()));
+  RestClient zipped(edge, op, citizen, true);
+  zipped.http->set_decompress(false);
+  if (zipped.Call(&body, &encoding).ok()) {
+    gzip =
+        encoding == "gzip" ? Count(static_cast<double>(body.size())) + " B gzip" : "not compressed";
+  }
+  auto stub = v1::CitizenService::NewStub(PublicChannel(edge));
+  size_t bytes = 0;
+  if (GrpcCall(*stub, op, citizen, &bytes).ok()) proto = Count(static_cast<double>(bytes));
+  return absl::StrCat(json, " B JSON (", gzip, "), ", proto, " B protobuf");
+}
+
+}  // namespace
+
+std::string PublicEdgeConfig(const std::string& certs_dir, const std::string& extra_fields) {
   const Identity id = IdentityAt(certs_dir, "gateway");
   return absl::StrFormat(R"(public_edge {
   https_address: "127.0.0.1:0"
@@ -202,17 +203,14 @@ std::string PublicEdgeConfig(const std::string& certs_dir, int https_threads) {
   }
   rate_limit_per_second: 100000
   rate_limit_burst: 100000
-  https_threads: %d
-}
+%s}
 )",
                          id.cert, id.key, kTokenIssuer, kTokenAudience, kTokenKid, certs_dir,
-                         https_threads);
+                         extra_fields);
 }
 
-// Mints a token per citizen and files one application for each through the
-// public gRPC face (accepted and handled at the home province).
-absl::Status PrepareCitizens(const BenchContext& ctx, const Edge& edge, int count,
-                             std::vector<Citizen>* citizens) {
+absl::Status PrepareEdgeCitizens(const BenchContext& ctx, const EdgeEndpoint& edge, int count,
+                                std::vector<EdgeCitizen>* citizens) {
   const std::string key_file =
       ctx.federation->paths().certs_dir + "/citizen-tokens/signing-key.pem";
   const std::string signing_key = ReadFileText(key_file);
@@ -228,7 +226,7 @@ absl::Status PrepareCitizens(const BenchContext& ctx, const Edge& edge, int coun
   auto stub = v1::CitizenService::NewStub(channel);
   const absl::Time now = absl::Now();
   for (int i = 0; i < count; ++i) {
-    Citizen c;
+    EdgeCitizen c;
     c.id = MakeResidentId(absl::StrFormat("43010219900307%03d", i));
     CitizenTokenClaims claims;
     claims.subject = c.id;
@@ -270,33 +268,48 @@ absl::Status PrepareCitizens(const BenchContext& ctx, const Edge& edge, int coun
   return absl::OkStatus();
 }
 
-// "2 137 B JSON (739 B gzip), 1 571 B protobuf" for the notes.
-std::string AnswerSizes(const Edge& edge, Operation op, const Citizen& citizen) {
-  std::string json = "?", gzip = "?", proto = "?";
-  RestClient plain(edge, op, citizen, false);
-  std::string body, encoding;
-  if (plain.Call(&body).ok()) json = Count(static_cast<double>(body.size()));
-  RestClient zipped(edge, op, citizen, true);
-  zipped.http->set_decompress(false);
-  if (zipped.Call(&body, &encoding).ok()) {
-    gzip =
-        encoding == "gzip" ? Count(static_cast<double>(body.size())) + " B gzip" : "not compressed";
-  }
-  auto stub = v1::CitizenService::NewStub(PublicChannel(edge));
-  size_t bytes = 0;
-  if (GrpcCall(*stub, op, citizen, &bytes).ok()) proto = Count(static_cast<double>(bytes));
-  return absl::StrCat(json, " B JSON (", gzip, "), ", proto, " B protobuf");
+double CoresUsed(pid_t pid, absl::Duration window) {
+  const int64_t before = CpuTicks(pid, false);
+  std::this_thread::sleep_for(absl::ToChronoNanoseconds(window));
+  return TicksToMicros(CpuTicks(pid, false) - before) / 1e6 / absl::ToDoubleSeconds(window);
 }
 
-}  // namespace
+absl::StatusOr<absl::Duration> StartEdgeGateway(const BenchContext& ctx, const std::string& name,
+                                                const std::string& public_edge_config,
+                                                EdgeEndpoint* edge) {
+  Federation& fed = *ctx.federation;
+  absl::StatusOr<absl::Duration> started = fed.StartGateway(name, true, false, public_edge_config);
+  if (!started.ok()) return started.status();
+  const GatewayHandle& gateway = fed.gateway(name);
+  edge->ca_file = IdentityAt(fed.paths().certs_dir, "gateway").ca;
+  edge->grpc_address = gateway.public_grpc_address;
+  const size_t colon = gateway.https_address.rfind(':');
+  if (edge->grpc_address.empty() || colon == std::string::npos ||
+      !absl::SimpleAtoi(gateway.https_address.substr(colon + 1), &edge->https_port)) {
+    fed.StopGateway(name);
+    return absl::InternalError(
+        absl::StrCat("gateway \"", name, "\"'s ready file names no https= and public_grpc= addresses"));
+  }
+  edge->https_host = gateway.https_address.substr(0, colon);
+  return started;
+}
+
+WorkerFactory RestGuideClients(const EdgeEndpoint& edge,
+                               std::shared_ptr<const std::vector<EdgeCitizen>> citizens) {
+  return Clients(edge, Operation::kGuide, Face::kRest, std::move(citizens));
+}
 
 void RunEdge(const BenchContext& ctx) {
   Federation& fed = *ctx.federation;
   const std::string certs_dir = fed.paths().certs_dir;
   const int max_clients = *std::max_element(ctx.concurrencies.begin(), ctx.concurrencies.end());
-  // httplib serves a keep-alive connection on one worker thread: room for
-  // every client plus RunPoint's probe connection and stragglers.
-  const int https_threads = std::max(64, 2 * max_clients + 8);
+  // Every client connects from 127.0.0.1: the per-address limits (64
+  // connections, 32 calls in flight) would refuse the 64-client points
+  // (plus RunPoint's probe connection), so they are raised here.
+  const std::string edge_fields =
+      "  https_max_connections_per_address: 1000\n"
+      "  grpc_max_connections_per_address: 1000\n"
+      "  max_calls_in_flight_per_address: 1000\n";
   Table& t = ctx.report->AddTable(
       "5. Public edge: REST/JSON vs gRPC, CitizenService at a gateway of its own (citizen token "
       "on every call)",
@@ -307,23 +320,14 @@ void RunEdge(const BenchContext& ctx) {
     t.notes.push_back("Not measured: " + why);
   };
   Progress("starting gateway \"edge\" with a public_edge block (HTTPS + public gRPC)");
+  Edge edge;
   absl::StatusOr<absl::Duration> started =
-      fed.StartGateway(kGatewayName, true, false, PublicEdgeConfig(certs_dir, https_threads));
+      StartEdgeGateway(ctx, kGatewayName, PublicEdgeConfig(certs_dir, edge_fields), &edge);
   if (!started.ok()) return failed(std::string(started.status().message()).substr(0, 400));
   const GatewayHandle& gateway = fed.gateway(kGatewayName);
-  Edge edge;
-  edge.ca_file = IdentityAt(certs_dir, "gateway").ca;
-  edge.grpc_address = gateway.public_grpc_address;
-  const size_t colon = gateway.https_address.rfind(':');
-  if (edge.grpc_address.empty() || colon == std::string::npos ||
-      !absl::SimpleAtoi(gateway.https_address.substr(colon + 1), &edge.https_port)) {
-    fed.StopGateway(kGatewayName);
-    return failed("the edge gateway's ready file names no https= and public_grpc= addresses");
-  }
-  edge.https_host = gateway.https_address.substr(0, colon);
 
   auto citizens = std::make_shared<std::vector<Citizen>>();
-  if (absl::Status s = PrepareCitizens(ctx, edge, max_clients, citizens.get()); !s.ok()) {
+  if (absl::Status s = PrepareEdgeCitizens(ctx, edge, max_clients, citizens.get()); !s.ok()) {
     fed.StopGateway(kGatewayName);
     return failed(std::string(s.message()).substr(0, 400));
   }
@@ -374,8 +378,10 @@ void RunEdge(const BenchContext& ctx) {
 
   t.notes.push_back(absl::StrCat(
       "A gateway of its own (\"edge\", started in ", absl::ToInt64Milliseconds(*started),
-      " ms) over the same 31 nodes, with public_edge: HTTPS (cpp-httplib, ", https_threads,
-      " worker threads) and public gRPC, both TLS with the gateway's certificate and no client "
+      " ms) over the same 31 nodes, with public_edge: HTTPS (the "
+      "event-driven server: 2 I/O threads, 64 handler threads; per-address limits raised to "
+      "1 000 connections and calls in flight, since every client comes from 127.0.0.1) and public "
+      "gRPC, both TLS with the gateway's certificate and no client "
       "certificate; token keys from the test PKI; rate limit raised to its maximum (100 000/s, "
       "burst 100 000 per citizen) so nothing is throttled. Each client thread is one citizen "
       "(ES256 token, 1 h) with one connection: an httplib::SSLClient kept alive (Accept-Encoding: "
@@ -392,8 +398,9 @@ void RunEdge(const BenchContext& ctx) {
       "What it means: both faces run the same CitizenApi code behind the same CitizenGate "
       "(the token is checked on every call: ES256 verification the first time, then the "
       "verifier's cache, a SHA-256 of the token and a lookup) and make the same node call, so "
-      "the difference is the transport and the encoding: HTTP/1.1 on one httplib worker thread "
-      "per connection, the request's headers parsed into a map, and the answer encoded with "
+      "the difference is the transport and the encoding: HTTP/1.1 on the event-driven server "
+      "(Beast parser on an I/O thread, the handler on a worker thread), the request's headers "
+      "parsed into a map, and the answer encoded with "
       "protobuf's proto3 JSON mapping (MessageToJsonString with always_print_primitive_fields) "
       "and, in the gzip rows, compressed with zlib (answers of 1 KiB or more), against HTTP/2 "
       "and binary protobuf on the synchronous gRPC server. REST ÷ gRPC is the factor for a "

@@ -1,8 +1,9 @@
 // tongban-bench: the federation benchmark (issue #4). Starts everything it
 // measures on loopback (31 nodes, gateways, nginx), measures routed reads,
 // fan-out search, durable submissions, forwarding, the public edge (REST/JSON
-// vs gRPC), footprint and start-up in one run, and prints one report with
-// every ratio against baselines of the same run. A program, not a test: it is
+// vs gRPC, and under idle and slow hostile clients), footprint and start-up
+// in one run, and prints one report with every ratio against baselines of
+// the same run. A program, not a test: it is
 // not registered with CTest.
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -34,9 +35,11 @@ ABSL_FLAG(absl::Duration, warmup, absl::Milliseconds(500), "Warm-up before every
 ABSL_FLAG(std::string, concurrency, "1,16,64", "Client threads of the read and submission points.");
 ABSL_FLAG(int, fanout_clients, 16, "Client threads of the fan-out and cross-province points.");
 ABSL_FLAG(int, forwarding_samples, 100, "Sequential cross-province filings timed end to end.");
-ABSL_FLAG(std::string, scenarios, "reads,fanout,submissions,forwarding,edge",
+ABSL_FLAG(std::string, scenarios, "reads,fanout,submissions,forwarding,edge,edge-hostile",
           "Scenarios to run, of reads, fanout, submissions, forwarding, edge (public edge: "
-          "REST/JSON vs gRPC); start-up and footprint are always measured.");
+          "REST/JSON vs gRPC), edge-hostile (public edge: healthy REST clients' latency without "
+          "and with 1000 idle TCP connections + 100 slow-header clients); start-up and footprint "
+          "are always measured.");
 ABSL_FLAG(double, quiet_cores, 0.2,
           "Re-measure a point when other processes used more CPU (cores) during it.");
 ABSL_FLAG(int, max_attempts, 3, "Attempts per point at most (the quietest is reported).");
@@ -216,6 +219,7 @@ int Run(const std::string& command_line) {
   const Footprint after = MeasureFootprint(fed);
   // 5. After the footprint, so that its load does not change the figures above.
   if (wanted("edge")) RunEdge(ctx);
+  if (wanted("edge-hostile")) RunEdgeHostile(ctx);
   const absl::Time stop_start = absl::Now();
   const int unclean = fed.StopAll();
   const absl::Duration stop_time = absl::Now() - stop_start;
@@ -303,7 +307,8 @@ int main(int argc, char** argv) {
       "starts a 31-node Tongban federation with its gateway (and nginx as a "
       "grpc_pass baseline) on loopback and measures, in one run: routed reads vs direct vs "
       "nginx, fan-out search (cached and cold), durable submissions, cross-province "
-      "forwarding, the public edge's REST/JSON vs gRPC cost per call, idle RSS and start-up. "
+      "forwarding, the public edge's REST/JSON vs gRPC cost per call and its latency under "
+      "idle and slow hostile clients, idle RSS and start-up. "
       "Prints progress and a report; --out also writes it as markdown. Takes ~3 minutes on 2 "
       "cores.\nUsage: tongban-bench [--out report.md] [flags]");
   std::vector<std::string> args(argv, argv + argc);

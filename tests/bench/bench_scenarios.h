@@ -3,8 +3,15 @@
 // fatal, so one broken path never hides the other figures.
 #pragma once
 
+#include <sys/types.h>
+
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 #include "bench_federation.h"
 #include "bench_load.h"
@@ -44,6 +51,42 @@ void RunSubmissions(const BenchContext& ctx);
 void RunForwarding(const BenchContext& ctx);
 // 5. The public edge: REST/JSON vs gRPC cost per call at a gateway of its own.
 void RunEdge(const BenchContext& ctx);
+// 6. The public edge under hostile load: healthy REST clients' latency without
+// and with 1 000 idle TCP connections and 100 slow-header clients.
+void RunEdgeHostile(const BenchContext& ctx);
+
+// The public edge, shared by the edge scenarios (bench_edge.cc).
+struct EdgeCitizen {
+  std::string id;              // resident id, the token's subject
+  std::string bearer;          // "Bearer <jwt>"
+  std::string application_id;  // filed by this citizen at set-up
+};
+struct EdgeEndpoint {
+  std::string https_host;
+  int https_port = 0;
+  std::string grpc_address;
+  std::string ca_file;
+};
+// The public_edge block of an edge gateway's config: loopback listeners, the
+// gateway's certificate, the test PKI's token key and the rate limit at the
+// highest the config accepts (the benchmark must never be throttled);
+// `extra_fields` (text format lines) go inside the block.
+std::string PublicEdgeConfig(const std::string& certs_dir, const std::string& extra_fields);
+// Starts gateway `name` with `public_edge_config` and fills `edge` from its
+// ready file. Returns its start-up time.
+absl::StatusOr<absl::Duration> StartEdgeGateway(const BenchContext& ctx, const std::string& name,
+                                                const std::string& public_edge_config,
+                                                EdgeEndpoint* edge);
+// Mints a token per citizen and files one application for each through the
+// public gRPC face (accepted and handled at the home province).
+absl::Status PrepareEdgeCitizens(const BenchContext& ctx, const EdgeEndpoint& edge, int count,
+                                 std::vector<EdgeCitizen>* citizens);
+// Closed-loop REST clients of GetItemGuide (kHomeProvince, kItem): thread i
+// is citizen i with an httplib::SSLClient kept alive, from 127.0.0.1.
+WorkerFactory RestGuideClients(const EdgeEndpoint& edge,
+                               std::shared_ptr<const std::vector<EdgeCitizen>> citizens);
+// CPU (cores) `pid` used over `window` (sleeps for it).
+double CoresUsed(pid_t pid, absl::Duration window);
 
 // Helpers shared by the scenario files.
 std::string Errors(const LoadResult& r);
