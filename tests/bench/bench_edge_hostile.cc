@@ -259,7 +259,7 @@ void RunEdgeHostile(const BenchContext& ctx) {
        "other load", "errors"});
   Table& ratios = ctx.report->AddTable(
       "6b. Public edge under hostile load: healthy clients' latency, with ÷ without",
-      {"healthy clients", "p99 without ms", "p99 with ms", "p99 with ÷ without",
+      {"healthy clients", "p99 without ms (better of the two)", "p99 with ms", "p99 with ÷ without",
        "p50 with ÷ without", "calls/s with ÷ without"});
   auto failed = [&](const std::string& why) {
     Progress("edge-hostile: FAILED " + why);
@@ -346,10 +346,22 @@ void RunEdgeHostile(const BenchContext& ctx) {
   const absl::Duration hostile_time = absl::Now() - hostile_start;
   const int64_t slow_bytes = hostile.bytes_sent();
   hostile.Close();
+  // The baseline again, now that they are gone: the machine is shared, so
+  // the ratio is taken against the better (lower p99) of the two baselines.
+  std::vector<LoadResult> after;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (int c : concurrencies) {
+    after.push_back(RunPoint(
+        ctx, "edge-hostile: healthy REST GetItemGuide, hostile clients closed again", c, healthy,
+        probes));
+    row(c, "none (again, after closing them)", after.back());
+  }
   fed.StopGateway(kGatewayName);
 
   for (size_t i = 0; i < concurrencies.size(); ++i) {
-    const LoadResult& a = without[i];
+    const bool second_better = after[i].errors == 0 && after[i].calls > 0 &&
+                               (without[i].errors > 0 || after[i].p99_ms < without[i].p99_ms);
+    const LoadResult& a = second_better ? after[i] : without[i];
     const LoadResult& b = with[i];
     const bool ok = a.errors == 0 && b.errors == 0 && a.calls > 0 && b.calls > 0;
     const double p99_ratio = ok ? b.p99_ms / a.p99_ms : -1;
@@ -403,7 +415,9 @@ void RunEdgeHostile(const BenchContext& ctx) {
       slow_bytes, " header bytes in all."));
   ratios.notes.push_back(
       "The goal (issue #11): healthy clients' p99 with the hostile clients at most 2× the same "
-      "load without them, in the same run. Client, gateway and node share the machine's 2 cores; "
+      "load without them, in the same run. The load without them is measured before they are "
+      "opened and again after they are closed; the ratios use the lower p99 of the two (the "
+      "stricter baseline). Client, gateway and node share the machine's 2 cores; "
       "the hostile clients themselves cost almost nothing once open (the slow clients send "
       "~33 bytes/s in all).");
 }
