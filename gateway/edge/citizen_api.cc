@@ -46,18 +46,38 @@ struct ProvinceCursor {
   int skip = 0;
 };
 
+// FNV-1a over the citizen and the token's body: not a secret, enough to
+// refuse a token of another citizen's listing or one altered by hand (as
+// common/page_token does for the nodes' tokens).
+uint32_t ListTokenCheck(absl::string_view citizen, absl::string_view body) {
+  uint32_t h = 2166136261u;
+  for (absl::string_view part : {citizen, absl::string_view("\x1f"), body}) {
+    for (unsigned char c : part) {
+      h ^= c;
+      h *= 16777619u;
+    }
+  }
+  return h;
+}
+
 // The list token: "province:skip:node_token" per province still to read,
-// comma-separated, web-safe base64 around it. Provinces absent from a token
-// are finished; an empty token starts over with every province.
-std::string EncodeListToken(const std::map<std::string, ProvinceCursor>& cursors) {
-  std::string raw = "my1";
+// comma-separated after "my2", then ",#" and the check over the citizen and
+// all before it; web-safe base64 around it. Provinces absent from a token
+// are finished; an empty token starts over with every province. A first
+// page's token holds skips only (no node token, which the nodes bind to
+// the applicant themselves): the check is what makes it the citizen's.
+std::string EncodeListToken(absl::string_view citizen,
+                            const std::map<std::string, ProvinceCursor>& cursors) {
+  std::string raw = "my2";
   for (const auto& [province, c] : cursors) {
     absl::StrAppend(&raw, ",", province, ":", c.skip, ":", c.node_token);
   }
+  absl::StrAppend(&raw, ",#", ListTokenCheck(citizen, raw));
   return absl::WebSafeBase64Escape(raw);
 }
 
-absl::StatusOr<std::map<std::string, ProvinceCursor>> DecodeListToken(absl::string_view token) {
+absl::StatusOr<std::map<std::string, ProvinceCursor>> DecodeListToken(absl::string_view citizen,
+                                                                      absl::string_view token) {
   auto bad = [] {
     return absl::InvalidArgumentError(
         "page_token is not a token from ListMyApplications: pass next_page_token unchanged, or "
@@ -65,8 +85,15 @@ absl::StatusOr<std::map<std::string, ProvinceCursor>> DecodeListToken(absl::stri
   };
   std::string raw;
   if (token.size() > kMaxListToken || !absl::WebSafeBase64Unescape(token, &raw)) return bad();
-  std::vector<std::string> parts = absl::StrSplit(raw, ',');
-  if (parts.empty() || parts[0] != "my1") return bad();
+  const size_t check_at = raw.rfind(",#");
+  if (check_at == std::string::npos) return bad();
+  const absl::string_view body = absl::string_view(raw).substr(0, check_at);
+  if (absl::string_view(raw).substr(check_at + 2) !=
+      absl::StrCat(ListTokenCheck(citizen, body))) {
+    return bad();
+  }
+  std::vector<std::string> parts = absl::StrSplit(body, ',');
+  if (parts.empty() || parts[0] != "my2") return bad();
   std::map<std::string, ProvinceCursor> out;
   for (size_t i = 1; i < parts.size(); ++i) {
     std::vector<std::string> f = absl::StrSplit(parts[i], absl::MaxSplits(':', 2));
@@ -270,7 +297,9 @@ grpc::Status CitizenApi::SubmitMyApplication(const CitizenCaller& caller,
 // it is acknowledged (the handling province's copy of a cross-province
 // application is skipped). Per province the token keeps the node's own page
 // token and how much of that page was shown, so no application is skipped
-// or repeated between pages.
+// or repeated between pages. A page is full unless it is the last (issue
+// 11): when a province's node page runs out before the page is full and the
+// node has more, its next node page is read before the merge goes on.
 grpc::Status CitizenApi::ListMyApplications(const CitizenCaller& caller,
                                             const v1::ListMyApplicationsRequest& req,
                                             v1::ListMyApplicationsResponse* resp) {
@@ -284,46 +313,53 @@ grpc::Status CitizenApi::ListMyApplications(const CitizenCaller& caller,
       for (const std::string& p : nodes_.pool->Provinces()) cursors[p] = ProvinceCursor{};
     } else {
       absl::StatusOr<std::map<std::string, ProvinceCursor>> decoded =
-          DecodeListToken(req.page_token());
+          DecodeListToken(caller.citizen_id, req.page_token());
       if (!decoded.ok()) return ToGrpcStatus(decoded.status());
       cursors = std::move(*decoded);
     }
-    std::vector<std::string> provinces;
+    std::function<void(grpc::ClientContext*)> stamp = Stamp(caller);
+    // One node page per province in `requests`, all at once.
+    auto fetch = [&](const std::map<std::string, v1::ListApplicationsByApplicantRequest>&
+                         requests) {
+      std::vector<std::string> provinces;
+      for (const auto& [province, r] : requests) provinces.push_back(province);
+      return FanOut<v1::ListApplicationsByApplicantResponse>(
+          nodes_, provinces, kApplications, "ListApplicationsByApplicant", options_.node_deadline,
+          NodeDeadline(caller),
+          [&](const NodeStubs& stubs, grpc::ClientContext* c,
+              v1::ListApplicationsByApplicantResponse* out,
+              std::function<void(grpc::Status)> done) {
+            const auto& r = requests.at(stubs.province);
+            stamp(c);
+            stubs.applications->async()->ListApplicationsByApplicant(c, &r, out, std::move(done));
+          });
+    };
+    auto request = [](const std::string& node_token, int page_size) {
+      v1::ListApplicationsByApplicantRequest r;
+      r.set_page_size(std::min(kMaxNodePage, page_size));
+      r.set_page_token(node_token);
+      // Each province lists what its windows accepted: a node page is then
+      // never filled with copies the merge drops.
+      r.set_accepted_here_only(true);
+      return r;
+    };
     std::map<std::string, v1::ListApplicationsByApplicantRequest> requests;
     for (const auto& [province, c] : cursors) {
-      provinces.push_back(province);
-      v1::ListApplicationsByApplicantRequest& r = requests[province];
-      r.set_page_size(std::min(kMaxNodePage, c.skip + want));
-      r.set_page_token(c.node_token);
-      // Each province lists what its windows accepted: a node page is then
-      // never filled with copies the merge drops, so a page of this listing is
-      // full unless it is the last (issue 11: empty pages with a next token).
-      r.set_accepted_here_only(true);
+      requests[province] = request(c.node_token, c.skip + want);
     }
-    std::function<void(grpc::ClientContext*)> stamp = Stamp(caller);
-    std::vector<NodeResult<v1::ListApplicationsByApplicantResponse>> results =
-        FanOut<v1::ListApplicationsByApplicantResponse>(
-            nodes_, provinces, kApplications, "ListApplicationsByApplicant", options_.node_deadline,
-            NodeDeadline(caller),
-            [&](const NodeStubs& stubs, grpc::ClientContext* c,
-                v1::ListApplicationsByApplicantResponse* out,
-                std::function<void(grpc::Status)> done) {
-              const auto& r = requests.at(stubs.province);
-              stamp(c);
-              stubs.applications->async()->ListApplicationsByApplicant(c, &r, out, std::move(done));
-            });
 
-    // One stream per province that answered; position = next unread index.
+    // One stream per province that answered: the node page it holds, the
+    // node token that page was read with, position = next unread index.
     struct Stream {
-      const std::string* province;
-      const v1::ListApplicationsByApplicantResponse* page;
+      std::string province;
+      std::string node_token;
+      v1::ListApplicationsByApplicantResponse page;
       int position;
-      bool more_at_node;
+      bool more_at_node() const { return !page.next_page_token().empty(); }
     };
     std::vector<Stream> streams;
     std::map<std::string, ProvinceCursor> next;
-    for (size_t i = 0; i < results.size(); ++i) {
-      const auto& r = results[i];
+    for (auto& r : fetch(requests)) {
       if (!r.status.ok()) {
         if (r.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
           // The node refused its part of the token (another citizen's, or altered).
@@ -337,47 +373,79 @@ grpc::Status CitizenApi::ListMyApplications(const CitizenCaller& caller,
         next[r.province] = cursors[r.province];  // read it again on the next page
         continue;
       }
-      streams.push_back(Stream{&provinces[i], &r.response, cursors[r.province].skip,
-                               !r.response.next_page_token().empty()});
+      const ProvinceCursor& c = cursors[r.province];
+      streams.push_back(Stream{r.province, c.node_token, std::move(r.response), c.skip});
+    }
+    auto shown_here = [](const Stream& s, const v1::Application& a) {
+      return a.accepting_province() == s.province;
+    };
+    // Every round reads at least one more application from each node it asks
+    // (a node sends a next token only when more follow); the cap only
+    // guards against a node that breaks that.
+    int rounds_left = want + static_cast<int>(streams.size()) + 1;
+    while (resp->applications_size() < want) {
+      Stream* best = nullptr;
+      std::vector<Stream*> drained;  // node page read to its end, more at the node
+      for (Stream& s : streams) {
+        while (s.position < s.page.applications_size() &&
+               !shown_here(s, s.page.applications(s.position))) {
+          ++s.position;
+        }
+        if (s.position >= s.page.applications_size()) {
+          if (s.more_at_node()) drained.push_back(&s);
+          continue;
+        }
+        if (best == nullptr ||
+            Newer(s.page.applications(s.position), best->page.applications(best->position))) {
+          best = &s;
+        }
+      }
+      if (!drained.empty()) {
+        // Older ones may come from these provinces: read their next node
+        // pages before showing anything older than what they showed.
+        if (--rounds_left < 0) break;
+        std::map<std::string, v1::ListApplicationsByApplicantRequest> more;
+        std::map<std::string, Stream*> by_province;
+        for (Stream* s : drained) {
+          more[s->province] =
+              request(s->page.next_page_token(), want - resp->applications_size());
+          by_province[s->province] = s;
+        }
+        bool all_answered = true;
+        for (auto& r : fetch(more)) {
+          if (!r.status.ok()) {
+            // The page ends here; the province's cursor stays at its next
+            // node page (below), so its applications come on a later page.
+            all_answered = false;
+            v1::MissingProvince* m = resp->add_missing_provinces();
+            m->set_province_code(r.province);
+            m->set_reason(gateway::MissingReason(r.status));
+            continue;
+          }
+          Stream& s = *by_province.at(r.province);
+          s.node_token = s.page.next_page_token();
+          s.page = std::move(r.response);
+          s.position = 0;
+        }
+        if (!all_answered) break;
+        continue;
+      }
+      if (best == nullptr) break;
+      *resp->add_applications() = best->page.applications(best->position++);
     }
     nodes_.metrics->FanOut("ListMyApplications", [&] {
       std::vector<std::string> names;
       for (const auto& m : resp->missing_provinces()) names.push_back(m.province_code());
       return names;
     }());
-    auto shown_here = [](const Stream& s, const v1::Application& a) {
-      return a.accepting_province() == *s.province;
-    };
-    while (resp->applications_size() < want) {
-      Stream* best = nullptr;
-      bool blocked = false;
-      for (Stream& s : streams) {
-        while (s.position < s.page->applications_size() &&
-               !shown_here(s, s.page->applications(s.position))) {
-          ++s.position;
-        }
-        if (s.position >= s.page->applications_size()) {
-          // This province has more at its node than we read: older ones may
-          // come from it, so stop here rather than show them out of order.
-          blocked |= s.more_at_node;
-          continue;
-        }
-        if (best == nullptr ||
-            Newer(s.page->applications(s.position), best->page->applications(best->position))) {
-          best = &s;
-        }
-      }
-      if (best == nullptr || blocked) break;
-      *resp->add_applications() = best->page->applications(best->position++);
-    }
     for (const Stream& s : streams) {
-      if (s.position < s.page->applications_size()) {
-        next[*s.province] = ProvinceCursor{cursors[*s.province].node_token, s.position};
-      } else if (s.more_at_node) {
-        next[*s.province] = ProvinceCursor{s.page->next_page_token(), 0};
+      if (s.position < s.page.applications_size()) {
+        next[s.province] = ProvinceCursor{s.node_token, s.position};
+      } else if (s.more_at_node()) {
+        next[s.province] = ProvinceCursor{s.page.next_page_token(), 0};
       }
     }
-    if (!next.empty()) resp->set_next_page_token(EncodeListToken(next));
+    if (!next.empty()) resp->set_next_page_token(EncodeListToken(caller.citizen_id, next));
     return grpc::Status::OK;
   });
 }
