@@ -92,10 +92,8 @@ class HttpsServer::Impl {
 
  private:
   friend class HttpsServer;
-  asio::io_context io_;
-  asio::ssl::context tls_;
-  asio::ip::tcp::acceptor acceptor_;
-  std::vector<std::thread> io_threads_;
+  // Declared before io_: handlers still queued when io_ is destroyed own
+  // sessions, whose destructors give their place back here.
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
   std::mutex mu_;
@@ -104,6 +102,10 @@ class HttpsServer::Impl {
   int open_ = 0;                                      // guarded by mu_
   std::unordered_map<Connection*, std::weak_ptr<Connection>> live_;  // guarded by mu_
   HttpHeaderList fixed_headers_;
+  asio::ssl::context tls_;
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;  // after io_, whose service it uses
+  std::vector<std::thread> io_threads_;
 };
 
 // Releases an admitted connection's place when the connection ends.
