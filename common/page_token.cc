@@ -4,11 +4,8 @@
 #include "absl/strings/str_cat.h"
 
 namespace tongban {
-namespace {
 
-// FNV-1a over the list name and cursor: not a secret, just enough to tell
-// our tokens from made-up or mixed-up ones.
-uint32_t Check(absl::string_view list, absl::string_view cursor) {
+uint32_t PageTokenCheck(absl::string_view list, absl::string_view cursor) {
   uint32_t h = 2166136261u;
   for (absl::string_view part : {list, absl::string_view("\x1f"), cursor}) {
     for (unsigned char c : part) {
@@ -19,11 +16,9 @@ uint32_t Check(absl::string_view list, absl::string_view cursor) {
   return h;
 }
 
-}  // namespace
-
 std::string EncodePageToken(absl::string_view list, absl::string_view cursor) {
   return absl::WebSafeBase64Escape(
-      absl::StrCat("v1\x1f", list, "\x1f", cursor, "\x1f", Check(list, cursor)));
+      absl::StrCat("v1\x1f", list, "\x1f", cursor, "\x1f", PageTokenCheck(list, cursor)));
 }
 
 absl::StatusOr<std::string> DecodePageToken(absl::string_view field, absl::string_view list,
@@ -45,7 +40,7 @@ absl::StatusOr<std::string> DecodePageToken(absl::string_view field, absl::strin
   if (b == absl::string_view::npos) return bad();
   absl::string_view got_list = body.substr(0, b);
   absl::string_view cursor = body.substr(b + 1);
-  if (got_list != list || raw.substr(c + 1) != absl::StrCat(Check(got_list, cursor))) return bad();
+  if (got_list != list || raw.substr(c + 1) != absl::StrCat(PageTokenCheck(got_list, cursor))) return bad();
   return std::string(cursor);
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "page_token.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -46,18 +47,9 @@ struct ProvinceCursor {
   int skip = 0;
 };
 
-// FNV-1a over the citizen and the token's body: not a secret, enough to
-// refuse a token of another citizen's listing or one altered by hand (as
-// common/page_token does for the nodes' tokens).
+// Refuses a token of another citizen's listing or one altered by hand.
 uint32_t ListTokenCheck(absl::string_view citizen, absl::string_view body) {
-  uint32_t h = 2166136261u;
-  for (absl::string_view part : {citizen, absl::string_view("\x1f"), body}) {
-    for (unsigned char c : part) {
-      h ^= c;
-      h *= 16777619u;
-    }
-  }
-  return h;
+  return PageTokenCheck(citizen, body);
 }
 
 // The list token: "province:skip:node_token" per province still to read,
