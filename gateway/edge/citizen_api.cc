@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <map>
 
-#include "page_token.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -14,6 +13,7 @@
 #include "grpc_server_metrics.h"
 #include "grpc_status.h"
 #include "input_validation.h"
+#include "page_token.h"
 
 namespace tongban::edge {
 namespace {
