@@ -18,6 +18,7 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "input_validation.h"
+#include "proto_json_writer.h"
 #include "tongban/v1/api_options.pb.h"
 
 namespace tongban::edge {
@@ -601,10 +602,20 @@ absl::Status BindRequest(const RestRoute& route, const PathParams& path_params,
 }
 
 absl::StatusOr<std::string> ResponseJson(const pb::Message& message) {
+  std::string json;
+  json.reserve(1024);
+  absl::Status ours = AppendProtoJson(message, &json);
+  if (ours.ok()) return json;
+  if (ours.code() != absl::StatusCode::kUnimplemented) {
+    return absl::InternalError(absl::StrCat("response JSON of ",
+                                            message.GetDescriptor()->full_name(), ": ",
+                                            ours.message()));
+  }
+  // A type the fast printer leaves to protobuf (docs in proto_json_writer.h).
   pb::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = false;
-  std::string json;
+  json.clear();
   pb::util::Status status = pb::util::MessageToJsonString(message, &json, options);
   if (!status.ok()) {
     return absl::InternalError(

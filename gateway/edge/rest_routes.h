@@ -75,7 +75,9 @@ absl::Status BindRequest(const RestRoute& route, const PathParams& path_params,
                          google::protobuf::Message* request);
 
 // The edge's proto3 JSON of a response (lowerCamelCase names, enums by name,
-// fields with default values included so clients see every field).
+// fields with default values included so clients see every field): what
+// MessageToJsonString prints with always_print_primitive_fields, by the
+// cheaper printer of proto_json_writer.h where it covers the type.
 absl::StatusOr<std::string> ResponseJson(const google::protobuf::Message& message);
 
 }  // namespace tongban::edge
