@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "google/protobuf/descriptor.h"
 #include "error_details.h"
 #include "google/protobuf/util/json_util.h"
@@ -430,32 +432,98 @@ bool AcceptsGzip(absl::string_view accept_encoding) {
   return star_q > 0;
 }
 
-absl::StatusOr<std::string> Gzip(absl::string_view data) {
-  z_stream zs{};
-  // windowBits 15 + 16: gzip wrapper (RFC 1952), as Content-Encoding: gzip means.
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
-    return absl::InternalError("gzip: zlib could not start a deflate stream");
+namespace {
+
+// deflateInit2 allocates and clears ~268 KB of state (window 32 KB x 2,
+// hash chains, pending buffer): more than compressing a 1-2 KB answer costs.
+// Streams are kept here and reused with deflateReset; a few suffice, since
+// only as many answers are compressed at once as there are cores busy.
+class DeflateStreams {
+ public:
+  ~DeflateStreams() {
+    for (z_stream* zs : idle_) {
+      deflateEnd(zs);
+      delete zs;
+    }
   }
+  // A stream ready for a new gzip member, or null if zlib cannot start one.
+  z_stream* Take() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!idle_.empty()) {
+        z_stream* zs = idle_.back();
+        idle_.pop_back();
+        return zs;
+      }
+    }
+    auto* zs = new z_stream{};
+    // windowBits 15 + 16: gzip wrapper (RFC 1952), as Content-Encoding: gzip means.
+    if (deflateInit2(zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
+      delete zs;
+      return nullptr;
+    }
+    return zs;
+  }
+  void Give(z_stream* zs) {
+    if (deflateReset(zs) == Z_OK) {
+      absl::MutexLock lock(&mu_);
+      if (idle_.size() < kKeep) {
+        idle_.push_back(zs);
+        return;
+      }
+    }
+    deflateEnd(zs);
+    delete zs;
+  }
+
+ private:
+  static constexpr size_t kKeep = 8;
+  absl::Mutex mu_;
+  std::vector<z_stream*> idle_;  // guarded by mu_
+};
+
+DeflateStreams& Streams() {
+  static auto* streams = new DeflateStreams();  // lives as long as the process
+  return *streams;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Gzip(absl::string_view data) {
+  z_stream* zs = Streams().Take();
+  if (zs == nullptr) return absl::InternalError("gzip: zlib could not start a deflate stream");
   std::string out;
   size_t in_pos = 0;
   int rc = Z_OK;
-  do {
-    // avail_in is 32-bit: feed at most kZlibChunk at a time.
-    if (zs.avail_in == 0 && in_pos < data.size()) {
+  // Answers fit in one call (avail_in is 32-bit; bodies are far below), and
+  // deflateBound sizes the output once instead of growing it by 64 KB.
+  if (data.size() <= kZlibChunk) {
+    out.resize(deflateBound(zs, static_cast<uLong>(data.size())));
+    zs->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    zs->avail_in = static_cast<uInt>(data.size());
+    zs->next_out = reinterpret_cast<Bytef*>(out.data());
+    zs->avail_out = static_cast<uInt>(out.size());
+    rc = deflate(zs, Z_FINISH);
+    out.resize(out.size() - zs->avail_out);
+    in_pos = data.size();
+  }
+  while (rc == Z_OK || rc == Z_BUF_ERROR) {
+    // Larger input: feed at most kZlibChunk at a time.
+    if (zs->avail_in == 0 && in_pos < data.size()) {
       size_t n = std::min(kZlibChunk, data.size() - in_pos);
-      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + in_pos));
-      zs.avail_in = static_cast<uInt>(n);
+      zs->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + in_pos));
+      zs->avail_in = static_cast<uInt>(n);
       in_pos += n;
     }
     size_t old_size = out.size();
     out.resize(old_size + kZlibChunk);
-    zs.next_out = reinterpret_cast<Bytef*>(&out[old_size]);
-    zs.avail_out = static_cast<uInt>(kZlibChunk);
-    rc = deflate(&zs, in_pos == data.size() ? Z_FINISH : Z_NO_FLUSH);
-    out.resize(old_size + kZlibChunk - zs.avail_out);
-  } while (rc == Z_OK || rc == Z_BUF_ERROR);
-  deflateEnd(&zs);
+    zs->next_out = reinterpret_cast<Bytef*>(&out[old_size]);
+    zs->avail_out = static_cast<uInt>(kZlibChunk);
+    rc = deflate(zs, in_pos == data.size() ? Z_FINISH : Z_NO_FLUSH);
+    out.resize(old_size + kZlibChunk - zs->avail_out);
+  }
+  Streams().Give(zs);
   if (rc != Z_STREAM_END) {
     return absl::InternalError(absl::StrCat("gzip: deflate failed (zlib error ", rc, ")"));
   }

@@ -2,9 +2,12 @@
 
 #include <zlib.h>
 
+#include <atomic>
 #include <iterator>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -563,6 +566,31 @@ TEST(Gzip, EmptyAndLargeRoundTrip) {
   absl::StatusOr<std::string> packed = Gzip(large);
   ASSERT_TRUE(packed.ok());
   EXPECT_TRUE(Inflate(*packed) == large);
+}
+
+// Deflate streams are reused (deflateReset): an answer never carries state
+// of the one before, from this thread or from others at the same time.
+TEST(Gzip, ReusedStreamsGiveTheSameBytesOnEveryThread) {
+  const std::string a = "办事指南: 居民身份证换领, 承诺时限 20 个工作日。" + std::string(900, 'x');
+  const std::string b(3000, '\x7f');
+  absl::StatusOr<std::string> first = Gzip(a);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(Gzip(b).ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const std::string& in = (i + t) % 2 == 0 ? a : b;
+        absl::StatusOr<std::string> packed = Gzip(in);
+        if (!packed.ok() || Inflate(*packed) != in || (&in == &a && *packed != *first)) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(Gzip, OutputIsReadableByZlibItself) {
