@@ -51,7 +51,7 @@ class WorkerPool {
 struct AtomicStats {
   std::atomic<int64_t> open_connections{0}, accepted{0}, refused_total_limit{0},
       refused_address_limit{0}, handshake_failures{0}, timeouts{0}, bad_framing{0}, overloaded{0},
-      requests{0}, http2_connections{0};
+      requests{0}, requests_inline{0}, http2_connections{0};
 };
 
 // A connection the server can ask to finish (at Stop).
@@ -84,6 +84,16 @@ class HttpsServer::Impl {
   bool stopping() const { return stopping_.load(); }
   // HSTS and the like: headers the server adds to every answer.
   const HttpHeaderList& fixed_headers() const { return fixed_headers_; }
+  // Whether the calling I/O thread may run a handler itself rather than hand
+  // the request to a worker: true for at most io_threads - 1 threads at a
+  // time, so one I/O thread always remains to serve every other socket (the
+  // way gRPC's synchronous server keeps a poller). Pair with LeaveInline.
+  bool TryEnterInline() {
+    if (inline_handlers_.fetch_add(1) < options.io_threads - 1) return true;
+    inline_handlers_.fetch_sub(1);
+    return false;
+  }
+  void LeaveInline() { inline_handlers_.fetch_sub(1); }
 
   absl::Status Listen();
   void Accept();
@@ -95,6 +105,7 @@ class HttpsServer::Impl {
   // Declared before io_: handlers still queued when io_ is destroyed own
   // sessions, whose destructors give their place back here.
   std::atomic<bool> stopping_{false};
+  std::atomic<int> inline_handlers_{0};
   bool stopped_ = false;
   std::mutex mu_;
   std::condition_variable all_closed_;

@@ -89,6 +89,7 @@ struct HttpsServerStats {
   int64_t bad_framing = 0;         // 400/413/431 from the server itself
   int64_t overloaded = 0;          // 503: no worker free and the queue full
   int64_t requests = 0;            // handed to the handler
+  int64_t requests_inline = 0;     // ... of which run on an I/O thread (HTTP/1.1)
   int64_t http2_connections = 0;
 };
 

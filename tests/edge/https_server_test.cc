@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "child_process.h"
 #include "gtest/gtest.h"
 
@@ -197,6 +198,10 @@ class HttpsServerTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<HttpsServer>> s = HttpsServer::Start(
         o,
         [this](const HttpRequest& r) {
+          if (r.target == "/block") {
+            ++blocked_;
+            unblock_.WaitForNotification();
+          }
           ++handled_;
           HttpResponse res;
           res.headers.emplace_back("Content-Type", "text/plain");
@@ -241,9 +246,17 @@ class HttpsServerTest : public ::testing::Test {
     return false;
   }
 
+  // A test that failed half-way must not leave handlers blocked in Stop.
+  void TearDown() override {
+    if (!unblock_.HasBeenNotified()) unblock_.Notify();
+    server_.reset();
+  }
+
   std::unique_ptr<HttpsServer> server_;
   int port_ = 0;
   std::atomic<int> handled_{0};
+  std::atomic<int> blocked_{0};     // handlers waiting in /block
+  absl::Notification unblock_;      // lets them answer
 };
 
 TEST_F(HttpsServerTest, KeepAliveRequestsAreServedWithHsts) {
@@ -532,6 +545,45 @@ TEST_F(HttpsServerTest, Http2CanBeTurnedOff) {
                                 absl::StrCat("https://127.0.0.1:", port_, "/x")});
   ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_TRUE(absl::EndsWith(p.out, "\n1.1\n")) << p.out;
+}
+
+// An I/O thread may run a handler itself (no hand-off to a worker), but
+// never the last one free: with both I/O threads' worth of handlers blocked
+// (one on an I/O thread, one on a worker), new clients still get a TLS
+// handshake and an answer.
+TEST_F(HttpsServerTest, HandlersOnIoThreadsNeverTakeTheLastOne) {
+  StartServer([](HttpsServerOptions& o) { o.io_threads = 2; });
+  RawClient a, b;
+  ASSERT_TRUE(a.Connect(port_, {}));
+  ASSERT_TRUE(a.handshake_ok());
+  ASSERT_TRUE(a.Send(Get("/block")));
+  ASSERT_TRUE(WaitFor([&](const HttpsServerStats&) { return blocked_.load() == 1; }));
+  ASSERT_TRUE(b.Connect(port_, {}));
+  ASSERT_TRUE(b.handshake_ok());
+  ASSERT_TRUE(b.Send(Get("/block")));
+  ASSERT_TRUE(WaitFor([&](const HttpsServerStats&) { return blocked_.load() == 2; }));
+  EXPECT_EQ(server_->stats().requests_inline, 1);  // the first; the second went to a worker
+
+  for (int i = 0; i < 3; ++i) {
+    ParsedResponse r = Fetch(Get("/free"));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(absl::StartsWith(r.body, "GET /free 0 h1")) << r.body;
+  }
+  unblock_.Notify();
+  std::string da, db;
+  ASSERT_TRUE(a.ReadUntilClosed(&da, Responses(1)));
+  ASSERT_TRUE(b.ReadUntilClosed(&db, Responses(1)));
+  EXPECT_TRUE(absl::StartsWith(ParseResponses(da).at(0).body, "GET /block 0 h1")) << da;
+  EXPECT_TRUE(absl::StartsWith(ParseResponses(db).at(0).body, "GET /block 0 h1")) << db;
+  EXPECT_EQ(server_->stats().requests, 5);
+}
+
+// With one I/O thread, every handler runs on a worker.
+TEST_F(HttpsServerTest, OneIoThreadNeverRunsHandlers) {
+  StartServer([](HttpsServerOptions& o) { o.io_threads = 1; });
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Fetch(Get("/x")).status, 200);
+  EXPECT_EQ(server_->stats().requests, 3);
+  EXPECT_EQ(server_->stats().requests_inline, 0);
 }
 
 TEST_F(HttpsServerTest, StopFinishesAndClosesConnections) {
