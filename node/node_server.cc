@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "catalog/demo_catalog.h"
 #include "cert_expiry_gauge.h"
+#include "process_metrics.h"
 #include "clock.h"
 #include "grpc_server_metrics.h"
 #include "grpc/health/v1/health.pb.h"
@@ -98,6 +99,8 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<SqliteApplicationStore> applications_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  // process_* series; the exposer holds collectables by weak_ptr.
+  std::shared_ptr<ProcessMetrics> process_metrics_ = std::make_shared<ProcessMetrics>();
   std::unique_ptr<GrpcServerMetrics> grpc_metrics_;
   std::unique_ptr<NodeMetrics> node_metrics_;
   std::shared_ptr<StoreGauges> store_gauges_;
@@ -293,6 +296,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
     node->exposer_->RegisterCollectable(node->registry_);
     node->exposer_->RegisterCollectable(node->store_gauges_);
     node->exposer_->RegisterCollectable(node->cert_expiry_);
+    node->exposer_->RegisterCollectable(node->process_metrics_);
     node->metrics_address_ = BoundAddress(config.metrics_address(),
                                   node->exposer_->GetListeningPorts().front());
   }

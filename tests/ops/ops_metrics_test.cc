@@ -577,6 +577,16 @@ void ExpectPromtoolClean(const std::string& promtool, const std::string& name,
   EXPECT_EQ(lint.output, "") << name << ": promtool check metrics complains:\n" << lint.output;
 }
 
+// The standard process_* series every process exports (common/process_metrics.h).
+void ExpectProcessSeries(const std::string& metrics, const std::string& who) {
+  EXPECT_GT(MetricValue(metrics, "process_cpu_seconds_total"), 0) << who;
+  EXPECT_GT(MetricValue(metrics, "process_resident_memory_bytes"), 1e6) << who;
+  EXPECT_GT(MetricValue(metrics, "process_open_fds"), 3) << who;
+  EXPECT_GT(MetricValue(metrics, "process_max_fds"), 0) << who;
+  EXPECT_GT(MetricValue(metrics, "process_start_time_seconds"), 1.7e9) << who;
+  EXPECT_GE(MetricValue(metrics, "process_threads"), 2) << who;
+}
+
 TEST_F(OpsFederation, MetricsLint) {
   std::string promtool = FindOnPath("promtool");
   ASSERT_FALSE(promtool.empty()) << "promtool" << kNotInstalled;
@@ -592,6 +602,7 @@ TEST_F(OpsFederation, MetricsLint) {
         << province;
     EXPECT_EQ(MetricValue(metrics, "tongban_escalations_open"), province == kHunan ? 1 : 0)
         << province;
+    ExpectProcessSeries(metrics, "node " + province);
   }
   // Hunan holds the three applications it accepted, none of them finished.
   std::string hunan = HttpGet(federation_->node_metrics_address(kHunan), "/metrics");
@@ -608,6 +619,7 @@ TEST_F(OpsFederation, MetricsLint) {
   ExpectPromtoolClean(promtool, "gateway", gateway, dir);
   EXPECT_GT(MetricValue(gateway, "tongban_cert_expiry_timestamp_seconds{cert=\"own\"}"), 1.7e9);
   EXPECT_GT(MetricValue(gateway, "tongban_cert_expiry_timestamp_seconds{cert=\"ca\"}"), 1.7e9);
+  ExpectProcessSeries(gateway, "gateway");
 
   // A partial answer adds the series of missing provinces: still clean.
   federation_->KillNode(kGuangdong);
