@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -44,8 +45,9 @@ ABSL_FLAG(double, quiet_cores, 0.2,
           "Re-measure a point when other processes used more CPU (cores) during it.");
 ABSL_FLAG(int, max_attempts, 3, "Attempts per point at most (the quietest is reported).");
 ABSL_FLAG(std::string, nginx, "/usr/sbin/nginx",
-          "nginx binary for the grpc_pass baseline (apt-get install nginx-light); "
-          "empty or missing: the nginx rows are skipped.");
+          "nginx binary for the grpc_pass baseline of the reads scenario (apt-get install "
+          "nginx-light); `none` runs without the baseline (its rows and ratios left out). A "
+          "missing binary is an error, not a silent gap in the report.");
 ABSL_FLAG(std::string, certs_dir, TONGBAN_BENCH_CERTS_DIR,
           "Test PKI (generated with certs/gen-dev-certs.sh --with-test-certs when incomplete).");
 ABSL_FLAG(std::string, work_dir, "",
@@ -106,10 +108,16 @@ int Run(const std::string& command_line) {
   paths.gen_certs_script = TONGBAN_BENCH_GEN_CERTS;
   paths.directory_script = TONGBAN_BENCH_DIRECTORY_SCRIPT;
   paths.nginx_binary = absl::GetFlag(FLAGS_nginx);
-  if (!paths.nginx_binary.empty() && access(paths.nginx_binary.c_str(), X_OK) != 0) {
-    Progress("WARNING: " + paths.nginx_binary + " not found (apt-get install -y nginx-light): "
-             "skipping the nginx baseline");
+  if (paths.nginx_binary == "none" || paths.nginx_binary.empty()) {
+    Progress("--nginx=none: the reads scenario runs without its nginx baseline");
     paths.nginx_binary.clear();
+  } else if (access(paths.nginx_binary.c_str(), X_OK) != 0 &&
+             absl::StrContains(absl::GetFlag(FLAGS_scenarios), "reads")) {
+    std::cerr << "tongban-bench: " << paths.nginx_binary
+              << " not found; the reads scenario compares the gateway with nginx grpc_pass.\n"
+                 "  Install it:  sudo apt-get install -y --no-install-recommends nginx-light\n"
+                 "  or run without that baseline:  --nginx=none\n";
+    return 2;
   }
   paths.work_dir = absl::GetFlag(FLAGS_work_dir);
   if (paths.work_dir.empty()) {
