@@ -21,6 +21,17 @@ class SystemClock final : public Clock {
   absl::Time Now() const override { return absl::Now(); }
 };
 
+// The system clock shifted by a fixed offset: a test-only way to run a real
+// process "later" (config time_limits.test_only_clock_offset_seconds).
+class OffsetClock final : public Clock {
+ public:
+  explicit OffsetClock(absl::Duration offset) : offset_(offset) {}
+  absl::Time Now() const override { return absl::Now() + offset_; }
+
+ private:
+  const absl::Duration offset_;
+};
+
 // A clock that moves only when told to. Thread-safe.
 class FakeClock final : public Clock {
  public:

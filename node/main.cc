@@ -9,6 +9,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "node_config.h"
 #include "node_server.h"
 #include "process_lifecycle.h"
@@ -27,6 +28,15 @@ ABSL_FLAG(std::string, crl_dir, "", "CRL directory; overrides tls.crl_directory.
 ABSL_FLAG(std::string, health_listen, "",
           "Plaintext grpc.health.v1-only address for probes; overrides health_address.");
 ABSL_FLAG(std::string, ready_file, "", "Written with the bound addresses once serving.");
+ABSL_FLAG(std::string, calendar, "",
+          "Working-day calendar files, comma-separated, national first; overrides "
+          "time_limits.calendar_files.");
+ABSL_FLAG(std::string, extension_approvers, "",
+          "Officer ids who may approve time-limit extensions, comma-separated; overrides "
+          "time_limits.extension_approvers.");
+ABSL_FLAG(int64_t, test_only_clock_offset_seconds, 0,
+          "TEST ONLY: seconds added to the node's clock; overrides "
+          "time_limits.test_only_clock_offset_seconds when not 0.");
 
 namespace {
 
@@ -67,6 +77,21 @@ int main(int argc, char** argv) {
   OverrideFromFlag(config->mutable_tls()->mutable_crl_directory(), FLAGS_crl_dir);
   OverrideFromFlag(config->mutable_ready_file(), FLAGS_ready_file);
   OverrideFromFlag(config->mutable_health_address(), FLAGS_health_listen);
+  if (const std::string files = absl::GetFlag(FLAGS_calendar); !files.empty()) {
+    config->mutable_time_limits()->clear_calendar_files();
+    for (absl::string_view f : absl::StrSplit(files, ',')) {
+      config->mutable_time_limits()->add_calendar_files(std::string(f));
+    }
+  }
+  if (const std::string ids = absl::GetFlag(FLAGS_extension_approvers); !ids.empty()) {
+    config->mutable_time_limits()->clear_extension_approvers();
+    for (absl::string_view id : absl::StrSplit(ids, ',')) {
+      config->mutable_time_limits()->add_extension_approvers(std::string(id));
+    }
+  }
+  if (const int64_t offset = absl::GetFlag(FLAGS_test_only_clock_offset_seconds); offset != 0) {
+    config->mutable_time_limits()->set_test_only_clock_offset_seconds(offset);
+  }
   absl::StatusOr<tongban::v1::NodeConfig> effective =
       tongban::node::FinishNodeConfig(std::move(*config));
   if (!effective.ok()) return Fail(std::string(effective.status().message()));

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "input_validation.h"
+#include "peer_identity.h"
 #include "text_config.h"
 
 namespace tongban::node {
@@ -37,6 +38,29 @@ absl::StatusOr<v1::NodeConfig> FinishNodeConfig(v1::NodeConfig c) {
   if (c.max_commit_batch() == 0) c.set_max_commit_batch(256);
   if (c.max_commit_batch() < 1 || c.max_commit_batch() > 10000) {
     return absl::InvalidArgumentError("max_commit_batch must be 1 to 10000");
+  }
+  v1::TimeLimitConfig* t = c.mutable_time_limits();
+  if (t->calendar_files().empty()) t->add_calendar_files(TONGBAN_DEFAULT_CALENDAR_FILE);
+  for (int i = 0; i < t->calendar_files_size(); ++i) {
+    if (t->calendar_files(i).empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("time_limits.calendar_files[", i, "] is empty: name a calendar file"));
+    }
+  }
+  for (int i = 0; i < t->extension_approvers_size(); ++i) {
+    if (!IsValidOfficerId(t->extension_approvers(i))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "time_limits.extension_approvers[", i, "] \"", t->extension_approvers(i).substr(0, 40),
+          "\" is not an officer id (1 to 32 of [a-z0-9-])"));
+    }
+  }
+  if (t->due_soon_working_days() == 0) t->set_due_soon_working_days(3);
+  if (t->due_soon_working_days() < 1 || t->due_soon_working_days() > 60) {
+    return absl::InvalidArgumentError("time_limits.due_soon_working_days must be 1 to 60");
+  }
+  if (t->refresh_interval_seconds() == 0) t->set_refresh_interval_seconds(60);
+  if (t->refresh_interval_seconds() < 1 || t->refresh_interval_seconds() > 3600) {
+    return absl::InvalidArgumentError("time_limits.refresh_interval_seconds must be 1 to 3600");
   }
   return c;
 }

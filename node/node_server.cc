@@ -3,8 +3,10 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "catalog/demo_catalog.h"
 #include "cert_expiry_gauge.h"
@@ -23,6 +25,7 @@
 #include "service/application_service.h"
 #include "service/authz_policy.h"
 #include "service/catalog_service.h"
+#include "service/clock_monitor.h"
 #include "service/federation_client.h"
 #include "service/federation_service.h"
 #include "service/guide_resolver.h"
@@ -35,6 +38,7 @@
 #include "structured_log.h"
 #include "server_setup.h"
 #include "tls_credentials.h"
+#include "working_day_calendar.h"
 
 #include <fstream>
 
@@ -86,6 +90,7 @@ class RunningNode final : public NodeServer {
     // No handler writes any more; finish (or time out) the deliveries in
     // flight and record them while the store is still open.
     if (forwarder_ != nullptr) forwarder_->Stop();
+    if (clock_monitor_ != nullptr) clock_monitor_->Stop();
     if (database_ != nullptr) database_->Close();
     if (health_ != nullptr) health_->Shutdown();
     log_->Info("node.stopped");
@@ -93,7 +98,8 @@ class RunningNode final : public NodeServer {
 
   // Members in construction order; destroyed in reverse.
   std::unique_ptr<EventLog> log_;
-  SystemClock clock_;
+  std::unique_ptr<Clock> clock_;
+  std::unique_ptr<WorkingDayCalendar> calendar_;
   std::unique_ptr<SqliteDatabase> database_;
   std::unique_ptr<SqliteCatalogStore> catalog_;
   std::unique_ptr<SqliteApplicationStore> applications_;
@@ -115,6 +121,7 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<signing::RecordSigner> signer_;
   std::unique_ptr<signing::RecordVerifier> verifier_;
   std::unique_ptr<OutboxForwarder> forwarder_;  // only with a gateway
+  std::unique_ptr<ClockMonitor> clock_monitor_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<PlaintextHealthServer> health_;  // only with health_address
   std::string grpc_address_;
@@ -131,6 +138,27 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   node->grace_seconds_ = config.shutdown_grace_seconds();
   absl::StatusOr<std::string> identity = CheckIdentity(config);
   if (!identity.ok()) return identity.status();
+  const v1::TimeLimitConfig& limits = config.time_limits();
+  if (limits.test_only_clock_offset_seconds() != 0) {
+    node->clock_ = std::make_unique<OffsetClock>(absl::Seconds(limits.test_only_clock_offset_seconds()));
+    node->log_->Warn("clock.test_only_offset",
+                     {{"seconds", absl::StrCat(limits.test_only_clock_offset_seconds())}});
+  } else {
+    node->clock_ = std::make_unique<SystemClock>();
+  }
+  // Time limits are counted in working days: without a calendar the node
+  // would count wrong, so it does not start.
+  absl::StatusOr<WorkingDayCalendar> calendar = WorkingDayCalendar::FromFiles(
+      std::vector<std::string>(limits.calendar_files().begin(), limits.calendar_files().end()));
+  if (!calendar.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "time_limits.calendar_files: cannot load the working-day calendar: ",
+        calendar.status().message(), " (docs/working-days.md)"));
+  }
+  node->calendar_ = std::make_unique<WorkingDayCalendar>(*std::move(calendar));
+  node->log_->Info("calendar.loaded",
+                   {{"files", absl::StrJoin(limits.calendar_files(), ",")},
+                    {"last_covered_year", absl::StrCat(node->calendar_->LastCoveredYear())}});
 
   // Metrics first so the store's commit hook has somewhere to report.
   node->registry_ = std::make_shared<prometheus::Registry>();
@@ -150,7 +178,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   node->database_ = std::move(*db);
   node->catalog_ = std::make_unique<SqliteCatalogStore>(*node->database_);
   node->applications_ = std::make_unique<SqliteApplicationStore>(
-      *node->database_, config.province_code(), node->clock_);
+      *node->database_, config.province_code(), *node->clock_);
   if (!config.demo_catalog_dir().empty()) {
     std::string summary;
     absl::Status seeded =
@@ -169,6 +197,8 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
       ReadCertificateNotAfter);
 
   node->authz_ = std::make_unique<AuthzPolicy>(AuthzPolicy::ForNode(config.province_code()));
+  node->authz_->set_extension_approvers(std::set<std::string>(
+      limits.extension_approvers().begin(), limits.extension_approvers().end()));
   if (!config.gateway_address().empty()) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
@@ -187,7 +217,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   }
   if (node->federation_ != nullptr) {
     node->forwarder_ = std::make_unique<OutboxForwarder>(
-        node->applications_.get(), node->federation_.get(), &node->clock_, metrics,
+        node->applications_.get(), node->federation_.get(), node->clock_.get(), metrics,
         node->log_.get(), OutboxForwarder::Options{});
   } else {
     node->log_->Warn("forwarding.disabled",
@@ -197,10 +227,10 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   std::function<void()> on_outbox_written;
   if (forwarder != nullptr) on_outbox_written = [forwarder] { forwarder->Notify(); };
   node->guides_ = std::make_unique<GuideResolver>(config.province_code(), node->catalog_.get(),
-                                                  node->federation_.get(), &node->clock_,
+                                                  node->federation_.get(), node->clock_.get(),
                                                   absl::Seconds(30));
   node->catalog_service_ = std::make_unique<CatalogServiceImpl>(
-      node->authz_.get(), node->catalog_.get(), &node->clock_, node->log_.get());
+      node->authz_.get(), node->catalog_.get(), node->clock_.get(), node->log_.get());
   GuideResolver* resolver = node->guides_.get();
   const std::string own = config.province_code();
   node->catalog_service_->set_on_guide_changed(
@@ -221,20 +251,33 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   deps.applications = node->applications_.get();
   deps.catalog = node->catalog_.get();
   deps.guides = node->guides_.get();
-  deps.clock = &node->clock_;
+  deps.clock = node->clock_.get();
   deps.metrics = metrics;
   deps.log = node->log_.get();
   deps.on_outbox_written = on_outbox_written;
+  deps.calendar = node->calendar_.get();
   node->application_service_ = std::make_unique<ApplicationServiceImpl>(deps);
   node->federation_service_ = std::make_unique<FederationServiceImpl>(
-      node->authz_.get(), node->applications_.get(), node->catalog_.get(), &node->clock_, metrics,
-      node->log_.get(), *identity, node->signer_.get(), node->verifier_.get());
+      node->authz_.get(), node->applications_.get(), node->catalog_.get(), node->clock_.get(), metrics,
+      node->log_.get(), *identity, node->signer_.get(), node->verifier_.get(),
+      node->calendar_.get());
+  ClockMonitor::Options monitor;
+  monitor.due_soon_working_days = limits.due_soon_working_days();
+  monitor.refresh_interval = absl::Seconds(limits.refresh_interval_seconds());
+  monitor.escalate_overdue = limits.escalate_overdue();
+  ApplicationServiceImpl* app_service = node->application_service_.get();
+  node->clock_monitor_ = std::make_unique<ClockMonitor>(
+      own, node->applications_.get(), node->calendar_.get(), node->clock_.get(),
+      node->log_.get(), *node->registry_, monitor,
+      [app_service](const std::string& id, const std::string& reason) {
+        return app_service->EscalateAsNode(id, reason);
+      });
   node->federation_service_->set_on_outbox_written(on_outbox_written);
   // The province's operators: outbox and dead letters (tongbanctl outbox).
   NodeAdminServiceDeps admin;
   admin.own_province = own;
   admin.applications = node->applications_.get();
-  admin.clock = &node->clock_;
+  admin.clock = node->clock_.get();
   admin.log = node->log_.get();
   signing::RecordSigner* signer_for_admin = node->signer_.get();
   admin.seal_event = [signer_for_admin](const v1::Application& app, v1::ApplicationEvent* e) {
@@ -292,7 +335,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
                                                  config.metrics_address(), ": ", e.what()));
     }
     node->store_gauges_ =
-        std::make_shared<StoreGauges>(node->applications_.get(), &node->clock_);
+        std::make_shared<StoreGauges>(node->applications_.get(), node->clock_.get());
     node->exposer_->RegisterCollectable(node->registry_);
     node->exposer_->RegisterCollectable(node->store_gauges_);
     node->exposer_->RegisterCollectable(node->cert_expiry_);
@@ -316,6 +359,10 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
                                     {"metrics", node->metrics_address_},
                                     {"identity", *identity}});
   if (node->forwarder_ != nullptr) node->forwarder_->Start();
+  // The gauges hold real values from the first scrape; a failed first
+  // refresh is logged and retried at the next interval.
+  (void)node->clock_monitor_->RefreshNow();
+  node->clock_monitor_->Start();
   return std::unique_ptr<NodeServer>(std::move(node));
 }
 

@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/escaping.h"
@@ -14,7 +15,9 @@
 #include "request_id.h"
 #include "structured_log.h"
 #include "resident_id.h"
+#include "service/application_clocks.h"
 #include "service/application_events.h"
+#include "service/clock_monitor.h"
 #include "service/application_request_validation.h"
 #include "service/application_state_machine.h"
 #include "filing_policy.h"
@@ -82,6 +85,14 @@ grpc::Status Reply(const absl::StatusOr<v1::Application>& app, Response* resp) {
 
 ApplicationServiceImpl::ApplicationServiceImpl(ApplicationServiceDeps deps)
     : d_(deps), own_(deps.authz->own_province()) {}
+
+absl::StatusOr<v1::Application> ApplicationServiceImpl::WithClocks(
+    absl::StatusOr<v1::Application> app) const {
+  if (!app.ok()) return app;
+  *app->mutable_clocks() =
+      ComputeClocks(app->handling_province(), app->events(), *d_.calendar, d_.clock->Now());
+  return app;
+}
 
 void ApplicationServiceImpl::OutboxWritten(const v1::Application& app) const {
   if (d_.on_outbox_written && IsCrossProvince(app)) d_.on_outbox_written();
@@ -190,7 +201,8 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
   app.set_state(deficient ? v1::APPLICATION_STATE_PENDING_SUPPLEMENT
                           : v1::APPLICATION_STATE_RECEIVED);
   if (deficient) {
-    *app.mutable_supplement_deadline() = ToProto(now + absl::Hours(24) * check->supplement_days);
+    *app.mutable_supplement_deadline() =
+        ToProto(SupplementDeadline(*d_.calendar, now, check->supplement_days));
   }
   app.set_guide_version(guide.version());
   *app.mutable_created_at() = ToProto(now);
@@ -201,6 +213,8 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
       MakeEvent(app, own_, v1::APPLICATION_ACTION_SUBMIT, v1::APPLICATION_STATE_UNSPECIFIED,
                 app.state(), caller.actor(), now, req.note());
   for (const auto& m : req.materials()) submitted.add_material_ids(m.material_id());
+  // Filed at the handling province's own window with 容缺: accepted (受理) now.
+  StampTimeLimits(app, guide, &submitted);
   *app.add_events() = submitted;
 
   CreateRequest create;
@@ -258,7 +272,7 @@ grpc::Status ApplicationServiceImpl::SubmitApplication(grpc::ServerContext* ctx,
   resp->set_precheck_outcome(app->missing_material_ids_size() > 0
                                  ? v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY
                                  : v1::PRECHECK_OUTCOME_COMPLETE);
-  *resp->mutable_application() = std::move(*app);
+  *resp->mutable_application() = std::move(*WithClocks(std::move(*app)));
   return grpc::Status::OK;
 }
 
@@ -268,7 +282,7 @@ grpc::Status ApplicationServiceImpl::GetApplication(grpc::ServerContext* ctx,
   const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("GetApplication"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(LoadForCaller(req->application_id(), *caller), resp);
+  return Reply(WithClocks(LoadForCaller(req->application_id(), *caller)), resp);
 }
 
 grpc::Status ApplicationServiceImpl::ListApplicationsByApplicant(
@@ -373,6 +387,8 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Supplement(
         *app.mutable_updated_at() = ToProto(now);
         v1::ApplicationEvent e = MakeEvent(app, own_, v1::APPLICATION_ACTION_SUPPLEMENT, before,
                                            app.state(), caller.actor(), now, req.note());
+        // Completing a pre-acceptance 补正 here is 受理 (clocks start).
+        StampTimeLimits(app, **guide, &e);
         for (const auto& m : materials) {
           e.add_material_ids(m.material_id());
           *e.add_materials() = m;
@@ -395,18 +411,24 @@ grpc::Status ApplicationServiceImpl::SupplementMaterials(grpc::ServerContext* ct
   absl::StatusOr<v1::Application> app = Supplement(*caller, *req);
   if (app.ok()) d_.metrics->Event("SUPPLEMENT");
   if (app.ok()) OutboxWritten(*app);
-  return Reply(app, resp);
+  return Reply(WithClocks(std::move(app)), resp);
 }
 
-absl::StatusOr<v1::Application> ApplicationServiceImpl::Transition(const Caller& caller,
-                                                                   const std::string& id,
-                                                                   v1::ApplicationAction action,
-                                                                   const std::string& note) {
+absl::StatusOr<v1::Application> ApplicationServiceImpl::Transition(
+    const Caller& caller, const std::string& id, v1::ApplicationAction action,
+    const std::string& note, const v1::Guide* guide, const v1::DecideApplicationRequest* decision) {
   const absl::Time now = d_.clock->Now();
   absl::StatusOr<v1::Application> app = d_.applications->MutateApplication(
       id, [&](v1::Application& app) -> absl::StatusOr<Mutation> {
         absl::StatusOr<v1::ApplicationState> next = NextState(app.state(), action);
         if (!next.ok()) return next.status();
+        if (IsTimeLimitAction(action)) {
+          // Checked against the clocks as they stand, inside the transaction.
+          absl::Status ok = CheckClockAction(
+              ComputeClocks(app.handling_province(), app.events(), *d_.calendar, now), action,
+              app.events(), app.handling_province());
+          if (!ok.ok()) return ok;
+        }
         if (action == v1::APPLICATION_ACTION_TERMINATE &&
             app.state() == v1::APPLICATION_STATE_PENDING_SUPPLEMENT &&
             app.has_supplement_deadline() && now < FromProto(app.supplement_deadline())) {
@@ -424,6 +446,13 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Transition(const Caller&
         *app.mutable_updated_at() = ToProto(now);
         v1::ApplicationEvent e =
             MakeEvent(app, own_, action, before, app.state(), caller.actor(), now, note);
+        if (guide != nullptr) StampTimeLimits(app, *guide, &e);
+        if (decision != nullptr && action == v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE) {
+          e.set_special_procedure(decision->special_procedure());
+        }
+        if (decision != nullptr && action == v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT) {
+          e.set_extension_days(decision->extension_days());
+        }
         absl::Status sealed = SealEvent(app, d_.signer, &e);
         if (!sealed.ok()) return sealed;
         Mutation mutation;
@@ -452,8 +481,8 @@ grpc::Status ApplicationServiceImpl::WithdrawApplication(grpc::ServerContext* ct
   if (!valid.ok()) return ToGrpcStatus(valid);
   absl::StatusOr<v1::Application> current = LoadForCaller(req->application_id(), *caller);
   if (!current.ok()) return ToGrpcStatus(current.status());
-  return Reply(Transition(*caller, req->application_id(), v1::APPLICATION_ACTION_WITHDRAW,
-                          req->reason()),
+  return Reply(WithClocks(Transition(*caller, req->application_id(),
+                                     v1::APPLICATION_ACTION_WITHDRAW, req->reason())),
                resp);
 }
 
@@ -466,16 +495,42 @@ grpc::Status ApplicationServiceImpl::DecideApplication(grpc::ServerContext* ctx,
   if (!IsOfficerDecision(req->action())) {
     return ToGrpcStatus(absl::InvalidArgumentError(
         "action must be one of ACCEPT, REJECT, START_REVIEW, REQUEST_MATERIALS, APPROVE, DENY, "
-        "TERMINATE"));
+        "TERMINATE, START_SPECIAL_PROCEDURE, END_SPECIAL_PROCEDURE, EXTEND_TIME_LIMIT"));
   }
-  const bool note_required = req->action() == v1::APPLICATION_ACTION_REJECT ||
-                             req->action() == v1::APPLICATION_ACTION_REQUEST_MATERIALS ||
-                             req->action() == v1::APPLICATION_ACTION_DENY;
+  const v1::ApplicationAction action = req->action();
+  const bool note_required = action == v1::APPLICATION_ACTION_REJECT ||
+                             action == v1::APPLICATION_ACTION_REQUEST_MATERIALS ||
+                             action == v1::APPLICATION_ACTION_DENY ||
+                             action == v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE ||
+                             action == v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT;
   absl::Status valid = ValidateText(
-      note_required ? absl::StrCat("note (required for ", ActionName(req->action()), ")")
+      note_required ? absl::StrCat("note (required for ", ActionName(action), ")")
                     : std::string("note"),
       req->note(), kMaxNoteChars, note_required);
   if (!valid.ok()) return ToGrpcStatus(valid);
+  const bool starts_procedure = action == v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE;
+  if (starts_procedure != (req->special_procedure() != v1::SPECIAL_PROCEDURE_KIND_UNSPECIFIED) ||
+      !v1::SpecialProcedureKind_IsValid(req->special_procedure())) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        starts_procedure
+            ? "special_procedure is required for START_SPECIAL_PROCEDURE: one of the "
+              "SpecialProcedureKind values other than UNSPECIFIED"
+            : "special_procedure is only for START_SPECIAL_PROCEDURE"));
+  }
+  const bool extends = action == v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT;
+  if (extends && (req->extension_days() < 1 || req->extension_days() > kMaxExtensionDays)) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("extension_days must be 1 to ", kMaxExtensionDays,
+                     " working days for EXTEND_TIME_LIMIT (行政许可法 第四十二条)")));
+  }
+  if (!extends && req->extension_days() != 0) {
+    return ToGrpcStatus(
+        absl::InvalidArgumentError("extension_days is only for EXTEND_TIME_LIMIT"));
+  }
+  if (extends) {
+    absl::Status approver = d_.authz->CheckExtensionApprover(*caller);
+    if (!approver.ok()) return ToGrpcStatus(approver);
+  }
   absl::StatusOr<v1::Application> current = LoadForCaller(req->application_id(), *caller);
   if (!current.ok()) return ToGrpcStatus(current.status());
   if (current->handling_province() != own_) {
@@ -483,7 +538,12 @@ grpc::Status ApplicationServiceImpl::DecideApplication(grpc::ServerContext* ctx,
         "rule decisions-by-handling-province: ", req->application_id(),
         " is decided by officers of province ", current->handling_province(), ", not ", own_)));
   }
-  return Reply(Transition(*caller, req->application_id(), req->action(), req->note()), resp);
+  // This province's guide: its limits are fixed on the event that starts the clocks.
+  absl::StatusOr<v1::Guide> guide = d_.catalog->GetGuide(own_, current->item_code());
+  if (!guide.ok() && !absl::IsNotFound(guide.status())) return ToGrpcStatus(guide.status());
+  return Reply(WithClocks(Transition(*caller, req->application_id(), action, req->note(),
+                                     guide.ok() ? &*guide : nullptr, req)),
+               resp);
 }
 
 absl::StatusOr<v1::Escalation> ApplicationServiceImpl::Escalate(
@@ -615,6 +675,68 @@ grpc::Status ApplicationServiceImpl::ResolveEscalation(grpc::ServerContext* ctx,
   absl::StatusOr<v1::Escalation> e = Resolve(*caller, *req);
   if (!e.ok()) return ToGrpcStatus(e.status());
   *resp->mutable_escalation() = std::move(*e);
+  return grpc::Status::OK;
+}
+
+}  // namespace tongban::node
+
+namespace tongban::node {
+
+absl::Status ApplicationServiceImpl::EscalateAsNode(const std::string& application_id,
+                                                    const std::string& reason) {
+  Caller node;
+  node.principal.kind = Principal::Kind::kNode;
+  node.principal.province = own_;
+  node.principal.spiffe_id = NodeSpiffeId(own_);
+  v1::EscalateApplicationRequest req;
+  req.set_application_id(application_id);
+  req.set_reason(reason);
+  return Escalate(node, req).status();
+}
+
+grpc::Status ApplicationServiceImpl::ListOverdueApplications(
+    grpc::ServerContext* ctx, const v1::ListOverdueApplicationsRequest* req,
+    v1::ListOverdueApplicationsResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ListOverdueApplications"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (!v1::ClockKind_IsValid(req->clock())) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "clock must be CLOCK_KIND_LEGAL, CLOCK_KIND_PROMISED or UNSPECIFIED (either)"));
+  }
+  int limit = 0;
+  absl::Status s = ValidatePageSize("page_size", req->page_size(), &limit);
+  if (!s.ok()) return ToGrpcStatus(s);
+  const std::string list = absl::StrCat("overdue:", req->clock());
+  absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
+  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  // Computed on demand over the open applications handled here (officers
+  // ask rarely; the gauges use ClockMonitor's periodic refresh). Ordered by
+  // application id, so the cursor is simply the last id of the page.
+  std::vector<v1::Application> overdue;
+  s = ForEachOpenHandledApplication(
+      d_.applications, own_, *d_.calendar, d_.clock->Now(), [&](v1::Application& app) {
+        const v1::ApplicationClocks& c = app.clocks();
+        const bool legal = c.legal_overdue(), promised = c.promised_overdue();
+        const bool match = req->clock() == v1::CLOCK_KIND_LEGAL      ? legal
+                           : req->clock() == v1::CLOCK_KIND_PROMISED ? promised
+                                                                      : legal || promised;
+        if (match && app.application_id() > *cursor) {
+          app.clear_events();
+          overdue.push_back(std::move(app));
+        }
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return ToGrpcStatus(s);
+  std::sort(overdue.begin(), overdue.end(), [](const v1::Application& a, const v1::Application& b) {
+    return a.application_id() < b.application_id();
+  });
+  const size_t n = std::min(overdue.size(), static_cast<size_t>(limit));
+  for (size_t i = 0; i < n; ++i) *resp->add_applications() = std::move(overdue[i]);
+  if (overdue.size() > n) {
+    resp->set_next_page_token(
+        EncodePageToken(list, resp->applications(static_cast<int>(n) - 1).application_id()));
+  }
   return grpc::Status::OK;
 }
 

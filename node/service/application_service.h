@@ -21,6 +21,7 @@
 #include "store/catalog_store.h"
 #include "structured_log.h"
 #include "tongban/v1/application.grpc.pb.h"
+#include "working_day_calendar.h"
 
 namespace tongban::node {
 
@@ -34,6 +35,8 @@ struct ApplicationServiceDeps {
   EventLog* log = nullptr;
   // Signs this node's events on cross-province applications.
   signing::RecordSigner* signer = nullptr;
+  // Working days: time-limit clocks and 容缺 supplement deadlines.
+  const WorkingDayCalendar* calendar = nullptr;
   // Optional: called (on the handler's thread) after a committed write that
   // added outbox entries, so the forwarder sends them at once.
   std::function<void()> on_outbox_written;
@@ -73,6 +76,13 @@ class ApplicationServiceImpl final : public v1::ApplicationService::Service {
   grpc::Status ResolveEscalation(grpc::ServerContext* ctx,
                                  const v1::ResolveEscalationRequest* req,
                                  v1::ResolveEscalationResponse* resp) override;
+  grpc::Status ListOverdueApplications(grpc::ServerContext* ctx,
+                                       const v1::ListOverdueApplicationsRequest* req,
+                                       v1::ListOverdueApplicationsResponse* resp) override;
+
+  // The node itself flags an application to the 办不成事 queue (ClockMonitor's
+  // auto-escalation of overdue cases); the actor is the node's SPIFFE id.
+  absl::Status EscalateAsNode(const std::string& application_id, const std::string& reason);
 
  private:
   // The guide of the handling province, checked for filing from here.
@@ -81,10 +91,17 @@ class ApplicationServiceImpl final : public v1::ApplicationService::Service {
   // Loads an application the caller may see; NOT_FOUND for a citizen's
   // request about someone else's (so ids cannot be probed).
   absl::StatusOr<v1::Application> LoadForCaller(const std::string& id, const Caller& caller);
-  // Applies one state-changing action under the store's write transaction.
+  // Applies one officer or applicant action under the store's write
+  // transaction. `guide` (this province's, when it handles the application)
+  // supplies the time limits if the action starts the clocks; `decision`
+  // carries a time-limit action's kind or days.
   absl::StatusOr<v1::Application> Transition(const Caller& caller, const std::string& id,
                                              v1::ApplicationAction action,
-                                             const std::string& note);
+                                             const std::string& note,
+                                             const v1::Guide* guide = nullptr,
+                                             const v1::DecideApplicationRequest* decision = nullptr);
+  // `app` with its clocks computed now (docs/time-limits.md).
+  absl::StatusOr<v1::Application> WithClocks(absl::StatusOr<v1::Application> app) const;
   absl::StatusOr<v1::Application> Submit(const Caller& caller,
                                          const v1::SubmitApplicationRequest& req, bool* replayed,
                                          v1::PrecheckOutcome* outcome);

@@ -23,6 +23,11 @@ ApplicationState Lookup(ApplicationState s, ApplicationAction a) {
     return v1::APPLICATION_STATE_UNSPECIFIED;
   }
   if (a == v1::APPLICATION_ACTION_WITHDRAW) return v1::APPLICATION_STATE_WITHDRAWN;
+  // Time-limit actions change no state; they need an application the
+  // handling province has accepted (RECEIVED is before 受理). Whether the
+  // clocks actually started (WAITING_FOR_MATERIALS may precede 受理) is
+  // checked against the clocks (CheckClockAction).
+  if (IsTimeLimitAction(a)) return s == v1::APPLICATION_STATE_RECEIVED ? v1::APPLICATION_STATE_UNSPECIFIED : s;
   switch (s) {
     case v1::APPLICATION_STATE_RECEIVED:
       if (a == v1::APPLICATION_ACTION_ACCEPT) return v1::APPLICATION_STATE_ACCEPTED;
@@ -77,7 +82,14 @@ bool IsOfficerDecision(ApplicationAction a) {
   return a == v1::APPLICATION_ACTION_ACCEPT || a == v1::APPLICATION_ACTION_REJECT ||
          a == v1::APPLICATION_ACTION_START_REVIEW ||
          a == v1::APPLICATION_ACTION_REQUEST_MATERIALS || a == v1::APPLICATION_ACTION_APPROVE ||
-         a == v1::APPLICATION_ACTION_DENY || a == v1::APPLICATION_ACTION_TERMINATE;
+         a == v1::APPLICATION_ACTION_DENY || a == v1::APPLICATION_ACTION_TERMINATE ||
+         IsTimeLimitAction(a);
+}
+
+bool IsTimeLimitAction(ApplicationAction a) {
+  return a == v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE ||
+         a == v1::APPLICATION_ACTION_END_SPECIAL_PROCEDURE ||
+         a == v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT;
 }
 
 std::vector<ApplicationAction> AllowedActions(ApplicationState state) {

@@ -7,6 +7,8 @@
 //      └─REJECT─▶ NOT_ACCEPTED        │ SUPPLEMENT ▶ IN_REVIEW; TERMINATE; DENY
 //   PENDING_SUPPLEMENT (容缺) ──SUPPLEMENT (all)──▶ ACCEPTED; REJECT; TERMINATE (deadline passed)
 //   WITHDRAW from every non-terminal state.
+//   START_SPECIAL_PROCEDURE, END_SPECIAL_PROCEDURE, EXTEND_TIME_LIMIT (time-limit
+//   actions): no state change, in every non-terminal state but RECEIVED.
 #pragma once
 
 #include <string>
@@ -33,8 +35,12 @@ bool IsTerminal(v1::ApplicationState state);
 // Actions legal in `state`, in enum order.
 std::vector<v1::ApplicationAction> AllowedActions(v1::ApplicationState state);
 
-// Officer actions accepted by DecideApplication.
+// Officer actions accepted by DecideApplication (decisions and time-limit actions).
 bool IsOfficerDecision(v1::ApplicationAction action);
+
+// START_SPECIAL_PROCEDURE, END_SPECIAL_PROCEDURE, EXTEND_TIME_LIMIT: they
+// change no state, only the clocks (application_clocks.h).
+bool IsTimeLimitAction(v1::ApplicationAction action);
 
 // "RECEIVED", "APPROVE", ... (the enum names without prefix), for messages.
 std::string StateName(v1::ApplicationState state);

@@ -65,11 +65,24 @@ AuthzPolicy AuthzPolicy::ForNode(std::string own_province) {
       {a + "EscalateApplication", Rule::kOwnOfficerOrCitizen},
       {a + "ListEscalations", Rule::kOwnOfficer},
       {a + "ResolveEscalation", Rule::kOwnOfficer},
+      {a + "ListOverdueApplications", Rule::kOwnOfficer},
       {f + "DeliverApplication", Rule::kGatewayRelay},
       {f + "DeliverEvent", Rule::kGatewayRelay},
       {f + "FetchGuide", Rule::kGatewayRelay},
   };
   return AuthzPolicy(std::move(own_province), std::move(rules));
+}
+
+absl::Status AuthzPolicy::CheckExtensionApprover(const Caller& caller) const {
+  if (caller.is_officer() && caller.principal.province == own_province_ &&
+      extension_approvers_.count(caller.principal.officer_id) > 0) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "rule extension-approvers-only: EXTEND_TIME_LIMIT needs an approving officer of province ",
+      own_province_, " (time_limits.extension_approvers",
+      extension_approvers_.empty() ? ", empty: nobody may extend" : "", "); caller is ",
+      Describe(caller.principal)));
 }
 
 absl::StatusOr<Caller> AuthzPolicy::Authorize(const grpc::ServerContext& context,

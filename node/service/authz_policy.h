@@ -6,6 +6,7 @@
 
 #include "absl/strings/string_view.h"
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -70,8 +71,19 @@ class AuthzPolicy final {
 
   const std::string& own_province() const { return own_province_; }
 
+  // Officer ids of this province who may approve time-limit extensions
+  // (负责人批准; config time_limits.extension_approvers). Set before serving.
+  void set_extension_approvers(std::set<std::string> officer_ids) {
+    extension_approvers_ = std::move(officer_ids);
+  }
+  // OK for an officer of this province listed as an approver; otherwise
+  // PERMISSION_DENIED naming rule extension-approvers-only. The officer id is
+  // the verified certificate's, never a header's.
+  absl::Status CheckExtensionApprover(const Caller& caller) const;
+
  private:
   std::string own_province_;
+  std::set<std::string> extension_approvers_;
   std::map<std::string, Rule, std::less<>> rules_;
 };
 

@@ -24,7 +24,11 @@ std::vector<AuthorityRule> BuildTable() {
        {v1::APPLICATION_ACTION_ACCEPT, v1::APPLICATION_ACTION_REJECT,
         v1::APPLICATION_ACTION_START_REVIEW, v1::APPLICATION_ACTION_REQUEST_MATERIALS,
         v1::APPLICATION_ACTION_APPROVE, v1::APPLICATION_ACTION_DENY,
-        v1::APPLICATION_ACTION_TERMINATE, v1::APPLICATION_ACTION_DELIVER}) {
+        v1::APPLICATION_ACTION_TERMINATE, v1::APPLICATION_ACTION_DELIVER,
+        // Time limits are the handling province's: its officers pause the
+        // clocks for special procedures and approve extensions.
+        v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE,
+        v1::APPLICATION_ACTION_END_SPECIAL_PROCEDURE, v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT}) {
     t.push_back({kDeliverEvent, a, Role::kHandling, Effect::kMirrorHandlingState,
                  "decisions-by-handling-province"});
   }

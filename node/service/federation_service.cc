@@ -1,5 +1,6 @@
 #include "federation_service.h"
 
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "input_validation.h"
 #include "record_signing.h"
 #include "resident_id.h"
+#include "service/application_clocks.h"
 #include "service/application_events.h"
 #include "service/application_request_validation.h"
 #include "service/application_state_machine.h"
@@ -35,7 +37,8 @@ FederationServiceImpl::FederationServiceImpl(const AuthzPolicy* authz,
                                              NodeMetrics* metrics, EventLog* log,
                                              std::string node_identity,
                                              signing::RecordSigner* signer,
-                                             const signing::RecordVerifier* verifier)
+                                             const signing::RecordVerifier* verifier,
+                                             const WorkingDayCalendar* calendar)
     : authz_(authz),
       applications_(applications),
       catalog_(catalog),
@@ -45,7 +48,8 @@ FederationServiceImpl::FederationServiceImpl(const AuthzPolicy* authz,
       own_(authz->own_province()),
       node_identity_(std::move(node_identity)),
       signer_(signer),
-      verifier_(verifier) {}
+      verifier_(verifier),
+      calendar_(calendar) {}
 
 namespace {
 
@@ -73,6 +77,10 @@ absl::Status ValidateEnums(const v1::ApplicationEvent& e, const std::string& fie
     return absl::InvalidArgumentError(
         absl::StrCat(field, ".action ", e.action(), " is not a known application action"));
   }
+  if (!v1::SpecialProcedureKind_IsValid(e.special_procedure())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".special_procedure ", e.special_procedure(), " is not a known procedure kind"));
+  }
   return absl::OkStatus();
 }
 
@@ -98,6 +106,25 @@ absl::Status ValidateEventFields(const v1::ApplicationEvent& e, const std::strin
   if (s.ok()) s = ValidateSuppliedMaterials(absl::StrCat(field, ".materials"), e.materials(), false);
   if (s.ok() && e.material_ids_size() > 100) {
     s = absl::InvalidArgumentError(absl::StrCat(field, ".material_ids holds at most 100 ids"));
+  }
+  // Time-limit fields: the clocks ignore values outside the rules anyway
+  // (application_clocks.h); malformed ones are refused here, never stored.
+  if (s.ok() && (e.time_limits().legal_days() < 0 || e.time_limits().promised_days() < 0 ||
+                 e.time_limits().legal_days() > 3650 || e.time_limits().promised_days() > 3650)) {
+    s = absl::InvalidArgumentError(
+        absl::StrCat(field, ".time_limits days must be 0 to 3650 working days"));
+  }
+  const bool starts = e.action() == v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE;
+  if (s.ok() && starts != (e.special_procedure() != v1::SPECIAL_PROCEDURE_KIND_UNSPECIFIED)) {
+    s = absl::InvalidArgumentError(absl::StrCat(
+        field, ".special_procedure is required for START_SPECIAL_PROCEDURE and only there"));
+  }
+  const bool extends = e.action() == v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT;
+  if (s.ok() && (extends ? e.extension_days() < 1 || e.extension_days() > kMaxExtensionDays
+                         : e.extension_days() != 0)) {
+    s = absl::InvalidArgumentError(absl::StrCat(
+        field, ".extension_days must be 1 to ", kMaxExtensionDays,
+        " for EXTEND_TIME_LIMIT and 0 otherwise"));
   }
   return s;
 }
@@ -247,7 +274,7 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
                                : v1::APPLICATION_STATE_RECEIVED);
   if (deficient) {
     *incoming.mutable_supplement_deadline() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-        absl::ToUnixNanos(now + absl::Hours(24) * check->supplement_days));
+        absl::ToUnixNanos(SupplementDeadline(*calendar_, now, check->supplement_days)));
   }
   incoming.set_guide_version(guide->version());
   *incoming.mutable_created_at() = filing.filed_at();
@@ -261,6 +288,8 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
         delivered = MakeEvent(stored, own_, v1::APPLICATION_ACTION_DELIVER,
                               v1::APPLICATION_STATE_UNSPECIFIED, stored.state(), node_identity_,
                               now, absl::StrJoin(notes, "; "));
+        // 容缺受理 here starts the clocks against this province's guide.
+        StampTimeLimits(stored, *guide, &delivered);
         absl::Status sealed = SealEvent(stored, signer_, &delivered);
         if (!sealed.ok()) return sealed;
         *stored.mutable_updated_at() =
@@ -346,6 +375,22 @@ absl::Status FederationServiceImpl::ApplyEvent(const Caller& caller,
   s = verifier_->VerifyEvent(req.application_id(), event, now, signing::VerifyMode::kReceiving);
   if (!s.ok()) return s;
 
+  // An applicant's action may complete a pre-acceptance 补正 here, which
+  // starts the clocks against this province's guide (read before the write
+  // transaction).
+  std::optional<v1::Guide> own_guide;
+  if (effect == AuthorityEffect::kApplyApplicantAction) {
+    absl::StatusOr<v1::Application> current =
+        applications_->GetApplication(req.application_id(), /*with_events=*/false);
+    if (current.ok()) {
+      absl::StatusOr<v1::Guide> g = catalog_->GetGuide(own_, current->item_code());
+      if (g.ok()) {
+        own_guide = std::move(*g);
+      } else if (!absl::IsNotFound(g.status())) {
+        return g.status();
+      }
+    }
+  }
   v1::ApplicationEvent result;  // the handling node's own record of an applicant action
   absl::StatusOr<v1::Application> stored = applications_->MutateApplication(
       req.application_id(), [&](v1::Application& app) -> absl::StatusOr<Mutation> {
@@ -388,6 +433,7 @@ absl::Status FederationServiceImpl::ApplyEvent(const Caller& caller,
             *before_result.add_events() = event;
             result = MakeEvent(before_result, own_, event.action(), before, app.state(),
                                node_identity_, now, note);
+            if (own_guide.has_value()) StampTimeLimits(before_result, *own_guide, &result);
             absl::Status sealed = SealEvent(before_result, signer_, &result);
             if (!sealed.ok()) return sealed;
             m.outbox = EventOutbox(app, own_, result);

@@ -18,6 +18,7 @@
 #include "store/catalog_store.h"
 #include "structured_log.h"
 #include "tongban/v1/federation.grpc.pb.h"
+#include "working_day_calendar.h"
 
 namespace tongban::node {
 
@@ -30,7 +31,8 @@ class FederationServiceImpl final : public v1::FederationService::Service {
   FederationServiceImpl(const AuthzPolicy* authz, ApplicationStore* applications,
                         CatalogStore* catalog, const Clock* clock, NodeMetrics* metrics,
                         EventLog* log, std::string node_identity, signing::RecordSigner* signer,
-                        const signing::RecordVerifier* verifier);
+                        const signing::RecordVerifier* verifier,
+                        const WorkingDayCalendar* calendar);
 
   // Optional: called after a committed write that added outbox entries (the
   // DELIVER event going back), so the forwarder sends it at once. Set before
@@ -60,6 +62,7 @@ class FederationServiceImpl final : public v1::FederationService::Service {
   const std::string node_identity_;
   signing::RecordSigner* signer_;
   const signing::RecordVerifier* verifier_;
+  const WorkingDayCalendar* calendar_;  // 容缺 deadlines in working days
   std::function<void()> on_outbox_written_;
 };
 

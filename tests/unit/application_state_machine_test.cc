@@ -57,7 +57,7 @@ bool KeepsState(ApplicationAction a) {
 // The documented state changes (header diagram): anything not listed here is
 // refused, except the three actions that keep the state.
 const std::map<std::pair<ApplicationState, ApplicationAction>, ApplicationState>& Expected() {
-  static const auto* table =
+  static auto* const table =
       new std::map<std::pair<ApplicationState, ApplicationAction>, ApplicationState>{
           {{R, v1::APPLICATION_ACTION_ACCEPT}, AC},
           {{R, v1::APPLICATION_ACTION_REJECT}, NA},
@@ -82,6 +82,19 @@ const std::map<std::pair<ApplicationState, ApplicationAction>, ApplicationState>
           {{WM, v1::APPLICATION_ACTION_TERMINATE}, TM},
           {{WM, v1::APPLICATION_ACTION_WITHDRAW}, WD},
       };
+  // Time-limit actions (START/END_SPECIAL_PROCEDURE, EXTEND_TIME_LIMIT) keep
+  // the state, in every accepted non-terminal state (not RECEIVED).
+  static bool added = [] {
+    for (ApplicationState s : {PS, AC, IR, WM}) {
+      for (ApplicationAction a : {v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE,
+                                  v1::APPLICATION_ACTION_END_SPECIAL_PROCEDURE,
+                                  v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT}) {
+        table->emplace(std::make_pair(s, a), s);
+      }
+    }
+    return true;
+  }();
+  (void)added;
   return *table;
 }
 
@@ -102,7 +115,7 @@ const std::set<ApplicationState>& Terminal() {
 TEST(ApplicationStateMachineTest, EnumsHaveTheSizesTheTableCovers) {
   // If a state or action is added, this table (and the machine) need a look.
   EXPECT_EQ(AllStates().size(), 11u);
-  EXPECT_EQ(AllActions().size(), 14u);
+  EXPECT_EQ(AllActions().size(), 17u);
 }
 
 TEST(ApplicationStateMachineTest, EveryStateActionPairFollowsTheTable) {
@@ -134,9 +147,10 @@ TEST(ApplicationStateMachineTest, EveryStateActionPairFollowsTheTable) {
       }
     }
   }
-  // 18 documented changes + 4 state-keeping actions in each of 11 states.
-  EXPECT_EQ(legal, 18 + 4 * 11);
-  EXPECT_EQ(refused, 11 * 14 - legal);
+  // 18 documented changes + 3 time-limit actions in 4 states + 4
+  // state-keeping actions in each of 11 states.
+  EXPECT_EQ(legal, 18 + 3 * 4 + 4 * 11);
+  EXPECT_EQ(refused, 11 * 17 - legal);
 }
 
 TEST(ApplicationStateMachineTest, UnspecifiedActionIsRefusedEverywhere) {
@@ -207,20 +221,23 @@ TEST(ApplicationStateMachineTest, SubmitIsNeverATransition) {
 
 TEST(ApplicationStateMachineTest, AllowedActionsMatchTheTableInEnumOrder) {
   using A = ApplicationAction;
+  constexpr A SP = v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE;
+  constexpr A EP = v1::APPLICATION_ACTION_END_SPECIAL_PROCEDURE;
+  constexpr A EX = v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT;
   const std::map<ApplicationState, std::vector<A>> want = {
       {R,
        {v1::APPLICATION_ACTION_WITHDRAW, v1::APPLICATION_ACTION_ACCEPT,
         v1::APPLICATION_ACTION_REJECT, v1::APPLICATION_ACTION_REQUEST_MATERIALS}},
       {PS,
        {v1::APPLICATION_ACTION_SUPPLEMENT, v1::APPLICATION_ACTION_WITHDRAW,
-        v1::APPLICATION_ACTION_REJECT, v1::APPLICATION_ACTION_TERMINATE}},
-      {AC, {v1::APPLICATION_ACTION_WITHDRAW, v1::APPLICATION_ACTION_START_REVIEW}},
+        v1::APPLICATION_ACTION_REJECT, v1::APPLICATION_ACTION_TERMINATE, SP, EP, EX}},
+      {AC, {v1::APPLICATION_ACTION_WITHDRAW, v1::APPLICATION_ACTION_START_REVIEW, SP, EP, EX}},
       {IR,
        {v1::APPLICATION_ACTION_WITHDRAW, v1::APPLICATION_ACTION_REQUEST_MATERIALS,
-        v1::APPLICATION_ACTION_APPROVE, v1::APPLICATION_ACTION_DENY}},
+        v1::APPLICATION_ACTION_APPROVE, v1::APPLICATION_ACTION_DENY, SP, EP, EX}},
       {WM,
        {v1::APPLICATION_ACTION_SUPPLEMENT, v1::APPLICATION_ACTION_WITHDRAW,
-        v1::APPLICATION_ACTION_DENY, v1::APPLICATION_ACTION_TERMINATE}},
+        v1::APPLICATION_ACTION_DENY, v1::APPLICATION_ACTION_TERMINATE, SP, EP, EX}},
   };
   for (ApplicationState s : AllStates()) {
     SCOPED_TRACE(StateName(s));
@@ -251,7 +268,10 @@ TEST(ApplicationStateMachineTest, IsOfficerDecision) {
       v1::APPLICATION_ACTION_ACCEPT,       v1::APPLICATION_ACTION_REJECT,
       v1::APPLICATION_ACTION_START_REVIEW, v1::APPLICATION_ACTION_REQUEST_MATERIALS,
       v1::APPLICATION_ACTION_APPROVE,      v1::APPLICATION_ACTION_DENY,
-      v1::APPLICATION_ACTION_TERMINATE};
+      v1::APPLICATION_ACTION_TERMINATE,
+      v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE,
+      v1::APPLICATION_ACTION_END_SPECIAL_PROCEDURE,
+      v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT};
   EXPECT_FALSE(IsOfficerDecision(v1::APPLICATION_ACTION_UNSPECIFIED));
   for (ApplicationAction a : AllActions()) {
     EXPECT_EQ(IsOfficerDecision(a), officer.count(a) > 0) << ActionName(a);

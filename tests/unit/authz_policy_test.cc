@@ -111,7 +111,7 @@ void ExpectDenied(const absl::StatusOr<Caller>& r, const std::string& in_message
 TEST_F(AuthzPolicyTest, ServicesHaveTheExpectedNumberOfMethods) {
   // A new RPC needs a rule; this makes the author look at this file.
   EXPECT_EQ(CatalogMethods().size(), 8u);
-  EXPECT_EQ(ApplicationMethods().size(), 11u);
+  EXPECT_EQ(ApplicationMethods().size(), 12u);
   EXPECT_EQ(FederationMethods().size(), 3u);
   EXPECT_EQ(policy_.own_province(), "440000");
 }
@@ -145,7 +145,7 @@ TEST_F(AuthzPolicyTest, UnrecognizedIsUnauthenticatedAndShowsWhatWasFound) {
 TEST_F(AuthzPolicyTest, OwnOfficerMayCallEveryCatalogAndApplicationMethod) {
   std::vector<std::string> methods = CatalogMethods();
   for (const std::string& m : ApplicationMethods()) methods.push_back(m);
-  ASSERT_EQ(methods.size(), 19u);
+  ASSERT_EQ(methods.size(), 20u);
   for (const std::string& m : methods) {
     absl::StatusOr<Caller> r = Call(Officer("440000"), m);
     ASSERT_TRUE(r.ok()) << m << ": " << r.status();
@@ -275,10 +275,34 @@ TEST_F(AuthzPolicyTest, GatewayRelaysApplicationReadsOnlyForAStampedProvince) {
 
 TEST_F(AuthzPolicyTest, CitizenViaGatewayMayNotDoOfficersWork) {
   for (const char* m :
-       {"ListApplicationsByState", "DecideApplication", "ListEscalations", "ResolveEscalation"}) {
+       {"ListApplicationsByState", "DecideApplication", "ListEscalations", "ResolveEscalation",
+        "ListOverdueApplications"}) {
     ExpectDenied(CallAsCitizen(Gateway(), App(m)), "rule own-officer:");
   }
   ExpectDenied(CallAsCitizen(Gateway(), Catalog("AmendGuide")), "rule own-officer:");
+}
+
+// Issue 12: an extension needs an approving officer of this province, named
+// in the config and identified by the verified certificate's officer id.
+TEST_F(AuthzPolicyTest, OnlyListedOfficersOfThisProvinceApproveExtensions) {
+  AuthzPolicy policy = AuthzPolicy::ForNode("440000");
+  auto caller = [](const Principal& p) {
+    Caller c;
+    c.principal = p;
+    return c;
+  };
+  absl::Status none = policy.CheckExtensionApprover(caller(Officer("440000", "chief-01")));
+  EXPECT_EQ(none.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(none.message()), HasSubstr("extension-approvers-only"));
+  EXPECT_THAT(std::string(none.message()), HasSubstr("nobody may extend"));
+  policy.set_extension_approvers({"chief-01"});
+  EXPECT_TRUE(policy.CheckExtensionApprover(caller(Officer("440000", "chief-01"))).ok());
+  EXPECT_EQ(policy.CheckExtensionApprover(caller(Officer("440000", "zhang-wei"))).code(),
+            absl::StatusCode::kPermissionDenied);
+  // The same id in another province, an operator or the node itself: no.
+  EXPECT_FALSE(policy.CheckExtensionApprover(caller(Officer("310000", "chief-01"))).ok());
+  EXPECT_FALSE(policy.CheckExtensionApprover(caller(Operator("440000", "chief-01"))).ok());
+  EXPECT_FALSE(policy.CheckExtensionApprover(caller(Node("440000"))).ok());
 }
 
 TEST_F(AuthzPolicyTest, OnlyTheGatewayMayStamp) {

@@ -42,6 +42,23 @@ TEST(FederationAuthorityTest, OfficerDecisionsComeOnlyFromTheHandlingProvince) {
   }
 }
 
+// Issue 12: the clocks are the handling province's; the accepting province
+// can neither pause them for a special procedure nor extend them.
+TEST(FederationAuthorityTest, TimeLimitActionsComeOnlyFromTheHandlingProvince) {
+  for (v1::ApplicationAction a :
+       {v1::APPLICATION_ACTION_START_SPECIAL_PROCEDURE, v1::APPLICATION_ACTION_END_SPECIAL_PROCEDURE,
+        v1::APPLICATION_ACTION_EXTEND_TIME_LIMIT}) {
+    SCOPED_TRACE(ActionName(a));
+    auto from_handling = FindAuthority("DeliverEvent", a, Role::kHandling);
+    ASSERT_TRUE(from_handling.ok()) << from_handling.status();
+    EXPECT_EQ((*from_handling)->effect, AuthorityEffect::kMirrorHandlingState);
+    EXPECT_EQ((*from_handling)->rule, "decisions-by-handling-province");
+    auto from_accepting = FindAuthority("DeliverEvent", a, Role::kAccepting);
+    EXPECT_EQ(from_accepting.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_THAT(from_accepting.status().message(), HasSubstr("decisions-by-handling-province"));
+  }
+}
+
 TEST(FederationAuthorityTest, ApplicantActionsAreRecheckedAtTheHandlingNode) {
   for (v1::ApplicationAction a : {v1::APPLICATION_ACTION_SUPPLEMENT, v1::APPLICATION_ACTION_WITHDRAW}) {
     auto from_accepting = FindAuthority("DeliverEvent", a, Role::kAccepting);
