@@ -1,7 +1,7 @@
 #include "catalog_cache.h"
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "item_search.h"
 
 namespace tongban::gateway {
 
@@ -94,7 +94,8 @@ absl::Status CatalogCache::Reload(const std::string& province, int64_t version) 
     token = resp.next_page_token();
   } while (!token.empty());
   for (const v1::Guide& g : entry->guides) {
-    entry->name_en_lower.push_back(absl::AsciiStrToLower(g.item().name_en()));
+    entry->name_zh_search.push_back(NormalizeForSearch(g.item().name_zh()));
+    entry->name_en_search.push_back(NormalizeForSearch(g.item().name_en()));
   }
   log_->Info("catalog_cache.loaded", {{"province", province},
                                       {"version", absl::StrCat(version)},

@@ -27,9 +27,11 @@ class CatalogCache final {
   struct Entry {
     int64_t version = 0;
     std::vector<v1::Guide> guides;  // item_code order, abolished included
-    // guides[i].item().name_en() in ASCII lower case, made once per load so a
-    // search does not lowercase 1 700 names per call.
-    std::vector<std::string> name_en_lower;
+    // guides[i]'s name_zh and name_en through NormalizeForSearch
+    // (item_search.h), made once per load so a search does not normalise
+    // 1 700 names per call.
+    std::vector<std::string> name_zh_search;
+    std::vector<std::string> name_en_search;
   };
 
   CatalogCache(NodeCaller caller, const Clock* clock, EventLog* log, absl::Duration refresh,
@@ -58,7 +60,7 @@ class CatalogCache final {
   std::map<std::string, std::shared_ptr<const Entry>> entries_;  // guarded by mu_
   // When each province's version was last confirmed; guarded by mu_.
   std::map<std::string, absl::Time> confirmed_at_;
-  bool stopping_ = false;                                         // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
   std::thread refresher_;
 };
 

@@ -3,14 +3,15 @@
 #include <algorithm>
 #include <set>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "application_id.h"
 #include "caller_identity.h"
 #include "filing_policy.h"
 #include "grpc_status.h"
 #include "input_validation.h"
+#include "item_search.h"
 #include "page_token.h"
 
 namespace tongban::gateway {
@@ -30,6 +31,51 @@ void AddMissing(std::vector<v1::MissingProvince>* missing, const std::string& pr
   m.set_province_code(province);
   m.set_reason(reason);
   missing->push_back(std::move(m));
+}
+
+// One search result while merging: a guide (owned by a cache entry or a node
+// response) and its relevance.
+struct SearchHit {
+  const v1::Guide* guide;
+  int32_t relevance;
+};
+
+// Position in the merged order: relevance (highest first), province code,
+// item code. Total, so pages are stable. Views into a guide or a cursor.
+struct SearchKey {
+  int32_t relevance = 0;
+  absl::string_view province;
+  absl::string_view item;
+};
+
+SearchKey KeyOf(const SearchHit& hit) {
+  return {hit.relevance, hit.guide->province_code(), hit.guide->item().item_code()};
+}
+
+bool Before(const SearchKey& a, const SearchKey& b) {
+  if (a.relevance != b.relevance) return a.relevance > b.relevance;
+  return std::tie(a.province, a.item) < std::tie(b.province, b.item);
+}
+
+// The cursor of a search page token: "<relevance>/<province>/<item>" of the
+// last result of the previous page; province empty on the first page.
+struct SearchCursor {
+  int32_t relevance = 0;
+  std::string province;
+  std::string item;
+  SearchKey key() const { return {relevance, province, item}; }
+};
+
+absl::StatusOr<SearchCursor> ParseSearchCursor(const std::string& text) {
+  SearchCursor cursor;
+  if (text.empty()) return cursor;
+  std::vector<std::string> parts = absl::StrSplit(text, '/');
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &cursor.relevance) || parts[1].empty()) {
+    return absl::InvalidArgumentError("page_token is not a token of this search");
+  }
+  cursor.province = std::move(parts[1]);
+  cursor.item = std::move(parts[2]);
+  return cursor;
 }
 
 std::vector<std::string> Names(const std::vector<v1::MissingProvince>& missing) {
@@ -74,19 +120,25 @@ grpc::Status QueryServiceImpl::Search(const v1::SearchFederationRequest& request
     s = ValidateProvinceCode(absl::StrCat("provinces[", i, "]"), provinces[i]);
   }
   if (!s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<SearchQuery> query =
+      SearchQuery::Parse("query", req->query(), SynonymTable::Shipped());
+  if (!query.ok()) return ToGrpcStatus(query.status());
   if (provinces.empty()) provinces = caller_.pool->Provinces();
   std::sort(provinces.begin(), provinces.end());
   const std::string list =
-      absl::StrCat("fed-search:", req->query(), ":", absl::StrJoin(provinces, ","));
-  absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
+      absl::StrCat("ranked-fed-search:", query->normalized(), ":", absl::StrJoin(provinces, ","));
+  absl::StatusOr<std::string> token = DecodePageToken("page_token", list, req->page_token());
+  if (!token.ok()) return ToGrpcStatus(token.status());
+  absl::StatusOr<SearchCursor> cursor = ParseSearchCursor(*token);
   if (!cursor.ok()) return ToGrpcStatus(cursor.status());
 
   // Matches are collected as pointers (into cached catalogs kept alive by
-  // `cached`, or into `fetched`); only the returned page is copied.
-  std::vector<const v1::Guide*> found;
+  // `cached`, or into `fetched`); only the returned page is copied. Cached
+  // catalogs are scored here with the same rule and synonyms as a node's
+  // SearchItems (item_search.h), so cached and live provinces merge alike.
+  std::vector<SearchHit> found;
   std::vector<std::shared_ptr<const CatalogCache::Entry>> cached;
   std::vector<std::string> live;
-  const std::string query_lower = absl::AsciiStrToLower(req->query());
   for (const std::string& p : provinces) {
     std::shared_ptr<const CatalogCache::Entry> entry =
         options_.use_cache ? cache_->Fresh(p) : nullptr;
@@ -96,11 +148,10 @@ grpc::Status QueryServiceImpl::Search(const v1::SearchFederationRequest& request
     }
     for (size_t i = 0; i < entry->guides.size(); ++i) {
       const v1::Guide& g = entry->guides[i];
-      if (g.status() == v1::ITEM_STATUS_ACTIVE &&
-          (absl::StrContains(g.item().name_zh(), req->query()) ||
-           absl::StrContains(entry->name_en_lower[i], query_lower))) {
-        found.push_back(&g);
-      }
+      if (g.status() != v1::ITEM_STATUS_ACTIVE) continue;
+      int32_t relevance =
+          query->ScoreNormalized(entry->name_zh_search[i], entry->name_en_search[i]);
+      if (relevance > 0) found.push_back({&g, relevance});
     }
     cached.push_back(std::move(entry));
   }
@@ -123,23 +174,31 @@ grpc::Status QueryServiceImpl::Search(const v1::SearchFederationRequest& request
         AddMissing(&missing, r.province, MissingReason(r.status));
         continue;
       }
-      for (const auto& g : r.response.guides()) found.push_back(&g);
+      // A node older than ranked search sends no relevance: scored here.
+      const bool scored = r.response.relevance_size() == r.response.guides_size();
+      for (int i = 0; i < r.response.guides_size(); ++i) {
+        const v1::Guide& g = r.response.guides(i);
+        int32_t relevance =
+            scored ? r.response.relevance(i) : query->Score(g.item().name_zh(), g.item().name_en());
+        found.push_back({&g, std::max(relevance, 1)});
+      }
     }
   }
-  std::sort(found.begin(), found.end(), [](const v1::Guide* a, const v1::Guide* b) {
-    return std::tie(a->item().item_code(), a->province_code()) <
-           std::tie(b->item().item_code(), b->province_code());
-  });
-  // Stable order across pages: (item_code, province) strictly after the cursor.
-  auto key = [](const v1::Guide& g) { return absl::StrCat(g.item().item_code(), "/", g.province_code()); };
+  std::sort(found.begin(), found.end(),
+            [](const SearchHit& a, const SearchHit& b) { return Before(KeyOf(a), KeyOf(b)); });
+  // Stable order across pages: strictly after the cursor's (relevance, province, item).
   int added = 0;
-  for (const v1::Guide* g : found) {
-    if (!cursor->empty() && key(*g) <= *cursor) continue;
+  for (const SearchHit& hit : found) {
+    if (!cursor->province.empty() && !Before(cursor->key(), KeyOf(hit))) continue;
     if (added == limit) {
-      resp->set_next_page_token(EncodePageToken(list, key(*resp->guides().rbegin())));
+      const v1::Guide& last = *resp->guides().rbegin();
+      resp->set_next_page_token(
+          EncodePageToken(list, absl::StrCat(*resp->relevance().rbegin(), "/", last.province_code(),
+                                             "/", last.item().item_code())));
       break;
     }
-    *resp->add_guides() = *g;
+    *resp->add_guides() = *hit.guide;
+    resp->add_relevance(hit.relevance);
     ++added;
   }
   caller_.metrics->FanOut("SearchFederation", Names(missing));
@@ -158,10 +217,9 @@ std::map<std::string, v1::Guide> QueryServiceImpl::GuidesOfItem(
       live.push_back(p);
       continue;
     }
-    auto it = std::lower_bound(entry->guides.begin(), entry->guides.end(), item_code,
-                               [](const v1::Guide& g, const std::string& code) {
-                                 return g.item().item_code() < code;
-                               });
+    auto it = std::lower_bound(
+        entry->guides.begin(), entry->guides.end(), item_code,
+        [](const v1::Guide& g, const std::string& code) { return g.item().item_code() < code; });
     if (it != entry->guides.end() && it->item().item_code() == item_code) out[p] = *it;
   }
   if (live.empty()) return out;
@@ -225,7 +283,8 @@ grpc::Status QueryServiceImpl::CompareGuides(grpc::ServerContext* ctx,
   absl::Status s = ValidateItemCode("item_code", req->item_code());
   if (!s.ok()) return ToGrpcStatus(s);
   std::vector<v1::MissingProvince> missing;
-  std::map<std::string, v1::Guide> guides = GuidesOfItem(req->item_code(), Deadline(*ctx), &missing);
+  std::map<std::string, v1::Guide> guides =
+      GuidesOfItem(req->item_code(), Deadline(*ctx), &missing);
   caller_.metrics->FanOut("CompareGuides", Names(missing));
   if (guides.empty() && missing.empty()) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -329,7 +388,8 @@ grpc::Status QueryServiceImpl::GetRoutedApplication(grpc::ServerContext* ctx,
         [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetApplicationResponse* r) {
           return stubs.applications->GetApplication(c, node_req, r);
         },
-        &node_resp, [&](grpc::ClientContext* c) { c->AddMetadata(kOriginMetadata, who->province); });
+        &node_resp,
+        [&](grpc::ClientContext* c) { c->AddMetadata(kOriginMetadata, who->province); });
     if (status.ok()) {
       *resp->mutable_application() = std::move(*node_resp.mutable_application());
       resp->set_answered_by(province);

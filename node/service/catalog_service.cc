@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "catalog/catalog_search.h"
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "page_token.h"
@@ -27,8 +28,8 @@ absl::StatusOr<v1::Guide> CatalogServiceImpl::OwnGuide(const std::string& item_c
   if (!valid.ok()) return valid;
   absl::StatusOr<v1::Guide> guide = store_->GetGuide(authz_->own_province(), item_code);
   if (absl::IsNotFound(guide.status())) {
-    return absl::NotFoundError(absl::StrCat("item ", item_code, " is not in the catalog of province ",
-                                            authz_->own_province()));
+    return absl::NotFoundError(absl::StrCat(
+        "item ", item_code, " is not in the catalog of province ", authz_->own_province()));
   }
   return guide;
 }
@@ -77,15 +78,15 @@ grpc::Status CatalogServiceImpl::SearchItems(grpc::ServerContext* ctx,
   const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("SearchItems"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  absl::Status valid = ValidateText("query", req->query(), 64, /*required=*/true);
-  if (!valid.ok()) return ToGrpcStatus(valid);
-  GuideFilter filter;
-  filter.province_code = authz_->own_province();
-  filter.include_abolished = req->include_abolished();
-  filter.query = req->query();
-  std::string list = absl::StrCat("search:", req->query(), ":", req->include_abolished());
-  return ToGrpcStatus(ListPage(filter, list, req->page_size(), req->page_token(),
-                               resp->mutable_guides(), resp->mutable_next_page_token()));
+  absl::StatusOr<CatalogSearchPage> page =
+      SearchCatalog(*store_, authz_->own_province(), *req, SynonymTable::Shipped());
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (ScoredGuide& g : page->results) {
+    *resp->add_guides() = std::move(g.guide);
+    resp->add_relevance(g.relevance);
+  }
+  resp->set_next_page_token(std::move(page->next_page_token));
+  return grpc::Status::OK;
 }
 
 grpc::Status CatalogServiceImpl::GetItem(grpc::ServerContext* ctx, const v1::GetItemRequest* req,
@@ -99,8 +100,7 @@ grpc::Status CatalogServiceImpl::GetItem(grpc::ServerContext* ctx, const v1::Get
   return grpc::Status::OK;
 }
 
-grpc::Status CatalogServiceImpl::GetGuide(grpc::ServerContext* ctx,
-                                          const v1::GetGuideRequest* req,
+grpc::Status CatalogServiceImpl::GetGuide(grpc::ServerContext* ctx, const v1::GetGuideRequest* req,
                                           v1::GetGuideResponse* resp) {
   const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("GetGuide"));
@@ -161,8 +161,9 @@ absl::Status ValidateGuideAmendment(const v1::Guide& g) {
     if (!s.ok()) return s;
     if (m.key() && m.deficiency_allowed()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          field, " is a key material and cannot be deficiency_allowed (容缺 covers only secondary "
-                 "materials)"));
+          field,
+          " is a key material and cannot be deficiency_allowed (容缺 covers only secondary "
+          "materials)"));
     }
     has_key |= m.key();
   }
@@ -196,8 +197,8 @@ grpc::Status CatalogServiceImpl::AmendGuide(grpc::ServerContext* ctx,
   if (!req->has_guide()) return ToGrpcStatus(absl::InvalidArgumentError("guide is required"));
   const v1::Guide& in = req->guide();
   if (in.province_code() != authz_->own_province()) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "guide.province_code must be this node's province ", authz_->own_province())));
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("guide.province_code must be this node's province ", authz_->own_province())));
   }
   absl::StatusOr<v1::Guide> current = OwnGuide(in.item().item_code());
   if (!current.ok()) return ToGrpcStatus(current.status());
@@ -213,14 +214,13 @@ grpc::Status CatalogServiceImpl::AmendGuide(grpc::ServerContext* ctx,
   amended.mutable_item()->set_name_en(in.item().name_en().empty() ? current->item().name_en()
                                                                   : in.item().name_en());
   if (amended.status() == v1::ITEM_STATUS_UNSPECIFIED) amended.set_status(current->status());
-  absl::StatusOr<v1::Guide> stored = store_->AmendGuide(
-      amended, req->expected_version(), absl::ToUnixSeconds(clock_->Now()));
+  absl::StatusOr<v1::Guide> stored =
+      store_->AmendGuide(amended, req->expected_version(), absl::ToUnixSeconds(clock_->Now()));
   if (!stored.ok()) return ToGrpcStatus(stored.status());
   if (on_guide_changed_) on_guide_changed_(stored->item().item_code());
-  log_->Info("catalog.guide_amended",
-             {{"item", stored->item().item_code()},
-              {"version", absl::StrCat(stored->version())},
-              {"by", caller->actor()}});
+  log_->Info("catalog.guide_amended", {{"item", stored->item().item_code()},
+                                       {"version", absl::StrCat(stored->version())},
+                                       {"by", caller->actor()}});
   *resp->mutable_guide() = std::move(*stored);
   return grpc::Status::OK;
 }

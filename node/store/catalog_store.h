@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,12 +18,21 @@ namespace tongban::node {
 
 // Which guides ListGuides returns.
 struct GuideFilter {
-  std::string province_code;              // required
+  std::string province_code;                         // required
   v1::ItemScope scope = v1::ITEM_SCOPE_UNSPECIFIED;  // UNSPECIFIED = every scope
   bool include_abolished = false;
   // Substring of name_zh, or of name_en ignoring ASCII case; empty = all.
   std::string query;
 };
+
+// A search candidate: a guide and the relevance its scorer gave it.
+struct ScoredGuide {
+  v1::Guide guide;
+  int32_t relevance = 0;
+};
+
+// Rates a guide by its item names as stored; 0 = not a match.
+using GuideScorer = std::function<int32_t(const std::string& name_zh, const std::string& name_en)>;
 
 struct CatalogCounts {
   int64_t catalog_version = 0;  // highest guide version of the province; 0 when empty
@@ -40,12 +50,19 @@ class CatalogStore {
   // Guides matching the filter in item_code order, starting after
   // `after_item_code` (empty = from the start), at most `limit`.
   virtual absl::StatusOr<std::vector<v1::Guide>> ListGuides(const GuideFilter& filter,
-                                                           const std::string& after_item_code,
-                                                           int limit) = 0;
+                                                            const std::string& after_item_code,
+                                                            int limit) = 0;
+
+  // Every guide of filter.province_code that passes filter.scope and
+  // filter.include_abolished (filter.query is not used) and that `score`
+  // rates above 0, with its score, in item_code order. Only the guides it
+  // accepts are parsed, so a search reads names, not whole guides.
+  virtual absl::StatusOr<std::vector<ScoredGuide>> ScoreGuides(const GuideFilter& filter,
+                                                               const GuideScorer& score) = 0;
 
   // One guide; NOT_FOUND when the province has no guide for the item.
   virtual absl::StatusOr<v1::Guide> GetGuide(const std::string& province_code,
-                                            const std::string& item_code) = 0;
+                                             const std::string& item_code) = 0;
 
   // Stores guides as given (seeding, or caching another province's guide
   // fetched from the federation), replacing a guide of the same

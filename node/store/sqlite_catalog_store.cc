@@ -140,6 +140,39 @@ absl::StatusOr<std::vector<v1::Guide>> SqliteCatalogStore::ListGuides(
   return guides;
 }
 
+absl::StatusOr<std::vector<ScoredGuide>> SqliteCatalogStore::ScoreGuides(const GuideFilter& filter,
+                                                                         const GuideScorer& score) {
+  if (filter.province_code.empty()) {
+    return absl::InvalidArgumentError("ScoreGuides needs a province_code");
+  }
+  // The province's rows by primary key (some 60); names are scored here
+  // rather than in SQL because synonyms and normalisation are C++.
+  static constexpr char kSql[] =
+      "SELECT name_zh, name_en, guide FROM guides WHERE province_code = ?1 "
+      "AND (?2 = 0 OR scope = ?2) AND (?3 = 1 OR status <> ?4) ORDER BY item_code";
+  std::vector<ScoredGuide> found;
+  absl::Status status = db_.Read([&](sqlite3* db) {
+    auto stmt = SqliteStatement::Prepare(db, kSql);
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindText(1, filter.province_code)
+        .BindInt64(2, filter.scope)
+        .BindInt64(3, filter.include_abolished ? 1 : 0)
+        .BindInt64(4, v1::ITEM_STATUS_ABOLISHED);
+    while (true) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      const int32_t relevance = score(stmt->ColumnText(0), stmt->ColumnText(1));
+      if (relevance <= 0) continue;
+      auto guide = ParseGuide(stmt->ColumnBlob(2), filter.province_code, "a found item");
+      if (!guide.ok()) return guide.status();
+      found.push_back(ScoredGuide{*std::move(guide), relevance});
+    }
+  });
+  if (!status.ok()) return status;
+  return found;
+}
+
 absl::StatusOr<v1::Guide> SqliteCatalogStore::GetGuide(const std::string& province_code,
                                                        const std::string& item_code) {
   v1::Guide guide;

@@ -24,6 +24,8 @@ class SqliteCatalogStore final : public CatalogStore {
   absl::StatusOr<std::vector<v1::Guide>> ListGuides(const GuideFilter& filter,
                                                     const std::string& after_item_code,
                                                     int limit) override;
+  absl::StatusOr<std::vector<ScoredGuide>> ScoreGuides(const GuideFilter& filter,
+                                                       const GuideScorer& score) override;
   absl::StatusOr<v1::Guide> GetGuide(const std::string& province_code,
                                      const std::string& item_code) override;
   absl::Status PutGuides(const std::vector<v1::Guide>& guides) override;

@@ -660,6 +660,10 @@ class FakeCatalogStore final : public CatalogStore {
                                                     int) override {
     return absl::UnimplementedError("fake");
   }
+  absl::StatusOr<std::vector<ScoredGuide>> ScoreGuides(const GuideFilter&,
+                                                       const GuideScorer&) override {
+    return absl::UnimplementedError("fake");
+  }
   absl::StatusOr<v1::Guide> GetGuide(const std::string&, const std::string&) override {
     return absl::UnimplementedError("fake");
   }

@@ -137,6 +137,18 @@ TEST_F(NodeRpcTest, SearchMatchesChineseAndEnglishNames) {
     for (char& c : en) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     EXPECT_NE(en.find("pension"), std::string::npos) << en;
   }
+
+  // An abbreviation, through the synonyms; ranked, with each result's relevance.
+  grpc::ClientContext ctx3;
+  req.set_query("社保");
+  v1::SearchItemsResponse resp3;
+  ASSERT_TRUE(catalog_->SearchItems(&ctx3, req, &resp3).ok());
+  ASSERT_GE(resp3.guides_size(), 2);
+  ASSERT_EQ(resp3.relevance_size(), resp3.guides_size());
+  EXPECT_EQ(resp3.guides(0).item().item_code(), kSocialSecurityCard);
+  for (int i = 1; i < resp3.relevance_size(); ++i) {
+    EXPECT_GE(resp3.relevance(i - 1), resp3.relevance(i));
+  }
 }
 
 TEST_F(NodeRpcTest, GetItemAndGuideOfOwnProvince) {

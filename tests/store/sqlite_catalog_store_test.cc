@@ -134,6 +134,49 @@ TEST_F(SqliteCatalogStoreTest, SearchesChineseSubstringAndEnglishIgnoringCase) {
   EXPECT_EQ(List(filter), (std::vector<std::string>{}));
 }
 
+TEST_F(SqliteCatalogStoreTest, ScoreGuidesReturnsWhatTheScorerAcceptsInItemCodeOrder) {
+  Seed();
+  // Abolished guides are left out unless asked for.
+  v1::Guide abolished = *store_->GetGuide(kGuangdong, "GG00000003");
+  abolished.set_status(v1::ITEM_STATUS_ABOLISHED);
+  ASSERT_TRUE(store_->AmendGuide(abolished, 3, 1'700'000'000).ok());
+  std::vector<std::string> seen_zh;
+  std::vector<std::string> seen_en;
+  // Scores by name as stored: the Chinese name's length, 0 for names without 保.
+  GuideScorer score = [&](const std::string& zh, const std::string& en) {
+    seen_zh.push_back(zh);
+    seen_en.push_back(en);
+    return zh.find("保") == std::string::npos ? 0 : static_cast<int32_t>(zh.size());
+  };
+  auto found = store_->ScoreGuides(Province(kGuangdong), score);
+  ASSERT_TRUE(found.ok()) << found.status();
+  std::vector<std::string> codes;
+  std::vector<int32_t> scores;
+  for (const ScoredGuide& g : *found) {
+    codes.push_back(g.guide.item().item_code());
+    scores.push_back(g.relevance);
+  }
+  EXPECT_EQ(codes, (std::vector<std::string>{"GG00000001", "GG00000002", "GG44000005"}));
+  EXPECT_EQ(scores, (std::vector<int32_t>{21, 24, 18}));              // UTF-8 bytes of the names
+  EXPECT_EQ((*found)[0].guide.materials(0).name_zh(), "居民身份证");  // the whole guide
+  // The scorer saw every active Guangdong guide's names, and only those.
+  EXPECT_EQ(seen_zh, (std::vector<std::string>{"社会保障卡申领", "社保关系转移接续", "粤港澳社保卡",
+                                               "户口迁移"}));
+  EXPECT_EQ(seen_en.back(), "Household Registration");
+
+  GuideFilter with_abolished = Province(kGuangdong);
+  with_abolished.include_abolished = true;
+  with_abolished.scope = v1::ITEM_SCOPE_NATIONAL;
+  found = store_->ScoreGuides(with_abolished, score);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), 3u);
+  EXPECT_EQ((*found)[2].guide.item().item_code(), "GG00000003");
+  EXPECT_EQ((*found)[2].guide.status(), v1::ITEM_STATUS_ABOLISHED);
+
+  EXPECT_EQ(store_->ScoreGuides(GuideFilter(), score).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(SqliteCatalogStoreTest, PutGuidesNeverRollsAGuideBack) {
   Seed();
   ASSERT_TRUE(store_->PutGuides({MakeGuide(kBeijing, "GG00000001", "旧", "old", 3)}).ok());
