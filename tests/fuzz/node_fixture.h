@@ -44,6 +44,7 @@
 #include "store/sqlite_catalog_store.h"
 #include "store/sqlite_database.h"
 #include "structured_log.h"
+#include "working_day_calendar.h"
 
 namespace tongban::fuzz {
 
@@ -310,6 +311,9 @@ class NodeFixture {
     if (!verifier.ok()) Die("record verifier: " + verifier.status().ToString());
     verifier_ = std::move(*verifier);
     authz_ = std::make_unique<node::AuthzPolicy>(node::AuthzPolicy::ForNode(province_));
+    auto calendar = WorkingDayCalendar::FromFiles({TONGBAN_WORKING_DAYS_FILE});
+    if (!calendar.ok()) Die("working-day calendar: " + calendar.status().ToString());
+    calendar_ = std::make_unique<WorkingDayCalendar>(std::move(*calendar));
     guides_ = std::make_unique<node::GuideResolver>(province_, catalog_.get(), nullptr, &clock_,
                                                     absl::Seconds(30));
     catalog_service_ = std::make_unique<node::CatalogServiceImpl>(authz_.get(), catalog_.get(),
@@ -327,6 +331,7 @@ class NodeFixture {
     deps.metrics = metrics_.get();
     deps.log = log_.get();
     deps.signer = signer_.get();
+    deps.calendar = calendar_.get();
     application_service_ = std::make_unique<node::ApplicationServiceImpl>(deps);
     node::NodeAdminServiceDeps admin;
     admin.own_province = province_;
@@ -340,7 +345,8 @@ class NodeFixture {
     admin_service_ = std::make_unique<node::NodeAdminServiceImpl>(std::move(admin));
     federation_service_ = std::make_unique<node::FederationServiceImpl>(
         authz_.get(), applications_.get(), catalog_.get(), &clock_, metrics_.get(), log_.get(),
-        "spiffe://tongban/province/" + province_, signer_.get(), verifier_.get());
+        "spiffe://tongban/province/" + province_, signer_.get(), verifier_.get(),
+        calendar_.get());
   }
 
   [[noreturn]] static void Die(const std::string& what) {
@@ -371,6 +377,7 @@ class NodeFixture {
   std::unique_ptr<signing::RecordSigner> signer_;
   std::unique_ptr<signing::RecordVerifier> verifier_;
   std::unique_ptr<node::AuthzPolicy> authz_;
+  std::unique_ptr<WorkingDayCalendar> calendar_;
   std::unique_ptr<node::GuideResolver> guides_;
   std::unique_ptr<node::CatalogServiceImpl> catalog_service_;
   std::unique_ptr<node::ApplicationServiceImpl> application_service_;
