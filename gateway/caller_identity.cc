@@ -5,7 +5,7 @@
 
 namespace tongban::gateway {
 
-absl::StatusOr<Principal> VerifiedCaller(const grpc::ServerContext& context, CallerKinds allowed,
+absl::StatusOr<Principal> VerifiedCaller(const grpc::ServerContextBase& context, CallerKinds allowed,
                                          absl::string_view method) {
   Principal p = PrincipalFromAuthContext(context.auth_context().get());
   if (p.kind == Principal::Kind::kAnonymous || p.kind == Principal::Kind::kUnrecognized) {

@@ -13,7 +13,7 @@ enum class CallerKinds { kOfficersAndNodes, kNodesOnly };
 
 // UNAUTHENTICATED without a tongban identity; PERMISSION_DENIED for a kind
 // not allowed, or for a caller trying to set the gateway's stamps.
-absl::StatusOr<Principal> VerifiedCaller(const grpc::ServerContext& context, CallerKinds allowed,
+absl::StatusOr<Principal> VerifiedCaller(const grpc::ServerContextBase& context, CallerKinds allowed,
                                          absl::string_view method);
 
 }  // namespace tongban::gateway

@@ -29,6 +29,7 @@ std::shared_ptr<const NodeStubs> MakeStubs(const v1::DirectoryNode& node,
   stubs->catalog = v1::CatalogService::NewStub(stubs->channel);
   stubs->applications = v1::ApplicationService::NewStub(stubs->channel);
   stubs->federation = v1::FederationService::NewStub(stubs->channel);
+  stubs->generic = std::make_unique<grpc::GenericStub>(stubs->channel);
   stubs->health = grpc::health::v1::Health::NewStub(stubs->channel);
   return stubs;
 }

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "tongban/v1/application.grpc.pb.h"
 #include "tongban/v1/catalog.grpc.pb.h"
@@ -36,6 +37,8 @@ struct NodeStubs {
   std::unique_ptr<v1::CatalogService::Stub> catalog;
   std::unique_ptr<v1::ApplicationService::Stub> applications;
   std::unique_ptr<v1::FederationService::Stub> federation;
+  // Byte-forwarding calls (the relay), on the same channel.
+  std::unique_ptr<grpc::GenericStub> generic;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
 };
 

@@ -4,6 +4,12 @@
 // the target node from the request, and forwards the call with the caller's
 // deadline minus the gateway's budget. Responses and status codes pass
 // through unchanged, so the calling node's retry logic sees the target's answer.
+//
+// On gRPC's callback API with raw (ByteBuffer) methods: the request's bytes
+// are forwarded as they came and the answer's bytes returned as the node sent
+// them; the gateway reads only the route key from the wire (wire_route_key.h),
+// and no thread waits while the target node works. Cancellation and the
+// deadline of the calling node's call reach the target's call.
 #pragma once
 
 #include "absl/status/statusor.h"
@@ -12,23 +18,32 @@
 
 namespace tongban::gateway {
 
-class RelayServiceImpl final : public v1::FederationService::Service {
+using RelayServiceBase = v1::FederationService::WithRawCallbackMethod_DeliverApplication<
+    v1::FederationService::WithRawCallbackMethod_DeliverEvent<
+        v1::FederationService::WithRawCallbackMethod_FetchGuide<v1::FederationService::Service>>>;
+
+class RelayServiceImpl final : public RelayServiceBase {
  public:
   RelayServiceImpl(NodeCaller caller, absl::Duration budget);
 
-  grpc::Status DeliverApplication(grpc::ServerContext* ctx,
-                                  const v1::DeliverApplicationRequest* req,
-                                  v1::DeliverApplicationResponse* resp) override;
-  grpc::Status DeliverEvent(grpc::ServerContext* ctx, const v1::DeliverEventRequest* req,
-                            v1::DeliverEventResponse* resp) override;
-  grpc::Status FetchGuide(grpc::ServerContext* ctx, const v1::FetchGuideRequest* req,
-                          v1::FetchGuideResponse* resp) override;
+  grpc::ServerUnaryReactor* DeliverApplication(grpc::CallbackServerContext* ctx,
+                                               const grpc::ByteBuffer* request,
+                                               grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* DeliverEvent(grpc::CallbackServerContext* ctx,
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* FetchGuide(grpc::CallbackServerContext* ctx,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
 
  private:
-  // The origin province of the call, or an error status.
-  absl::StatusOr<std::string> Origin(const grpc::ServerContext& ctx, const char* method) const;
-  // The caller's deadline minus the budget (DEADLINE_EXCEEDED when nothing is left).
-  absl::StatusOr<absl::Time> Deadline(const grpc::ServerContext& ctx) const;
+  // The province a call goes to, from the verified caller and the request
+  // bytes, or the status to answer with.
+  using Route = std::function<absl::StatusOr<std::string>(const std::string& origin,
+                                                          const std::string& request_bytes)>;
+  grpc::ServerUnaryReactor* Relay(grpc::CallbackServerContext* ctx, const char* method,
+                                  const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+                                  const Route& route);
 
   const NodeCaller caller_;
   const absl::Duration budget_;

@@ -14,8 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "federation.h"
 #include "gtest/gtest.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "node_process.h"
 #include "node_test_data.h"
@@ -543,6 +545,49 @@ TEST_F(FederationTest, RelayStampsTheVerifiedOriginProvince) {
     bool m09 = false;
     for (const auto& m : resp.guide().materials()) m09 |= m.material_id() == "M09";
     EXPECT_TRUE(m09);
+  }
+  // The relay forwards request bytes and reads only the route key from the
+  // wire: bytes that are not a message along that key are refused there,
+  // naming why; a route key in a merged second copy of the field wins, as
+  // in protobuf's own parser (the node reads the same key).
+  {
+    grpc::GenericStub generic(FastChannel(federation_->gateway_address(), NodeIdentity(kHunan)));
+    auto call = [&](const std::string& bytes, grpc::ByteBuffer* out) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(DeadlineIn(5000));
+      grpc::Slice slice(bytes);
+      grpc::ByteBuffer request(&slice, 1);
+      absl::Notification done;
+      grpc::Status status;
+      generic.UnaryCall(&ctx, "/tongban.v1.FederationService/FetchGuide", grpc::StubOptions(),
+                        &request, out, [&](grpc::Status s) {
+                          status = std::move(s);
+                          done.Notify();
+                        });
+      done.WaitForNotification();
+      return status;
+    };
+    grpc::ByteBuffer out;
+    grpc::Status s = call(std::string("\x0a\x09" "310000", 8), &out);  // length past the end
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("not a valid protobuf message"), std::string::npos)
+        << s.error_message();
+
+    v1::FetchGuideRequest first, second;
+    first.set_province_code("440000");  // overridden by the second copy
+    first.set_item_code(kSocialSecurityCard);
+    second.set_province_code(kShanghai);
+    s = call(first.SerializeAsString() + second.SerializeAsString(), &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    v1::FetchGuideResponse resp;
+    std::vector<grpc::Slice> slices;
+    ASSERT_TRUE(out.Dump(&slices).ok());
+    std::string answer;
+    for (const grpc::Slice& slice : slices) {
+      answer.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+    ASSERT_TRUE(resp.ParseFromString(answer));
+    EXPECT_EQ(resp.guide().province_code(), kShanghai);
   }
 }
 
