@@ -3,9 +3,14 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstring>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 // UPDATE/DELETE ... RETURNING and sqlite3_changes64 need 3.35.
 static_assert(SQLITE_VERSION_NUMBER >= 3035000, "the node store needs SQLite 3.35 or newer");
@@ -17,10 +22,100 @@ constexpr char kSavepoint[] = "SAVEPOINT tongban_write";
 constexpr char kRollbackToSavepoint[] = "ROLLBACK TO tongban_write";
 constexpr char kReleaseSavepoint[] = "RELEASE tongban_write";
 
+// Prepared statements kept per connection and SQL text, reset and reused
+// instead of compiled again: parsing and planning the SQL was ~27 % of a
+// node's CPU per durable submission (docs/performance.md). A connection is
+// used by one thread at a time (the writer, or the reader that borrowed it),
+// so a statement taken from here is never shared; the mutex only guards the
+// map across connections.
+class StatementCache {
+ public:
+  static StatementCache& Get() {
+    static auto* cache = new StatementCache();  // lives as long as the process
+    return *cache;
+  }
+
+  // An idle statement of `db` for `sql`, or null.
+  sqlite3_stmt* Take(sqlite3* db, const char* sql) {
+    absl::MutexLock lock(&mu_);
+    auto conn = connections_.find(db);
+    if (conn == connections_.end()) return nullptr;
+    auto it = conn->second.idle.find(absl::string_view(sql));
+    if (it == conn->second.idle.end() || it->second.empty()) return nullptr;
+    sqlite3_stmt* stmt = it->second.back();
+    it->second.pop_back();
+    ++hits_;
+    return stmt;
+  }
+  // Takes back a statement once its user is done: kept for reuse while the
+  // connection is open and the cache has room, else finalized.
+  void Give(sqlite3* db, sqlite3_stmt* stmt) {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    {
+      absl::MutexLock lock(&mu_);
+      auto conn = connections_.find(db);
+      if (conn != connections_.end()) {
+        std::vector<sqlite3_stmt*>& idle = conn->second.idle[sqlite3_sql(stmt)];
+        // Few texts per connection (the store's constant SQL); a bound keeps
+        // generated SQL, if any ever comes, from growing the cache.
+        if (idle.size() < kPerText && conn->second.idle.size() <= kTextsPerConnection) {
+          idle.push_back(stmt);
+          return;
+        }
+      }
+    }
+    sqlite3_finalize(stmt);
+  }
+  void Open(sqlite3* db) {
+    absl::MutexLock lock(&mu_);
+    connections_[db];
+  }
+  // Before the connection closes: its idle statements are finalized; ones
+  // still in use are finalized when given back.
+  void Close(sqlite3* db) {
+    std::vector<sqlite3_stmt*> finalize;
+    {
+      absl::MutexLock lock(&mu_);
+      auto conn = connections_.find(db);
+      if (conn == connections_.end()) return;
+      for (auto& [sql, idle] : conn->second.idle) {
+        finalize.insert(finalize.end(), idle.begin(), idle.end());
+      }
+      connections_.erase(conn);
+    }
+    for (sqlite3_stmt* stmt : finalize) sqlite3_finalize(stmt);
+  }
+  int64_t hits() {
+    absl::MutexLock lock(&mu_);
+    return hits_;
+  }
+
+ private:
+  static constexpr size_t kPerText = 4;
+  static constexpr size_t kTextsPerConnection = 256;
+  struct Connection {
+    absl::flat_hash_map<std::string, std::vector<sqlite3_stmt*>> idle;
+  };
+  absl::Mutex mu_;
+  absl::flat_hash_map<sqlite3*, Connection> connections_ ABSL_GUARDED_BY(mu_);
+  int64_t hits_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 void CloseConnection(sqlite3* db) {
+  if (db == nullptr) return;
+  StatementCache::Get().Close(db);
   // sqlite3_close_v2 defers the close until leaked statements finish, so a
   // bug elsewhere cannot leave the handle half-closed.
-  if (db != nullptr) sqlite3_close_v2(db);
+  sqlite3_close_v2(db);
+}
+
+// Runs one parameterless statement through the cache (BEGIN, COMMIT,
+// SAVEPOINT ...: several per group commit).
+absl::Status RunCached(sqlite3* db, const char* sql) {
+  absl::StatusOr<SqliteStatement> stmt = SqliteStatement::Prepare(db, sql);
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Run();
 }
 
 absl::StatusOr<sqlite3*> OpenConnection(const SqliteDatabaseOptions& options, bool read_only) {
@@ -39,6 +134,7 @@ absl::StatusOr<sqlite3*> OpenConnection(const SqliteDatabaseOptions& options, bo
   }
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
+  StatementCache::Get().Open(db);
   return db;
 }
 
@@ -220,17 +316,17 @@ void SqliteDatabase::RunBatch(const std::vector<PendingWrite*>& batch) {
       if (w->status.ok()) w->status = error;
     }
   };
-  if (absl::Status s = SqliteExec(writer_conn_, "BEGIN IMMEDIATE"); !s.ok()) {
+  if (absl::Status s = RunCached(writer_conn_, "BEGIN IMMEDIATE"); !s.ok()) {
     fail_all(s);
     return;
   }
   for (PendingWrite* w : batch) {
-    absl::Status s = SqliteExec(writer_conn_, kSavepoint);
+    absl::Status s = RunCached(writer_conn_, kSavepoint);
     if (s.ok()) {
       w->status = w->fn(writer_conn_);
-      s = w->status.ok() ? SqliteExec(writer_conn_, kReleaseSavepoint)
-                         : SqliteExec(writer_conn_, kRollbackToSavepoint);
-      if (s.ok() && !w->status.ok()) s = SqliteExec(writer_conn_, kReleaseSavepoint);
+      s = w->status.ok() ? RunCached(writer_conn_, kReleaseSavepoint)
+                         : RunCached(writer_conn_, kRollbackToSavepoint);
+      if (s.ok() && !w->status.ok()) s = RunCached(writer_conn_, kReleaseSavepoint);
     }
     // Some errors (I/O, full disk) make SQLite roll back the whole
     // transaction: the earlier writes of the batch are gone, so none of the
@@ -243,7 +339,7 @@ void SqliteDatabase::RunBatch(const std::vector<PendingWrite*>& batch) {
       return;
     }
   }
-  if (absl::Status s = SqliteExec(writer_conn_, "COMMIT"); !s.ok()) {
+  if (absl::Status s = RunCached(writer_conn_, "COMMIT"); !s.ok()) {
     fail_all(s);
     if (!sqlite3_get_autocommit(writer_conn_)) SqliteExec(writer_conn_, "ROLLBACK").IgnoreError();
     return;
@@ -329,34 +425,57 @@ absl::Status SqliteExec(sqlite3* db, const char* sql) {
 int64_t SqliteChanges(sqlite3* db) { return sqlite3_changes64(db); }
 
 absl::StatusOr<SqliteStatement> SqliteStatement::Prepare(sqlite3* db, const char* sql) {
+  if (sqlite3_stmt* cached = StatementCache::Get().Take(db, sql)) {
+    SqliteStatement statement(db, cached);
+    statement.reusable_ = true;
+    return statement;
+  }
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
-  const int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, &tail);
+  // PERSISTENT: this statement will be reset and reused many times.
+  const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   if (rc != SQLITE_OK) return SqliteError(db, rc, absl::StrCat("preparing \"", sql, "\""));
   SqliteStatement statement(db, stmt);
   if (tail != nullptr &&
       std::string_view(tail).find_first_not_of(" \t\r\n;") != std::string_view::npos) {
     return absl::InternalError(absl::StrCat("more than one statement in \"", sql, "\""));
   }
+  // The cache finds a statement by sqlite3_sql(); SQLite keeps the text up
+  // to the end of the statement, so one with trailing text is not kept.
+  statement.reusable_ = std::strcmp(sqlite3_sql(stmt), sql) == 0;
   return statement;
+}
+
+int64_t SqliteStatement::CacheHitsForTesting() { return StatementCache::Get().hits(); }
+
+void SqliteStatement::Release() {
+  sqlite3_stmt* stmt = std::exchange(stmt_, nullptr);
+  if (stmt == nullptr) return;
+  if (reusable_) {
+    StatementCache::Get().Give(db_, stmt);
+  } else {
+    sqlite3_finalize(stmt);
+  }
 }
 
 SqliteStatement::SqliteStatement(SqliteStatement&& other) noexcept
     : db_(other.db_),
       stmt_(std::exchange(other.stmt_, nullptr)),
-      bind_status_(std::move(other.bind_status_)) {}
+      bind_status_(std::move(other.bind_status_)),
+      reusable_(other.reusable_) {}
 
 SqliteStatement& SqliteStatement::operator=(SqliteStatement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    Release();
     db_ = other.db_;
     stmt_ = std::exchange(other.stmt_, nullptr);
     bind_status_ = std::move(other.bind_status_);
+    reusable_ = other.reusable_;
   }
   return *this;
 }
 
-SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
+SqliteStatement::~SqliteStatement() { Release(); }
 
 void SqliteStatement::NoteBind(int rc, int index) {
   if (rc != SQLITE_OK && bind_status_.ok()) {

@@ -153,7 +153,12 @@ class SqliteDatabase final {
 class SqliteStatement final {
  public:
   // INTERNAL when `sql` does not compile (a bug) or holds several statements.
+  // On a connection of SqliteDatabase the compiled statement is kept when
+  // this object ends (reset, bindings cleared) and handed out again for the
+  // same SQL text on the same connection, instead of compiling it again.
   static absl::StatusOr<SqliteStatement> Prepare(sqlite3* db, const char* sql);
+  // Statements handed out again so far (all connections): for tests.
+  static int64_t CacheHitsForTesting();
 
   SqliteStatement(SqliteStatement&& other) noexcept;
   SqliteStatement& operator=(SqliteStatement&& other) noexcept;
@@ -178,10 +183,13 @@ class SqliteStatement final {
  private:
   SqliteStatement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
   void NoteBind(int rc, int index);
+  // Gives the statement back to the cache (or finalizes it).
+  void Release();
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
   absl::Status bind_status_;
+  bool reusable_ = false;  // given back to the cache when done, else finalized
 };
 
 // A status for SQLite result code `rc` on `db`, saying what was being done:

@@ -293,5 +293,56 @@ TEST(SqliteDatabaseTest, StatementRefusesTwoStatementsAndReportsBadSql) {
   EXPECT_TRUE(s.ok()) << s;
 }
 
+// Statements are compiled once per connection and SQL text, then reset and
+// reused: a reused one carries no binding or row of its previous use, and
+// the cache does not outlive its connection.
+TEST(SqliteDatabaseTest, PreparedStatementsAreReusedCleanly) {
+  TempDir dir;
+  auto db = OpenWith(dir.File("node.db"), {kTableT});
+  ASSERT_NE(db, nullptr);
+  const int64_t hits_before = SqliteStatement::CacheHitsForTesting();
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(db->Write([&](sqlite3* c) { return InsertKey(c, absl::StrCat("k", i)); }).ok());
+  }
+  // 50 inserts, plus SAVEPOINT/RELEASE/BEGIN/COMMIT around each batch: most
+  // of them compiled once.
+  EXPECT_GE(SqliteStatement::CacheHitsForTesting() - hits_before, 49 * 2);
+  EXPECT_EQ(Keys(*db).size(), 50u);
+
+  absl::Status s = db->Read([](sqlite3* c) -> absl::Status {
+    {
+      auto first = SqliteStatement::Prepare(c, "SELECT ?1, (SELECT count(*) FROM t)");
+      if (!first.ok()) return first.status();
+      first->BindText(1, "湖南");
+      auto row = first->Step();
+      EXPECT_TRUE(row.ok() && *row);
+      EXPECT_EQ(first->ColumnText(0), "湖南");
+      // Left mid-result: given back with a row pending.
+    }
+    auto again = SqliteStatement::Prepare(c, "SELECT ?1, (SELECT count(*) FROM t)");
+    if (!again.ok()) return again.status();
+    auto row = again->Step();  // no binding this time: NULL, not the old 湖南
+    EXPECT_TRUE(row.ok() && *row);
+    EXPECT_TRUE(again->ColumnIsNull(0));
+    EXPECT_EQ(again->ColumnInt64(1), 50);
+    // Two uses of one text at once get two statements.
+    auto other = SqliteStatement::Prepare(c, "SELECT ?1, (SELECT count(*) FROM t)");
+    if (!other.ok()) return other.status();
+    other->BindInt64(1, 7);
+    row = other->Step();
+    EXPECT_TRUE(row.ok() && *row);
+    EXPECT_EQ(other->ColumnInt64(0), 7);
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  // Closing with statements cached finalizes them (the file closes cleanly
+  // and opens again with the data).
+  db->Close();
+  db.reset();
+  auto reopened = OpenWith(dir.File("node.db"), {kTableT});
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(Keys(*reopened).size(), 50u);
+}
+
 }  // namespace
 }  // namespace tongban::node
