@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/types/optional.h"
 #include "node_config.h"
 #include "node_server.h"
 #include "process_lifecycle.h"
@@ -34,6 +35,9 @@ ABSL_FLAG(std::string, calendar, "",
 ABSL_FLAG(std::string, extension_approvers, "",
           "Officer ids who may approve time-limit extensions, comma-separated; overrides "
           "time_limits.extension_approvers.");
+ABSL_FLAG(absl::optional<bool>, escalate_overdue, absl::nullopt,
+          "true/false: flag applications whose legal time limit ran out to the 办不成事 queue; "
+          "overrides time_limits.escalate_overdue when given.");
 ABSL_FLAG(int64_t, test_only_clock_offset_seconds, 0,
           "TEST ONLY: seconds added to the node's clock; overrides "
           "time_limits.test_only_clock_offset_seconds when not 0.");
@@ -88,6 +92,10 @@ int main(int argc, char** argv) {
     for (absl::string_view id : absl::StrSplit(ids, ',')) {
       config->mutable_time_limits()->add_extension_approvers(std::string(id));
     }
+  }
+  if (const absl::optional<bool> escalate = absl::GetFlag(FLAGS_escalate_overdue);
+      escalate.has_value()) {
+    config->mutable_time_limits()->set_escalate_overdue(*escalate);
   }
   if (const int64_t offset = absl::GetFlag(FLAGS_test_only_clock_offset_seconds); offset != 0) {
     config->mutable_time_limits()->set_test_only_clock_offset_seconds(offset);

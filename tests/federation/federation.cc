@@ -203,11 +203,14 @@ bool Federation::StartNodeLocked(const std::string& province, std::string* error
   if (node.base_dir.empty()) {
     node.base_dir = workdir_ + "/" + province;
     mkdir(node.base_dir.c_str(), 0755);
+    auto flags = options_.node_flags.find(province);
+    if (flags != options_.node_flags.end()) node.flags = flags->second;
   }
   NodeOptions o;
   o.province = province;
   o.database_path = node.base_dir + "/node.db";
   o.extra_flags.push_back("--gateway=" + gateway_listen_);
+  for (const std::string& f : node.flags) o.extra_flags.push_back(f);
   // The harness listens on port 0; a later --listen wins (absl flags).
   if (!node.listen.empty()) o.extra_flags.push_back("--listen=" + node.listen);
   std::string dir = node.base_dir + "/run-" + std::to_string(++node.incarnation);
@@ -384,6 +387,12 @@ bool Federation::RestartNode(const std::string& province, std::string* error) {
   }
   if (it->second.process != nullptr) it->second.process->Kill();
   return StartNodeLocked(province, error);
+}
+
+void Federation::SetNodeFlags(const std::string& province, std::vector<std::string> flags) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(province);
+  if (it != nodes_.end()) it->second.flags = std::move(flags);
 }
 
 bool Federation::RestartGateway(std::string* error) {

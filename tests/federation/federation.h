@@ -51,6 +51,10 @@ struct FederationOptions {
   std::string edge_cert_file;
   std::string edge_key_file;
   int edge_tls_refresh_seconds = 0;
+  // Extra tongban-node flags per province, used at every start of that node
+  // (e.g. {"310000", {"--extension_approvers=officer-02"}}); SetNodeFlags
+  // replaces them for the next restart.
+  std::map<std::string, std::vector<std::string>> node_flags;
 };
 
 inline constexpr char kTestTokenIssuer[] = "https://id.tongban.dev";
@@ -93,6 +97,10 @@ class Federation final {
   // its ready file. False with *error when it did not come up.
   bool RestartNode(const std::string& province, std::string* error);
   bool RestartGateway(std::string* error);
+  // Replaces the extra flags of `province`'s node (FederationOptions::node_flags;
+  // a node of this federation, after Start) from its next restart on, e.g. to restart it "later" with
+  // --test_only_clock_offset_seconds.
+  void SetNodeFlags(const std::string& province, std::vector<std::string> flags);
   // Rewrites the gateway's directory to list only `provinces` (nodes of this
   // federation); the gateway picks it up within directory_poll_ms.
   bool RewriteDirectory(const std::vector<std::string>& provinces, std::string* error);
@@ -118,6 +126,7 @@ class Federation final {
     std::string base_dir;   // <workdir>/<province>
     std::string listen;     // 127.0.0.1:<port> once known
     int incarnation = 0;
+    std::vector<std::string> flags;  // extra flags (FederationOptions::node_flags)
   };
   bool StartProcesses(std::string* error);
   bool StartNodeLocked(const std::string& province, std::string* error);
