@@ -182,6 +182,7 @@ grpc::Status CitizenApi::SearchGuides(const CitizenCaller& caller,
     resp->mutable_guides()->Swap(r.mutable_guides());
     resp->set_next_page_token(r.next_page_token());
     resp->mutable_missing_provinces()->Swap(r.mutable_missing_provinces());
+    resp->mutable_relevance()->Swap(r.mutable_relevance());
     return s;
   });
 }

@@ -523,6 +523,11 @@ TEST_F(EdgeRestTest, CatalogRoutesAnswerAnonymousCitizensInChinese) {
   }
   EXPECT_EQ(provinces, (std::set<std::string>{kBeijing, kShanghai, kGuangdong, kGuangxi, kHunan}));
   EXPECT_EQ(found.missing_provinces_size(), 0) << search.body;
+  // Best match first, with its score (docs/search.md).
+  ASSERT_EQ(found.relevance_size(), found.guides_size()) << search.body;
+  for (int i = 1; i < found.relevance_size(); ++i) {
+    EXPECT_GE(found.relevance(i - 1), found.relevance(i)) << search.body;
+  }
 
   // Where can a Hunan citizen file 社会保障卡申领? Every province (national item).
   HttpResult options = Get("/v1/items/GG00020600/filing-options?acceptingProvince=430000");
