@@ -6,6 +6,7 @@
 //   tongbanctl history export --node ADDR --id APPLICATION_ID --cert F --key F --ca F [--out FILE]
 //   tongbanctl history verify FILE --ca FILE [--crl_dir DIR]
 //   tongbanctl outbox list|show|replay|discard ...   (outbox_command.h)
+//   tongbanctl overdue ...                           (overdue_command.h)
 // Exit codes: 0 success (certs check: no problems; history verify: verified),
 // 1 problems found, 2 usage error or cannot check / mint / export / read.
 #include <cerrno>
@@ -25,6 +26,7 @@
 #include "cert_check.h"
 #include "citizen_token.h"
 #include "outbox_command.h"
+#include "overdue_command.h"
 #include "history.h"
 #include "resident_id.h"
 
@@ -38,6 +40,8 @@ constexpr char kUsage[] =
     "       tongbanctl history verify FILE --ca FILE [--crl_dir DIR]\n"
     "       tongbanctl outbox list|show ID|replay ID|discard ID --reason TEXT --node ADDR\n"
     "                         --cert FILE --key FILE --ca FILE   (tongbanctl outbox --help)\n"
+    "       tongbanctl overdue [--clock legal|promised|either] --node ADDR --cert FILE\n"
+    "                         --key FILE --ca FILE               (tongbanctl overdue --help)\n"
     "       tongbanctl --help\n"
     "\n"
     "certs check\n"
@@ -410,6 +414,7 @@ int main(int argc, char** argv) {
   if (!args.empty() && args[0] == "help") return Usage(nullptr);
   // Before the global --help: `outbox <command> --help` explains that command.
   if (!args.empty() && args[0] == "outbox") return tongban::tongbanctl::OutboxCommand(args);
+  if (!args.empty() && args[0] == "overdue") return tongban::tongbanctl::OverdueCommand(args);
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") return Usage(nullptr);
   }

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "child_process.h"
 #include "federation.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/grpcpp.h"
@@ -193,6 +194,21 @@ class TimeLimitsTest : public ::testing::Test {
     return ids;
   }
 
+  // tongbanctl overdue <args...> against Shanghai's node as `identity`.
+  ProcessResult Ctl(std::vector<std::string> args,
+                    const std::string& identity = Officer(kShanghai)) {
+    const Identity files = IdentityAt(identity);
+    std::vector<std::string> argv = {TONGBAN_TONGBANCTL, "overdue"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    for (const std::string& a :
+         {std::string("--node"), federation_->node_address(kShanghai), std::string("--province"),
+          std::string(kShanghai), std::string("--cert"), files.cert, std::string("--key"),
+          files.key, std::string("--ca"), files.ca}) {
+      argv.push_back(a);
+    }
+    return RunProcess(argv, {}, seconds(30));
+  }
+
   std::unique_ptr<Federation> federation_;
 };
 
@@ -285,6 +301,9 @@ TEST_F(TimeLimitsTest, ClocksPauseResumeAndExtendAlikeAtBothProvincesThenRunOut)
   std::string metrics = Metrics(kShanghai);
   EXPECT_EQ(MetricValue(metrics, kOverdueLegal), 0) << metrics;
   EXPECT_TRUE(ListOverdue(v1::CLOCK_KIND_LEGAL).empty());
+  ProcessResult ctl = Ctl({});
+  EXPECT_EQ(ctl.exit_code, 0) << ctl.err;
+  EXPECT_NE(ctl.out.find("nothing overdue"), std::string::npos) << ctl.out;
 
   // ...but restarted past the (extended) legal due date, Shanghai's gauge
   // counts it from its first scrape (the monitor refreshes before the node
@@ -300,6 +319,25 @@ TEST_F(TimeLimitsTest, ClocksPauseResumeAndExtendAlikeAtBothProvincesThenRunOut)
   EXPECT_TRUE(at_shanghai.clocks().legal_overdue()) << at_shanghai.clocks().ShortDebugString();
   EXPECT_LT(at_shanghai.clocks().legal_remaining_working_days(), 0);
   EXPECT_EQ(at_shanghai.clocks().legal_due_date(), due) << "the due date does not move";
+  // The same list for an officer's shell: tongbanctl overdue.
+  ctl = Ctl({"--clock", "legal"});
+  EXPECT_EQ(ctl.exit_code, 0) << ctl.err;
+  EXPECT_NE(ctl.out.find(id), std::string::npos) << ctl.out;
+  EXPECT_NE(ctl.out.find(due), std::string::npos) << ctl.out;
+  EXPECT_NE(ctl.out.find("1 overdue"), std::string::npos) << ctl.out;
+  ctl = Ctl({"--json"});
+  EXPECT_EQ(ctl.exit_code, 0) << ctl.err;
+  EXPECT_NE(ctl.out.find("\"legalOverdue\": true"), std::string::npos) << ctl.out;
+  // Another province's officer is refused (exit 1, the status printed);
+  // a missing connection flag is a usage error (exit 2).
+  ctl = Ctl({}, Officer(kHunan));
+  EXPECT_EQ(ctl.exit_code, 1) << ctl.out;
+  EXPECT_NE(ctl.err.find("PERMISSION_DENIED"), std::string::npos) << ctl.err;
+  ProcessResult usage =
+      RunProcess({TONGBAN_TONGBANCTL, "overdue", "--clock", "late"}, {}, seconds(30));
+  EXPECT_EQ(usage.exit_code, 2) << usage.out;
+  EXPECT_NE(usage.err.find("--clock must be legal, promised or either"), std::string::npos)
+      << usage.err;
   // Only the handling province counts it (a federation-wide sum counts each
   // application once).
   metrics = Metrics(kHunan);

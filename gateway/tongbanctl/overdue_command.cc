@@ -1,0 +1,206 @@
+#include "overdue_command.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "peer_identity.h"
+#include "tls_credentials.h"
+#include "tongban/v1/application.grpc.pb.h"
+#include "tongban/v1/node_config.pb.h"
+
+namespace tongban::tongbanctl {
+namespace {
+
+constexpr char kHelp[] =
+    "Usage: tongbanctl overdue [--clock legal|promised|either] [--limit N] [--page_token T]\n"
+    "                          CONNECTION\n"
+    "Lists the open applications this node's province handles whose time limit ran\n"
+    "out (docs/time-limits.md), in application id order, with their clocks as the\n"
+    "node computes them now: the due date (last working day), working days left\n"
+    "(negative: overdue by that many), why the clocks are paused, and whether the\n"
+    "case is in the 办不成事 queue. Officers of the node's province may call it.\n"
+    "  --clock C             legal (法定时限 with its extension), promised (承诺时限)\n"
+    "                        or either (default)\n"
+    "  --limit N             applications per page, 1..200 (default 50)\n"
+    "  --page_token T        the next page (printed after a full page)\n"
+    "\n"
+    "Connection:\n"
+    "  --node HOST:PORT      the node's gRPC address (e.g. localhost:21009 for Shanghai)\n"
+    "  --cert FILE           an officer's certificate of the node's province, PEM\n"
+    "                        (dev: certs/dev/province/<p>/officer/officer-01/cert.pem)\n"
+    "  --key FILE            its private key, PEM\n"
+    "  --ca FILE             the federation CA bundle, PEM (dev: certs/dev/ca/ca.pem)\n"
+    "  --crl_dir DIR         hashed CRL directory (optional)\n"
+    "  --province P          refuse a node whose certificate is not\n"
+    "                        spiffe://tongban/province/P (recommended)\n"
+    "  --timeout SECONDS     per call (default 10)\n"
+    "  --json                print the answer as JSON instead of a table\n"
+    "\n"
+    "Exit code: 0 done (also when nothing is overdue), 1 the node refused or could not\n"
+    "be reached, 2 usage error.\n";
+
+int Usage(const std::string& error) {
+  if (!error.empty()) std::fprintf(stderr, "tongbanctl overdue: %s\n\n", error.c_str());
+  std::fputs(kHelp, error.empty() ? stdout : stderr);
+  return error.empty() ? 0 : 2;
+}
+
+const char* Paused(const v1::ApplicationClocks& c) {
+  switch (c.paused()) {
+    case v1::CLOCK_PAUSE_REASON_APPLICANT:
+      return "applicant";
+    case v1::CLOCK_PAUSE_REASON_SPECIAL_PROCEDURE:
+      return "special procedure";
+    default:
+      return "-";
+  }
+}
+
+std::string Due(const std::string& date, int remaining, bool overdue) {
+  if (date.empty()) return "-";
+  return absl::StrCat(date, overdue ? " (" : " (+", remaining, ")");
+}
+
+}  // namespace
+
+int OverdueCommand(const std::vector<std::string>& args) {
+  // "--name value" or "--name=value"; dashes and underscores are the same.
+  std::map<std::string, std::string> values;
+  bool json = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h" || a == "help") return Usage("");
+    if (a == "--json") {
+      json = true;
+      continue;
+    }
+    if (a.rfind("--", 0) != 0) return Usage(absl::StrCat("unexpected argument ", a));
+    std::string name = a.substr(2), value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return Usage(absl::StrCat("--", name, " needs a value"));
+    }
+    for (char& c : name) {
+      if (c == '-') c = '_';
+    }
+    values[name] = value;
+  }
+  auto take = [&values](const std::string& name) {
+    auto it = values.find(name);
+    if (it == values.end()) return std::string();
+    std::string v = it->second;
+    values.erase(it);
+    return v;
+  };
+
+  const std::string node = take("node");
+  v1::TlsFiles tls;
+  tls.set_cert_file(take("cert"));
+  tls.set_key_file(take("key"));
+  tls.set_ca_file(take("ca"));
+  tls.set_crl_directory(take("crl_dir"));
+  const std::string province = take("province");
+  const std::string timeout_text = take("timeout");
+  v1::ListOverdueApplicationsRequest req;
+  const std::string clock = take("clock");
+  if (clock == "legal") {
+    req.set_clock(v1::CLOCK_KIND_LEGAL);
+  } else if (clock == "promised") {
+    req.set_clock(v1::CLOCK_KIND_PROMISED);
+  } else if (!clock.empty() && clock != "either") {
+    return Usage("--clock must be legal, promised or either");
+  }
+  if (const std::string limit = take("limit"); !limit.empty()) {
+    const int n = std::atoi(limit.c_str());
+    if (n < 1 || n > 200) return Usage("--limit needs 1..200");
+    req.set_page_size(n);
+  }
+  req.set_page_token(take("page_token"));
+  if (!values.empty()) return Usage(absl::StrCat("unknown option --", values.begin()->first));
+  if (node.empty()) return Usage("--node HOST:PORT is required");
+  if (tls.cert_file().empty() || tls.key_file().empty() || tls.ca_file().empty()) {
+    return Usage("--cert, --key and --ca are required (an officer's mTLS identity)");
+  }
+  int timeout_seconds = 10;
+  if (!timeout_text.empty()) {
+    timeout_seconds = std::atoi(timeout_text.c_str());
+    if (timeout_seconds < 1 || timeout_seconds > 600)
+      return Usage("--timeout needs 1..600 seconds");
+  }
+
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      province.empty() ? MakeChannelCredentials(tls)
+                       : MakeChannelCredentials(tls, NodeSpiffeId(province));
+  auto stub = v1::ApplicationService::NewStub(grpc::CreateChannel(node, credentials));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds));
+  v1::ListOverdueApplicationsResponse resp;
+  grpc::Status s = stub->ListOverdueApplications(&ctx, req, &resp);
+  if (!s.ok()) {
+    static const char* const kNames[] = {"OK",
+                                         "CANCELLED",
+                                         "UNKNOWN",
+                                         "INVALID_ARGUMENT",
+                                         "DEADLINE_EXCEEDED",
+                                         "NOT_FOUND",
+                                         "ALREADY_EXISTS",
+                                         "PERMISSION_DENIED",
+                                         "RESOURCE_EXHAUSTED",
+                                         "FAILED_PRECONDITION",
+                                         "ABORTED",
+                                         "OUT_OF_RANGE",
+                                         "UNIMPLEMENTED",
+                                         "INTERNAL",
+                                         "UNAVAILABLE",
+                                         "DATA_LOSS",
+                                         "UNAUTHENTICATED"};
+    const int code = static_cast<int>(s.error_code());
+    std::fprintf(stderr, "tongbanctl overdue: %s: %s\n",
+                 code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN", s.error_message().c_str());
+    return 1;
+  }
+  if (json) {
+    std::string out;
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    if (!google::protobuf::util::MessageToJsonString(resp, &out, options).ok()) return 1;
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  }
+  if (resp.applications_size() == 0) {
+    std::printf("nothing overdue\n");
+    return 0;
+  }
+  std::printf("%-35s %-10s %-28s %-18s %-18s %-17s %s\n", "APPLICATION", "ITEM", "STATE",
+              "LEGAL DUE (LEFT)", "PROMISED DUE", "PAUSED", "ESCALATED");
+  for (const v1::Application& a : resp.applications()) {
+    const v1::ApplicationClocks& c = a.clocks();
+    std::printf(
+        "%-35s %-10s %-28s %-18s %-18s %-17s %s\n", a.application_id().c_str(),
+        a.item_code().c_str(), v1::ApplicationState_Name(a.state()).c_str(),
+        Due(c.legal_due_date(), c.legal_remaining_working_days(), c.legal_overdue()).c_str(),
+        Due(c.promised_due_date(), c.promised_remaining_working_days(), c.promised_overdue())
+            .c_str(),
+        Paused(c), a.escalated() ? "yes" : "no");
+  }
+  std::printf("\n%d overdue%s\n", resp.applications_size(),
+              resp.next_page_token().empty() ? "" : " on this page");
+  if (!resp.next_page_token().empty()) {
+    std::printf("more: --page_token %s\n", resp.next_page_token().c_str());
+  }
+  return 0;
+}
+
+}  // namespace tongban::tongbanctl
