@@ -120,6 +120,7 @@ start_node() {
   setsid "$TONGBAN_BUILD/node/tongban-node" --province="$code" --listen="127.0.0.1:$((GRPC_BASE + i))" \
     --metrics_listen="127.0.0.1:$((METRICS_BASE + i))" --gateway="$GATEWAY_GRPC" \
     --database="$dir/node.db" --demo_catalog="$TONGBAN_ROOT/node/demo_catalog" \
+    --calendar="$TONGBAN_ROOT/common/working_days/cn-national.tsv" \
     --cert="$CERTS/province/$code/node/cert.pem" --key="$CERTS/province/$code/node/key.pem" \
     --ca="$CERTS/ca/ca.pem" --ready_file="$dir/ready" </dev/null >>"$dir/node.log" 2>&1 &
   PID[$code]=$!

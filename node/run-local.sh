@@ -16,6 +16,7 @@ rm -f "$RUN/ready"
 "$TONGBAN_BUILD/node/tongban-node" \
   --province="$PROVINCE" --listen=127.0.0.1:20051 --metrics_listen=127.0.0.1:20064 \
   --database="$RUN/node.db" --demo_catalog="$TONGBAN_ROOT/node/demo_catalog" \
+  --calendar="$TONGBAN_ROOT/common/working_days/cn-national.tsv" \
   --cert="$CERTS/province/$PROVINCE/node/cert.pem" --key="$CERTS/province/$PROVINCE/node/key.pem" \
   --ca="$CERTS/ca/ca.pem" --ready_file="$RUN/ready" 2>>"$RUN/node.log" &
 NODE_PID=$!

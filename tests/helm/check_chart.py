@@ -372,6 +372,17 @@ def check_render(ck, tp, docs, codes, cfg, ctx):
                 cerrs.append(f"terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds')} <= shutdown_grace_seconds {grace}")
             if gw_svc is None or 50050 not in [p["port"] for p in gw_svc["spec"]["ports"]]:
                 cerrs.append("gateway_address names no rendered Service tongban-gateway:50050")
+            # time_limits { }: the calendar inside the image, this province's approvers.
+            tl = one(fields, "time_limits", {})
+            want_tl = cfg.get("time_limits", {})
+            want_cal = want_tl.get("calendar_files", ctx["values"]["node"]["config"]["timeLimits"]["calendarFiles"])
+            want_appr = want_tl.get("approvers", {}).get(code, want_tl.get("approvers_default", []))
+            if not isinstance(tl, dict) or tl.get("calendar_files", []) != want_cal:
+                cerrs.append(f"time_limits.calendar_files is {tl.get('calendar_files') if isinstance(tl, dict) else tl!r}, want {want_cal!r}")
+            elif tl.get("extension_approvers", []) != want_appr:
+                cerrs.append(f"time_limits.extension_approvers is {tl.get('extension_approvers', [])!r}, want {want_appr!r}")
+            elif one(tl, "escalate_overdue", "false") != ("true" if want_tl.get("escalate") else "false"):
+                cerrs.append(f"time_limits.escalate_overdue is {one(tl, 'escalate_overdue', 'false')!r}")
         if cerrs:
             problems["cfg"].append((name, cerrs, text))
 
@@ -382,7 +393,7 @@ def check_render(ck, tp, docs, codes, cfg, ctx):
 
     for key, what in (("sts", "each node StatefulSet: 1 replica, --config /etc/tongban/node.textproto from its ConfigMap, data volume at /var/lib/tongban, identity Secret at /etc/tongban/tls, non-root read-only root fs"),
                       ("svc", "each node Service selects only its province's pod and exposes grpc 50051 (appProtocol grpc) and metrics 9464"),
-                      ("cfg", "each node ConfigMap is a valid tongban.v1.NodeConfig (protoc) with its province_code, 0.0.0.0:50051/9464, /var/lib/tongban/node.db, TLS files (cert/key/CA/CRL) of the mounts, gateway_address tongban-gateway:50050, ready_file empty, grace < terminationGracePeriodSeconds"),
+                      ("cfg", "each node ConfigMap is a valid tongban.v1.NodeConfig (protoc) with its province_code, 0.0.0.0:50051/9464, /var/lib/tongban/node.db, TLS files (cert/key/CA/CRL) of the mounts, gateway_address tongban-gateway:50050, ready_file empty, grace < terminationGracePeriodSeconds, time_limits (calendar files, the province's extension approvers, escalate_overdue) as the values say"),
                       ("probe", f"each node's startup/liveness/readiness probes use {'grpc on the plaintext health port ' + str(health_port) + ' (= health_address)' if probes_mode == 'grpc' else 'tcpSocket on the gRPC port'}")):
         ck.check(not problems[key], f"{what} [{n} provinces]", problems[key][:2] or None)
 
@@ -941,6 +952,16 @@ def scenarios(ck, helm, tp, ctx, work, quick=False):
     edge_file = yaml.safe_load(open(EDGE_VALUES, encoding="utf-8"))["gateway"]["publicEdge"]
     edge = merged(edge_defaults, edge_file)
     run("ci+publicEdge", ["-f", ci, "-f", EDGE_VALUES], CI_CODES, {"edge": edge})
+    # Time limits: a local calendar layer, approvers for all and for one province, escalation on.
+    tl_file = write(os.path.join(work, "time-limits.yaml"), {
+        "provinces": [dict(p, **({"extensionApprovers": ["chief-01", "chief-02"]} if p["code"] == "310000" else {}))
+                      for p in yaml.safe_load(open(ci, encoding="utf-8"))["provinces"]],
+        "node": {"config": {"timeLimits": {
+            "calendarFiles": ["/usr/share/tongban/working_days/cn-national.tsv", "/etc/tongban/local/cn-31.tsv"],
+            "extensionApprovers": ["officer-02"], "escalateOverdue": True}}}})
+    run("ci+timeLimits", ["-f", ci, "-f", tl_file], CI_CODES, {"time_limits": {
+        "calendar_files": ["/usr/share/tongban/working_days/cn-national.tsv", "/etc/tongban/local/cn-31.tsv"],
+        "approvers": {"310000": ["chief-01", "chief-02"]}, "approvers_default": ["officer-02"], "escalate": True}})
     if quick:
         return
 
@@ -1036,6 +1057,9 @@ def scenarios(ck, helm, tp, ctx, work, quick=False):
         ("gateway.autoscaling.minReplicas=1", ["--set", "gateway.autoscaling.minReplicas=1"], "minReplicas"),
         ("certs.mode=vault", ["--set", "certs.mode=vault"], "certs.mode"),
         ("probes.mode=http", ["--set", "probes.mode=http"], "probes.mode"),
+        ("an extension approver that is not an officer id", ["--set", "node.config.timeLimits.extensionApprovers={Chief 01}"],
+         "extensionApprovers"),
+        ("a relative calendar file", ["--set", "node.config.timeLimits.calendarFiles={cn-national.tsv}"], "calendarFiles"),
         ("node.terminationGracePeriodSeconds=10 (not above the node's 10 s grace)",
          ["--set", "node.terminationGracePeriodSeconds=10"], "terminationGracePeriodSeconds"),
         ("a misspelt key gateway.replica=3", ["--set", "gateway.replica=3"], "replica"),
@@ -1178,6 +1202,9 @@ MUTATIONS = [
      "              mountPath: /etc/tongban/edge/keys"),
     ("public_edge ignores rateLimitBurst", "templates/_helpers.tpl",
      "  rate_limit_burst: {{ int $e.rateLimitBurst }}", "  rate_limit_burst: 20"),
+    ("a province's extension approvers ignored", "templates/_helpers.tpl",
+     '{{- range (hasKey .p "extensionApprovers" | ternary .p.extensionApprovers $t.extensionApprovers) }}',
+     "{{- range $t.extensionApprovers }}"),
 ]
 
 

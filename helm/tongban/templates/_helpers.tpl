@@ -95,6 +95,18 @@ max_commit_batch: {{ int $v.node.config.maxCommitBatch }}
 ready_file: ""
 {{- include "tongban.healthAddress" .root }}
 {{ include "tongban.tlsBlock" (dict "root" .root "refresh" $v.node.config.tlsRefreshSeconds) }}
+{{- $t := $v.node.config.timeLimits }}
+time_limits {
+{{- range $t.calendarFiles }}
+  calendar_files: {{ include "tongban.textprotoString" . }}
+{{- end }}
+{{- range (hasKey .p "extensionApprovers" | ternary .p.extensionApprovers $t.extensionApprovers) }}
+  extension_approvers: {{ include "tongban.textprotoString" . }}
+{{- end }}
+  due_soon_working_days: {{ int ($t.dueSoonWorkingDays | default 3) }}
+  refresh_interval_seconds: {{ int ($t.refreshIntervalSeconds | default 60) }}
+  escalate_overdue: {{ $t.escalateOverdue | default false }}
+}
 {{- end }}
 
 {{/* GatewayConfig text. */}}
