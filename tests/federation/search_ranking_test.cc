@@ -92,7 +92,9 @@ TEST_P(SearchRankingTest, AbbreviationFindsFullNamesOfSeveralProvincesBestFirst)
   for (size_t i = 0; i < hits.size(); ++i) {
     EXPECT_EQ(std::get<1>(hits[i]), expected[i].first) << i;
     EXPECT_EQ(std::get<3>(hits[i]), expected[i].second) << i;
-    if (i > 0) EXPECT_GE(std::get<0>(hits[i - 1]), std::get<0>(hits[i])) << i;
+    if (i > 0) {
+      EXPECT_GE(std::get<0>(hits[i - 1]), std::get<0>(hits[i])) << i;
+    }
   }
   EXPECT_EQ(std::get<0>(hits[0]), std::get<0>(hits[2]));  // same item, same score
   EXPECT_GT(std::get<0>(hits[2]), std::get<0>(hits[3]));
