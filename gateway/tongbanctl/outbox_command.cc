@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "command_flags.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
@@ -82,53 +83,6 @@ int Usage(const char* error, const char* help) {
   std::fputs("\nExit code: 0 done, 1 the node refused or could not be reached, 2 usage error.\n",
              out);
   return error != nullptr ? 2 : 0;
-}
-
-struct Flags {
-  std::map<std::string, std::string> values;  // --name -> value
-  std::vector<std::string> positional;
-  bool help = false;
-  bool json = false;
-};
-
-// "--name value" or "--name=value"; dashes and underscores are the same.
-bool ParseFlags(const std::vector<std::string>& args, size_t first, Flags* flags,
-                std::string* error) {
-  for (size_t i = first; i < args.size(); ++i) {
-    std::string a = args[i];
-    if (a == "--help" || a == "-h") {
-      flags->help = true;
-      continue;
-    }
-    if (a == "--json") {
-      flags->json = true;
-      continue;
-    }
-    if (a.rfind("--", 0) != 0) {
-      flags->positional.push_back(a);
-      continue;
-    }
-    std::string name = a.substr(2);
-    std::string value;
-    bool have_value = false;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      have_value = true;
-    }
-    for (char& c : name) {
-      if (c == '-') c = '_';
-    }
-    if (!have_value) {
-      if (i + 1 >= args.size()) {
-        *error = absl::StrCat("--", name, " needs a value");
-        return false;
-      }
-      value = args[++i];
-    }
-    flags->values[name] = value;
-  }
-  return true;
 }
 
 bool ParseId(const std::string& text, int64_t* id) {
@@ -220,32 +174,10 @@ int OutboxCommand(const std::vector<std::string>& args) {
   std::string error;
   if (!ParseFlags(args, 2, &flags, &error)) return Usage(error.c_str(), help);
   if (flags.help) return Usage(nullptr, help);
-  auto take = [&flags](const std::string& name) {
-    auto it = flags.values.find(name);
-    if (it == flags.values.end()) return std::string();
-    std::string v = it->second;
-    flags.values.erase(it);
-    return v;
-  };
-
-  const std::string node = take("node");
-  v1::TlsFiles tls;
-  tls.set_cert_file(take("cert"));
-  tls.set_key_file(take("key"));
-  tls.set_ca_file(take("ca"));
-  tls.set_crl_directory(take("crl_dir"));
-  const std::string province = take("province");
-  const std::string timeout_text = take("timeout");
-  if (node.empty()) return Usage("--node HOST:PORT is required", help);
-  if (tls.cert_file().empty() || tls.key_file().empty() || tls.ca_file().empty()) {
-    return Usage("--cert, --key and --ca are required (the operator's mTLS identity)", help);
-  }
-  int timeout_seconds = 10;
-  if (!timeout_text.empty()) {
-    timeout_seconds = std::atoi(timeout_text.c_str());
-    if (timeout_seconds < 1 || timeout_seconds > 600) {
-      return Usage("--timeout needs 1..600 seconds", help);
-    }
+  auto take = [&flags](const std::string& name) { return flags.Take(name); };
+  NodeConnection conn;
+  if (!TakeNodeConnection(&flags, "the operator's", &conn, &error)) {
+    return Usage(error.c_str(), help);
   }
 
   // Command arguments.
@@ -291,12 +223,12 @@ int OutboxCommand(const std::vector<std::string>& args) {
   }
 
   std::shared_ptr<grpc::ChannelCredentials> credentials =
-      province.empty() ? MakeChannelCredentials(tls)
-                       : MakeChannelCredentials(tls, NodeSpiffeId(province));
-  auto channel = grpc::CreateChannel(node, credentials);
+      conn.province.empty() ? MakeChannelCredentials(conn.tls)
+                            : MakeChannelCredentials(conn.tls, NodeSpiffeId(conn.province));
+  auto channel = grpc::CreateChannel(conn.node, credentials);
   auto stub = v1::NodeAdminService::NewStub(channel);
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(conn.timeout_seconds));
 
   if (command == "list") {
     v1::ListOutboxResponse resp;

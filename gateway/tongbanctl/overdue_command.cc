@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "command_flags.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "peer_identity.h"
@@ -72,47 +73,16 @@ std::string Due(const std::string& date, int remaining, bool overdue) {
 }  // namespace
 
 int OverdueCommand(const std::vector<std::string>& args) {
-  // "--name value" or "--name=value"; dashes and underscores are the same.
-  std::map<std::string, std::string> values;
-  bool json = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h" || a == "help") return Usage("");
-    if (a == "--json") {
-      json = true;
-      continue;
-    }
-    if (a.rfind("--", 0) != 0) return Usage(absl::StrCat("unexpected argument ", a));
-    std::string name = a.substr(2), value;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return Usage(absl::StrCat("--", name, " needs a value"));
-    }
-    for (char& c : name) {
-      if (c == '-') c = '_';
-    }
-    values[name] = value;
+  Flags flags;
+  std::string error;
+  if (!ParseFlags(args, 1, &flags, &error)) return Usage(error);
+  if (flags.help) return Usage("");
+  if (!flags.positional.empty()) {
+    if (flags.positional[0] == "help") return Usage("");
+    return Usage(absl::StrCat("unexpected argument ", flags.positional[0]));
   }
-  auto take = [&values](const std::string& name) {
-    auto it = values.find(name);
-    if (it == values.end()) return std::string();
-    std::string v = it->second;
-    values.erase(it);
-    return v;
-  };
-
-  const std::string node = take("node");
-  v1::TlsFiles tls;
-  tls.set_cert_file(take("cert"));
-  tls.set_key_file(take("key"));
-  tls.set_ca_file(take("ca"));
-  tls.set_crl_directory(take("crl_dir"));
-  const std::string province = take("province");
-  const std::string timeout_text = take("timeout");
+  const bool json = flags.json;
+  auto take = [&flags](const std::string& name) { return flags.Take(name); };
   v1::ListOverdueApplicationsRequest req;
   const std::string clock = take("clock");
   if (clock == "legal") {
@@ -128,24 +98,18 @@ int OverdueCommand(const std::vector<std::string>& args) {
     req.set_page_size(n);
   }
   req.set_page_token(take("page_token"));
-  if (!values.empty()) return Usage(absl::StrCat("unknown option --", values.begin()->first));
-  if (node.empty()) return Usage("--node HOST:PORT is required");
-  if (tls.cert_file().empty() || tls.key_file().empty() || tls.ca_file().empty()) {
-    return Usage("--cert, --key and --ca are required (an officer's mTLS identity)");
-  }
-  int timeout_seconds = 10;
-  if (!timeout_text.empty()) {
-    timeout_seconds = std::atoi(timeout_text.c_str());
-    if (timeout_seconds < 1 || timeout_seconds > 600)
-      return Usage("--timeout needs 1..600 seconds");
+  NodeConnection conn;
+  if (!TakeNodeConnection(&flags, "an officer's", &conn, &error)) return Usage(error);
+  if (!flags.values.empty()) {
+    return Usage(absl::StrCat("unknown option --", flags.values.begin()->first));
   }
 
   std::shared_ptr<grpc::ChannelCredentials> credentials =
-      province.empty() ? MakeChannelCredentials(tls)
-                       : MakeChannelCredentials(tls, NodeSpiffeId(province));
-  auto stub = v1::ApplicationService::NewStub(grpc::CreateChannel(node, credentials));
+      conn.province.empty() ? MakeChannelCredentials(conn.tls)
+                            : MakeChannelCredentials(conn.tls, NodeSpiffeId(conn.province));
+  auto stub = v1::ApplicationService::NewStub(grpc::CreateChannel(conn.node, credentials));
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(conn.timeout_seconds));
   v1::ListOverdueApplicationsResponse resp;
   grpc::Status s = stub->ListOverdueApplications(&ctx, req, &resp);
   if (!s.ok()) {
