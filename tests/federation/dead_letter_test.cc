@@ -109,14 +109,10 @@ class DeadLetterTest : public ::testing::Test {
 
   // tongbanctl outbox <args...> against Shanghai's node with `identity`.
   ProcessResult Ctl(std::vector<std::string> args, const std::string& identity) {
-    const Identity files = IdentityAt(identity);
     std::vector<std::string> argv = {TONGBAN_TONGBANCTL, "outbox"};
     argv.insert(argv.end(), args.begin(), args.end());
-    for (const std::string& a :
-         {std::string("--node"), federation_->node_address(kShanghai), std::string("--province"),
-          std::string(kShanghai), std::string("--cert"), files.cert, std::string("--key"),
-          files.key, std::string("--ca"), files.ca}) {
-      argv.push_back(a);
+    for (std::string& flag : TongbanctlNodeFlags(*federation_, kShanghai, identity)) {
+      argv.push_back(std::move(flag));
     }
     return RunProcess(argv, {}, seconds(30));
   }

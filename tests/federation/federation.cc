@@ -426,4 +426,12 @@ std::string Federation::LogTails(size_t bytes) const {
   return out;
 }
 
+std::vector<std::string> TongbanctlNodeFlags(const Federation& federation,
+                                             const std::string& province,
+                                             const std::string& identity_dir) {
+  const Identity files = IdentityAt(identity_dir);
+  return {"--node", federation.node_address(province), "--province", province,
+          "--cert", files.cert, "--key", files.key, "--ca", files.ca};
+}
+
 }  // namespace tongban::testing

@@ -153,6 +153,12 @@ class Federation final {
 std::shared_ptr<grpc::Channel> FastChannel(const std::string& address,
                                            const std::string& identity_dir);
 
+// The connection flags of a tongbanctl node command (outbox, overdue) against
+// `province`'s node, presenting the identity under CertsDir()/`identity_dir`.
+std::vector<std::string> TongbanctlNodeFlags(const Federation& federation,
+                                             const std::string& province,
+                                             const std::string& identity_dir);
+
 // Polls `condition` every `interval` until it holds or `timeout` passes;
 // true when it held. The condition runs at least once.
 bool WaitUntil(std::chrono::milliseconds timeout, const std::function<bool()>& condition,

@@ -197,14 +197,10 @@ class TimeLimitsTest : public ::testing::Test {
   // tongbanctl overdue <args...> against Shanghai's node as `identity`.
   ProcessResult Ctl(std::vector<std::string> args,
                     const std::string& identity = Officer(kShanghai)) {
-    const Identity files = IdentityAt(identity);
     std::vector<std::string> argv = {TONGBAN_TONGBANCTL, "overdue"};
     argv.insert(argv.end(), args.begin(), args.end());
-    for (const std::string& a :
-         {std::string("--node"), federation_->node_address(kShanghai), std::string("--province"),
-          std::string(kShanghai), std::string("--cert"), files.cert, std::string("--key"),
-          files.key, std::string("--ca"), files.ca}) {
-      argv.push_back(a);
+    for (std::string& flag : TongbanctlNodeFlags(*federation_, kShanghai, identity)) {
+      argv.push_back(std::move(flag));
     }
     return RunProcess(argv, {}, seconds(30));
   }
