@@ -1,13 +1,21 @@
 #include "catalog_cache.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "item_search.h"
 
 namespace tongban::gateway {
 
 CatalogCache::CatalogCache(NodeCaller caller, const Clock* clock, EventLog* log,
-                           absl::Duration refresh, absl::Duration node_deadline)
-    : caller_(caller), clock_(clock), log_(log), refresh_(refresh), node_deadline_(node_deadline) {}
+                           absl::Duration refresh, absl::Duration node_deadline,
+                           absl::Duration serve_stale)
+    : caller_(caller),
+      clock_(clock),
+      log_(log),
+      refresh_(refresh),
+      node_deadline_(node_deadline),
+      serve_stale_(serve_stale) {}
 
 CatalogCache::~CatalogCache() {
   {
@@ -30,14 +38,18 @@ void CatalogCache::Start() {
 }
 
 std::shared_ptr<const CatalogCache::Entry> CatalogCache::Fresh(const std::string& province) const {
+  Copy copy = Usable(province);
+  return copy.fresh ? std::move(copy.entry) : nullptr;
+}
+
+CatalogCache::Copy CatalogCache::Usable(const std::string& province) const {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(province);
-  if (it == entries_.end()) return nullptr;
   auto confirmed = confirmed_at_.find(province);
-  if (confirmed == confirmed_at_.end() || clock_->Now() - confirmed->second > 3 * refresh_) {
-    return nullptr;
-  }
-  return it->second;
+  if (it == entries_.end() || confirmed == confirmed_at_.end()) return {};
+  const absl::Duration age = clock_->Now() - confirmed->second;
+  if (age > serve_stale_) return {};
+  return {it->second, age <= 3 * refresh_, confirmed->second};
 }
 
 int64_t CatalogCache::Version(const std::string& province) const {
@@ -48,6 +60,18 @@ int64_t CatalogCache::Version(const std::string& province) const {
 
 void CatalogCache::RefreshAll() {
   std::vector<std::string> provinces = caller_.pool->Provinces();
+  {
+    // A province that left the directory is not served from its old copy.
+    absl::MutexLock lock(&mu_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (std::binary_search(provinces.begin(), provinces.end(), it->first)) {
+        ++it;
+        continue;
+      }
+      confirmed_at_.erase(it->first);
+      it = entries_.erase(it);
+    }
+  }
   v1::GetCatalogInfoRequest request;
   auto results = FanOut<v1::GetCatalogInfoResponse>(
       caller_, provinces, "tongban.v1.CatalogService", "GetCatalogInfo", node_deadline_,

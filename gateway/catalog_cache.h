@@ -4,7 +4,9 @@
 // version changed, so repeated searches do not fan out, and an amended or
 // abolished item is visible within one refresh interval. A province's entry
 // counts as fresh only while its version was confirmed recently; a node that
-// stops answering drops out of cached answers (and is named as missing).
+// stops answering is served from its last confirmed copy, marked stale, for
+// `serve_stale` (a frozen node must not hold every search for the per-node
+// deadline: issue #14), and named as missing after that.
 #pragma once
 
 #include <map>
@@ -34,14 +36,25 @@ class CatalogCache final {
     std::vector<std::string> name_en_search;
   };
 
+  // A province's copy as a search may use it.
+  struct Copy {
+    std::shared_ptr<const Entry> entry;  // nullptr: none usable
+    bool fresh = false;                  // confirmed within 3 refresh intervals
+    absl::Time confirmed_at;             // when its version was last confirmed
+  };
+
   CatalogCache(NodeCaller caller, const Clock* clock, EventLog* log, absl::Duration refresh,
-               absl::Duration node_deadline);
+               absl::Duration node_deadline,
+               absl::Duration serve_stale = absl::Hours(24));
   ~CatalogCache();
 
   void Start();
   // The province's catalog if its version was confirmed within 3 refresh
   // intervals; nullptr otherwise (not loaded yet, or the node stopped answering).
   std::shared_ptr<const Entry> Fresh(const std::string& province) const;
+  // The province's copy: fresh as above, or stale (confirmed longer ago,
+  // but within `serve_stale`), or none.
+  Copy Usable(const std::string& province) const;
   // The last confirmed version (0 when never).
   int64_t Version(const std::string& province) const;
   // One refresh round now (also used by tests and at start-up).
@@ -55,6 +68,7 @@ class CatalogCache final {
   EventLog* const log_;
   const absl::Duration refresh_;
   const absl::Duration node_deadline_;
+  const absl::Duration serve_stale_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const Entry>> entries_;  // guarded by mu_

@@ -148,6 +148,8 @@ absl::StatusOr<v1::GatewayConfig> FinishGatewayConfig(v1::GatewayConfig c) {
   Default(c.node_deadline_ms(), 500, &v1::GatewayConfig::set_node_deadline_ms, &c);
   Default(c.relay_budget_ms(), 20, &v1::GatewayConfig::set_relay_budget_ms, &c);
   Default(c.catalog_refresh_ms(), 1000, &v1::GatewayConfig::set_catalog_refresh_ms, &c);
+  Default(c.catalog_serve_stale_seconds(), 86400,
+          &v1::GatewayConfig::set_catalog_serve_stale_seconds, &c);
   Default(c.eject_after_failures(), 3, &v1::GatewayConfig::set_eject_after_failures, &c);
   Default(c.eject_base_ms(), 2000, &v1::GatewayConfig::set_eject_base_ms, &c);
   Default(c.shutdown_grace_seconds(), 10, &v1::GatewayConfig::set_shutdown_grace_seconds, &c);
@@ -163,6 +165,8 @@ absl::StatusOr<v1::GatewayConfig> FinishGatewayConfig(v1::GatewayConfig c) {
                          InRange("node_deadline_ms", c.node_deadline_ms(), 10, 60000),
                          InRange("relay_budget_ms", c.relay_budget_ms(), 1, 10000),
                          InRange("catalog_refresh_ms", c.catalog_refresh_ms(), 50, 600000),
+                         InRange("catalog_serve_stale_seconds", c.catalog_serve_stale_seconds(), 1,
+                                 2592000),
                          InRange("eject_after_failures", c.eject_after_failures(), 1, 1000),
                          InRange("eject_base_ms", c.eject_base_ms(), 10, 600000),
                          InRange("shutdown_grace_seconds", c.shutdown_grace_seconds(), 1, 600),

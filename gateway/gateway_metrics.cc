@@ -44,9 +44,11 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
                    .Register(registry)),
       cache_(prometheus::BuildCounter()
                  .Name("tongban_gateway_catalog_cache_total")
-                 .Help("Province catalogs a search used, from the cache (hit) or a live call.")
+                 .Help("Province catalogs a search used: a fresh cached copy (hit), a copy its "
+                       "node has not confirmed recently (stale), or a live call (miss).")
                  .Register(registry)) {
   cache_.Add({{"result", "hit"}});
+  cache_.Add({{"result", "stale"}});
   cache_.Add({{"result", "miss"}});
   // The fan-out methods (query_service.cc), at zero: the partial-result
   // ratio and its alert work before the first partial answer.
@@ -95,8 +97,8 @@ void GatewayMetrics::NodeUp(const std::string& province, bool up) {
   node_up_.Add({{"province", province}}).Set(up ? 1 : 0);
 }
 
-void GatewayMetrics::CacheServed(bool hit, int provinces) {
-  cache_.Add({{"result", hit ? "hit" : "miss"}}).Increment(provinces);
+void GatewayMetrics::CacheServed(const char* result, int provinces) {
+  cache_.Add({{"result", result}}).Increment(provinces);
 }
 
 }  // namespace tongban::gateway

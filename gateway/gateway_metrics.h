@@ -24,8 +24,9 @@ class GatewayMetrics final {
   // One fan-out query and the provinces missing from its answer.
   void FanOut(const std::string& method, const std::vector<std::string>& missing);
   void NodeUp(const std::string& province, bool up);
-  // Searches answered from the catalog cache, per province served.
-  void CacheServed(bool hit, int provinces);
+  // Province catalogs searches used: "hit" (a fresh copy), "stale" (a copy
+  // the node has not confirmed recently), "miss" (a live call).
+  void CacheServed(const char* result, int provinces);
 
  private:
   prometheus::Family<prometheus::Counter>& client_started_;

@@ -301,7 +301,8 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
   NodeCaller caller{pool, metrics};
   gw->cache_ = std::make_unique<CatalogCache>(caller, &gw->clock_, log,
                                               absl::Milliseconds(config.catalog_refresh_ms()),
-                                              absl::Milliseconds(config.node_deadline_ms()));
+                                              absl::Milliseconds(config.node_deadline_ms()),
+                                              absl::Seconds(config.catalog_serve_stale_seconds()));
   if (!config.disable_catalog_cache()) gw->cache_->Start();
   QueryOptions options;
   options.node_deadline = absl::Milliseconds(config.node_deadline_ms());

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway_config.h"
 #include "gateway_server.h"
+#include "idle_memory_trimmer.h"
 #include "process_lifecycle.h"
 
 ABSL_FLAG(std::string, config, "", "Config file (protobuf text format, see docs/operations.md).");
@@ -79,6 +80,8 @@ int main(int argc, char** argv) {
                                        " health=", (*gateway)->health_address(),
                                        " https=", (*gateway)->https_address(),
                                        " public_grpc=", (*gateway)->public_grpc_address()));
+  // Heap a load burst left behind goes back to the OS once the process is quiet.
+  tongban::IdleMemoryTrimmer trimmer;
   stop.Wait();
   (*gateway)->Shutdown();
   tongban::ExitAfterCleanShutdown();

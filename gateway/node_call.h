@@ -5,13 +5,15 @@
 // (ScopedRequestId, as x-request-id metadata) so nodes log it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gateway_metrics.h"
 #include "grpc_server_metrics.h"
@@ -65,56 +67,89 @@ grpc::Status CallNode(const NodeCaller& caller, const std::string& province,
 }
 
 // The same call to many provinces at once, each with `per_node` deadline
-// (capped by `overall`). `start(stubs, ctx, response, done)` starts an async
-// call (stub->async()->Method(ctx, &request, response, done)). Returns one
-// result per province, in the order given.
+// (capped by `overall`), without a thread waiting: `start(stubs, ctx,
+// response, done)` starts an async call (stub->async()->Method(ctx, &request,
+// response, done); whatever the request is, `start` must keep it alive, e.g.
+// by holding it in a shared_ptr). `done(results)` runs once, when the last
+// call has finished (on that call's gRPC thread), or on this thread when no
+// call could be made; one result per province, in the order given.
+template <typename Response, typename Start>
+void FanOutAsync(const NodeCaller& caller, const std::vector<std::string>& provinces,
+                 const char* service, const char* method, absl::Duration per_node,
+                 absl::Time overall, Start start,
+                 std::function<void(std::vector<NodeResult<Response>>)> done) {
+  struct Pending {
+    std::shared_ptr<const NodeStubs> stubs;  // keeps the channel alive during the call
+    grpc::ClientContext ctx;
+    absl::Time started;
+  };
+  struct State {
+    explicit State(Start s) : start(std::move(s)) {}
+    std::vector<NodeResult<Response>> results;
+    std::vector<std::unique_ptr<Pending>> pending;
+    // Calls not finished, plus one for the loop below, so that `done` cannot
+    // run while calls are still being started.
+    std::atomic<int> outstanding{1};
+    std::function<void(std::vector<NodeResult<Response>>)> done;
+    Start start;
+  };
+  auto state = std::make_shared<State>(std::move(start));
+  state->results.resize(provinces.size());
+  state->pending.resize(provinces.size());
+  state->done = std::move(done);
+  const auto finish_one = [](const std::shared_ptr<State>& st) {
+    if (st->outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      st->done(std::move(st->results));
+    }
+  };
+  const absl::Time deadline = std::min(overall, absl::Now() + per_node);
+  for (size_t i = 0; i < provinces.size(); ++i) {
+    state->results[i].province = provinces[i];
+    absl::Status admitted = caller.pool->Admit(provinces[i]);
+    std::shared_ptr<const NodeStubs> stubs = caller.pool->Get(provinces[i]);
+    if (!admitted.ok() || stubs == nullptr) {
+      state->results[i].status =
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(admitted.message()));
+      continue;
+    }
+    Pending* p = (state->pending[i] = std::make_unique<Pending>()).get();
+    p->stubs = std::move(stubs);
+    p->ctx.set_deadline(absl::ToChronoTime(deadline));
+    PropagateRequestId(&p->ctx);  // on this (the caller's) thread
+    p->started = absl::Now();
+    caller.metrics->ClientStarted(service, method, provinces[i]);
+    state->outstanding.fetch_add(1, std::memory_order_relaxed);
+    state->start(*p->stubs, &p->ctx, &state->results[i].response,
+                 [state, caller, service, method, i, finish_one](grpc::Status s) {
+                   const std::string& province = state->results[i].province;
+                   caller.metrics->ClientHandled(
+                       service, method, province, GrpcCodeName(s.error_code()),
+                       absl::ToDoubleSeconds(absl::Now() - state->pending[i]->started));
+                   caller.pool->Report(province, s.error_code(), s.error_message());
+                   state->results[i].status = std::move(s);
+                   finish_one(state);
+                 });
+  }
+  finish_one(state);
+}
+
+// FanOutAsync, waiting for the results on this thread (`start` may refer to
+// this thread's locals).
 template <typename Response, typename Start>
 std::vector<NodeResult<Response>> FanOut(const NodeCaller& caller,
                                          const std::vector<std::string>& provinces,
                                          const char* service, const char* method,
                                          absl::Duration per_node, absl::Time overall,
                                          Start start) {
-  struct Pending {
-    std::shared_ptr<const NodeStubs> stubs;  // keeps the channel alive during the call
-    grpc::ClientContext ctx;
-    absl::Time started;
-  };
-  std::vector<NodeResult<Response>> results(provinces.size());
-  std::vector<std::unique_ptr<Pending>> pending(provinces.size());
-  absl::Mutex mu;
-  int outstanding = 0;  // guarded by mu
-  const absl::Time deadline = std::min(overall, absl::Now() + per_node);
-  for (size_t i = 0; i < provinces.size(); ++i) {
-    results[i].province = provinces[i];
-    absl::Status admitted = caller.pool->Admit(provinces[i]);
-    std::shared_ptr<const NodeStubs> stubs = caller.pool->Get(provinces[i]);
-    if (!admitted.ok() || stubs == nullptr) {
-      results[i].status = grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(admitted.message()));
-      continue;
-    }
-    pending[i] = std::make_unique<Pending>();
-    pending[i]->stubs = stubs;
-    pending[i]->ctx.set_deadline(absl::ToChronoTime(deadline));
-    PropagateRequestId(&pending[i]->ctx);  // on this (the caller's) thread
-    pending[i]->started = absl::Now();
-    caller.metrics->ClientStarted(service, method, provinces[i]);
-    {
-      absl::MutexLock lock(&mu);
-      ++outstanding;
-    }
-    start(*stubs, &pending[i]->ctx, &results[i].response, [&, i](grpc::Status s) {
-      caller.metrics->ClientHandled(service, method, provinces[i], GrpcCodeName(s.error_code()),
-                                    absl::ToDoubleSeconds(absl::Now() - pending[i]->started));
-      caller.pool->Report(provinces[i], s.error_code(), s.error_message());
-      absl::MutexLock lock(&mu);
-      results[i].status = std::move(s);
-      --outstanding;
-    });
-  }
-  // Every call has a deadline, so every callback runs; wait for all of them.
-  absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(
-      +[](int* n) { return *n == 0; }, &outstanding));
+  std::vector<NodeResult<Response>> results;
+  absl::Notification finished;
+  FanOutAsync<Response>(caller, provinces, service, method, per_node, overall, std::move(start),
+                        [&](std::vector<NodeResult<Response>> r) {
+                          results = std::move(r);
+                          finished.Notify();
+                        });
+  // Every call has a deadline, so every callback runs.
+  finished.WaitForNotification();
   return results;
 }
 

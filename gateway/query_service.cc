@@ -6,13 +6,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "application_id.h"
 #include "caller_identity.h"
 #include "filing_policy.h"
+#include "forwarded_call.h"
+#include "grpc_server_metrics.h"
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "item_search.h"
 #include "page_token.h"
+#include "wire_route_key.h"
 
 namespace tongban::gateway {
 namespace {
@@ -96,105 +100,181 @@ absl::Time QueryServiceImpl::NodeDeadline(absl::Time caller_deadline) const {
   return std::min(caller_deadline - options_.budget, absl::Now() + absl::Seconds(30));
 }
 
-absl::Time QueryServiceImpl::Deadline(const grpc::ServerContext& ctx) const {
+absl::Time QueryServiceImpl::Deadline(const grpc::ServerContextBase& ctx) const {
   return NodeDeadline(absl::FromChrono(ctx.deadline()));
 }
 
-grpc::Status QueryServiceImpl::SearchFederation(grpc::ServerContext* ctx,
-                                                const v1::SearchFederationRequest* req,
-                                                v1::SearchFederationResponse* resp) {
+grpc::ServerUnaryReactor* QueryServiceImpl::SearchFederation(grpc::CallbackServerContext* ctx,
+                                                             const grpc::ByteBuffer* request,
+                                                             grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::StatusOr<Principal> who =
       VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("SearchFederation"));
-  if (!who.ok()) return ToGrpcStatus(who.status());
-  return Search(*req, Deadline(*ctx), resp);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpcStatus(who.status()));
+    return reactor;
+  }
+  struct Call {
+    v1::SearchFederationRequest request;
+    v1::SearchFederationResponse response;
+  };
+  auto call = std::make_shared<Call>();
+  grpc::ByteBuffer bytes(*request);  // shares the slices; parsing consumes the copy
+  if (!grpc::SerializationTraits<v1::SearchFederationRequest>::Deserialize(&bytes, &call->request)
+           .ok()) {
+    reactor->Finish(UnparsedRequestStatus(Method("SearchFederation").c_str()));
+    return reactor;
+  }
+  SearchAsync(call->request, Deadline(*ctx), &call->response,
+              [reactor, call, response](grpc::Status s) {
+                bool own_buffer = false;
+                if (s.ok()) {
+                  s = grpc::SerializationTraits<v1::SearchFederationResponse>::Serialize(
+                      call->response, response, &own_buffer);
+                }
+                reactor->Finish(s);
+              });
+  return reactor;
 }
 
-grpc::Status QueryServiceImpl::Search(const v1::SearchFederationRequest& request,
-                                      absl::Time deadline, v1::SearchFederationResponse* resp) {
-  const v1::SearchFederationRequest* req = &request;
-  absl::Status s = ValidateText("query", req->query(), 64, /*required=*/true);
+grpc::Status QueryServiceImpl::Search(const v1::SearchFederationRequest& req, absl::Time deadline,
+                                      v1::SearchFederationResponse* resp) {
+  grpc::Status status;
+  absl::Notification finished;
+  SearchAsync(req, deadline, resp, [&](grpc::Status s) {
+    status = std::move(s);
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  return status;
+}
+
+// One search between its start and its answer: what the cached provinces
+// found, and what the live fan-out must add.
+struct QueryServiceImpl::SearchInProgress {
+  explicit SearchInProgress(SearchQuery q) : query(std::move(q)) {}
+  SearchQuery query;
+  SearchCursor cursor;
+  std::string list;  // what the page token is bound to
   int limit = 0;
-  if (s.ok()) s = ValidatePageSize("page_size", req->page_size(), &limit);
-  std::vector<std::string> provinces(req->provinces().begin(), req->provinces().end());
+  // Matches, as pointers into `cached` entries or `fetched` responses; only
+  // the returned page is copied.
+  std::vector<SearchHit> found;
+  std::vector<std::shared_ptr<const CatalogCache::Entry>> cached;
+  std::vector<NodeResult<v1::SearchItemsResponse>> fetched;
+  std::vector<v1::StaleProvince> stale;
+  v1::SearchFederationResponse* resp = nullptr;
+  std::function<void(grpc::Status)> done;
+};
+
+void QueryServiceImpl::SearchAsync(const v1::SearchFederationRequest& req, absl::Time deadline,
+                                   v1::SearchFederationResponse* resp,
+                                   std::function<void(grpc::Status)> done) {
+  absl::Status s = ValidateText("query", req.query(), 64, /*required=*/true);
+  int limit = 0;
+  if (s.ok()) s = ValidatePageSize("page_size", req.page_size(), &limit);
+  std::vector<std::string> provinces(req.provinces().begin(), req.provinces().end());
   for (size_t i = 0; s.ok() && i < provinces.size(); ++i) {
     s = ValidateProvinceCode(absl::StrCat("provinces[", i, "]"), provinces[i]);
   }
-  if (!s.ok()) return ToGrpcStatus(s);
+  if (!s.ok()) return done(ToGrpcStatus(s));
   absl::StatusOr<SearchQuery> query =
-      SearchQuery::Parse("query", req->query(), SynonymTable::Shipped());
-  if (!query.ok()) return ToGrpcStatus(query.status());
+      SearchQuery::Parse("query", req.query(), SynonymTable::Shipped());
+  if (!query.ok()) return done(ToGrpcStatus(query.status()));
   if (provinces.empty()) provinces = caller_.pool->Provinces();
   std::sort(provinces.begin(), provinces.end());
   const std::string list =
       absl::StrCat("ranked-fed-search:", query->normalized(), ":", absl::StrJoin(provinces, ","));
-  absl::StatusOr<std::string> token = DecodePageToken("page_token", list, req->page_token());
-  if (!token.ok()) return ToGrpcStatus(token.status());
+  absl::StatusOr<std::string> token = DecodePageToken("page_token", list, req.page_token());
+  if (!token.ok()) return done(ToGrpcStatus(token.status()));
   absl::StatusOr<SearchCursor> cursor = ParseSearchCursor(*token);
-  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  if (!cursor.ok()) return done(ToGrpcStatus(cursor.status()));
 
-  // Matches are collected as pointers (into cached catalogs kept alive by
-  // `cached`, or into `fetched`); only the returned page is copied. Cached
-  // catalogs are scored here with the same rule and synonyms as a node's
-  // SearchItems (item_search.h), so cached and live provinces merge alike.
-  std::vector<SearchHit> found;
-  std::vector<std::shared_ptr<const CatalogCache::Entry>> cached;
+  auto search = std::make_shared<SearchInProgress>(*std::move(query));
+  search->cursor = *std::move(cursor);
+  search->list = list;
+  search->limit = limit;
+  search->resp = resp;
+  search->done = std::move(done);
+  // Cached catalogs are scored here with the same rule and synonyms as a
+  // node's SearchItems (item_search.h), so cached and live provinces merge
+  // alike. A stale copy answers too, named in the response: a node that
+  // stopped answering would otherwise hold the search for the per-node
+  // deadline (or drop out of it).
   std::vector<std::string> live;
   for (const std::string& p : provinces) {
-    std::shared_ptr<const CatalogCache::Entry> entry =
-        options_.use_cache ? cache_->Fresh(p) : nullptr;
-    if (entry == nullptr) {
+    CatalogCache::Copy copy = options_.use_cache ? cache_->Usable(p) : CatalogCache::Copy{};
+    if (copy.entry == nullptr) {
       live.push_back(p);
       continue;
     }
-    for (size_t i = 0; i < entry->guides.size(); ++i) {
-      const v1::Guide& g = entry->guides[i];
+    const CatalogCache::Entry& entry = *copy.entry;
+    for (size_t i = 0; i < entry.guides.size(); ++i) {
+      const v1::Guide& g = entry.guides[i];
       if (g.status() != v1::ITEM_STATUS_ACTIVE) continue;
       int32_t relevance =
-          query->ScoreNormalized(entry->name_zh_search[i], entry->name_en_search[i]);
-      if (relevance > 0) found.push_back({&g, relevance});
+          search->query.ScoreNormalized(entry.name_zh_search[i], entry.name_en_search[i]);
+      if (relevance > 0) search->found.push_back({&g, relevance});
     }
-    cached.push_back(std::move(entry));
+    if (!copy.fresh) {
+      v1::StaleProvince& stale = search->stale.emplace_back();
+      stale.set_province_code(p);
+      stale.set_catalog_version(entry.version);
+      stale.set_confirmed_unix_seconds(absl::ToUnixSeconds(copy.confirmed_at));
+    }
+    search->cached.push_back(std::move(copy.entry));
   }
-  caller_.metrics->CacheServed(true, static_cast<int>(provinces.size() - live.size()));
-  caller_.metrics->CacheServed(false, static_cast<int>(live.size()));
+  const int stale = static_cast<int>(search->stale.size());
+  caller_.metrics->CacheServed("hit", static_cast<int>(provinces.size() - live.size()) - stale);
+  caller_.metrics->CacheServed("stale", stale);
+  caller_.metrics->CacheServed("miss", static_cast<int>(live.size()));
+  if (live.empty()) return FinishSearch(search);
+
+  auto node_req = std::make_shared<v1::SearchItemsRequest>();
+  node_req->set_query(req.query());
+  node_req->set_page_size(200);  // a province rarely has more matches than one page
+  FanOutAsync<v1::SearchItemsResponse>(
+      caller_, live, kCatalog, "SearchItems", options_.node_deadline, deadline,
+      [node_req](const NodeStubs& stubs, grpc::ClientContext* c, v1::SearchItemsResponse* r,
+                 std::function<void(grpc::Status)> finished) {
+        stubs.catalog->async()->SearchItems(c, node_req.get(), r, std::move(finished));
+      },
+      [this, search](std::vector<NodeResult<v1::SearchItemsResponse>> results) {
+        search->fetched = std::move(results);
+        FinishSearch(search);
+      });
+}
+
+void QueryServiceImpl::FinishSearch(const std::shared_ptr<SearchInProgress>& search) {
   std::vector<v1::MissingProvince> missing;
-  std::vector<NodeResult<v1::SearchItemsResponse>> fetched;
-  if (!live.empty()) {
-    v1::SearchItemsRequest node_req;
-    node_req.set_query(req->query());
-    node_req.set_page_size(200);  // a province rarely has more matches than one page
-    fetched = FanOut<v1::SearchItemsResponse>(
-        caller_, live, kCatalog, "SearchItems", options_.node_deadline, deadline,
-        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::SearchItemsResponse* r,
-            std::function<void(grpc::Status)> done) {
-          stubs.catalog->async()->SearchItems(c, &node_req, r, std::move(done));
-        });
-    for (const auto& r : fetched) {
-      if (!r.status.ok()) {
-        AddMissing(&missing, r.province, MissingReason(r.status));
-        continue;
-      }
-      // A node older than ranked search sends no relevance: scored here.
-      const bool scored = r.response.relevance_size() == r.response.guides_size();
-      for (int i = 0; i < r.response.guides_size(); ++i) {
-        const v1::Guide& g = r.response.guides(i);
-        int32_t relevance =
-            scored ? r.response.relevance(i) : query->Score(g.item().name_zh(), g.item().name_en());
-        found.push_back({&g, std::max(relevance, 1)});
-      }
+  for (const auto& r : search->fetched) {
+    if (!r.status.ok()) {
+      AddMissing(&missing, r.province, MissingReason(r.status));
+      continue;
+    }
+    // A node older than ranked search sends no relevance: scored here.
+    const bool scored = r.response.relevance_size() == r.response.guides_size();
+    for (int i = 0; i < r.response.guides_size(); ++i) {
+      const v1::Guide& g = r.response.guides(i);
+      int32_t relevance = scored ? r.response.relevance(i)
+                                 : search->query.Score(g.item().name_zh(), g.item().name_en());
+      search->found.push_back({&g, std::max(relevance, 1)});
     }
   }
+  std::vector<SearchHit>& found = search->found;
   std::sort(found.begin(), found.end(),
             [](const SearchHit& a, const SearchHit& b) { return Before(KeyOf(a), KeyOf(b)); });
   // Stable order across pages: strictly after the cursor's (relevance, province, item).
+  v1::SearchFederationResponse* resp = search->resp;
+  const SearchCursor& cursor = search->cursor;
   int added = 0;
   for (const SearchHit& hit : found) {
-    if (!cursor->province.empty() && !Before(cursor->key(), KeyOf(hit))) continue;
-    if (added == limit) {
+    if (!cursor.province.empty() && !Before(cursor.key(), KeyOf(hit))) continue;
+    if (added == search->limit) {
       const v1::Guide& last = *resp->guides().rbegin();
-      resp->set_next_page_token(
-          EncodePageToken(list, absl::StrCat(*resp->relevance().rbegin(), "/", last.province_code(),
-                                             "/", last.item().item_code())));
+      resp->set_next_page_token(EncodePageToken(
+          search->list, absl::StrCat(*resp->relevance().rbegin(), "/", last.province_code(), "/",
+                                     last.item().item_code())));
       break;
     }
     *resp->add_guides() = *hit.guide;
@@ -203,7 +283,10 @@ grpc::Status QueryServiceImpl::Search(const v1::SearchFederationRequest& request
   }
   caller_.metrics->FanOut("SearchFederation", Names(missing));
   for (auto& m : missing) *resp->add_missing_provinces() = std::move(m);
-  return grpc::Status::OK;
+  for (auto& st : search->stale) *resp->add_stale_provinces() = std::move(st);
+  // The last reference may be the fan-out's; `done` may end the call.
+  std::function<void(grpc::Status)> done = std::move(search->done);
+  done(grpc::Status::OK);
 }
 
 std::map<std::string, v1::Guide> QueryServiceImpl::GuidesOfItem(
@@ -337,13 +420,39 @@ grpc::Status QueryServiceImpl::CompareGuides(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status QueryServiceImpl::GetProvinceGuide(grpc::ServerContext* ctx,
-                                                const v1::GetProvinceGuideRequest* req,
-                                                v1::GetProvinceGuideResponse* resp) {
+grpc::ServerUnaryReactor* QueryServiceImpl::GetProvinceGuide(grpc::CallbackServerContext* ctx,
+                                                             const grpc::ByteBuffer* request,
+                                                             grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const auto refuse = [reactor](const absl::Status& s) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  };
   absl::StatusOr<Principal> who =
       VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("GetProvinceGuide"));
-  if (!who.ok()) return ToGrpcStatus(who.status());
-  return ProvinceGuide(*req, Deadline(*ctx), resp);
+  if (!who.ok()) return refuse(who.status());
+  absl::StatusOr<std::string> bytes = FlattenByteBuffer(*request);
+  if (!bytes.ok()) return refuse(bytes.status());
+  // GetProvinceGuideRequest: province_code = 1, item_code = 2.
+  absl::StatusOr<std::string> province = ReadStringField(*bytes, {1});
+  absl::StatusOr<std::string> item = ReadStringField(*bytes, {2});
+  if (!province.ok() || !item.ok()) {
+    reactor->Finish(UnparsedRequestStatus(Method("GetProvinceGuide").c_str()));
+    return reactor;
+  }
+  absl::Status s = ValidateProvinceCode("province_code", *province);
+  if (s.ok()) s = ValidateItemCode("item_code", *item);
+  if (!s.ok()) return refuse(s);
+  // The node's GetGuideResponse and our GetProvinceGuideResponse both hold
+  // the guide as field 1: the node's bytes are the answer.
+  v1::GetGuideRequest node_req;
+  node_req.set_item_code(*item);
+  grpc::Slice slice(node_req.SerializeAsString());
+  auto node_bytes = std::make_shared<grpc::ByteBuffer>(&slice, 1);
+  ForwardUnary(caller_, ctx, {*province, kCatalog, "GetGuide", Deadline(*ctx), {}},
+               node_bytes.get(), response,
+               [reactor, node_bytes](grpc::Status status) { reactor->Finish(status); });
+  return reactor;
 }
 
 grpc::Status QueryServiceImpl::ProvinceGuide(const v1::GetProvinceGuideRequest& request,
@@ -366,43 +475,78 @@ grpc::Status QueryServiceImpl::ProvinceGuide(const v1::GetProvinceGuideRequest& 
   return status;
 }
 
-grpc::Status QueryServiceImpl::GetRoutedApplication(grpc::ServerContext* ctx,
-                                                    const v1::GetRoutedApplicationRequest* req,
-                                                    v1::GetRoutedApplicationResponse* resp) {
+// A routed application read between its start and its answer.
+struct QueryServiceImpl::RoutedRead {
+  grpc::CallbackServerContext* ctx;
+  grpc::ServerUnaryReactor* reactor;
+  const grpc::ByteBuffer* request;
+  grpc::ByteBuffer* response;
+  std::string origin;  // the verified caller's province
+  absl::Time deadline;
+  // The provinces to ask, in order, and the next one's index.
+  std::vector<std::string> order;
+  size_t next = 0;
+};
+
+grpc::ServerUnaryReactor* QueryServiceImpl::GetRoutedApplication(grpc::CallbackServerContext* ctx,
+                                                                 const grpc::ByteBuffer* request,
+                                                                 grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const auto refuse = [reactor](const absl::Status& s) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  };
   absl::StatusOr<Principal> who =
       VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("GetRoutedApplication"));
-  if (!who.ok()) return ToGrpcStatus(who.status());
-  absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req->application_id());
-  if (!id.ok()) return ToGrpcStatus(id.status());
-  v1::GetApplicationRequest node_req;
-  node_req.set_application_id(req->application_id());
+  if (!who.ok()) return refuse(who.status());
+  absl::StatusOr<std::string> bytes = FlattenByteBuffer(*request);
+  if (!bytes.ok()) return refuse(bytes.status());
+  // GetRoutedApplicationRequest and the node's GetApplicationRequest are the
+  // same message (application_id = 1): the request's bytes go to the node.
+  absl::StatusOr<std::string> application_id = ReadStringField(*bytes, {1});
+  if (!application_id.ok()) {
+    reactor->Finish(UnparsedRequestStatus(Method("GetRoutedApplication").c_str()));
+    return reactor;
+  }
+  absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(*application_id);
+  if (!id.ok()) return refuse(id.status());
+  auto read = std::make_shared<RoutedRead>(
+      RoutedRead{ctx, reactor, request, response, who->province, Deadline(*ctx), {}});
   // The handling province is authoritative; the accepting one has the same
   // history once events flowed back, so it answers when the handler cannot.
-  std::vector<std::string> order = {id->handling_province};
-  if (id->accepting_province != id->handling_province) order.push_back(id->accepting_province);
-  grpc::Status status;
-  for (const std::string& province : order) {
-    v1::GetApplicationResponse node_resp;
-    status = CallNode(
-        caller_, province, kApplications, "GetApplication", Deadline(*ctx),
-        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetApplicationResponse* r) {
-          return stubs.applications->GetApplication(c, node_req, r);
-        },
-        &node_resp,
-        [&](grpc::ClientContext* c) { c->AddMetadata(kOriginMetadata, who->province); });
-    if (status.ok()) {
-      *resp->mutable_application() = std::move(*node_resp.mutable_application());
-      resp->set_answered_by(province);
-      return status;
-    }
-    // NOT_FOUND at the handling node may mean "not delivered yet": ask the accepting node too.
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
-        status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
-        status.error_code() != grpc::StatusCode::NOT_FOUND) {
-      return status;
-    }
+  read->order.push_back(id->handling_province);
+  if (id->accepting_province != id->handling_province) {
+    read->order.push_back(id->accepting_province);
   }
-  return status;
+  AskNextProvince(std::move(read));
+  return reactor;
+}
+
+void QueryServiceImpl::AskNextProvince(std::shared_ptr<RoutedRead> read) {
+  const std::string province = read->order[read->next++];
+  ForwardUnary(
+      caller_, read->ctx,
+      {province, kApplications, "GetApplication", read->deadline, {{kOriginMetadata, read->origin}}},
+      read->request, read->response, [this, read, province](grpc::Status status) {
+        if (status.ok()) {
+          // GetApplicationResponse holds the application as field 1, as
+          // GetRoutedApplicationResponse does; answered_by (2) is appended.
+          *read->response = AppendStringField(*read->response, 2, province);
+          read->reactor->Finish(status);
+          return;
+        }
+        // NOT_FOUND at the handling node may mean "not delivered yet": ask
+        // the accepting node too.
+        const bool retry = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                           status.error_code() == grpc::StatusCode::NOT_FOUND;
+        if (retry && read->next < read->order.size()) {
+          read->response->Clear();
+          AskNextProvince(read);
+          return;
+        }
+        read->reactor->Finish(status);
+      });
 }
 
 grpc::Status QueryServiceImpl::GetFederationStatus(grpc::ServerContext* ctx,

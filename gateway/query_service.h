@@ -2,9 +2,19 @@
 // from the catalog cache where a province's catalog is fresh, from live calls
 // (with the per-node deadline) where it is not; provinces that did not
 // answer are named in the response instead of failing the whole query.
+// Searches also use a province's stale copy (named in the answer) rather
+// than wait for a node that stopped answering.
+//
+// On gRPC's callback API where it pays (issue #14): SearchFederation fans
+// out without a thread waiting; GetProvinceGuide and GetRoutedApplication
+// are routed as bytes (forwarded_call.h): the route key is read from the
+// request's wire format and the node's answer is returned unparsed, since
+// the gateway's and the node's messages share field numbers.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,24 +31,34 @@ struct QueryOptions {
   bool use_cache = true;
 };
 
-class QueryServiceImpl final : public v1::FederationQueryService::Service {
+using QueryServiceBase = v1::FederationQueryService::WithRawCallbackMethod_SearchFederation<
+    v1::FederationQueryService::WithRawCallbackMethod_GetProvinceGuide<
+        v1::FederationQueryService::WithRawCallbackMethod_GetRoutedApplication<
+            v1::FederationQueryService::Service>>>;
+
+class QueryServiceImpl final : public QueryServiceBase {
  public:
   // Pointers are not owned and must outlive the service.
   QueryServiceImpl(NodeCaller caller, CatalogCache* cache, const DirectoryWatcher* directory,
                    QueryOptions options);
 
-  grpc::Status SearchFederation(grpc::ServerContext* ctx, const v1::SearchFederationRequest* req,
-                                v1::SearchFederationResponse* resp) override;
+  // Raw, parsed here: a request that is not a valid message must answer
+  // INVALID_ARGUMENT naming its type, as on the sync methods (gRPC's own
+  // callback deserialisation answers a code of its choosing).
+  grpc::ServerUnaryReactor* SearchFederation(grpc::CallbackServerContext* ctx,
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
   grpc::Status FindFilingOptions(grpc::ServerContext* ctx,
                                  const v1::FindFilingOptionsRequest* req,
                                  v1::FindFilingOptionsResponse* resp) override;
   grpc::Status CompareGuides(grpc::ServerContext* ctx, const v1::CompareGuidesRequest* req,
                              v1::CompareGuidesResponse* resp) override;
-  grpc::Status GetProvinceGuide(grpc::ServerContext* ctx, const v1::GetProvinceGuideRequest* req,
-                                v1::GetProvinceGuideResponse* resp) override;
-  grpc::Status GetRoutedApplication(grpc::ServerContext* ctx,
-                                    const v1::GetRoutedApplicationRequest* req,
-                                    v1::GetRoutedApplicationResponse* resp) override;
+  grpc::ServerUnaryReactor* GetProvinceGuide(grpc::CallbackServerContext* ctx,
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetRoutedApplication(grpc::CallbackServerContext* ctx,
+                                                 const grpc::ByteBuffer* request,
+                                                 grpc::ByteBuffer* response) override;
   grpc::Status GetFederationStatus(grpc::ServerContext* ctx,
                                    const v1::GetFederationStatusRequest* req,
                                    v1::GetFederationStatusResponse* resp) override;
@@ -47,6 +67,12 @@ class QueryServiceImpl final : public v1::FederationQueryService::Service {
   // above, citizens on the public edge): `deadline` is the caller's.
   grpc::Status Search(const v1::SearchFederationRequest& req, absl::Time deadline,
                       v1::SearchFederationResponse* resp);
+  // Search without waiting: `done` runs once with the status when `resp` is
+  // complete (on a gRPC thread, or on this one). `req` and `resp` must stay
+  // valid until then.
+  void SearchAsync(const v1::SearchFederationRequest& req, absl::Time deadline,
+                   v1::SearchFederationResponse* resp,
+                   std::function<void(grpc::Status)> done);
   grpc::Status FilingOptions(const v1::FindFilingOptionsRequest& req, absl::Time deadline,
                              v1::FindFilingOptionsResponse* resp);
   grpc::Status ProvinceGuide(const v1::GetProvinceGuideRequest& req, absl::Time deadline,
@@ -59,7 +85,13 @@ class QueryServiceImpl final : public v1::FederationQueryService::Service {
   // node = does not implement it); provinces that did not answer go to `missing`.
   std::map<std::string, v1::Guide> GuidesOfItem(const std::string& item_code, absl::Time deadline,
                                                 std::vector<v1::MissingProvince>* missing);
-  absl::Time Deadline(const grpc::ServerContext& ctx) const;
+  absl::Time Deadline(const grpc::ServerContextBase& ctx) const;
+  struct SearchInProgress;
+  // Merges what the cached and live provinces found into the page, and answers.
+  void FinishSearch(const std::shared_ptr<SearchInProgress>& search);
+  struct RoutedRead;
+  // Asks the next province of `read` for the application (forwarded bytes).
+  void AskNextProvince(std::shared_ptr<RoutedRead> read);
 
   const NodeCaller caller_;
   CatalogCache* const cache_;

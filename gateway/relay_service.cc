@@ -1,16 +1,13 @@
 #include "relay_service.h"
 
-#include <memory>
-#include <vector>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "application_id.h"
 #include "caller_identity.h"
-#include "grpc_server_metrics.h"
+#include "forwarded_call.h"
 #include "grpc_status.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "input_validation.h"
-#include "request_id.h"
 #include "wire_route_key.h"
 
 namespace tongban::gateway {
@@ -18,30 +15,6 @@ namespace {
 
 constexpr char kFederation[] = "tongban.v1.FederationService";
 constexpr char kOriginMetadata[] = "x-tongban-origin-province";
-
-// The request's bytes in one piece: gRPC hands over a message as slices.
-absl::StatusOr<std::string> Flatten(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  if (!buffer.Dump(&slices).ok()) {
-    return absl::InvalidArgumentError("the request could not be read");
-  }
-  std::string bytes;
-  bytes.reserve(buffer.Length());
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return bytes;
-}
-
-// One relayed call in flight: what must live until the target answers.
-struct RelayCall {
-  std::shared_ptr<const NodeStubs> stubs;  // keeps the channel alive
-  std::unique_ptr<grpc::ClientContext> client;
-  grpc::GenericStub* generic = nullptr;
-  std::string province;
-  const char* method = nullptr;
-  absl::Time started;
-};
 
 }  // namespace
 
@@ -60,51 +33,17 @@ grpc::ServerUnaryReactor* RelayServiceImpl::Relay(grpc::CallbackServerContext* c
   absl::StatusOr<Principal> who =
       VerifiedCaller(*ctx, CallerKinds::kNodesOnly, absl::StrCat("/", kFederation, "/", method));
   if (!who.ok()) return refuse(who.status());
-  absl::StatusOr<std::string> bytes = Flatten(*request);
+  absl::StatusOr<std::string> bytes = FlattenByteBuffer(*request);
   if (!bytes.ok()) return refuse(bytes.status());
   absl::StatusOr<std::string> target = route(who->province, *bytes);
   if (!target.ok()) return refuse(target.status());
 
-  const absl::Time deadline =
-      std::min(absl::FromChrono(ctx->deadline()) - budget_, absl::Now() + absl::Seconds(30));
-  if (deadline <= absl::Now()) {
-    return refuse(
-        absl::DeadlineExceededError("the caller's deadline leaves no time to relay the call"));
-  }
-  absl::Status admitted = caller_.pool->Admit(*target);
-  std::shared_ptr<const NodeStubs> stubs = caller_.pool->Get(*target);
-  if (!admitted.ok() || stubs == nullptr) {
-    // UNAVAILABLE also for "no node in the directory": a routing gap is not
-    // an answer from the province; the calling node retries.
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 absl::StrCat("province ", *target, ": ", admitted.message())));
-    return reactor;
-  }
-
-  auto call = std::make_shared<RelayCall>();
-  call->stubs = stubs;
-  // Cancellation of the calling node's call reaches the target's.
-  call->client = grpc::ClientContext::FromCallbackServerContext(*ctx);
-  call->client->set_deadline(absl::ToChronoTime(deadline));
-  call->client->AddMetadata(kOriginMetadata, who->province);
-  if (std::string id = RequestIdOfCall(ctx->client_metadata()); !id.empty()) {
-    call->client->AddMetadata("x-request-id", id);
-  }
-  call->generic = stubs->generic.get();
-  call->province = *target;
-  call->method = method;
-  call->started = absl::Now();
-  caller_.metrics->ClientStarted(kFederation, method, *target);
-  NodeCaller caller = caller_;
-  call->generic->UnaryCall(
-      call->client.get(), absl::StrCat("/", kFederation, "/", method), grpc::StubOptions(), request,
-      response, [call, caller, reactor](grpc::Status s) {
-        caller.metrics->ClientHandled(kFederation, call->method, call->province,
-                                      GrpcCodeName(s.error_code()),
-                                      absl::ToDoubleSeconds(absl::Now() - call->started));
-        caller.pool->Report(call->province, s.error_code(), s.error_message());
-        reactor->Finish(s);
-      });
+  ForwardTarget forward{*target, kFederation, method,
+                        std::min(absl::FromChrono(ctx->deadline()) - budget_,
+                                 absl::Now() + absl::Seconds(30)),
+                        {{kOriginMetadata, who->province}}};
+  ForwardUnary(caller_, ctx, std::move(forward), request, response,
+               [reactor](grpc::Status s) { reactor->Finish(s); });
   return reactor;
 }
 

@@ -13,6 +13,7 @@
 #include "absl/types/optional.h"
 #include "node_config.h"
 #include "node_server.h"
+#include "idle_memory_trimmer.h"
 #include "process_lifecycle.h"
 
 ABSL_FLAG(std::string, config, "", "Config file (protobuf text format, see docs/operations.md).");
@@ -111,6 +112,8 @@ int main(int argc, char** argv) {
                           absl::StrCat("grpc=", (*node)->grpc_address(),
                                        " metrics=", (*node)->metrics_address(),
                                        " health=", (*node)->health_address()));
+  // Heap a load burst left behind goes back to the OS once the process is quiet.
+  tongban::IdleMemoryTrimmer trimmer;
   stop.Wait();
   (*node)->Shutdown();
   tongban::ExitAfterCleanShutdown();

@@ -183,6 +183,7 @@ grpc::Status CitizenApi::SearchGuides(const CitizenCaller& caller,
     resp->set_next_page_token(r.next_page_token());
     resp->mutable_missing_provinces()->Swap(r.mutable_missing_provinces());
     resp->mutable_relevance()->Swap(r.mutable_relevance());
+    resp->mutable_stale_provinces()->Swap(r.mutable_stale_provinces());
     return s;
   });
 }

@@ -21,6 +21,7 @@ namespace tongban::bench {
 
 // Fixtures of the demo catalog (node/demo_catalog/README.md).
 inline constexpr char kHomeProvince[] = "430000";    // 湖南: the node under test
+inline constexpr char kFrozenProvince[] = "650000";  // 新疆: frozen in the fan-out scenario
 inline constexpr char kRemoteProvince[] = "310000";  // 上海: handles forwarded filings
 inline constexpr char kItem[] = "GG00020600";        // 社会保障卡申领, national item
 inline constexpr char kSearchQuery[] = "社会保障";

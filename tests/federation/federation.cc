@@ -373,6 +373,18 @@ void Federation::KillNode(const std::string& province) {
   if (it != nodes_.end() && it->second.process != nullptr) it->second.process->Kill();
 }
 
+void Federation::FreezeNode(const std::string& province) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(province);
+  if (it != nodes_.end() && it->second.process != nullptr) it->second.process->Freeze();
+}
+
+void Federation::ThawNode(const std::string& province) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(province);
+  if (it != nodes_.end() && it->second.process != nullptr) it->second.process->Thaw();
+}
+
 void Federation::KillGateway() {
   std::lock_guard<std::mutex> lock(mu_);
   if (gateway_ != nullptr) gateway_->Kill();

@@ -92,6 +92,9 @@ class Federation final {
 
   // SIGKILL (and reap) one process.
   void KillNode(const std::string& province);
+  // SIGSTOP / SIGCONT one node (NodeProcess::Freeze).
+  void FreezeNode(const std::string& province);
+  void ThawNode(const std::string& province);
   void KillGateway();
   // Starts a killed process again on the same database / port; waits for
   // its ready file. False with *error when it did not come up.

@@ -167,9 +167,11 @@ class FederationTest : public ::testing::Test {
 
   static grpc::Status Search(v1::FederationQueryService::Stub* query, const std::string& text,
                              std::vector<v1::Guide>* guides,
-                             std::vector<v1::MissingProvince>* missing) {
+                             std::vector<v1::MissingProvince>* missing,
+                             std::vector<v1::StaleProvince>* stale = nullptr) {
     guides->clear();
     missing->clear();
+    if (stale != nullptr) stale->clear();
     std::string token;
     for (int page = 0; page < 20; ++page) {
       grpc::ClientContext ctx;
@@ -183,10 +185,38 @@ class FederationTest : public ::testing::Test {
       if (!s.ok()) return s;
       for (const auto& g : resp.guides()) guides->push_back(g);
       if (page == 0) missing->assign(resp.missing_provinces().begin(), resp.missing_provinces().end());
+      if (page == 0 && stale != nullptr) {
+        stale->assign(resp.stale_provinces().begin(), resp.stale_provinces().end());
+      }
       token = resp.next_page_token();
       if (token.empty()) break;
     }
     return grpc::Status::OK;
+  }
+
+  // A search for 社会保障 (every province has GG00020600) and what it named.
+  struct Searched {
+    grpc::Status status;
+    std::vector<v1::Guide> guides;
+    std::vector<v1::MissingProvince> missing;
+    std::vector<v1::StaleProvince> stale;
+    // Every province answered, from fresh copies or live.
+    bool whole() const { return status.ok() && missing.empty() && stale.empty(); }
+  };
+  // Searches until `done` holds (at most `timeout`); *last is the last answer.
+  static bool SearchUntil(v1::FederationQueryService::Stub* query,
+                          const std::function<bool(const Searched&)>& done, Searched* last,
+                          milliseconds timeout = seconds(15)) {
+    return WaitUntil(timeout, [&] {
+      last->status = Search(query, "社会保障", &last->guides, &last->missing, &last->stale);
+      return done(*last);
+    });
+  }
+  static std::string Describe(const Searched& s) {
+    std::string out = s.status.error_message();
+    for (const auto& m : s.missing) out += " missing " + m.ShortDebugString();
+    for (const auto& st : s.stale) out += " stale " + st.ShortDebugString();
+    return out;
   }
 
   static std::set<std::string> ProvincesWithItem(const std::vector<v1::Guide>& guides,
@@ -372,37 +402,30 @@ TEST_F(FederationTest, EventsFlowBackAndSupplementsFlowForward) {
   EXPECT_TRUE(result_event) << last.ShortDebugString();
 }
 
-// 3. A SIGKILLed node: searches answer from the others and name it; the
+// 3. A SIGKILLed node: searches answer for it from the gateway's copy of its
+// catalog, marked stale (not missing, and without waiting for it); the
 // gateway ejects it; restarted on the same database and port it is probed
-// back and the next search is whole again.
-TEST_F(FederationTest, FanOutSearchNamesAKilledProvinceAndRecovers) {
+// back and the next search is fresh again.
+TEST_F(FederationTest, FanOutSearchServesAKilledProvinceStaleAndRecovers) {
   auto query = Query(Officer(kHunan));
-  std::vector<v1::Guide> guides;
-  std::vector<v1::MissingProvince> missing;
   const std::set<std::string> all(federation_->provinces().begin(),
                                   federation_->provinces().end());
-  grpc::Status s;
-  ASSERT_TRUE(WaitUntil(seconds(10), [&] {
-    s = Search(query.get(), "社会保障", &guides, &missing);
-    return s.ok() && missing.empty();
-  })) << s.error_message() << " " << (missing.empty() ? "" : missing.front().ShortDebugString());
-  EXPECT_EQ(ProvincesWithItem(guides, kSocialSecurityCard), all);
+  Searched found;
+  auto whole = [](const Searched& f) { return f.whole(); };
+  ASSERT_TRUE(SearchUntil(query.get(), whole, &found)) << Describe(found);
+  EXPECT_EQ(ProvincesWithItem(found.guides, kSocialSecurityCard), all);
   // Shanghai's Yangtze-delta item matches too.
-  EXPECT_EQ(ProvincesWithItem(guides, "GG96000100"), std::set<std::string>{kShanghai});
+  EXPECT_EQ(ProvincesWithItem(found.guides, "GG96000100"), std::set<std::string>{kShanghai});
 
   federation_->KillNode(kSichuan);
-  std::set<std::string> live = all;
-  live.erase(kSichuan);
-  // The cached catalog stays fresh for a few refresh intervals: wait until
-  // the gateway stops counting on Sichuan.
-  ASSERT_TRUE(WaitUntil(seconds(15), [&] {
-    s = Search(query.get(), "社会保障", &guides, &missing);
-    return s.ok() && missing.size() == 1 && missing[0].province_code() == kSichuan;
-  })) << s.error_message() << " missing " << missing.size();
-  EXPECT_FALSE(missing[0].reason().empty());
-  std::cout << "missing 510000: " << missing[0].reason() << std::endl;
-  EXPECT_EQ(ProvincesWithItem(guides, kSocialSecurityCard), live);
-  for (const auto& g : guides) EXPECT_NE(g.province_code(), kSichuan);
+  // The copy counts as fresh for 3 refresh intervals; then it is served stale.
+  auto stale_only = [](const Searched& f) { return f.status.ok() && f.stale.size() == 1; };
+  ASSERT_TRUE(SearchUntil(query.get(), stale_only, &found)) << Describe(found);
+  EXPECT_EQ(found.stale[0].province_code(), kSichuan);
+  EXPECT_GT(found.stale[0].catalog_version(), 0);
+  EXPECT_GT(found.stale[0].confirmed_unix_seconds(), 1700000000);
+  EXPECT_TRUE(found.missing.empty()) << Describe(found);
+  EXPECT_EQ(ProvincesWithItem(found.guides, kSocialSecurityCard), all);
 
   // The gateway's view: Sichuan down (ejected), the others up.
   v1::GetFederationStatusResponse status;
@@ -425,6 +448,9 @@ TEST_F(FederationTest, FanOutSearchNamesAKilledProvinceAndRecovers) {
       EXPECT_TRUE(n.up()) << n.ShortDebugString();
     }
   }
+  // Still served stale once ejected.
+  ASSERT_TRUE(SearchUntil(query.get(), stale_only, &found, seconds(0))) << Describe(found);
+  EXPECT_EQ(found.stale[0].province_code(), kSichuan);
 
   // Back on the same database and port: the prober reinstates it.
   std::string error;
@@ -435,10 +461,122 @@ TEST_F(FederationTest, FanOutSearchNamesAKilledProvinceAndRecovers) {
     return query->GetFederationStatus(&ctx, v1::GetFederationStatusRequest(), &status).ok() &&
            sichuan() != nullptr && sichuan()->up();
   })) << status.ShortDebugString();
-  ASSERT_TRUE(WaitUntil(seconds(30), [&] {
-    s = Search(query.get(), "社会保障", &guides, &missing);
-    return s.ok() && missing.empty() && ProvincesWithItem(guides, kSocialSecurityCard) == all;
-  })) << s.error_message() << " missing " << missing.size();
+  ASSERT_TRUE(SearchUntil(query.get(), whole, &found, seconds(30))) << Describe(found);
+  EXPECT_EQ(ProvincesWithItem(found.guides, kSocialSecurityCard), all);
+}
+
+// 3b. A frozen node (SIGSTOP: its connections stay open, nothing answers):
+// searches never wait for it (its copy answers, stale once unconfirmed),
+// routed reads to it fail with the per-node deadline while the others'
+// answer, and once thawed it is fresh again.
+TEST_F(FederationTest, AFrozenProvinceIsServedStaleAndRoutedReadsToOthersGoOn) {
+  auto query = Query(Officer(kHunan));
+  const std::set<std::string> all(federation_->provinces().begin(),
+                                  federation_->provinces().end());
+  Searched found;
+  auto whole = [](const Searched& f) { return f.whole(); };
+  ASSERT_TRUE(SearchUntil(query.get(), whole, &found)) << Describe(found);
+
+  struct Thaw {
+    ~Thaw() { federation_->ThawNode(kChongqing); }
+  } thaw_on_exit;
+  federation_->FreezeNode(kChongqing);
+  ASSERT_TRUE(SearchUntil(
+      query.get(), [](const Searched& f) { return f.status.ok() && f.stale.size() == 1; },
+      &found))
+      << Describe(found);
+  EXPECT_EQ(found.stale[0].province_code(), kChongqing);
+  EXPECT_TRUE(found.missing.empty()) << Describe(found);
+  EXPECT_EQ(ProvincesWithItem(found.guides, kSocialSecurityCard), all);
+
+  // A routed read to the frozen province ends with the per-node deadline
+  // (or UNAVAILABLE once ejected), not the caller's.
+  auto guide = [&](const std::string& province, v1::GetProvinceGuideResponse* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(10000));
+    v1::GetProvinceGuideRequest req;
+    req.set_province_code(province);
+    req.set_item_code(kSocialSecurityCard);
+    return query->GetProvinceGuide(&ctx, req, out);
+  };
+  v1::GetProvinceGuideResponse frozen;
+  grpc::Status s = guide(kChongqing, &frozen);
+  EXPECT_TRUE(s.error_code() == StatusCode::DEADLINE_EXCEEDED ||
+              s.error_code() == StatusCode::UNAVAILABLE)
+      << s.error_code() << " " << s.error_message();
+  v1::GetProvinceGuideResponse sichuan;
+  s = guide(kSichuan, &sichuan);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(sichuan.guide().province_code(), kSichuan);
+  EXPECT_EQ(sichuan.guide().item().item_code(), kSocialSecurityCard);
+
+  federation_->ThawNode(kChongqing);
+  ASSERT_TRUE(SearchUntil(query.get(), whole, &found, seconds(30))) << Describe(found);
+  ASSERT_TRUE(WaitUntil(seconds(30), [&] { return guide(kChongqing, &frozen).ok(); }));
+  EXPECT_EQ(frozen.guide().province_code(), kChongqing);
+}
+
+// 3c. GetProvinceGuide is routed by the request's bytes: the named
+// province's guide, byte for byte what its node answers; bad fields are
+// refused naming them; a province not in the directory is UNAVAILABLE (a
+// routing gap, not an answer); bytes that are not the message are refused.
+TEST_F(FederationTest, ProvinceGuideIsRoutedByTheRequestBytes) {
+  auto query = Query(Officer(kHunan));
+  auto ask = [&](const std::string& province, const std::string& item,
+                 v1::GetProvinceGuideResponse* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(10000));
+    v1::GetProvinceGuideRequest req;
+    req.set_province_code(province);
+    req.set_item_code(item);
+    return query->GetProvinceGuide(&ctx, req, out);
+  };
+  v1::GetProvinceGuideResponse routed;
+  grpc::Status s = ask(kShanghai, kSocialSecurityCard, &routed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::GetGuideResponse direct;
+  {
+    grpc::ClientContext ctx;
+    v1::GetGuideRequest req;
+    req.set_item_code(kSocialSecurityCard);
+    ASSERT_TRUE(Catalog(kShanghai)->GetGuide(&ctx, req, &direct).ok());
+  }
+  EXPECT_EQ(routed.guide().SerializeAsString(), direct.guide().SerializeAsString());
+  // Shanghai's own key material M09.
+  bool m09 = false;
+  for (const auto& m : routed.guide().materials()) m09 |= m.material_id() == "M09";
+  EXPECT_TRUE(m09) << routed.ShortDebugString();
+
+  s = ask(kShanghai, "GG0002060", &routed);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("item_code"), std::string::npos) << s.error_message();
+  s = ask("31000", kSocialSecurityCard, &routed);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("province_code"), std::string::npos) << s.error_message();
+  s = ask("650000", kSocialSecurityCard, &routed);
+  EXPECT_EQ(s.error_code(), StatusCode::UNAVAILABLE) << s.error_message();
+  s = ask(kShanghai, "GG99999999", &routed);
+  EXPECT_EQ(s.error_code(), StatusCode::NOT_FOUND) << s.error_message();
+
+  // Not a protobuf message (a length past the end): refused, nothing forwarded.
+  grpc::GenericStub generic(FastChannel(federation_->gateway_address(), Officer(kHunan)));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(DeadlineIn(10000));
+  const std::string garbage("\x0a\x7f" "310000", 8);
+  grpc::Slice slice(garbage);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  absl::Notification done;
+  grpc::Status raw;
+  generic.UnaryCall(&ctx, "/tongban.v1.FederationQueryService/GetProvinceGuide",
+                    grpc::StubOptions(), &request, &response, [&](grpc::Status st) {
+                      raw = std::move(st);
+                      done.Notify();
+                    });
+  done.WaitForNotification();
+  EXPECT_EQ(raw.error_code(), StatusCode::INVALID_ARGUMENT) << raw.error_message();
+  EXPECT_NE(raw.error_message().find("tongban.v1.GetProvinceGuideRequest"), std::string::npos)
+      << raw.error_message();
 }
 
 // 4. The relay stamps the verified origin province, and nobody else may.

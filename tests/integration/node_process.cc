@@ -141,6 +141,14 @@ void NodeProcess::Kill() {
   WaitExit();
 }
 
+void NodeProcess::Freeze() {
+  if (pid_ > 0) kill(pid_, SIGSTOP);
+}
+
+void NodeProcess::Thaw() {
+  if (pid_ > 0) kill(pid_, SIGCONT);
+}
+
 int NodeProcess::WaitExit() {
   if (pid_ < -1) return -(pid_ + 1000);  // already reaped by Start: the exit code
   if (pid_ <= 0) return -1;

@@ -55,6 +55,10 @@ class NodeProcess final {
   int Terminate();
   // SIGKILL and wait.
   void Kill();
+  // SIGSTOP / SIGCONT: a frozen node keeps its connections and port but
+  // answers nothing (a hung process, as a client sees it).
+  void Freeze();
+  void Thaw();
   // Waits for an exit that happens on its own (e.g. refused start); exit code.
   int WaitExit();
 

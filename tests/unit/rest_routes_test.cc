@@ -428,7 +428,7 @@ TEST(ResponseJsonTest, PrintsDefaultsInLowerCamelCase) {
   v1::SearchGuidesResponse empty;
   absl::StatusOr<std::string> json = ResponseJson(empty);
   ASSERT_TRUE(json.ok()) << json.status();
-  EXPECT_EQ(*json, R"({"guides":[],"nextPageToken":"","missingProvinces":[],"relevance":[]})");
+  EXPECT_EQ(*json, R"({"guides":[],"nextPageToken":"","missingProvinces":[],"relevance":[],"staleProvinces":[]})");
 
   v1::CheckMaterialsResponse check;
   check.set_guide_version(42);

@@ -121,6 +121,7 @@ node_deadline_ms: {{ int $c.nodeDeadlineMs }}
 relay_budget_ms: {{ int $c.relayBudgetMs }}
 disable_catalog_cache: {{ $c.disableCatalogCache }}
 catalog_refresh_ms: {{ int $c.catalogRefreshMs }}
+catalog_serve_stale_seconds: {{ int $c.catalogServeStaleSeconds }}
 eject_after_failures: {{ int $c.ejectAfterFailures }}
 eject_base_ms: {{ int $c.ejectBaseMs }}
 shutdown_grace_seconds: {{ int $c.shutdownGraceSeconds }}

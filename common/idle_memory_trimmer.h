@@ -1,0 +1,68 @@
+// Gives the heap a load burst left behind back to the operating system once
+// the process goes quiet (issue #14: RSS after load stays close to idle).
+//
+// glibc keeps freed memory in its arenas (and in the top of each heap) for
+// reuse; after a burst of calls that is tens of MB that a node idle for hours
+// does not need. malloc_trim(0) releases it, but walks every arena under
+// their locks, so it is worth doing once per burst, not periodically under
+// load: the trimmer samples the process's CPU time every `interval` and
+// trims when an interval that used at least `busy_share` of a core is
+// followed by one under `quiet_share`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace tongban {
+
+struct IdleTrimOptions {
+  absl::Duration interval = absl::Seconds(1);
+  double busy_share = 0.05;   // of one core
+  double quiet_share = 0.02;  // of one core
+};
+
+// Decides when to trim from CPU-time samples; no clock or thread of its own,
+// so tests feed it samples.
+class IdleTrimPolicy final {
+ public:
+  explicit IdleTrimPolicy(IdleTrimOptions options) : options_(options) {}
+  // `cpu` = the process's CPU time (user + system) at the end of an interval
+  // of length `elapsed`. True when the heap should be trimmed now.
+  bool Sample(absl::Duration cpu, absl::Duration elapsed);
+
+ private:
+  const IdleTrimOptions options_;
+  absl::Duration last_cpu_ = absl::ZeroDuration();
+  bool have_last_ = false;
+  bool busy_since_trim_ = false;
+};
+
+class IdleMemoryTrimmer final {
+ public:
+  // `trim` defaults to malloc_trim(0); `cpu_time` to getrusage(RUSAGE_SELF).
+  explicit IdleMemoryTrimmer(IdleTrimOptions options = {}, std::function<void()> trim = {},
+                             std::function<absl::Duration()> cpu_time = {});
+  ~IdleMemoryTrimmer();  // stops the thread
+  IdleMemoryTrimmer(const IdleMemoryTrimmer&) = delete;
+  IdleMemoryTrimmer& operator=(const IdleMemoryTrimmer&) = delete;
+
+  int64_t trims() const;
+
+ private:
+  void Run();
+
+  const IdleTrimOptions options_;
+  const std::function<void()> trim_;
+  const std::function<absl::Duration()> cpu_time_;
+  IdleTrimPolicy policy_;
+  mutable absl::Mutex mu_;
+  bool stopping_ = false;  // guarded by mu_
+  int64_t trims_ = 0;      // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace tongban
