@@ -8,7 +8,7 @@ namespace tongban::node {
 namespace {
 
 // One metadata value, or none; `present` tells an empty value from absence.
-absl::string_view Stamp(const grpc::ServerContext& ctx, absl::string_view key, bool* present) {
+absl::string_view Stamp(const grpc::ServerContextBase& ctx, absl::string_view key, bool* present) {
   const auto& md = ctx.client_metadata();
   auto it = md.find(grpc::string_ref(key.data(), key.size()));
   *present = it != md.end();
@@ -85,7 +85,7 @@ absl::Status AuthzPolicy::CheckExtensionApprover(const Caller& caller) const {
       Describe(caller.principal)));
 }
 
-absl::StatusOr<Caller> AuthzPolicy::Authorize(const grpc::ServerContext& context,
+absl::StatusOr<Caller> AuthzPolicy::Authorize(const grpc::ServerContextBase& context,
                                               absl::string_view method) const {
   bool citizen_present = false;
   bool origin_present = false;

@@ -61,7 +61,7 @@ class AuthzPolicy final {
 
   // UNAUTHENTICATED without a usable identity; PERMISSION_DENIED naming the
   // rule when the identity may not call `method`.
-  absl::StatusOr<Caller> Authorize(const grpc::ServerContext& context,
+  absl::StatusOr<Caller> Authorize(const grpc::ServerContextBase& context,
                                    absl::string_view method) const;
 
   // For tests: the same decision from a principal and stamps.

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog_search.h"
+#include "grpc_server_metrics.h"
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "page_token.h"
@@ -100,15 +101,61 @@ grpc::Status CatalogServiceImpl::GetItem(grpc::ServerContext* ctx, const v1::Get
   return grpc::Status::OK;
 }
 
-grpc::Status CatalogServiceImpl::GetGuide(grpc::ServerContext* ctx, const v1::GetGuideRequest* req,
-                                          v1::GetGuideResponse* resp) {
-  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
-  absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("GetGuide"));
+grpc::ServerUnaryReactor* CatalogServiceImpl::GetGuide(grpc::CallbackServerContext* ctx,
+                                                       const grpc::ByteBuffer* request,
+                                                       grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  v1::GetGuideRequest req;
+  grpc::ByteBuffer bytes(*request);  // shares the slices; parsing consumes the copy
+  if (!grpc::SerializationTraits<v1::GetGuideRequest>::Deserialize(&bytes, &req).ok()) {
+    reactor->Finish(UnparsedRequestStatus(Method("GetGuide").c_str()));
+    return reactor;
+  }
+  std::shared_ptr<const std::string> answer;
+  grpc::Status status = GuideFor(*ctx, req, &answer);
+  if (status.ok()) {
+    grpc::Slice slice(*answer);
+    *response = grpc::ByteBuffer(&slice, 1);
+  }
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::Status CatalogServiceImpl::GuideFor(const grpc::ServerContextBase& ctx,
+                                          const v1::GetGuideRequest& req,
+                                          std::shared_ptr<const std::string>* answer) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx.client_metadata()));
+  absl::StatusOr<Caller> caller = authz_->Authorize(ctx, Method("GetGuide"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  absl::StatusOr<v1::Guide> guide = OwnGuide(req->item_code());
-  if (!guide.ok()) return ToGrpcStatus(guide.status());
-  *resp->mutable_guide() = std::move(*guide);
+  absl::StatusOr<std::shared_ptr<const std::string>> bytes = GuideAnswer(req.item_code());
+  if (!bytes.ok()) return ToGrpcStatus(bytes.status());
+  *answer = *std::move(bytes);
   return grpc::Status::OK;
+}
+
+absl::StatusOr<std::shared_ptr<const std::string>> CatalogServiceImpl::GuideAnswer(
+    const std::string& item_code) {
+  uint64_t generation = 0;
+  {
+    absl::MutexLock lock(&answers_mu_);
+    auto it = answers_.find(item_code);
+    if (it != answers_.end()) return it->second;
+    generation = answers_generation_;
+  }
+  absl::StatusOr<v1::Guide> guide = OwnGuide(item_code);
+  if (!guide.ok()) return guide.status();
+  v1::GetGuideResponse answer;
+  *answer.mutable_guide() = *std::move(guide);
+  auto bytes = std::make_shared<const std::string>(answer.SerializeAsString());
+  absl::MutexLock lock(&answers_mu_);
+  if (generation == answers_generation_) answers_[item_code] = bytes;
+  return bytes;
+}
+
+void CatalogServiceImpl::ForgetGuideAnswer(const std::string& item_code) {
+  absl::MutexLock lock(&answers_mu_);
+  answers_.erase(item_code);
+  ++answers_generation_;
 }
 
 grpc::Status CatalogServiceImpl::ListAlliances(grpc::ServerContext* ctx,
@@ -217,6 +264,7 @@ grpc::Status CatalogServiceImpl::AmendGuide(grpc::ServerContext* ctx,
   absl::StatusOr<v1::Guide> stored =
       store_->AmendGuide(amended, req->expected_version(), absl::ToUnixSeconds(clock_->Now()));
   if (!stored.ok()) return ToGrpcStatus(stored.status());
+  ForgetGuideAnswer(stored->item().item_code());
   if (on_guide_changed_) on_guide_changed_(stored->item().item_code());
   log_->Info("catalog.guide_amended", {{"item", stored->item().item_code()},
                                        {"version", absl::StrCat(stored->version())},
@@ -244,6 +292,7 @@ grpc::Status CatalogServiceImpl::AbolishItem(grpc::ServerContext* ctx,
   absl::StatusOr<v1::Guide> stored =
       store_->AmendGuide(abolished, current->version(), absl::ToUnixSeconds(clock_->Now()));
   if (!stored.ok()) return ToGrpcStatus(stored.status());
+  ForgetGuideAnswer(req->item_code());
   if (on_guide_changed_) on_guide_changed_(req->item_code());
   log_->Info("catalog.item_abolished", {{"item", req->item_code()},
                                         {"version", absl::StrCat(stored->version())},

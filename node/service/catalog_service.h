@@ -3,9 +3,13 @@
 // the gateway and other nodes see every change).
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "clock.h"
 #include "service/authz_policy.h"
 #include "store/catalog_store.h"
@@ -14,7 +18,12 @@
 
 namespace tongban::node {
 
-class CatalogServiceImpl final : public v1::CatalogService::Service {
+// GetGuide, the federation's most frequent read, runs on gRPC's callback API
+// (no hand-off to a worker thread) and answers from the serialized guides it
+// keeps in memory (issue #14: the node's CPU per guide read).
+using CatalogServiceBase = v1::CatalogService::WithRawCallbackMethod_GetGuide<v1::CatalogService::Service>;
+
+class CatalogServiceImpl final : public CatalogServiceBase {
  public:
   // Pointers are not owned and must outlive the service.
   CatalogServiceImpl(const AuthzPolicy* authz, CatalogStore* store, const Clock* clock,
@@ -26,8 +35,9 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
                            v1::SearchItemsResponse* resp) override;
   grpc::Status GetItem(grpc::ServerContext* ctx, const v1::GetItemRequest* req,
                        v1::GetItemResponse* resp) override;
-  grpc::Status GetGuide(grpc::ServerContext* ctx, const v1::GetGuideRequest* req,
-                        v1::GetGuideResponse* resp) override;
+  grpc::ServerUnaryReactor* GetGuide(grpc::CallbackServerContext* ctx,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::Status ListAlliances(grpc::ServerContext* ctx, const v1::ListAlliancesRequest* req,
                              v1::ListAlliancesResponse* resp) override;
   grpc::Status GetCatalogInfo(grpc::ServerContext* ctx, const v1::GetCatalogInfoRequest* req,
@@ -37,6 +47,11 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   grpc::Status AbolishItem(grpc::ServerContext* ctx, const v1::AbolishItemRequest* req,
                            v1::AbolishItemResponse* resp) override;
 
+  // GetGuide's answer for a caller (the serialized GetGuideResponse), for
+  // GetGuide itself and for callers without a callback context (the fuzzer).
+  grpc::Status GuideFor(const grpc::ServerContextBase& ctx, const v1::GetGuideRequest& req,
+                        std::shared_ptr<const std::string>* answer);
+
   // Called with the item code after an amendment or abolition is stored, so
   // in-memory copies of the guide (GuideResolver) are dropped. Set before serving.
   void set_on_guide_changed(std::function<void(const std::string&)> hook) {
@@ -45,6 +60,11 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
 
  private:
   absl::StatusOr<v1::Guide> OwnGuide(const std::string& item_code);
+  // The serialized GetGuideResponse of an own guide, from memory after the
+  // first read; errors as OwnGuide.
+  absl::StatusOr<std::shared_ptr<const std::string>> GuideAnswer(const std::string& item_code);
+  // Drops the kept answer of an amended or abolished item.
+  void ForgetGuideAnswer(const std::string& item_code);
   absl::Status ListPage(const GuideFilter& filter, const std::string& list_name, int page_size,
                         const std::string& page_token,
                         google::protobuf::RepeatedPtrField<v1::Guide>* out,
@@ -55,6 +75,13 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   const Clock* clock_;
   EventLog* log_;
   std::function<void(const std::string&)> on_guide_changed_;
+
+  absl::Mutex answers_mu_;
+  // Serialized GetGuideResponse by item code; guarded by answers_mu_.
+  std::map<std::string, std::shared_ptr<const std::string>, std::less<>> answers_;
+  // Bumped by every ForgetGuideAnswer, so a read that raced an amendment
+  // does not keep the old guide; guarded by answers_mu_.
+  uint64_t answers_generation_ = 0;
 };
 
 // Checks an amended guide: materials, limits, texts. INVALID_ARGUMENT naming the field.
