@@ -9,6 +9,7 @@ TONGBAN_BUILD=${TONGBAN_BUILD:-$TONGBAN_ROOT/build}
 TONGBAN_PACKAGES=(cmake g++ make pkg-config openssl libgrpc++-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler prometheus-cpp-dev libssl-dev libgtest-dev libgmock-dev
   libsqlite3-dev libcpp-httplib-dev zlib1g-dev libboost-dev libnghttp2-dev libbrotli-dev
+  libpq-dev postgresql-15  # the PostgreSQL store and the server its tests start (tests/store/)
   prometheus python3-yaml unzip curl
   clang-14 libclang-rt-14-dev llvm-14  # libFuzzer, sanitizers, symbolizer (tests/fuzz/)
   golang-grpc-gateway)  # protoc-gen-swagger: unit.openapi_matches_protoc_gen_swagger
@@ -27,6 +28,16 @@ tongban_install_packages() {
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Debian's postgresql-15 creates a cluster "15/main" on install and starts
+  # it. Nothing here uses it (the tests start and remove servers of their
+  # own), so the one this install just created is stopped and dropped: no
+  # PostgreSQL server is left running or listening on 5432. A cluster that
+  # existed before (postgresql-15 already installed) is never touched.
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && command -v pg_dropcluster >/dev/null &&
+    pg_lsclusters -h 2>/dev/null | awk '$1 == "15" && $2 == "main" { found = 1 } END { exit !found }'; then
+    echo "==> dropping the PostgreSQL cluster 15/main the package created (tests use their own)"
+    $sudo pg_dropcluster --stop 15 main
+  fi
 }
 
 tongban_build() {

@@ -17,31 +17,23 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "store/application_history.h"
 #include "store/application_store.h"
 #include "store/sqlite_database.h"
 #include "tongban/v1/application.pb.h"
 
 namespace tongban::node::sqlite_rows {
 
-absl::Time ToTime(const google::protobuf::Timestamp& ts);
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* ts);
-
-// DATA_LOSS naming `what` when `blob` does not parse.
-absl::Status ParseInto(const std::string& blob, google::protobuf::Message& message,
-                       absl::string_view what);
+// Shared with the PostgreSQL store (application_history.h).
+using history::AppendEvents;
+using history::kMaxApplicationSequence;
+using history::ParseInto;
+using history::SetTimestamp;
+using history::ToTime;
 
 // The application (with its events when asked); NOT_FOUND when absent.
 absl::StatusOr<v1::Application> LoadApplication(sqlite3* db, const std::string& id,
                                                 bool with_events);
-
-// Appends `events` to the in-memory history: assigns "<own>-<n>" ids to the
-// ones without (n = 1 + events of the application already named
-// "<own>-..."), refuses ids already present (ALREADY_EXISTS), and moves
-// updated_at to the last event. Returns the latest `at` of the appended
-// events, InfinitePast when none. Writes nothing.
-absl::StatusOr<absl::Time> AppendEvents(const std::string& own_province,
-                                        std::vector<v1::ApplicationEvent> events,
-                                        v1::Application& app);
 
 // Writes the application row (inserted or updated), the events from
 // `first_new_event` on, the escalation if any, and the outbox entries

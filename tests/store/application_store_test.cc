@@ -1,5 +1,6 @@
-#include "store/sqlite_application_store.h"
-
+// ApplicationStore semantics, checked on every implementation (SQLite and
+// PostgreSQL: store_backends.h). PostgreSQL-only cases (replicas) are in
+// postgres_replicas_test.cc.
 #include <map>
 #include <optional>
 #include <string>
@@ -8,14 +9,16 @@
 #include "absl/strings/str_cat.h"
 #include "clock.h"
 #include "gtest/gtest.h"
-#include "store_test_util.h"
+#include "store_backends.h"
 #include "tongban/v1/federation.pb.h"
 
 namespace tongban::node {
 namespace {
 
-using testing::OpenOrDie;
-using testing::TempDir;
+using testing::BackendDatabase;
+using testing::kAllStoreBackends;
+using testing::StoreBackend;
+using testing::StoreBackendName;
 
 constexpr char kOwn[] = "430000";       // Hunan: this node
 constexpr char kShanghai[] = "310000";  // handling province of forwarded filings
@@ -55,12 +58,13 @@ std::vector<std::string> EventIds(const v1::Application& app) {
   return ids;
 }
 
-class SqliteApplicationStoreTest : public ::testing::Test {
+class ApplicationStoreTest : public ::testing::TestWithParam<StoreBackend> {
  protected:
   void SetUp() override {
-    db_ = OpenOrDie(dir_.File("node.db"));
-    ASSERT_NE(db_, nullptr);
-    store_ = std::make_unique<SqliteApplicationStore>(*db_, kOwn, clock_);
+    auto db = BackendDatabase::Open(GetParam());
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    store_ = db_->NewApplicationStore(kOwn, clock_);
   }
 
   CreateRequest Request(const std::string& id_number, const std::string& key,
@@ -109,12 +113,11 @@ class SqliteApplicationStoreTest : public ::testing::Test {
   }
 
   FakeClock clock_{kStart};
-  TempDir dir_;
-  std::unique_ptr<SqliteDatabase> db_;
-  std::unique_ptr<SqliteApplicationStore> store_;
+  std::unique_ptr<BackendDatabase> db_;  // outlives the store
+  std::unique_ptr<ApplicationStore> store_;
 };
 
-TEST_F(SqliteApplicationStoreTest, CreateAssignsIdsAndWritesTheOutboxEntry) {
+TEST_P(ApplicationStoreTest, CreateAssignsIdsAndWritesTheOutboxEntry) {
   auto created = store_->CreateApplication(Request(kAlice, "key-0001"));
   ASSERT_TRUE(created.ok()) << created.status();
   const v1::Application& app = created->application;
@@ -143,7 +146,7 @@ TEST_F(SqliteApplicationStoreTest, CreateAssignsIdsAndWritesTheOutboxEntry) {
   EXPECT_EQ(Create(kAlice, "key-0002").application_id(), "TB-430000-310000-20261125-00000002");
 }
 
-TEST_F(SqliteApplicationStoreTest, SameKeyReplaysAndDifferentRequestIsRefused) {
+TEST_P(ApplicationStoreTest, SameKeyReplaysAndDifferentRequestIsRefused) {
   const v1::Application first = Create(kAlice, "key-0001");
   auto replay = store_->CreateApplication(Request(kAlice, "key-0001"));
   ASSERT_TRUE(replay.ok()) << replay.status();
@@ -160,7 +163,7 @@ TEST_F(SqliteApplicationStoreTest, SameKeyReplaysAndDifferentRequestIsRefused) {
   EXPECT_EQ(Create(kBob, "key-0001").application_id(), "TB-430000-310000-20261125-00000002");
 }
 
-TEST_F(SqliteApplicationStoreTest, FailedMutationWritesNothing) {
+TEST_P(ApplicationStoreTest, FailedMutationWritesNothing) {
   const v1::Application app = Create(kAlice, "key-0001");
   const std::string id = app.application_id();
   auto refused = store_->MutateApplication(id, [](v1::Application& a) -> absl::StatusOr<Mutation> {
@@ -192,7 +195,7 @@ TEST_F(SqliteApplicationStoreTest, FailedMutationWritesNothing) {
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(SqliteApplicationStoreTest, EventIdsCountOnlyThisProvincesEvents) {
+TEST_P(ApplicationStoreTest, EventIdsCountOnlyThisProvincesEvents) {
   const std::string id = Create(kAlice, "key-0001").application_id();
   auto mutate = [&](std::vector<v1::ApplicationEvent> events) {
     return store_->MutateApplication(id, [&](v1::Application& a) -> absl::StatusOr<Mutation> {
@@ -230,7 +233,7 @@ TEST_F(SqliteApplicationStoreTest, EventIdsCountOnlyThisProvincesEvents) {
   EXPECT_FALSE(rename.ok());
 }
 
-TEST_F(SqliteApplicationStoreTest, ListsByApplicantNewestFirstAndByStateOldestFirst) {
+TEST_P(ApplicationStoreTest, ListsByApplicantNewestFirstAndByStateOldestFirst) {
   std::vector<std::string> alice;
   for (int i = 0; i < 5; ++i)
     alice.push_back(Create(kAlice, absl::StrCat("key-a", i)).application_id());
@@ -275,7 +278,7 @@ TEST_F(SqliteApplicationStoreTest, ListsByApplicantNewestFirstAndByStateOldestFi
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteApplicationStoreTest, EscalationsOpenResolveAndList) {
+TEST_P(ApplicationStoreTest, EscalationsOpenResolveAndList) {
   const std::string first = Create(kAlice, "key-1").application_id();
   const std::string second = Create(kBob, "key-2").application_id();
   auto escalate = [&](const std::string& id, bool resolved) {
@@ -319,7 +322,7 @@ TEST_F(SqliteApplicationStoreTest, EscalationsOpenResolveAndList) {
   EXPECT_EQ(again->items[1].application_id(), first);
 }
 
-TEST_F(SqliteApplicationStoreTest, OutboxKeepsOrderPerApplicationAndRetries) {
+TEST_P(ApplicationStoreTest, OutboxKeepsOrderPerApplicationAndRetries) {
   const std::string a = Create(kAlice, "key-1").application_id();  // entry 1
   ASSERT_TRUE(store_
                   ->MutateApplication(a,
@@ -375,7 +378,7 @@ TEST_F(SqliteApplicationStoreTest, OutboxKeepsOrderPerApplicationAndRetries) {
   EXPECT_EQ(store_->GetApplication(b, false)->forwarding(), v1::FORWARDING_STATE_PENDING);
 }
 
-TEST_F(SqliteApplicationStoreTest, OutboxStatsReportDepthAndOldest) {
+TEST_P(ApplicationStoreTest, OutboxStatsReportDepthAndOldest) {
   OutboxStats empty = *store_->GetOutboxStats();
   EXPECT_EQ(empty.depth, 0);
   EXPECT_EQ(empty.oldest_created_at, absl::InfinitePast());
@@ -387,7 +390,7 @@ TEST_F(SqliteApplicationStoreTest, OutboxStatsReportDepthAndOldest) {
 }
 
 // The gauges of a scrape: open escalations and applications per open state.
-TEST_F(SqliteApplicationStoreTest, CountsOpenEscalationsAndOpenApplicationsByState) {
+TEST_P(ApplicationStoreTest, CountsOpenEscalationsAndOpenApplicationsByState) {
   EXPECT_EQ(*store_->CountOpenEscalations(), 0);
   EXPECT_TRUE(store_->CountOpenApplicationsByState()->empty());
   const std::string first = Create(kAlice, "key-1").application_id();
@@ -420,7 +423,7 @@ TEST_F(SqliteApplicationStoreTest, CountsOpenEscalationsAndOpenApplicationsBySta
   EXPECT_EQ(*store_->CountOpenEscalations(), 2);
 }
 
-TEST_F(SqliteApplicationStoreTest, ForeignApplicationIsInsertedOnce) {
+TEST_P(ApplicationStoreTest, ForeignApplicationIsInsertedOnce) {
   v1::Application foreign;
   foreign.set_application_id("TB-310000-430000-20261125-00000007");
   foreign.set_accepting_province(kShanghai);
@@ -457,7 +460,7 @@ TEST_F(SqliteApplicationStoreTest, ForeignApplicationIsInsertedOnce) {
 }
 
 // Dead letters (docs/protocol.md, "Deliveries that cannot be delivered").
-class OutboxDeadLetterTest : public SqliteApplicationStoreTest {
+class OutboxDeadLetterTest : public ApplicationStoreTest {
  protected:
   // An application with its DeliverApplication entry and one DeliverEvent entry.
   std::string WithEvent(const std::string& id_number, const std::string& key) {
@@ -496,7 +499,7 @@ class OutboxDeadLetterTest : public SqliteApplicationStoreTest {
   }
 };
 
-TEST_F(OutboxDeadLetterTest, ADeadLetterIsNotDueAndHoldsBackItsApplication) {
+TEST_P(OutboxDeadLetterTest, ADeadLetterIsNotDueAndHoldsBackItsApplication) {
   const std::string a = WithEvent(kAlice, "key-1");  // entries 1 (application), 2 (event)
   const std::string b = WithEvent(kBob, "key-2");    // entries 3, 4
   const absl::Time now = clock_.Now();
@@ -528,7 +531,7 @@ TEST_F(OutboxDeadLetterTest, ADeadLetterIsNotDueAndHoldsBackItsApplication) {
   EXPECT_EQ(store_->DeadLetterOutbox(99, now, "X", "x").code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(OutboxDeadLetterTest, ListPagesWithACursor) {
+TEST_P(OutboxDeadLetterTest, ListPagesWithACursor) {
   for (int i = 0; i < 5; ++i) Create(kAlice, absl::StrCat("key-", i));
   OutboxFilter all;
   auto first = store_->ListOutboxEntries(all, "", 2);
@@ -545,7 +548,7 @@ TEST_F(OutboxDeadLetterTest, ListPagesWithACursor) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(OutboxDeadLetterTest, ReplayPutsADeadLetterBackToPendingWithAttemptsReset) {
+TEST_P(OutboxDeadLetterTest, ReplayPutsADeadLetterBackToPendingWithAttemptsReset) {
   const std::string a = WithEvent(kAlice, "key-1");
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->RetryOutboxLater(1, kStart, "UNAVAILABLE: x").ok());
   ASSERT_TRUE(store_->DeadLetterOutbox(1, clock_.Now(), "INVALID_ARGUMENT", "INVALID_ARGUMENT: y").ok());
@@ -571,7 +574,7 @@ TEST_F(OutboxDeadLetterTest, ReplayPutsADeadLetterBackToPendingWithAttemptsReset
             absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(OutboxDeadLetterTest, DiscardDeletesTheEntryAndRecordsTheEventTogether) {
+TEST_P(OutboxDeadLetterTest, DiscardDeletesTheEntryAndRecordsTheEventTogether) {
   const std::string a = WithEvent(kAlice, "key-1");
   ASSERT_TRUE(store_->DeadLetterOutbox(1, clock_.Now(), "PERMISSION_DENIED", "PERMISSION_DENIED: z").ok());
   EXPECT_EQ(store_->DiscardDeadLetter(2, DiscardEvent("x")).status().code(),
@@ -599,7 +602,7 @@ TEST_F(OutboxDeadLetterTest, DiscardDeletesTheEntryAndRecordsTheEventTogether) {
   EXPECT_EQ(DueIds(clock_.Now()), std::vector<int64_t>{2});     // the event is free to go
 }
 
-TEST_F(OutboxDeadLetterTest, RedeliveryGoesAheadOfTheEventInOneTransaction) {
+TEST_P(OutboxDeadLetterTest, RedeliveryGoesAheadOfTheEventInOneTransaction) {
   const std::string a = WithEvent(kAlice, "key-1");  // 1 application, 2 event
   auto more = store_->MutateApplication(a, [&](v1::Application&) -> absl::StatusOr<Mutation> {
     Mutation m;
@@ -641,6 +644,9 @@ TEST_F(OutboxDeadLetterTest, RedeliveryGoesAheadOfTheEventInOneTransaction) {
   ASSERT_TRUE(store_->CompleteOutbox(2, {}).ok());
   EXPECT_EQ(DueIds(now), std::vector<int64_t>{3});
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ApplicationStoreTest, kAllStoreBackends, StoreBackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, OutboxDeadLetterTest, kAllStoreBackends, StoreBackendName);
 
 }  // namespace
 }  // namespace tongban::node

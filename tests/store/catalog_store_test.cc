@@ -1,16 +1,18 @@
-#include "store/sqlite_catalog_store.h"
-
+// CatalogStore semantics, checked on every implementation (SQLite and
+// PostgreSQL: store_backends.h).
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "store_test_util.h"
+#include "store_backends.h"
 
 namespace tongban::node {
 namespace {
 
-using testing::OpenOrDie;
-using testing::TempDir;
+using testing::BackendDatabase;
+using testing::kAllStoreBackends;
+using testing::StoreBackend;
+using testing::StoreBackendName;
 
 constexpr char kGuangdong[] = "440000";
 constexpr char kBeijing[] = "110000";
@@ -46,12 +48,13 @@ std::vector<std::string> Codes(const std::vector<v1::Guide>& guides) {
   return codes;
 }
 
-class SqliteCatalogStoreTest : public ::testing::Test {
+class CatalogStoreTest : public ::testing::TestWithParam<StoreBackend> {
  protected:
   void SetUp() override {
-    db_ = OpenOrDie(dir_.File("node.db"));
-    ASSERT_NE(db_, nullptr);
-    store_ = std::make_unique<SqliteCatalogStore>(*db_);
+    auto db = BackendDatabase::Open(GetParam());
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    store_ = db_->NewCatalogStore();
   }
 
   // Guangdong: four national items and one province item, versions 1..5;
@@ -82,18 +85,17 @@ class SqliteCatalogStoreTest : public ::testing::Test {
     return guides.ok() ? Codes(*guides) : std::vector<std::string>{};
   }
 
-  TempDir dir_;
-  std::unique_ptr<SqliteDatabase> db_;
-  std::unique_ptr<SqliteCatalogStore> store_;
+  std::unique_ptr<BackendDatabase> db_;  // outlives the store
+  std::unique_ptr<CatalogStore> store_;
 };
 
-TEST_F(SqliteCatalogStoreTest, IsEmptyUntilAGuideIsStored) {
+TEST_P(CatalogStoreTest, IsEmptyUntilAGuideIsStored) {
   EXPECT_TRUE(*store_->IsEmpty());
   Seed();
   EXPECT_FALSE(*store_->IsEmpty());
 }
 
-TEST_F(SqliteCatalogStoreTest, GuideRoundTripsWithChineseText) {
+TEST_P(CatalogStoreTest, GuideRoundTripsWithChineseText) {
   Seed();
   auto guide = store_->GetGuide(kGuangdong, "GG00000002");
   ASSERT_TRUE(guide.ok()) << guide.status();
@@ -105,7 +107,7 @@ TEST_F(SqliteCatalogStoreTest, GuideRoundTripsWithChineseText) {
   EXPECT_EQ(store_->GetGuide("310000", "GG00000001").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(SqliteCatalogStoreTest, ListsOneProvinceInItemCodeOrderPageByPage) {
+TEST_P(CatalogStoreTest, ListsOneProvinceInItemCodeOrderPageByPage) {
   Seed();
   GuideFilter filter = Province(kGuangdong);
   EXPECT_EQ(List(filter), (std::vector<std::string>{"GG00000001", "GG00000002", "GG00000003",
@@ -119,7 +121,7 @@ TEST_F(SqliteCatalogStoreTest, ListsOneProvinceInItemCodeOrderPageByPage) {
   EXPECT_EQ(List(Province(kBeijing)), (std::vector<std::string>{"GG00000001"}));
 }
 
-TEST_F(SqliteCatalogStoreTest, SearchesChineseSubstringAndEnglishIgnoringCase) {
+TEST_P(CatalogStoreTest, SearchesChineseSubstringAndEnglishIgnoringCase) {
   Seed();
   GuideFilter filter = Province(kGuangdong);
   filter.query = "社保";
@@ -134,7 +136,7 @@ TEST_F(SqliteCatalogStoreTest, SearchesChineseSubstringAndEnglishIgnoringCase) {
   EXPECT_EQ(List(filter), (std::vector<std::string>{}));
 }
 
-TEST_F(SqliteCatalogStoreTest, ScoreGuidesReturnsWhatTheScorerAcceptsInItemCodeOrder) {
+TEST_P(CatalogStoreTest, ScoreGuidesReturnsWhatTheScorerAcceptsInItemCodeOrder) {
   Seed();
   // Abolished guides are left out unless asked for.
   v1::Guide abolished = *store_->GetGuide(kGuangdong, "GG00000003");
@@ -177,7 +179,7 @@ TEST_F(SqliteCatalogStoreTest, ScoreGuidesReturnsWhatTheScorerAcceptsInItemCodeO
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteCatalogStoreTest, PutGuidesNeverRollsAGuideBack) {
+TEST_P(CatalogStoreTest, PutGuidesNeverRollsAGuideBack) {
   Seed();
   ASSERT_TRUE(store_->PutGuides({MakeGuide(kBeijing, "GG00000001", "旧", "old", 3)}).ok());
   EXPECT_EQ(store_->GetGuide(kBeijing, "GG00000001")->version(), 9);
@@ -187,7 +189,7 @@ TEST_F(SqliteCatalogStoreTest, PutGuidesNeverRollsAGuideBack) {
   EXPECT_EQ(store_->PutGuides({keyless}).code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteCatalogStoreTest, AmendIsCompareAndSetAndBumpsTheCatalogVersion) {
+TEST_P(CatalogStoreTest, AmendIsCompareAndSetAndBumpsTheCatalogVersion) {
   Seed();
   v1::Guide amended = *store_->GetGuide(kGuangdong, "GG00000002");
   amended.set_promised_time_limit_days(5);
@@ -210,7 +212,7 @@ TEST_F(SqliteCatalogStoreTest, AmendIsCompareAndSetAndBumpsTheCatalogVersion) {
   EXPECT_EQ(store_->Counts(kBeijing)->catalog_version, 9);
 }
 
-TEST_F(SqliteCatalogStoreTest, AbolishingThroughAmendHidesTheItemAndCountsIt) {
+TEST_P(CatalogStoreTest, AbolishingThroughAmendHidesTheItemAndCountsIt) {
   Seed();
   CatalogCounts before = *store_->Counts(kGuangdong);
   EXPECT_EQ(before.catalog_version, 5);
@@ -237,14 +239,14 @@ TEST_F(SqliteCatalogStoreTest, AbolishingThroughAmendHidesTheItemAndCountsIt) {
   EXPECT_EQ(empty.active_items + empty.abolished_items, 0);
 }
 
-TEST_F(SqliteCatalogStoreTest, RejectsBadListArguments) {
+TEST_P(CatalogStoreTest, RejectsBadListArguments) {
   EXPECT_EQ(store_->ListGuides(GuideFilter{}, "", 10).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->ListGuides(Province(kGuangdong), "", 0).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteCatalogStoreTest, AlliancesAreUpsertedByIdAndListedInIdOrder) {
+TEST_P(CatalogStoreTest, AlliancesAreUpsertedByIdAndListedInIdOrder) {
   v1::Alliance southwest;
   southwest.set_alliance_id("southwest-5");
   southwest.set_name_zh("西南五省");
@@ -267,6 +269,8 @@ TEST_F(SqliteCatalogStoreTest, AlliancesAreUpsertedByIdAndListedInIdOrder) {
   EXPECT_EQ((*alliances)[1].member_provinces_size(), 5);
   EXPECT_EQ(store_->PutAlliances({v1::Alliance()}).code(), absl::StatusCode::kInvalidArgument);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogStoreTest, kAllStoreBackends, StoreBackendName);
 
 }  // namespace
 }  // namespace tongban::node
