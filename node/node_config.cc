@@ -6,6 +6,41 @@
 #include "text_config.h"
 
 namespace tongban::node {
+namespace {
+
+// Exactly one store: SQLite at database_path, or PostgreSQL.
+absl::Status FinishStoreConfig(v1::NodeConfig& c) {
+  if (!c.has_postgres()) {
+    if (c.database_path().empty()) {
+      return absl::InvalidArgumentError(
+          "database_path is required (the SQLite file; created when missing), unless "
+          "postgres { conninfo } names a PostgreSQL database");
+    }
+    return absl::OkStatus();
+  }
+  v1::PostgresStoreConfig* pg = c.mutable_postgres();
+  if (!c.database_path().empty()) {
+    return absl::InvalidArgumentError(
+        "database_path and postgres are both set: the store is either SQLite (database_path) "
+        "or PostgreSQL (postgres { conninfo }), not both");
+  }
+  if (pg->conninfo().empty()) {
+    return absl::InvalidArgumentError(
+        "postgres.conninfo is required with postgres { }, e.g. \"host=pg port=5432 "
+        "dbname=tongban_430000 user=tongban\"");
+  }
+  if (pg->pool_size() == 0) pg->set_pool_size(8);
+  if (pg->pool_size() < 1 || pg->pool_size() > 100) {
+    return absl::InvalidArgumentError("postgres.pool_size must be 1 to 100");
+  }
+  if (pg->outbox_lease_seconds() == 0) pg->set_outbox_lease_seconds(120);
+  if (pg->outbox_lease_seconds() < 10 || pg->outbox_lease_seconds() > 3600) {
+    return absl::InvalidArgumentError("postgres.outbox_lease_seconds must be 10 to 3600");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<v1::NodeConfig> ReadNodeConfig(const std::string& path) {
   v1::NodeConfig config;
@@ -19,10 +54,7 @@ absl::StatusOr<v1::NodeConfig> FinishNodeConfig(v1::NodeConfig c) {
   absl::Status s = ValidateProvinceCode("province_code", c.province_code());
   if (!s.ok()) return s;
   if (c.listen_address().empty()) c.set_listen_address("127.0.0.1:0");
-  if (c.database_path().empty()) {
-    return absl::InvalidArgumentError(
-        "database_path is required (the SQLite file; created when missing)");
-  }
+  if (absl::Status store = FinishStoreConfig(c); !store.ok()) return store;
   if (c.tls().cert_file().empty() || c.tls().key_file().empty() || c.tls().ca_file().empty()) {
     return absl::InvalidArgumentError(
         "tls.cert_file, tls.key_file and tls.ca_file are required: the node serves mTLS only");

@@ -32,9 +32,7 @@
 #include "service/node_admin_service.h"
 #include "service/node_metrics.h"
 #include "service/outbox_forwarder.h"
-#include "store/sqlite_application_store.h"
-#include "store/sqlite_catalog_store.h"
-#include "store/sqlite_database.h"
+#include "node_stores.h"
 #include "structured_log.h"
 #include "server_setup.h"
 #include "tls_credentials.h"
@@ -91,7 +89,7 @@ class RunningNode final : public NodeServer {
     // flight and record them while the store is still open.
     if (forwarder_ != nullptr) forwarder_->Stop();
     if (clock_monitor_ != nullptr) clock_monitor_->Stop();
-    if (database_ != nullptr) database_->Close();
+    stores_.Close();
     if (health_ != nullptr) health_->Shutdown();
     log_->Info("node.stopped");
   }
@@ -100,9 +98,9 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<EventLog> log_;
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<WorkingDayCalendar> calendar_;
-  std::unique_ptr<SqliteDatabase> database_;
-  std::unique_ptr<SqliteCatalogStore> catalog_;
-  std::unique_ptr<SqliteApplicationStore> applications_;
+  NodeStores stores_;  // the databases; catalog_ and applications_ are taken from it
+  std::unique_ptr<CatalogStore> catalog_;
+  std::unique_ptr<ApplicationStore> applications_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   // process_* series; the exposer holds collectables by weak_ptr.
@@ -166,19 +164,15 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   node->node_metrics_ =
       std::make_unique<NodeMetrics>(*node->registry_, config.province_code(), kVersion);
 
-  SqliteDatabaseOptions db_options;
-  db_options.path = config.database_path();
-  db_options.max_batch = config.max_commit_batch();
   NodeMetrics* metrics = node->node_metrics_.get();
-  db_options.on_commit = [metrics](absl::Duration latency, int batch) {
-    metrics->Commit(absl::ToDoubleSeconds(latency), batch);
-  };
-  absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = SqliteDatabase::Open(db_options);
-  if (!db.ok()) return db.status();
-  node->database_ = std::move(*db);
-  node->catalog_ = std::make_unique<SqliteCatalogStore>(*node->database_);
-  node->applications_ = std::make_unique<SqliteApplicationStore>(
-      *node->database_, config.province_code(), *node->clock_);
+  absl::StatusOr<NodeStores> stores = OpenNodeStores(
+      config, *node->clock_, [metrics](absl::Duration latency, int batch) {
+        metrics->Commit(absl::ToDoubleSeconds(latency), batch);
+      });
+  if (!stores.ok()) return stores.status();
+  node->stores_ = *std::move(stores);
+  node->catalog_ = std::move(node->stores_.catalog);
+  node->applications_ = std::move(node->stores_.applications);
   if (!config.demo_catalog_dir().empty()) {
     std::string summary;
     absl::Status seeded =
@@ -319,7 +313,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   node->server_ = builder.BuildAndStart();
   if (node->server_ == nullptr || port == 0) {
-    node->database_->Close();
+    node->stores_.Close();
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", config.listen_address(), " (in use or not local?)"));
   }
