@@ -11,6 +11,7 @@ TONGBAN_PACKAGES=(cmake g++ make pkg-config openssl libgrpc++-dev protobuf-compi
   libsqlite3-dev libcpp-httplib-dev zlib1g-dev libboost-dev libnghttp2-dev libbrotli-dev
   libpq-dev postgresql-15  # the PostgreSQL store and the server its tests start (tests/store/)
   prometheus python3-yaml unzip curl
+  mmdebstrap umoci  # container images from Debian packages (helm/images/, tests/images/)
   clang-14 libclang-rt-14-dev llvm-14  # libFuzzer, sanitizers, symbolizer (tests/fuzz/)
   golang-grpc-gateway)  # protoc-gen-swagger: unit.openapi_matches_protoc_gen_swagger
 

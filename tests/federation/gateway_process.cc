@@ -49,8 +49,9 @@ std::unique_ptr<GatewayProcess> GatewayProcess::Start(const GatewayOptions& opti
   std::string ready = workdir + "/ready";
   unlink(ready.c_str());
   gateway->log_path_ = workdir + "/gateway.log";
-  std::vector<std::string> args = {
-      TONGBAN_GATEWAY_BINARY,
+  std::vector<std::string> args = options.launcher;
+  args.insert(args.end(), {
+      options.binary.empty() ? std::string(TONGBAN_GATEWAY_BINARY) : options.binary,
       "--listen=" + options.listen,
       "--metrics_listen=" + options.metrics_listen,
       "--directory=" + options.directory_file,
@@ -58,7 +59,7 @@ std::unique_ptr<GatewayProcess> GatewayProcess::Start(const GatewayOptions& opti
       "--key=" + id.key,
       "--ca=" + id.ca,
       "--ready_file=" + ready,
-  };
+  });
   if (!options.config_file.empty()) args.push_back("--config=" + options.config_file);
   if (!options.catalog_cache) args.push_back("--no_catalog_cache");
   for (const auto& f : options.extra_flags) args.push_back(f);

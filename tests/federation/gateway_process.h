@@ -24,6 +24,11 @@ struct GatewayOptions {
   std::string cert_dir = "gateway";
   bool catalog_cache = true;
   std::vector<std::string> extra_flags;
+  // Run through a launcher (e.g. tests/images/run-in-image.sh ROOTFS BINDS,
+  // the binary inside a container image): these words go before the binary.
+  std::vector<std::string> launcher;
+  // The binary; empty = the one this build made.
+  std::string binary;
 };
 
 class GatewayProcess final {

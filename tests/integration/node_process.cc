@@ -77,8 +77,9 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options,
   std::string ready = workdir + "/ready";
   unlink(ready.c_str());
   node->log_path_ = workdir + "/node.log";
-  std::vector<std::string> args = {
-      TONGBAN_NODE_BINARY,
+  std::vector<std::string> args = options.launcher;
+  args.insert(args.end(), {
+      options.binary.empty() ? std::string(TONGBAN_NODE_BINARY) : options.binary,
       "--province=" + options.province,
       "--listen=127.0.0.1:0",
       "--metrics_listen=127.0.0.1:0",
@@ -87,7 +88,7 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options,
       "--key=" + id.key,
       "--ca=" + id.ca,
       "--ready_file=" + ready,
-  };
+  });
   if (options.demo_catalog) args.push_back(std::string("--demo_catalog=") + TONGBAN_DEMO_CATALOG_DIR);
   for (const auto& f : options.extra_flags) args.push_back(f);
 

@@ -35,6 +35,11 @@ struct NodeOptions {
   std::string database_path;       // default <workdir>/node.db
   bool demo_catalog = true;
   std::vector<std::string> extra_flags;
+  // Run through a launcher (e.g. tests/images/run-in-image.sh ROOTFS BINDS,
+  // the binary inside a container image): these words go before the binary.
+  std::vector<std::string> launcher;
+  // The binary; empty = the one this build made.
+  std::string binary;
 };
 
 class NodeProcess final {
