@@ -399,14 +399,18 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view doing) {
   const std::string message =
       absl::StrCat(doing, ": ", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
                    " (SQLite code ", rc, ")");
+  // Storage failures are UNAVAILABLE naming storage, never RESOURCE_EXHAUSTED:
+  // that is what callers (and the REST edge's 429) read as "you are sending
+  // too much, slow down", while a full disk is the province's fault and a
+  // retry elsewhere or later is right (the PostgreSQL store answers the same).
   switch (rc & 0xff) {  // the primary code of an extended one
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
-      return absl::UnavailableError(message);
+      return absl::UnavailableError(absl::StrCat("storage unavailable: ", message));
     case SQLITE_FULL:
-      return absl::ResourceExhaustedError(message);
+      return absl::UnavailableError(absl::StrCat("storage full: ", message));
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(message);

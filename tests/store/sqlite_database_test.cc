@@ -143,6 +143,30 @@ TEST(SqliteDatabaseTest, NewerSchemaThanTheCodeKnowsIsRefused) {
 
 // Holds the writer inside one write so that the next ones queue up and are
 // committed as one batch: the batch is then known, not hoped for.
+// A full disk (SQLITE_FULL, here from max_page_count, which SQLite reports
+// exactly as it reports a full file system) refuses the write as UNAVAILABLE
+// naming storage, keeps what was committed, and the database works again
+// once there is room.
+TEST(SqliteDatabaseTest, AFullDiskIsUnavailableNamingStorageAndLosesNothing) {
+  TempDir dir;
+  auto db = OpenWith(dir.File("node.db"), {kTableT});
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Write([](sqlite3* c) { return InsertKey(c, "before"); }).ok());
+  ASSERT_TRUE(db->Write([](sqlite3* c) {
+                  return SqliteExec(c, "PRAGMA max_page_count = 1");  // capped at its size now
+                }).ok());
+  absl::Status full;
+  for (int i = 0; i < 1000 && full.ok(); ++i) {
+    full = db->Write([i](sqlite3* c) { return InsertKey(c, absl::StrCat(i, std::string(2000, 'x'))); });
+  }
+  EXPECT_TRUE(absl::IsUnavailable(full)) << full;
+  EXPECT_NE(full.message().find("storage full"), std::string::npos) << full;
+  EXPECT_EQ(Keys(*db).count("before"), 1u);
+  ASSERT_TRUE(db->Write([](sqlite3* c) { return SqliteExec(c, "PRAGMA max_page_count = 1000000"); })
+                  .ok());
+  EXPECT_TRUE(db->Write([](sqlite3* c) { return InsertKey(c, "after"); }).ok());
+}
+
 TEST(SqliteDatabaseTest, FailingWriteInABatchIsRolledBackAloneAndOthersCommit) {
   TempDir dir;
   auto db = OpenWith(dir.File("node.db"), {kTableT});
