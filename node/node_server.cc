@@ -229,6 +229,13 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   const std::string own = config.province_code();
   node->catalog_service_->set_on_guide_changed(
       [resolver, own](const std::string& item) { resolver->Invalidate(own, item); });
+  if (config.has_postgres()) {
+    // Replicas share the database: an amendment made at another replica
+    // reaches this one's in-memory guides (pre-checks, GetGuide answers)
+    // within a second, as the gateway's catalog cache sees it.
+    node->guides_->set_own_guide_ttl(absl::Seconds(1));
+    node->catalog_service_->set_guide_answer_ttl(absl::Seconds(1));
+  }
   // Records are signed with the node's mTLS key and verified against the
   // federation CA and CRLs the TLS layer uses (both re-read on renewal).
   absl::StatusOr<std::unique_ptr<signing::RecordSigner>> signer =

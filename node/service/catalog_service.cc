@@ -139,7 +139,10 @@ absl::StatusOr<std::shared_ptr<const std::string>> CatalogServiceImpl::GuideAnsw
   {
     absl::MutexLock lock(&answers_mu_);
     auto it = answers_.find(item_code);
-    if (it != answers_.end()) return it->second;
+    if (it != answers_.end() && (answer_ttl_ == absl::InfiniteDuration() ||
+                                 clock_->Now() - it->second.kept_at < answer_ttl_)) {
+      return it->second.bytes;
+    }
     generation = answers_generation_;
   }
   absl::StatusOr<v1::Guide> guide = OwnGuide(item_code);
@@ -148,7 +151,7 @@ absl::StatusOr<std::shared_ptr<const std::string>> CatalogServiceImpl::GuideAnsw
   *answer.mutable_guide() = *std::move(guide);
   auto bytes = std::make_shared<const std::string>(answer.SerializeAsString());
   absl::MutexLock lock(&answers_mu_);
-  if (generation == answers_generation_) answers_[item_code] = bytes;
+  if (generation == answers_generation_) answers_[item_code] = {bytes, clock_->Now()};
   return bytes;
 }
 

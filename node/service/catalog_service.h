@@ -52,6 +52,12 @@ class CatalogServiceImpl final : public CatalogServiceBase {
   grpc::Status GuideFor(const grpc::ServerContextBase& ctx, const v1::GetGuideRequest& req,
                         std::shared_ptr<const std::string>* answer);
 
+  // How long a GetGuide answer is kept in memory; InfiniteDuration (the
+  // default) = until this node amends the item. Several replicas on one
+  // database set a short one (node_server.cc): another replica's amendment is
+  // answered within it. Set before serving.
+  void set_guide_answer_ttl(absl::Duration ttl) { answer_ttl_ = ttl; }
+
   // Called with the item code after an amendment or abolition is stored, so
   // in-memory copies of the guide (GuideResolver) are dropped. Set before serving.
   void set_on_guide_changed(std::function<void(const std::string&)> hook) {
@@ -76,9 +82,14 @@ class CatalogServiceImpl final : public CatalogServiceBase {
   EventLog* log_;
   std::function<void(const std::string&)> on_guide_changed_;
 
+  absl::Duration answer_ttl_ = absl::InfiniteDuration();
+  struct KeptAnswer {
+    std::shared_ptr<const std::string> bytes;  // serialized GetGuideResponse
+    absl::Time kept_at;
+  };
   absl::Mutex answers_mu_;
-  // Serialized GetGuideResponse by item code; guarded by answers_mu_.
-  std::map<std::string, std::shared_ptr<const std::string>, std::less<>> answers_;
+  // By item code; guarded by answers_mu_.
+  std::map<std::string, KeptAnswer, std::less<>> answers_;
   // Bumped by every ForgetGuideAnswer, so a read that raced an amendment
   // does not keep the old guide; guarded by answers_mu_.
   uint64_t answers_generation_ = 0;

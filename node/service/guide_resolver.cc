@@ -18,6 +18,7 @@ GuideResolver::GuidePtr GuideResolver::Remember(const std::string& province,
   auto ptr = std::make_shared<const v1::Guide>(std::move(guide));
   absl::MutexLock lock(&mu_);
   memory_[{province, item_code}] = ptr;
+  remembered_at_[{province, item_code}] = clock_->Now();
   return ptr;
 }
 
@@ -34,8 +35,12 @@ absl::StatusOr<GuideResolver::GuidePtr> GuideResolver::Resolve(const std::string
     auto it = memory_.find({province, item_code});
     if (it != memory_.end()) {
       auto checked = checked_at_.find({province, item_code});
-      if (authoritative || (checked != checked_at_.end() &&
-                            clock_->Now() - checked->second < revalidate_after_)) {
+      const bool own_fresh =
+          own_guide_ttl_ == absl::InfiniteDuration() ||
+          clock_->Now() - remembered_at_[{province, item_code}] < own_guide_ttl_;
+      if ((authoritative && own_fresh) ||
+          (!authoritative && checked != checked_at_.end() &&
+           clock_->Now() - checked->second < revalidate_after_)) {
         return it->second;
       }
     }

@@ -37,6 +37,12 @@ class GuideResolver final {
   // Forgets the in-memory copy (called after the node's own guide is amended).
   void Invalidate(const std::string& province, const std::string& item_code);
 
+  // How long an own guide is kept in memory; InfiniteDuration (the default)
+  // = until Invalidate. Several replicas on one database (PostgreSQL) set a
+  // short one: another replica's amendment reaches this one within it.
+  // Set before serving.
+  void set_own_guide_ttl(absl::Duration ttl) { own_guide_ttl_ = ttl; }
+
  private:
   absl::StatusOr<GuidePtr> Revalidate(const std::string& province, const std::string& item_code,
                                       absl::StatusOr<v1::Guide> cached);
@@ -47,9 +53,12 @@ class GuideResolver final {
   FederationClient* const remote_;  // not owned; may be null
   const Clock* const clock_;        // not owned
   const absl::Duration revalidate_after_;
+  absl::Duration own_guide_ttl_ = absl::InfiniteDuration();
   absl::Mutex mu_;
   // When each (province, item) was last confirmed with its owner; guarded by mu_.
   std::map<std::pair<std::string, std::string>, absl::Time> checked_at_;
+  // When each guide was put in memory; guarded by mu_.
+  std::map<std::pair<std::string, std::string>, absl::Time> remembered_at_;
   // Parsed guides by (province, item); guarded by mu_.
   std::map<std::pair<std::string, std::string>, GuidePtr> memory_;
 };
