@@ -16,6 +16,7 @@
 #include "input_validation.h"
 #include "item_search.h"
 #include "page_token.h"
+#include "rating_counts.h"
 #include "wire_route_key.h"
 
 namespace tongban::gateway {
@@ -559,6 +560,75 @@ grpc::Status QueryServiceImpl::GetFederationStatus(grpc::ServerContext* ctx,
     s.set_catalog_version(cache_->Version(s.province_code()));
     *resp->add_nodes() = std::move(s);
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryServiceImpl::GetSatisfactionStats(grpc::ServerContext* ctx,
+                                                    const v1::GetSatisfactionStatsRequest* req,
+                                                    v1::GetSatisfactionStatsResponse* resp) {
+  absl::StatusOr<Principal> who =
+      VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("GetSatisfactionStats"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  const auto before = [](const google::protobuf::Timestamp& a,
+                         const google::protobuf::Timestamp& b) {
+    return a.seconds() < b.seconds() || (a.seconds() == b.seconds() && a.nanos() < b.nanos());
+  };
+  if (!req->has_from() || !req->has_to() || !before(req->from(), req->to())) {
+    return ToGrpcStatus(
+        absl::InvalidArgumentError("from and to are required, with from before to"));
+  }
+  absl::Status s = absl::OkStatus();
+  if (!req->item_code().empty()) s = ValidateItemCode("item_code", req->item_code());
+  std::vector<std::string> provinces(req->provinces().begin(), req->provinces().end());
+  for (size_t i = 0; s.ok() && i < provinces.size(); ++i) {
+    s = ValidateProvinceCode(absl::StrCat("provinces[", i, "]"), provinces[i]);
+  }
+  if (!s.ok()) return ToGrpcStatus(s);
+  if (provinces.empty()) provinces = caller_.pool->Provinces();
+  std::sort(provinces.begin(), provinces.end());
+  provinces.erase(std::unique(provinces.begin(), provinces.end()), provinces.end());
+  v1::GetRatingStatsRequest node_req;
+  *node_req.mutable_from() = req->from();
+  *node_req.mutable_to() = req->to();
+  node_req.set_item_code(req->item_code());
+  // A node scans its finished applications for this report: allow it more
+  // than a catalog read, within the caller's deadline.
+  const absl::Duration per_node = std::max(options_.node_deadline, absl::Seconds(10));
+  auto results = FanOut<v1::GetRatingStatsResponse>(
+      caller_, provinces, kApplications, "GetRatingStats", per_node, Deadline(*ctx),
+      [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::GetRatingStatsResponse* r,
+          std::function<void(grpc::Status)> done) {
+        stubs.applications->async()->GetRatingStats(c, &node_req, r, std::move(done));
+      });
+  std::vector<v1::MissingProvince> missing;
+  std::map<std::string, v1::RatingCounts> items;
+  v1::RatingCounts total;
+  for (auto& r : results) {
+    // The first node error (e.g. INVALID_ARGUMENT for the period) is the caller's.
+    if (r.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) return r.status;
+    if (!r.status.ok()) {
+      AddMissing(&missing, r.province, MissingReason(r.status));
+      continue;
+    }
+    v1::ProvinceSatisfactionStats* p = resp->add_provinces();
+    p->set_province_code(r.province);
+    *p->mutable_total() = r.response.total();
+    FinishRatingCounts(p->mutable_total());
+    AddRatingCounts(r.response.total(), &total);
+    for (const v1::ItemRatingStats& item : r.response.items()) {
+      *p->add_items() = item;
+      AddRatingCounts(item.counts(), &items[item.item_code()]);
+    }
+  }
+  FinishRatingCounts(&total);
+  *resp->mutable_total() = std::move(total);
+  for (auto& [code, counts] : items) {
+    v1::ItemRatingStats* item = resp->add_items();
+    item->set_item_code(code);
+    *item->mutable_counts() = std::move(counts);
+  }
+  caller_.metrics->FanOut("GetSatisfactionStats", Names(missing));
+  for (auto& m : missing) *resp->add_missing_provinces() = std::move(m);
   return grpc::Status::OK;
 }
 

@@ -62,6 +62,10 @@ class QueryServiceImpl final : public QueryServiceBase {
   grpc::Status GetFederationStatus(grpc::ServerContext* ctx,
                                    const v1::GetFederationStatusRequest* req,
                                    v1::GetFederationStatusResponse* resp) override;
+  // 好差评 statistics: fans out ApplicationService.GetRatingStats (docs/ratings.md).
+  grpc::Status GetSatisfactionStats(grpc::ServerContext* ctx,
+                                    const v1::GetSatisfactionStatsRequest* req,
+                                    v1::GetSatisfactionStatsResponse* resp) override;
 
   // The answers themselves, without the caller check (officers and nodes
   // above, citizens on the public edge): `deadline` is the caller's.

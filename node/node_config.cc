@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "input_validation.h"
 #include "peer_identity.h"
+#include "service/application_ratings.h"
 #include "text_config.h"
 
 namespace tongban::node {
@@ -93,6 +94,20 @@ absl::StatusOr<v1::NodeConfig> FinishNodeConfig(v1::NodeConfig c) {
   if (t->refresh_interval_seconds() == 0) t->set_refresh_interval_seconds(60);
   if (t->refresh_interval_seconds() < 1 || t->refresh_interval_seconds() > 3600) {
     return absl::InvalidArgumentError("time_limits.refresh_interval_seconds must be 1 to 3600");
+  }
+  v1::RatingConfig* r = c.mutable_rating();
+  if (r->default_after_days() == 0) r->set_default_after_days(kDefaultRatingAfterDays);
+  if (r->default_after_days() < 1 || r->default_after_days() > kMaxRatingAfterDays) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rating.default_after_days must be 1 to ", kMaxRatingAfterDays));
+  }
+  if (r->rectification_working_days() == 0) {
+    r->set_rectification_working_days(kDefaultRectificationWorkingDays);
+  }
+  if (r->rectification_working_days() < 1 ||
+      r->rectification_working_days() > kMaxRectificationWorkingDays) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rating.rectification_working_days must be 1 to ", kMaxRectificationWorkingDays));
   }
   return c;
 }

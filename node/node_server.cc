@@ -257,6 +257,8 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   deps.log = node->log_.get();
   deps.on_outbox_written = on_outbox_written;
   deps.calendar = node->calendar_.get();
+  deps.rating_default_after_days = config.rating().default_after_days();
+  deps.rectification_working_days = config.rating().rectification_working_days();
   node->application_service_ = std::make_unique<ApplicationServiceImpl>(deps);
   node->federation_service_ = std::make_unique<FederationServiceImpl>(
       node->authz_.get(), node->applications_.get(), node->catalog_.get(), node->clock_.get(), metrics,
@@ -274,6 +276,8 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
         return app_service->EscalateAsNode(id, reason);
       });
   node->federation_service_->set_on_outbox_written(on_outbox_written);
+  node->federation_service_->set_rectification_working_days(
+      config.rating().rectification_working_days());
   // The province's operators: outbox and dead letters (tongbanctl outbox).
   NodeAdminServiceDeps admin;
   admin.own_province = own;

@@ -542,4 +542,27 @@ grpc::Status CitizenApi::WithdrawMyApplication(const CitizenCaller& caller,
   });
 }
 
+grpc::Status CitizenApi::RateMyApplication(const CitizenCaller& caller,
+                                           const v1::RateMyApplicationRequest& req,
+                                           v1::RateMyApplicationResponse* resp) {
+  return Logged(caller, "RateMyApplication", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req.application_id());
+    if (!id.ok()) return ToGrpcStatus(id.status());
+    v1::RateApplicationRequest q;
+    q.set_application_id(req.application_id());
+    q.set_level(req.level());
+    q.set_comment(req.comment());
+    v1::RateApplicationResponse r;
+    grpc::Status s = CallNode(
+        nodes_, id->accepting_province, kApplications, "RateApplication", NodeDeadline(caller),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::RateApplicationResponse* out) {
+          return stubs.applications->RateApplication(c, q, out);
+        },
+        &r, Stamp(caller));
+    if (s.ok()) resp->mutable_application()->Swap(r.mutable_application());
+    return Uniform(s, req.application_id());
+  });
+}
+
 }  // namespace tongban::edge

@@ -77,6 +77,11 @@ class CitizenApi {
   grpc::Status WithdrawMyApplication(const CitizenCaller& caller,
                                      const v1::WithdrawMyApplicationRequest& req,
                                      v1::WithdrawMyApplicationResponse* resp);
+  // Routed to the accepting province's node, which records the rating and
+  // forwards it to the handling province (docs/ratings.md).
+  grpc::Status RateMyApplication(const CitizenCaller& caller,
+                                 const v1::RateMyApplicationRequest& req,
+                                 v1::RateMyApplicationResponse* resp);
 
  private:
   absl::Time NodeDeadline(const CitizenCaller& caller) const;

@@ -114,5 +114,10 @@ grpc::Status CitizenGrpcService::WithdrawMyApplication(grpc::ServerContext* ctx,
                                                        v1::WithdrawMyApplicationResponse* resp) {
   return Handle(ctx, "WithdrawMyApplication", *req, resp, &CitizenApi::WithdrawMyApplication);
 }
+grpc::Status CitizenGrpcService::RateMyApplication(grpc::ServerContext* ctx,
+                                                   const v1::RateMyApplicationRequest* req,
+                                                   v1::RateMyApplicationResponse* resp) {
+  return Handle(ctx, "RateMyApplication", *req, resp, &CitizenApi::RateMyApplication);
+}
 
 }  // namespace tongban::edge

@@ -43,6 +43,8 @@ class CitizenGrpcService final : public v1::CitizenService::Service {
   grpc::Status WithdrawMyApplication(grpc::ServerContext* ctx,
                                      const v1::WithdrawMyApplicationRequest* req,
                                      v1::WithdrawMyApplicationResponse* resp) override;
+  grpc::Status RateMyApplication(grpc::ServerContext* ctx, const v1::RateMyApplicationRequest* req,
+                                 v1::RateMyApplicationResponse* resp) override;
 
  private:
   template <typename Request, typename Response>

@@ -48,6 +48,7 @@ std::map<std::string, RestServer::Handler> Handlers() {
       {"GetMyApplication", MakeHandler(&CitizenApi::GetMyApplication)},
       {"SupplementMyMaterials", MakeHandler(&CitizenApi::SupplementMyMaterials)},
       {"WithdrawMyApplication", MakeHandler(&CitizenApi::WithdrawMyApplication)},
+      {"RateMyApplication", MakeHandler(&CitizenApi::RateMyApplication)},
   };
 }
 

@@ -3,6 +3,8 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/escaping.h"
@@ -17,6 +19,9 @@
 #include "resident_id.h"
 #include "service/application_clocks.h"
 #include "service/application_events.h"
+#include "service/application_ratings.h"
+#include "service/rectifications.h"
+#include "rating_counts.h"
 #include "service/clock_monitor.h"
 #include "service/application_request_validation.h"
 #include "service/application_state_machine.h"
@@ -89,8 +94,12 @@ ApplicationServiceImpl::ApplicationServiceImpl(ApplicationServiceDeps deps)
 absl::StatusOr<v1::Application> ApplicationServiceImpl::WithClocks(
     absl::StatusOr<v1::Application> app) const {
   if (!app.ok()) return app;
-  *app->mutable_clocks() =
-      ComputeClocks(app->handling_province(), app->events(), *d_.calendar, d_.clock->Now());
+  const absl::Time now = d_.clock->Now();
+  *app->mutable_clocks() = ComputeClocks(app->handling_province(), app->events(), *d_.calendar, now);
+  *app->mutable_rating() = DeriveRating(*app, now, d_.rating_default_after_days);
+  if (app->has_rectification()) {
+    *app->mutable_rectification() = WithOverdue(app->rectification(), now);
+  }
   return app;
 }
 
@@ -736,6 +745,240 @@ grpc::Status ApplicationServiceImpl::ListOverdueApplications(
   if (overdue.size() > n) {
     resp->set_next_page_token(
         EncodePageToken(list, resp->applications(static_cast<int>(n) - 1).application_id()));
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace tongban::node
+
+namespace tongban::node {
+
+absl::StatusOr<v1::Application> ApplicationServiceImpl::Rate(
+    const Caller& caller, const v1::RateApplicationRequest& req) {
+  absl::Status valid = ValidateRating(req.level(), req.comment());
+  if (!valid.ok()) return valid;
+  absl::StatusOr<v1::Application> current = LoadForCaller(req.application_id(), caller);
+  if (!current.ok()) return current.status();
+  // The applicant rates where they filed: the accepting province records it
+  // and forwards it (docs/protocol.md, rule ratings-by-accepting-province).
+  if (current->accepting_province() != own_) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "rule ", kRatingRule, ": ", req.application_id(), " is rated at province ",
+        current->accepting_province(), " (where it was filed), not ", own_));
+  }
+  const absl::Time now = d_.clock->Now();
+  const auto level = static_cast<v1::SatisfactionLevel>(req.level());
+  absl::StatusOr<v1::Application> app = d_.applications->MutateApplication(
+      req.application_id(), [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+        // Checked inside the transaction: two concurrent ratings, one wins.
+        absl::Status ratable =
+            CheckRatable(app, now, d_.rating_default_after_days, /*check_window=*/true);
+        if (!ratable.ok()) return ratable;
+        *app.mutable_updated_at() = ToProto(now);
+        v1::ApplicationEvent e = MakeEvent(app, own_, v1::APPLICATION_ACTION_RATE, app.state(),
+                                           app.state(), caller.actor(), now, req.comment());
+        e.set_satisfaction(level);
+        absl::Status sealed = SealEvent(app, d_.signer, &e);
+        if (!sealed.ok()) return sealed;
+        // Filed and handled here: this node is the handling one, so a 差评
+        // opens its rectification now (a cross-province one opens when the
+        // rating reaches the handling node).
+        if (DecidedHere(app, own_) && IsPoorRating(level)) {
+          *app.mutable_rectification() =
+              OpenRectification(app, e, now, *d_.calendar, d_.rectification_working_days);
+        }
+        Mutation mutation;
+        mutation.outbox = EventOutbox(app, own_, e);
+        mutation.events.push_back(std::move(e));
+        return mutation;
+      });
+  if (!app.ok()) return app.status();
+  OutboxWritten(*app);
+  d_.metrics->Event("RATE");
+  d_.log->Info("application.rated", {{"id", req.application_id()},
+                                     {"level", absl::StrCat(req.level())},
+                                     {"by", caller.actor()}});
+  return app;
+}
+
+grpc::Status ApplicationServiceImpl::RateApplication(grpc::ServerContext* ctx,
+                                                     const v1::RateApplicationRequest* req,
+                                                     v1::RateApplicationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("RateApplication"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(WithClocks(Rate(*caller, *req)), resp);
+}
+
+}  // namespace tongban::node
+
+namespace tongban::node {
+
+absl::StatusOr<v1::Rectification> ApplicationServiceImpl::MutateRectification(
+    const Caller& caller, const std::string& id,
+    const std::function<absl::Status(v1::Rectification&)>& change) {
+  absl::StatusOr<v1::Application> current = LoadForCaller(id, caller);
+  if (!current.ok()) return current.status();
+  if (current->handling_province() != own_) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "rule rectification-by-handling-province: the rectification of ", id,
+        " is kept by province ", current->handling_province(), ", not ", own_));
+  }
+  const absl::Time now = d_.clock->Now();
+  v1::Rectification out;
+  absl::StatusOr<v1::Application> app = d_.applications->MutateApplication(
+      id, [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+        absl::Status open = CheckRectificationOpen(app);
+        if (!open.ok()) return open;
+        absl::Status changed = change(*app.mutable_rectification());
+        if (!changed.ok()) return changed;
+        *app.mutable_updated_at() = ToProto(now);
+        out = app.rectification();
+        return Mutation{};
+      });
+  if (!app.ok()) return app.status();
+  return WithOverdue(std::move(out), now);
+}
+
+grpc::Status ApplicationServiceImpl::RecordRectificationFollowUp(
+    grpc::ServerContext* ctx, const v1::RecordRectificationFollowUpRequest* req,
+    v1::RecordRectificationFollowUpResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("RecordRectificationFollowUp"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::Status valid = ValidateText("note", req->note(), kMaxNoteChars, /*required=*/true);
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  const absl::Time now = d_.clock->Now();
+  absl::StatusOr<v1::Rectification> r = MutateRectification(
+      *caller, req->application_id(), [&](v1::Rectification& rect) {
+        v1::RectificationFollowUp* f = rect.add_follow_ups();
+        f->set_note(req->note());
+        f->set_officer(caller->actor());
+        *f->mutable_at() = ToProto(now);
+        return absl::OkStatus();
+      });
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  d_.log->Info("rectification.follow_up", {{"id", req->application_id()}, {"by", caller->actor()}});
+  *resp->mutable_rectification() = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApplicationServiceImpl::CloseRectification(grpc::ServerContext* ctx,
+                                                        const v1::CloseRectificationRequest* req,
+                                                        v1::CloseRectificationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("CloseRectification"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::Status valid = ValidateRectificationClose(req->outcome(), req->note());
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  const absl::Time now = d_.clock->Now();
+  absl::StatusOr<v1::Rectification> r = MutateRectification(
+      *caller, req->application_id(), [&](v1::Rectification& rect) {
+        // 回访 first: a rectification is closed only after the applicant was
+        // contacted (checked here, inside the transaction).
+        if (rect.follow_ups_size() == 0) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "the rectification of ", req->application_id(),
+              " has no 回访 yet: record a follow-up (RecordRectificationFollowUp) before "
+              "closing it"));
+        }
+        rect.set_closed(true);
+        rect.set_outcome(req->outcome());
+        rect.set_outcome_note(req->note());
+        rect.set_closed_by(caller->actor());
+        *rect.mutable_closed_at() = ToProto(now);
+        return absl::OkStatus();
+      });
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  d_.log->Info("rectification.closed",
+               {{"id", req->application_id()},
+                {"outcome", v1::RectificationOutcome_Name(req->outcome())},
+                {"by", caller->actor()}});
+  *resp->mutable_rectification() = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status ApplicationServiceImpl::ListRectifications(grpc::ServerContext* ctx,
+                                                        const v1::ListRectificationsRequest* req,
+                                                        v1::ListRectificationsResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("ListRectifications"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  int limit = 0;
+  absl::Status s = ValidatePageSize("page_size", req->page_size(), &limit);
+  if (!s.ok()) return ToGrpcStatus(s);
+  const std::string list = absl::StrCat("rectifications:", req->overdue_only());
+  absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
+  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  const absl::Time now = d_.clock->Now();
+  absl::StatusOr<Page<v1::Application>> page = d_.applications->ListOpenRectifications(
+      req->overdue_only() ? now : absl::InfiniteFuture(), *cursor, limit);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (const v1::Application& a : page->items) {
+    *resp->add_rectifications() = WithOverdue(a.rectification(), now);
+  }
+  if (!page->next_cursor.empty()) {
+    resp->set_next_page_token(EncodePageToken(list, page->next_cursor));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ApplicationServiceImpl::GetRatingStats(grpc::ServerContext* ctx,
+                                                    const v1::GetRatingStatsRequest* req,
+                                                    v1::GetRatingStatsResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("GetRatingStats"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  // Timestamps outside about 1685..2255 are refused before any conversion
+  // (their nanoseconds would not fit an int64).
+  auto valid_time = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() >= -9000000000LL && t.seconds() <= 9000000000LL && t.nanos() >= 0 &&
+           t.nanos() < 1000000000;
+  };
+  if (!req->has_from() || !req->has_to() || !valid_time(req->from()) || !valid_time(req->to()) ||
+      FromProto(req->to()) <= FromProto(req->from())) {
+    return ToGrpcStatus(
+        absl::InvalidArgumentError("from and to are required, with from before to"));
+  }
+  if (!req->item_code().empty()) {
+    absl::Status s = ValidateItemCode("item_code", req->item_code());
+    if (!s.ok()) return ToGrpcStatus(s);
+  }
+  const absl::Time from = FromProto(req->from()), to = FromProto(req->to());
+  const absl::Time now = d_.clock->Now();
+  // Counted where the application is handled, so a federation-wide sum
+  // counts each application once. A scan of the finished applications
+  // (reports are rare; docs/ratings.md names the cost).
+  std::map<std::string, v1::RatingCounts> items;
+  v1::RatingCounts total;
+  for (v1::ApplicationState state : {v1::APPLICATION_STATE_APPROVED, v1::APPLICATION_STATE_DENIED}) {
+    std::string cursor;
+    do {
+      absl::StatusOr<Page<v1::Application>> page = d_.applications->ListByState(state, cursor, 200);
+      if (!page.ok()) return ToGrpcStatus(page.status());
+      for (const v1::Application& listed : page->items) {
+        if (listed.handling_province() != own_) continue;
+        if (!req->item_code().empty() && listed.item_code() != req->item_code()) continue;
+        absl::StatusOr<v1::Application> app =
+            d_.applications->GetApplication(listed.application_id(), /*with_events=*/true);
+        if (absl::IsNotFound(app.status())) continue;
+        if (!app.ok()) return ToGrpcStatus(app.status());
+        std::optional<absl::Time> finished = FinishedAt(*app);
+        if (!finished.has_value() || *finished < from || *finished >= to) continue;
+        const v1::ApplicationRating rating = DeriveRating(*app, now, d_.rating_default_after_days);
+        CountRating(rating, &total);
+        CountRating(rating, &items[app->item_code()]);
+      }
+      cursor = page->next_cursor;
+    } while (!cursor.empty());
+  }
+  resp->set_province_code(own_);
+  FinishRatingCounts(&total);
+  *resp->mutable_total() = std::move(total);
+  for (auto& [code, counts] : items) {
+    v1::ItemRatingStats* item = resp->add_items();
+    item->set_item_code(code);
+    *item->mutable_counts() = std::move(counts);
   }
   return grpc::Status::OK;
 }

@@ -40,6 +40,11 @@ struct ApplicationServiceDeps {
   // Optional: called (on the handler's thread) after a committed write that
   // added outbox entries, so the forwarder sends them at once.
   std::function<void()> on_outbox_written;
+  // 好差评 (config rating.default_after_days): days after the decision
+  // during which the applicant may rate; unrated cases then count as 3.
+  int rating_default_after_days = 7;
+  // Working days to rectify a 差评 (config rating.rectification_working_days).
+  int rectification_working_days = 5;
 };
 
 class ApplicationServiceImpl final : public v1::ApplicationService::Service {
@@ -80,6 +85,20 @@ class ApplicationServiceImpl final : public v1::ApplicationService::Service {
                                        const v1::ListOverdueApplicationsRequest* req,
                                        v1::ListOverdueApplicationsResponse* resp) override;
 
+  grpc::Status RateApplication(grpc::ServerContext* ctx, const v1::RateApplicationRequest* req,
+                               v1::RateApplicationResponse* resp) override;
+  grpc::Status RecordRectificationFollowUp(grpc::ServerContext* ctx,
+                                           const v1::RecordRectificationFollowUpRequest* req,
+                                           v1::RecordRectificationFollowUpResponse* resp) override;
+  grpc::Status CloseRectification(grpc::ServerContext* ctx,
+                                  const v1::CloseRectificationRequest* req,
+                                  v1::CloseRectificationResponse* resp) override;
+  grpc::Status ListRectifications(grpc::ServerContext* ctx,
+                                  const v1::ListRectificationsRequest* req,
+                                  v1::ListRectificationsResponse* resp) override;
+  grpc::Status GetRatingStats(grpc::ServerContext* ctx, const v1::GetRatingStatsRequest* req,
+                              v1::GetRatingStatsResponse* resp) override;
+
   // The node itself flags an application to the 办不成事 queue (ClockMonitor's
   // auto-escalation of overdue cases); the actor is the node's SPIFFE id.
   absl::Status EscalateAsNode(const std::string& application_id, const std::string& reason);
@@ -100,7 +119,14 @@ class ApplicationServiceImpl final : public v1::ApplicationService::Service {
                                              const std::string& note,
                                              const v1::Guide* guide = nullptr,
                                              const v1::DecideApplicationRequest* decision = nullptr);
-  // `app` with its clocks computed now (docs/time-limits.md).
+  absl::StatusOr<v1::Application> Rate(const Caller& caller, const v1::RateApplicationRequest& req);
+  // Changes the open rectification of an application handled here with
+  // `change` under the write transaction.
+  absl::StatusOr<v1::Rectification> MutateRectification(
+      const Caller& caller, const std::string& id,
+      const std::function<absl::Status(v1::Rectification&)>& change);
+  // `app` with its clocks (docs/time-limits.md) and its rating
+  // (docs/ratings.md) derived now.
   absl::StatusOr<v1::Application> WithClocks(absl::StatusOr<v1::Application> app) const;
   absl::StatusOr<v1::Application> Submit(const Caller& caller,
                                          const v1::SubmitApplicationRequest& req, bool* replayed,

@@ -34,6 +34,7 @@ absl::string_view RuleName(Rule rule) {
     case Rule::kGatewayRelay: return "gateway-relay-only";
     case Rule::kOwnOfficerCitizenOrRelay: return "own-officer-citizen-or-relay";
     case Rule::kOwnOperator: return "own-operator";
+    case Rule::kOwnOfficerOrOperator: return "own-officer-or-operator";
   }
   return "unknown";
 }
@@ -66,6 +67,11 @@ AuthzPolicy AuthzPolicy::ForNode(std::string own_province) {
       {a + "ListEscalations", Rule::kOwnOfficer},
       {a + "ResolveEscalation", Rule::kOwnOfficer},
       {a + "ListOverdueApplications", Rule::kOwnOfficer},
+      {a + "RateApplication", Rule::kOwnOfficerOrCitizen},
+      {a + "RecordRectificationFollowUp", Rule::kOwnOfficer},
+      {a + "CloseRectification", Rule::kOwnOfficer},
+      {a + "ListRectifications", Rule::kOwnOfficerOrOperator},
+      {a + "GetRatingStats", Rule::kOwnOfficerOrGateway},
       {f + "DeliverApplication", Rule::kGatewayRelay},
       {f + "DeliverEvent", Rule::kGatewayRelay},
       {f + "FetchGuide", Rule::kGatewayRelay},
@@ -175,6 +181,11 @@ absl::StatusOr<Caller> AuthzPolicy::Decide(const Principal& principal,
     case Rule::kOwnOperator:
       if (caller.is_operator() && principal.province == own_province_) return caller;
       return deny(absl::StrCat("operators of province ", own_province_));
+    case Rule::kOwnOfficerOrOperator:
+      if (own_officer || (caller.is_operator() && principal.province == own_province_)) {
+        return caller;
+      }
+      return deny(absl::StrCat(officers, " and operators of province ", own_province_));
   }
   return deny("nobody");
 }

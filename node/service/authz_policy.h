@@ -47,6 +47,9 @@ enum class Rule {
   // Operators of this province only (spiffe://tongban/province/<p>/operator/<id>):
   // running the node (outbox, dead letters), never deciding applications.
   kOwnOperator,
+  // Officers or operators of this province (read-only work lists, e.g. the
+  // open 好差评 rectifications).
+  kOwnOfficerOrOperator,
 };
 
 absl::string_view RuleName(Rule rule);

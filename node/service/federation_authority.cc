@@ -45,6 +45,11 @@ std::vector<AuthorityRule> BuildTable() {
       t.push_back({kDeliverEvent, a, r, Effect::kFlagEscalation, "escalation-by-either-party"});
     }
   }
+  // 好差评: the applicant rates at the window that took the filing; the
+  // accepting province records it on the applicant's behalf and forwards it
+  // to the handling province (which rectifies a 差评).
+  t.push_back({kDeliverEvent, v1::APPLICATION_ACTION_RATE, Role::kAccepting,
+               Effect::kRecordRating, "ratings-by-accepting-province"});
   return t;
 }
 

@@ -38,6 +38,10 @@ enum class AuthorityEffect {
   // Accepting node mirrors the handling province's decision (state_after,
   // after checking it is a legal transition from state_before).
   kMirrorHandlingState,
+  // Handling node stores the applicant's 好差评 rating the accepting province
+  // recorded, after re-checking against its own copy: the application is
+  // APPROVED or DENIED, not rated yet, the level 1..5 (docs/ratings.md).
+  kRecordRating,
 };
 
 struct AuthorityRule {

@@ -17,6 +17,8 @@
 #include "resident_id.h"
 #include "service/application_clocks.h"
 #include "service/application_events.h"
+#include "service/application_ratings.h"
+#include "service/rectifications.h"
 #include "service/application_request_validation.h"
 #include "service/application_state_machine.h"
 #include "service/federation_authority.h"
@@ -81,6 +83,10 @@ absl::Status ValidateEnums(const v1::ApplicationEvent& e, const std::string& fie
     return absl::InvalidArgumentError(absl::StrCat(
         field, ".special_procedure ", e.special_procedure(), " is not a known procedure kind"));
   }
+  if (!v1::SatisfactionLevel_IsValid(e.satisfaction())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".satisfaction ", e.satisfaction(), " is not a known satisfaction level"));
+  }
   return absl::OkStatus();
 }
 
@@ -125,6 +131,15 @@ absl::Status ValidateEventFields(const v1::ApplicationEvent& e, const std::strin
     s = absl::InvalidArgumentError(absl::StrCat(
         field, ".extension_days must be 1 to ", kMaxExtensionDays,
         " for EXTEND_TIME_LIMIT and 0 otherwise"));
+  }
+  const bool rates = e.action() == v1::APPLICATION_ACTION_RATE;
+  if (s.ok() && (rates ? !IsKnownLevel(e.satisfaction())
+                       : e.satisfaction() != v1::SATISFACTION_LEVEL_UNSPECIFIED)) {
+    s = absl::InvalidArgumentError(
+        absl::StrCat(field, ".satisfaction must be 1 to 5 for RATE and unset otherwise"));
+  }
+  if (s.ok() && rates && e.state_before() != e.state_after()) {
+    s = absl::InvalidArgumentError(absl::StrCat(field, ": RATE does not change the state"));
   }
   return s;
 }
@@ -451,6 +466,24 @@ absl::Status FederationServiceImpl::ApplyEvent(const Caller& caller,
               app.clear_missing_material_ids();
             }
             break;
+          case AuthorityEffect::kRecordRating: {
+            // Re-checked against this node's own copy (its own state, its
+            // own history); the accepting province's window applies, not ours.
+            absl::Status ratable = CheckRatable(app, now, 0, /*check_window=*/false);
+            if (!ratable.ok()) {
+              return absl::FailedPreconditionError(absl::StrCat(
+                  "rule ", kRatingRule, ": event ", event.event_id(), " refused: ",
+                  absl::StripPrefix(ratable.message(),
+                                    absl::StrCat("rule ", kRatingRule, ": "))));
+            }
+            // A 差评 opens the rectification here, in the same transaction
+            // that stores the rating; the deadline counts from its arrival.
+            if (IsPoorRating(event.satisfaction())) {
+              *app.mutable_rectification() = OpenRectification(
+                  app, event, now, *calendar_, rectification_working_days_);
+            }
+            break;
+          }
           case AuthorityEffect::kFlagEscalation:
             app.set_escalated(event.action() == v1::APPLICATION_ACTION_ESCALATE);
             break;

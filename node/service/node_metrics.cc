@@ -153,6 +153,17 @@ std::vector<prometheus::MetricFamily> StoreGauges::Collect() const {
     families.back().metric.push_back(sample(static_cast<double>(*open)));
   }
 
+  if (absl::StatusOr<RectificationCounts> r = store_->CountRectifications(clock_->Now());
+      r.ok()) {
+    families.push_back(gauge("tongban_rectifications_open",
+                             "好差评 rectifications (of 差评 ratings of applications handled "
+                             "here) not yet closed."));
+    families.back().metric.push_back(sample(static_cast<double>(r->open)));
+    families.push_back(gauge("tongban_rectifications_overdue",
+                             "Open 好差评 rectifications past their working-day deadline."));
+    families.back().metric.push_back(sample(static_cast<double>(r->overdue)));
+  }
+
   if (auto by_state = store_->CountOpenApplicationsByState(); by_state.ok()) {
     families.push_back(gauge("tongban_applications_open",
                              "Applications held here in each non-terminal state."));

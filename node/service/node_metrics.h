@@ -53,7 +53,8 @@ class NodeMetrics final {
 // Gauges read from the store at scrape time, so they are never stale:
 // tongban_outbox_depth, tongban_outbox_oldest_age_seconds,
 // tongban_outbox_dead_letters, tongban_outbox_blocked,
-// tongban_escalations_open (the 办不成事 queue) and
+// tongban_escalations_open (the 办不成事 queue),
+// tongban_rectifications_open / _overdue (好差评 rectifications) and
 // tongban_applications_open{state} (non-terminal states only, every one
 // present, 0 when empty). Each query is an index range whose size follows the
 // work in progress, not the node's history. A query that fails leaves its

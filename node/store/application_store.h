@@ -47,6 +47,12 @@ struct OutboxEntry {
   bool dead() const { return dead_at != absl::InfinitePast(); }
 };
 
+// Open 好差评 rectifications (Application.rectification, docs/ratings.md).
+struct RectificationCounts {
+  int64_t open = 0;
+  int64_t overdue = 0;  // open with due_at before the `now` asked about
+};
+
 struct OutboxStats {
   int64_t depth = 0;                          // pending entries (not dead letters)
   // Oldest pending entry that is not held back behind a dead letter of its
@@ -157,6 +163,11 @@ class ApplicationStore {
   virtual absl::StatusOr<Page<v1::Escalation>> ListEscalations(bool include_resolved,
                                                                const std::string& cursor,
                                                                int limit) = 0;
+  // Applications (without events) whose rectification is open and, unless
+  // `due_before` is InfiniteFuture, due before it; oldest first.
+  virtual absl::StatusOr<Page<v1::Application>> ListOpenRectifications(absl::Time due_before,
+                                                                      const std::string& cursor,
+                                                                      int limit) = 0;
 
   // Outbox: entries due at `now`, oldest first, at most one (the oldest)
   // per application so deliveries of one application keep their order.
@@ -213,6 +224,9 @@ class ApplicationStore {
   // absent from the map. Terminal states are not counted: they only grow.
   virtual absl::StatusOr<std::map<v1::ApplicationState, int64_t>>
   CountOpenApplicationsByState() = 0;
+  // Open rectifications, and those of them due before `now` (a partial
+  // index of the open ones only).
+  virtual absl::StatusOr<RectificationCounts> CountRectifications(absl::Time now) = 0;
 };
 
 }  // namespace tongban::node

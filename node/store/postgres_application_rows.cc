@@ -27,7 +27,9 @@ PgParams RowParams(const v1::Application& app) {
       .Text(app.handling_province())
       .Text(app.item_code())
       .Int(absl::ToUnixMicros(ToTime(app.created_at())))
-      .Bytes(SerializeWithoutEvents(app));
+      .Bytes(SerializeWithoutEvents(app))
+      .Int(app.has_rectification() && !app.rectification().closed() ? 1 : 0)
+      .Int(absl::ToUnixMicros(ToTime(app.rectification().due_at())));
   return p;
 }
 
@@ -48,11 +50,13 @@ absl::Status LoadEvents(PgConnection& conn, v1::Application& application) {
 absl::Status WriteApplicationRow(PgConnection& conn, const v1::Application& app, bool insert) {
   static constexpr char kInsert[] =
       "INSERT INTO applications (application_id, applicant_id_number, state, "
-      "accepting_province, handling_province, item_code, created_at, application) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+      "accepting_province, handling_province, item_code, created_at, application, "
+      "rectification_open, rectification_due_at) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9 = 1, $10)";
   static constexpr char kUpdate[] =
       "UPDATE applications SET applicant_id_number = $2, state = $3, accepting_province = $4, "
-      "handling_province = $5, item_code = $6, created_at = $7, application = $8 "
+      "handling_province = $5, item_code = $6, created_at = $7, application = $8, "
+      "rectification_open = ($9 = 1), rectification_due_at = $10 "
       "WHERE application_id = $1";
   auto done = conn.Exec(insert ? kInsert : kUpdate, RowParams(app));
   return done.status();
@@ -164,8 +168,10 @@ absl::StatusOr<v1::Application> LoadApplication(PgConnection& conn, const std::s
 absl::StatusOr<bool> InsertApplicationIfAbsent(PgConnection& conn, const v1::Application& app) {
   auto done = conn.Exec(
       "INSERT INTO applications (application_id, applicant_id_number, state, "
-      "accepting_province, handling_province, item_code, created_at, application) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (application_id) DO NOTHING",
+      "accepting_province, handling_province, item_code, created_at, application, "
+      "rectification_open, rectification_due_at) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9 = 1, $10) "
+      "ON CONFLICT (application_id) DO NOTHING",
       RowParams(app));
   if (!done.ok()) return done.status();
   return done->affected() == 1;

@@ -371,4 +371,39 @@ PostgresApplicationStore::CountOpenApplicationsByState() {
   return counts;
 }
 
+absl::StatusOr<Page<v1::Application>> PostgresApplicationStore::ListOpenRectifications(
+    absl::Time due_before, const std::string& cursor, int limit) {
+  if (absl::Status s = CheckPageLimit(limit); !s.ok()) return s;
+  auto after = ParsePageCursor(cursor, 0);
+  if (!after.ok()) return after.status();
+  const int64_t before = due_before == absl::InfiniteFuture()
+                             ? std::numeric_limits<int64_t>::max()
+                             : absl::ToUnixMicros(due_before);
+  PgParams p;
+  p.Int(before).Int(*after).Int(static_cast<int64_t>(limit) + 1);
+  return ListApplications(db_,
+                          "SELECT seq, application FROM applications WHERE rectification_open "
+                          "AND rectification_due_at < $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                          p, limit);
+}
+
+absl::StatusOr<RectificationCounts> PostgresApplicationStore::CountRectifications(absl::Time now) {
+  RectificationCounts counts;
+  PgParams p;
+  p.Int(absl::ToUnixMicros(now));
+  // On the partial index of open rectifications: as many rows as are open.
+  absl::Status status = db_.Read([&](PgConnection& conn) {
+    auto row = conn.Exec(
+        "SELECT count(*), count(*) FILTER (WHERE rectification_due_at < $1) FROM applications "
+        "WHERE rectification_open",
+        p);
+    if (!row.ok()) return row.status();
+    counts.open = row->Int64(0, 0);
+    counts.overdue = row->Int64(0, 1);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return counts;
+}
+
 }  // namespace tongban::node

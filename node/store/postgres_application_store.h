@@ -103,6 +103,10 @@ class PostgresApplicationStore final : public ApplicationStore {
   absl::StatusOr<OutboxEntry> DiscardDeadLetter(int64_t entry_id,
                                                 const MutateFn& on_discard) override;
   absl::StatusOr<int64_t> CountOpenEscalations() override;
+  absl::StatusOr<Page<v1::Application>> ListOpenRectifications(absl::Time due_before,
+                                                              const std::string& cursor,
+                                                              int limit) override;
+  absl::StatusOr<RectificationCounts> CountRectifications(absl::Time now) override;
   absl::StatusOr<std::map<v1::ApplicationState, int64_t>> CountOpenApplicationsByState() override;
 
   // The id this store object claims outbox entries under.

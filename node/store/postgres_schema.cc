@@ -104,11 +104,21 @@ CREATE INDEX outbox_by_application ON outbox (application_id, id);
 CREATE INDEX outbox_dead_letters ON outbox (dead_at) WHERE dead_at IS NOT NULL;
 )sql";
 
+// Migration 2: 好差评 rectifications, as SQLite's migration 3: whether the
+// application's rectification (in its blob) is open, and its deadline.
+constexpr std::string_view kMigration2 = R"sql(
+ALTER TABLE applications ADD COLUMN rectification_open BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE applications ADD COLUMN rectification_due_at BIGINT;
+CREATE INDEX applications_open_rectifications ON applications (rectification_due_at, seq)
+  WHERE rectification_open;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& PostgresSchemaMigrations() {
   static const auto* const kMigrations = new std::vector<std::string_view>{
       kMigration1,
+      kMigration2,
   };
   return *kMigrations;
 }

@@ -31,14 +31,17 @@ absl::Status LoadEvents(sqlite3* db, v1::Application& application) {
 absl::Status WriteApplicationRow(sqlite3* db, const v1::Application& app, bool insert) {
   static constexpr char kInsert[] =
       "INSERT INTO applications (application_id, applicant_id_number, state, "
-      "accepting_province, handling_province, item_code, created_at, application) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+      "accepting_province, handling_province, item_code, created_at, application, "
+      "rectification_open, rectification_due_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
   static constexpr char kUpdate[] =
       "UPDATE applications SET applicant_id_number = ?2, state = ?3, accepting_province = ?4, "
-      "handling_province = ?5, item_code = ?6, created_at = ?7, application = ?8 "
+      "handling_province = ?5, item_code = ?6, created_at = ?7, application = ?8, "
+      "rectification_open = ?9, rectification_due_at = ?10 "
       "WHERE application_id = ?1";
   auto stmt = SqliteStatement::Prepare(db, insert ? kInsert : kUpdate);
   if (!stmt.ok()) return stmt.status();
+  const bool rectifying = app.has_rectification() && !app.rectification().closed();
   stmt->BindText(1, app.application_id())
       .BindText(2, app.applicant().id_number())
       .BindInt64(3, app.state())
@@ -46,7 +49,9 @@ absl::Status WriteApplicationRow(sqlite3* db, const v1::Application& app, bool i
       .BindText(5, app.handling_province())
       .BindText(6, app.item_code())
       .BindInt64(7, absl::ToUnixMicros(ToTime(app.created_at())))
-      .BindBlob(8, SerializeWithoutEvents(app));
+      .BindBlob(8, SerializeWithoutEvents(app))
+      .BindInt64(9, rectifying ? 1 : 0)
+      .BindInt64(10, absl::ToUnixMicros(ToTime(app.rectification().due_at())));
   return stmt->Run();
 }
 

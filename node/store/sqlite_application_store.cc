@@ -373,4 +373,39 @@ SqliteApplicationStore::CountOpenApplicationsByState() {
   return counts;
 }
 
+absl::StatusOr<Page<v1::Application>> SqliteApplicationStore::ListOpenRectifications(
+    absl::Time due_before, const std::string& cursor, int limit) {
+  if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
+  auto after = ParseCursor(cursor, 0);
+  if (!after.ok()) return after.status();
+  const int64_t before = due_before == absl::InfiniteFuture()
+                             ? std::numeric_limits<int64_t>::max()
+                             : absl::ToUnixMicros(due_before);
+  return ListApplications(
+      db_,
+      "SELECT seq, application FROM applications WHERE rectification_open = 1 "
+      "AND rectification_due_at < ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+      [&](SqliteStatement& stmt) { stmt.BindInt64(1, before); }, *after, limit);
+}
+
+absl::StatusOr<RectificationCounts> SqliteApplicationStore::CountRectifications(absl::Time now) {
+  RectificationCounts counts;
+  // On the partial index of open rectifications: as many rows as are open.
+  absl::Status status = db_.Read([&](sqlite3* db) {
+    auto stmt = SqliteStatement::Prepare(
+        db,
+        "SELECT count(*), coalesce(sum(rectification_due_at < ?1), 0) FROM applications "
+        "WHERE rectification_open = 1");
+    if (!stmt.ok()) return stmt.status();
+    stmt->BindInt64(1, absl::ToUnixMicros(now));
+    auto row = stmt->Step();
+    if (!row.ok()) return row.status();
+    counts.open = stmt->ColumnInt64(0);
+    counts.overdue = stmt->ColumnInt64(1);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return counts;
+}
+
 }  // namespace tongban::node

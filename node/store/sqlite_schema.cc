@@ -99,6 +99,17 @@ ALTER TABLE outbox ADD COLUMN position INTEGER;
 CREATE INDEX outbox_dead_letters ON outbox (dead_at) WHERE dead_at IS NOT NULL;
 )sql";
 
+// Migration 3: 好差评 rectifications (docs/ratings.md). The rectification
+// itself lives in the application blob; these columns mirror whether it is
+// open and its deadline (unix micros) so the open/overdue gauges and list
+// read only the open ones (a partial index), whatever the node's history.
+constexpr std::string_view kMigration3 = R"sql(
+ALTER TABLE applications ADD COLUMN rectification_open INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE applications ADD COLUMN rectification_due_at INTEGER;
+CREATE INDEX applications_open_rectifications ON applications (rectification_due_at, seq)
+  WHERE rectification_open = 1;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& NodeSchemaMigrations() {
@@ -107,6 +118,7 @@ const std::vector<std::string_view>& NodeSchemaMigrations() {
   static const auto* const kMigrations = new std::vector<std::string_view>{
       kMigration1,
       kMigration2,
+      kMigration3,
   };
   return *kMigrations;
 }

@@ -819,6 +819,10 @@ TEST_F(EdgeRestTest, OpenApiDocumentListsExactlyTheServedRoutes) {
        post("/v1/applications/" + id + ":supplement", ToJson(supplement)), 200},
       {"/v1/applications/{application_id}:withdraw", "post",
        post("/v1/applications/" + id + ":withdraw", "{}"), 200},
+      // Withdrawn, so not ratable (好差评 rates APPROVED or DENIED cases): 400.
+      {"/v1/applications/{application_id}:rate", "post",
+       post("/v1/applications/" + id + ":rate", R"({"level": "SATISFACTION_LEVEL_SATISFIED"})"),
+       400},
       {"/openapi.json", "get", get("/openapi.json"), 200},
       {"/healthz", "get", get("/healthz"), 200},
   };

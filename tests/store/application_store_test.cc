@@ -423,6 +423,57 @@ TEST_P(ApplicationStoreTest, CountsOpenEscalationsAndOpenApplicationsByState) {
   EXPECT_EQ(*store_->CountOpenEscalations(), 2);
 }
 
+// 好差评 rectifications live in the application row; the store keeps "open"
+// and the deadline indexed for the gauges and the open/overdue list.
+TEST_P(ApplicationStoreTest, OpenRectificationsAreCountedAndListedByDeadline) {
+  EXPECT_EQ(store_->CountRectifications(clock_.Now())->open, 0);
+  const std::string first = Create(kAlice, "key-1").application_id();
+  const std::string second = Create(kBob, "key-2").application_id();
+  const std::string third = Create(kBob, "key-3").application_id();
+  auto rectify = [&](const std::string& id, absl::Time due, bool closed) {
+    return store_->MutateApplication(id, [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+      app.set_state(v1::APPLICATION_STATE_APPROVED);
+      v1::Rectification* r = app.mutable_rectification();
+      r->set_application_id(id);
+      r->set_level(v1::SATISFACTION_LEVEL_DISSATISFIED);
+      *r->mutable_due_at() = Proto(due);
+      r->set_closed(closed);
+      return Mutation{};
+    });
+  };
+  const absl::Time now = clock_.Now();
+  ASSERT_TRUE(rectify(first, now + absl::Hours(48), false).ok());
+  ASSERT_TRUE(rectify(second, now - absl::Hours(1), false).ok());
+  ASSERT_TRUE(rectify(third, now - absl::Hours(1), true).ok());  // closed: never counted
+  RectificationCounts counts = *store_->CountRectifications(now);
+  EXPECT_EQ(counts.open, 2);
+  EXPECT_EQ(counts.overdue, 1);
+  EXPECT_EQ(store_->CountRectifications(now + absl::Hours(72))->overdue, 2);
+
+  auto all = store_->ListOpenRectifications(absl::InfiniteFuture(), "", 1);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->items.size(), 1u);
+  EXPECT_EQ(all->items[0].application_id(), first);
+  EXPECT_EQ(all->items[0].rectification().level(), v1::SATISFACTION_LEVEL_DISSATISFIED);
+  ASSERT_FALSE(all->next_cursor.empty());
+  auto rest = store_->ListOpenRectifications(absl::InfiniteFuture(), all->next_cursor, 10);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  ASSERT_EQ(rest->items.size(), 1u);
+  EXPECT_EQ(rest->items[0].application_id(), second);
+  EXPECT_TRUE(rest->next_cursor.empty());
+  auto overdue = store_->ListOpenRectifications(now, "", 10);
+  ASSERT_TRUE(overdue.ok()) << overdue.status();
+  ASSERT_EQ(overdue->items.size(), 1u);
+  EXPECT_EQ(overdue->items[0].application_id(), second);
+
+  // Closing one takes it out of the gauges and the list.
+  ASSERT_TRUE(rectify(second, now - absl::Hours(1), true).ok());
+  counts = *store_->CountRectifications(now);
+  EXPECT_EQ(counts.open, 1);
+  EXPECT_EQ(counts.overdue, 0);
+  EXPECT_TRUE(store_->ListOpenRectifications(now, "", 10)->items.empty());
+}
+
 TEST_P(ApplicationStoreTest, ForeignApplicationIsInsertedOnce) {
   v1::Application foreign;
   foreign.set_application_id("TB-310000-430000-20261125-00000007");

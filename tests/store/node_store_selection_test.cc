@@ -7,6 +7,7 @@
 #include "node_config.h"
 #include "node_stores.h"
 #include "postgres_test_server.h"
+#include "store/postgres_schema.h"
 #include "store_test_util.h"
 
 namespace tongban::node {
@@ -94,7 +95,8 @@ TEST(NodeStoreSelectionTest, PostgresConninfoOpensPostgres) {
   ASSERT_TRUE(stores.ok()) << stores.status();
   EXPECT_EQ(stores->sqlite, nullptr);
   ASSERT_NE(stores->postgres, nullptr);
-  EXPECT_EQ(stores->postgres->SchemaVersion(), 1);
+  EXPECT_EQ(stores->postgres->SchemaVersion(),
+            static_cast<int64_t>(PostgresSchemaMigrations().size()));
   FileAndReadBack(*stores);
 }
 

@@ -72,17 +72,22 @@ std::string ExpectedRule(const std::string& method) {
        {"ListItems", "SearchItems", "GetItem", "GetGuide", "ListAlliances", "GetCatalogInfo"}) {
     if (method == Catalog(m)) return "own-officer-or-gateway";
   }
+  // 好差评 statistics: the gateway fans out to every node.
+  if (method == App("GetRatingStats")) return "own-officer-or-gateway";
+  if (method == App("ListRectifications")) return "own-officer-or-operator";
   if (method == App("GetApplication")) return "own-officer-citizen-or-relay";
   for (const char* m :
        {"PrecheckApplication", "SubmitApplication", "ListApplicationsByApplicant",
-        "SupplementMaterials", "WithdrawApplication", "EscalateApplication"}) {
+        "SupplementMaterials", "WithdrawApplication", "EscalateApplication",
+        "RateApplication"}) {
     if (method == App(m)) return "own-officer-or-citizen-via-gateway";
   }
   for (const char* m : {"DeliverApplication", "DeliverEvent", "FetchGuide"}) {
     if (method == Fed(m)) return "gateway-relay-only";
   }
   return "own-officer";  // AmendGuide, AbolishItem, ListApplicationsByState,
-                         // DecideApplication, ListEscalations, ResolveEscalation
+                         // DecideApplication, ListEscalations, ResolveEscalation,
+                         // RecordRectificationFollowUp, CloseRectification
 }
 
 class AuthzPolicyTest : public ::testing::Test {
@@ -111,7 +116,7 @@ void ExpectDenied(const absl::StatusOr<Caller>& r, const std::string& in_message
 TEST_F(AuthzPolicyTest, ServicesHaveTheExpectedNumberOfMethods) {
   // A new RPC needs a rule; this makes the author look at this file.
   EXPECT_EQ(CatalogMethods().size(), 8u);
-  EXPECT_EQ(ApplicationMethods().size(), 12u);
+  EXPECT_EQ(ApplicationMethods().size(), 17u);
   EXPECT_EQ(FederationMethods().size(), 3u);
   EXPECT_EQ(policy_.own_province(), "440000");
 }
@@ -145,7 +150,7 @@ TEST_F(AuthzPolicyTest, UnrecognizedIsUnauthenticatedAndShowsWhatWasFound) {
 TEST_F(AuthzPolicyTest, OwnOfficerMayCallEveryCatalogAndApplicationMethod) {
   std::vector<std::string> methods = CatalogMethods();
   for (const std::string& m : ApplicationMethods()) methods.push_back(m);
-  ASSERT_EQ(methods.size(), 20u);
+  ASSERT_EQ(methods.size(), 25u);
   for (const std::string& m : methods) {
     absl::StatusOr<Caller> r = Call(Officer("440000"), m);
     ASSERT_TRUE(r.ok()) << m << ": " << r.status();
@@ -189,14 +194,20 @@ TEST_F(AuthzPolicyTest, NodeIsDeniedOnEveryMethod) {
   }
 }
 
-// An operator runs the node; it is not an officer and no rule of the node's
-// table names operators yet, so every method refuses it, own province included.
+// An operator runs the node; it is not an officer, so every method refuses
+// it, own province included — but the work list of open 好差评
+// rectifications, which the province's own operators may read.
 TEST_F(AuthzPolicyTest, OperatorIsDeniedOnEveryMethod) {
   std::vector<std::string> methods = CatalogMethods();
   for (const std::string& m : ApplicationMethods()) methods.push_back(m);
   for (const std::string& m : FederationMethods()) methods.push_back(m);
   for (const std::string& m : methods) {
     SCOPED_TRACE(m);
+    if (m == App("ListRectifications")) {
+      EXPECT_TRUE(Call(Operator("440000"), m).ok());
+      ExpectDenied(Call(Operator("310000"), m), "rule own-officer-or-operator:");
+      continue;
+    }
     for (const Principal& p : {Operator("440000"), Operator("310000")}) {
       ExpectDenied(Call(p, m), "rule " + ExpectedRule(m) + ":");
       ExpectDenied(Call(p, m), "caller is operator spiffe://tongban/province/");

@@ -198,6 +198,8 @@ const std::map<std::string, Validator>& Validators() {
       {"tongban.v1.SupplementMyMaterialsRequest.note", Note("note")},
       {"tongban.v1.WithdrawMyApplicationRequest.application_id", ApplicationId()},
       {"tongban.v1.WithdrawMyApplicationRequest.reason", Note("reason")},
+      {"tongban.v1.RateMyApplicationRequest.application_id", ApplicationId()},
+      {"tongban.v1.RateMyApplicationRequest.comment", Note("comment")},
       // Messages the requests carry.
       {"tongban.v1.Applicant.id_number", Text([](const std::string& v) {
          auto a = Applicant();

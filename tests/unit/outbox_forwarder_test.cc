@@ -328,6 +328,14 @@ class RecordingStore final : public ApplicationStore {
   absl::StatusOr<std::map<v1::ApplicationState, int64_t>> CountOpenApplicationsByState() override {
     return real_->CountOpenApplicationsByState();
   }
+  absl::StatusOr<Page<v1::Application>> ListOpenRectifications(absl::Time due_before,
+                                                              const std::string& cursor,
+                                                              int limit) override {
+    return real_->ListOpenRectifications(due_before, cursor, limit);
+  }
+  absl::StatusOr<RectificationCounts> CountRectifications(absl::Time now) override {
+    return real_->CountRectifications(now);
+  }
 
  private:
   void Outcome() {

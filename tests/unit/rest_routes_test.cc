@@ -74,6 +74,7 @@ constexpr ExpectedRoute kCitizenRoutes[] = {
      true, 200},
     {"WithdrawMyApplication", "POST", "/v1/applications/{application_id}:withdraw", "withdraw",
      true, 200},
+    {"RateMyApplication", "POST", "/v1/applications/{application_id}:rate", "rate", true, 200},
 };
 
 TEST(RestRouteTableTest, EveryCitizenMethodHasItsRoute) {
@@ -97,7 +98,8 @@ TEST(RestRouteTableTest, CatalogIsAnonymousApplicationsAreNot) {
     EXPECT_TRUE(RouteOf(method).anonymous) << method;
   }
   for (const char* method : {"SubmitMyApplication", "ListMyApplications", "GetMyApplication",
-                             "SupplementMyMaterials", "WithdrawMyApplication"}) {
+                             "SupplementMyMaterials", "WithdrawMyApplication",
+                             "RateMyApplication"}) {
     EXPECT_FALSE(RouteOf(method).anonymous) << method;
   }
 }
