@@ -73,18 +73,30 @@ grpc::Status CallNode(const NodeCaller& caller, const std::string& province,
 // by holding it in a shared_ptr). `done(results)` runs once, when the last
 // call has finished (on that call's gRPC thread), or on this thread when no
 // call could be made; one result per province, in the order given.
+// `released` (optional) runs after everything the fan-out held (contexts,
+// channels) is gone, which may be after `done`: a caller that must not
+// outlive the fan-out's references waits for it (FanOut does).
 template <typename Response, typename Start>
 void FanOutAsync(const NodeCaller& caller, const std::vector<std::string>& provinces,
                  const char* service, const char* method, absl::Duration per_node,
                  absl::Time overall, Start start,
-                 std::function<void(std::vector<NodeResult<Response>>)> done) {
+                 std::function<void(std::vector<NodeResult<Response>>)> done,
+                 std::function<void()> released = {}) {
   struct Pending {
     std::shared_ptr<const NodeStubs> stubs;  // keeps the channel alive during the call
     grpc::ClientContext ctx;
     absl::Time started;
   };
+  // Declared first, destroyed last: runs `released` once the rest is gone.
+  struct OnReleased {
+    std::function<void()> fn;
+    ~OnReleased() {
+      if (fn) fn();
+    }
+  };
   struct State {
     explicit State(Start s) : start(std::move(s)) {}
+    OnReleased on_released;
     std::vector<NodeResult<Response>> results;
     std::vector<std::unique_ptr<Pending>> pending;
     // Calls not finished, plus one for the loop below, so that `done` cannot
@@ -97,6 +109,7 @@ void FanOutAsync(const NodeCaller& caller, const std::vector<std::string>& provi
   state->results.resize(provinces.size());
   state->pending.resize(provinces.size());
   state->done = std::move(done);
+  state->on_released.fn = std::move(released);
   const auto finish_one = [](const std::shared_ptr<State>& st) {
     if (st->outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       st->done(std::move(st->results));
@@ -142,14 +155,17 @@ std::vector<NodeResult<Response>> FanOut(const NodeCaller& caller,
                                          absl::Duration per_node, absl::Time overall,
                                          Start start) {
   std::vector<NodeResult<Response>> results;
-  absl::Notification finished;
-  FanOutAsync<Response>(caller, provinces, service, method, per_node, overall, std::move(start),
-                        [&](std::vector<NodeResult<Response>> r) {
-                          results = std::move(r);
-                          finished.Notify();
-                        });
-  // Every call has a deadline, so every callback runs.
-  finished.WaitForNotification();
+  absl::Notification released;
+  FanOutAsync<Response>(
+      caller, provinces, service, method, per_node, overall, std::move(start),
+      [&](std::vector<NodeResult<Response>> r) { results = std::move(r); },
+      [&] { released.Notify(); });
+  // Every call has a deadline, so every callback runs. Waiting for the
+  // release, not just the results, means no gRPC thread still holds a
+  // context or a channel of this fan-out when the caller goes on (and,
+  // e.g., tears down the pool or the process): under load that tail
+  // otherwise raced a test's teardown ("double free", unit.ListMyApplicationsProperty).
+  released.WaitForNotification();
   return results;
 }
 
