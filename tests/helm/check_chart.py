@@ -106,6 +106,40 @@ class TextProto:
         return parse_canonical(dec.stdout.decode()), None
 
 
+class K8sSchemas:
+    """validate_k8s.js: every object against the Kubernetes OpenAPI schemas (and the
+    cert-manager / prometheus-operator CRDs), unknown fields included. Offline."""
+
+    def __init__(self, script, modules):
+        self.script = script
+        self.modules = modules
+
+    def validate(self, docs):
+        """[(kind, name, [errors])] per object, or raises RuntimeError."""
+        import json
+        p = subprocess.run(["node", self.script, self.modules], input=json.dumps(docs).encode(),
+                           capture_output=True)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr.decode(errors="replace"))
+        return [(r["kind"], r["name"], r["errors"]) for r in json.loads(p.stdout)]
+
+
+def check_schemas(ck, ctx, docs):
+    """Every rendered object validates against the Kubernetes schemas of its apiVersion/kind."""
+    k8s = ctx.get("k8s")
+    if k8s is None:
+        return
+    try:
+        results = k8s.validate(docs)
+    except RuntimeError as e:
+        ck.check(False, "validate_k8s.js runs", str(e))
+        return
+    bad = [f"{kind} {name}: {'; '.join(errors)}" for kind, name, errors in results if errors]
+    kinds = sorted({kind for kind, _, _ in results})
+    ck.check(not bad, f"all {len(results)} objects validate against the Kubernetes schemas ({', '.join(kinds)}; unknown fields refused)",
+             "\n".join(bad[:10]) if bad else None)
+
+
 def unescape(s):
     out = bytearray()
     i = 0
@@ -904,6 +938,294 @@ def check_monitoring(ck, docs, codes, cfg, ctx):
             ck.check(p.returncode == 0, "promtool check rules accepts the rendered PrometheusRule's groups", p.stdout + p.stderr)
 
 
+
+# ---------------------------------------------------------------------------- province mode
+DIGEST_NODE = "sha256:" + "4e" * 32
+DIGEST_GATEWAY = "sha256:" + "9a" * 32
+GATEWAY_ADDRESS = "gateway.tongban.example.cn:50050"
+FAKE_CA = "-----BEGIN CERTIFICATE-----\nZmVkZXJhdGlvbi1jYQ==\n-----END CERTIFICATE-----\n"
+FAKE_CRL = "-----BEGIN X509 CRL-----\nY3Js\n-----END X509 CRL-----\n"
+
+
+def check_province(ck, tp, docs, code, cfg, ctx):
+    """Assertions on a mode=province release of province `code`. cfg: replicas, postgres
+    (dict of the node.postgres values or None), certs_mode, issuer_ref, extra_dns, ca (PEM
+    or None), crls (dict), gateway_cidrs, extra_from, service_type, monitoring, digest."""
+    name = f"tongban-node-{code}"
+    replicas = cfg.get("replicas", 1)
+    pg = cfg.get("postgres")
+
+    # -- nothing of the gateway, nothing of another province
+    gw = [f"{d['kind']} {d['metadata']['name']}" for d in docs
+          if d["metadata"]["name"].startswith("tongban-gateway")
+          or d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "gateway"
+          or d["kind"] == "HorizontalPodAutoscaler"]
+    ck.check(not gw, "no gateway object (Deployment, Services, ConfigMap, HPA, PDB, NetworkPolicy, identity): the gateway runs elsewhere", gw)
+    named = sorted({d["metadata"]["name"] for d in docs if d["metadata"]["name"].startswith("tongban-node-")})
+    ck.check(named == [name], f"only province {code}'s node objects (tongban-node-{code})", named)
+
+    # -- the workload: StatefulSet + PVC on SQLite, Deployment without volume on PostgreSQL
+    sts, dep = find(docs, "StatefulSet", name), find(docs, "Deployment", name)
+    w = dep if pg else sts
+    other = sts if pg else dep
+    kind = "Deployment" if pg else "StatefulSet"
+    ck.check(w is not None and other is None and len(by_kind(docs, "StatefulSet") + by_kind(docs, "Deployment")) == 1,
+             f"the node is one {kind} {name}" + (" (PostgreSQL: no per-pod identity, surge rollouts)" if pg else " (SQLite: one pod, one volume)"),
+             [f"{d['kind']} {d['metadata']['name']}" for d in by_kind(docs, "StatefulSet") + by_kind(docs, "Deployment")])
+    if w is None:
+        return
+    spec = w["spec"]
+    c = container(w)
+    pod = spec["template"]["spec"]
+    labels = pod_labels(w)
+    errs = []
+    if spec.get("replicas") != replicas:
+        errs.append(f"replicas {spec.get('replicas')} != {replicas}")
+    if not selects(spec["selector"]["matchLabels"], labels) or labels.get("tongban.io/province") != code:
+        errs.append("selector does not select its pod template / no province label")
+    if pg:
+        strategy = spec.get("strategy", {})
+        ru = strategy.get("rollingUpdate", {})
+        if not (strategy.get("type") == "RollingUpdate" and ru.get("maxUnavailable") == 0 and ru.get("maxSurge") == 1):
+            errs.append(f"strategy {strategy} is not RollingUpdate maxUnavailable 0 / maxSurge 1 (one replica at a time, never fewer serving)")
+        mrs = spec.get("minReadySeconds", 0)
+        if not (isinstance(mrs, int) and mrs >= 1):
+            errs.append(f"minReadySeconds {mrs!r} is not an integer >= 1")
+        if spec.get("volumeClaimTemplates") or volume(w, "data") or mount(c, "data"):
+            errs.append("a data volume on PostgreSQL")
+        writable = {m["mountPath"] for m in c.get("volumeMounts", []) if not m.get("readOnly")}
+        if writable != {"/tmp"}:
+            errs.append(f"writable mounts {sorted(writable)}: want /tmp only")
+        env_from = [e.get("secretRef", {}).get("name") for e in c.get("envFrom", [])]
+        if env_from != ([pg["existingSecret"]] if pg.get("existingSecret") else []):
+            errs.append(f"envFrom {env_from} is not Secret {pg.get('existingSecret')}")
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        root = (pg.get("sslRootCert") or {})
+        if root.get("configMap"):
+            v, m = volume(w, "postgres-ca"), mount(c, "postgres-ca")
+            if not (v and v.get("configMap", {}).get("name") == root["configMap"] and m
+                    and env.get("PGSSLROOTCERT") == f"{m['mountPath']}/{root.get('key', 'ca.crt')}"):
+                errs.append(f"PGSSLROOTCERT {env.get('PGSSLROOTCERT')} is not {root.get('key', 'ca.crt')} of ConfigMap {root['configMap']} as mounted")
+        elif "PGSSLROOTCERT" in env:
+            errs.append("PGSSLROOTCERT set without node.postgres.sslRootCert.configMap")
+        if any("PASSWORD" in e["name"] and "value" in e for e in c.get("env", [])):
+            errs.append("a password as a literal env value")
+        aff = json_str(pod.get("affinity"))
+        if "podAntiAffinity" not in aff or "kubernetes.io/hostname" not in aff:
+            errs.append("no anti-affinity spreading the replicas over Kubernetes nodes")
+    else:
+        vcts = spec.get("volumeClaimTemplates", [])
+        if not (len(vcts) == 1 and vcts[0]["metadata"]["name"] == "data" and (mount(c, "data") or {}).get("mountPath") == "/var/lib/tongban"):
+            errs.append("no volumeClaimTemplate data at /var/lib/tongban")
+        if c.get("envFrom"):
+            errs.append("envFrom on SQLite")
+    want_image = f"{ctx['values']['image']['node']}@{cfg['digest']}" if cfg.get("digest") else None
+    if want_image and c.get("image") != want_image:
+        errs.append(f"image {c.get('image')} != {want_image}")
+    ck.check(not errs, f"{kind} {name}: {replicas} replica(s), selector/labels" + (
+        ", RollingUpdate maxSurge 1 / maxUnavailable 0, minReadySeconds, no volume (only /tmp writable), libpq variables from Secret "
+        f"{pg.get('existingSecret')} (envFrom), PGSSLROOTCERT as mounted, replicas spread over hosts" if pg else ", data volume at /var/lib/tongban")
+        + (f", image pinned {want_image[-20:]}" if want_image else ""), {"errors": errs, "spec": spec} if errs else None)
+
+    # -- the NodeConfig: protoc-valid; postgres { } or database_path; the gateway elsewhere
+    cm = find(docs, "ConfigMap", name)
+    text = (cm or {}).get("data", {}).get("node.textproto", "")
+    fields, err = tp.parse(text, "NodeConfig")
+    errs = [] if fields is not None else [f"not a valid tongban.v1.NodeConfig: {err}"]
+    if fields is not None:
+        if one(fields, "province_code") != code:
+            errs.append(f"province_code {one(fields, 'province_code')!r}")
+        if one(fields, "gateway_address") != cfg.get("gateway_address", GATEWAY_ADDRESS):
+            errs.append(f"gateway_address {one(fields, 'gateway_address')!r} != federation.gatewayAddress")
+        pgf = one(fields, "postgres", None)
+        if pg:
+            if one(fields, "database_path") or not isinstance(pgf, dict):
+                errs.append("want postgres { } and no database_path")
+            else:
+                conninfo = one(pgf, "conninfo")
+                want = f"application_name={name}" + (f" {pg['conninfo']}" if pg.get("conninfo") else "")
+                if conninfo != want:
+                    errs.append(f"postgres.conninfo {conninfo!r} != {want!r}")
+                if re.search(r"password\s*=", conninfo, re.I):
+                    errs.append("a password in the ConfigMap")
+                if one(pgf, "pool_size") != str(pg.get("poolSize", 8)) or one(pgf, "outbox_lease_seconds") != str(pg.get("outboxLeaseSeconds", 120)):
+                    errs.append(f"pool_size/outbox_lease_seconds {one(pgf, 'pool_size')}/{one(pgf, 'outbox_lease_seconds')}")
+        elif pgf is not None or one(fields, "database_path") != "/var/lib/tongban/node.db":
+            errs.append("SQLite: want database_path /var/lib/tongban/node.db and no postgres { }")
+        trust_cfg = {}
+        if cfg.get("ca"):
+            trust_cfg = {"trust_configmap": "tongban-federation-trust", "trust_key": "ca.crt"}
+        if cfg.get("crls"):
+            trust_cfg["crl_configmap"] = "tongban-federation-crl"
+        errs += tls_errors(one(fields, "tls", {}), trust_cfg, w)
+    errs += probe_errors(c, "grpc", 8081, fields)
+    ck.check(not errs, "the NodeConfig is a valid tongban.v1.NodeConfig (protoc): its province, gateway_address = federation.gatewayAddress, "
+             + ("postgres { conninfo application_name=<node> + the values' conninfo (no password), pool_size, outbox_lease_seconds }" if pg else "database_path on the volume")
+             + ", TLS files of the mounts, readiness/liveness/startup on gRPC health = health_address",
+             {"errors": errs, "node.textproto": text} if errs else None)
+
+    # -- trust bundle and CRLs rendered from federation.ca / federation.crls
+    trust = find(docs, "ConfigMap", "tongban-federation-trust")
+    crl = find(docs, "ConfigMap", "tongban-federation-crl")
+    if cfg.get("ca"):
+        ck.check(trust is not None and trust.get("data") == {"ca.crt": cfg["ca"]},
+                 "ConfigMap tongban-federation-trust holds federation.ca as ca.crt (the node's tls.ca_file)", trust)
+    else:
+        ck.check(trust is None, "no ConfigMap tongban-federation-trust without federation.ca", trust)
+    if cfg.get("crls"):
+        ck.check(crl is not None and crl.get("data") == cfg["crls"],
+                 f"ConfigMap tongban-federation-crl holds federation.crls ({', '.join(cfg['crls'])}), mounted as tls.crl_directory", crl)
+    else:
+        ck.check(crl is None, "no ConfigMap tongban-federation-crl without federation.crls", crl)
+
+    # -- PDB: only with several replicas, and then one pod at a time
+    pdbs = by_kind(docs, "PodDisruptionBudget")
+    if replicas > 1:
+        p = pdbs[0] if len(pdbs) == 1 else None
+        ck.check(p is not None and p["apiVersion"] == "policy/v1" and p["spec"].get("maxUnavailable") == 1
+                 and "minAvailable" not in p["spec"] and selects(p["spec"]["selector"]["matchLabels"], labels),
+                 f"one policy/v1 PDB tongban-node-{code}: maxUnavailable 1 over the {replicas} replicas (a drain evicts one at a time)", pdbs)
+    else:
+        ck.check(not pdbs, "no PodDisruptionBudget with 1 replica (it could only block a drain)", pdbs)
+
+    # -- identity: the node's only
+    certs = by_kind(docs, "Certificate")
+    secrets = by_kind(docs, "Secret")
+    tls_vol = volume(w, "tls") or {}
+    if cfg.get("certs_mode") == "certManager":
+        x = certs[0] if len(certs) == 1 else None
+        want_dns = [name, f"{name}.{NAMESPACE}", f"{name}.{NAMESPACE}.svc", f"{name}.{NAMESPACE}.svc.cluster.local"] + cfg.get("extra_dns", [])
+        ok = (x is not None and x["metadata"]["name"] == name and x["spec"].get("uris") == [f"spiffe://tongban/province/{code}"]
+              and x["spec"].get("dnsNames") == want_dns and x["spec"].get("issuerRef") == cfg["issuer_ref"]
+              and x["spec"].get("secretName") == tls_vol.get("secret", {}).get("secretName")
+              and {"server auth", "client auth"} <= set(x["spec"].get("usages", [])) and not secrets)
+        ck.check(ok, f"one Certificate (the node's) from the province's issuer {cfg['issuer_ref'].get('kind')}/{cfg['issuer_ref']['name']}: spiffe://tongban/province/{code}, DNS SANs incl. {cfg.get('extra_dns', [])}, server+client auth, into the Secret the pods mount",
+                 certs or "(none)")
+    else:
+        ck.check(not certs and not secrets and tls_vol.get("secret", {}).get("secretName") == f"tongban-tls-node-{code}",
+                 f"existing Secret tongban-tls-node-{code} mounted, nothing created", {"certs": certs, "secrets": secrets, "tls": tls_vol})
+
+    # -- Service: reachable by the gateway from outside when asked
+    svc = find(docs, "Service", name)
+    stype = cfg.get("service_type", "ClusterIP")
+    sspec = (svc or {}).get("spec", {})
+    ck.check(svc is not None and sspec.get("type") == stype and selects(sspec.get("selector"), labels)
+             and (stype == "ClusterIP" or sspec.get("externalTrafficPolicy") == "Local")
+             and {p["name"]: p["port"] for p in sspec.get("ports", [])} == {"grpc": 50051, "metrics": 9464},
+             f"Service {name} ({stype}{', externalTrafficPolicy Local' if stype != 'ClusterIP' else ''}) selects the node pods: grpc 50051, metrics 9464", svc)
+
+    # -- NetworkPolicy: gRPC from the gateway's CIDRs (+ extra peers), no in-cluster gateway selector
+    nps = [p for p in by_kind(docs, "NetworkPolicy") if selects(p["spec"]["podSelector"].get("matchLabels"), labels)]
+    grpc_rules = [r for p in nps for r in p["spec"].get("ingress", []) if covers(r, "grpc", 50051)]
+    want_from = [{"ipBlock": {"cidr": x}} for x in cfg.get("gateway_cidrs", [])] + cfg.get("extra_from", [])
+    ck.check(len(nps) == 1 and len(grpc_rules) == 1 and (grpc_rules[0].get("from") or []) == want_from,
+             "the node NetworkPolicy admits gRPC from " + (f"{len(cfg.get('gateway_cidrs', []))} gateway CIDRs + {len(cfg.get('extra_from', []))} peers" if want_from else "anywhere (no gateway CIDRs or peers given; mTLS checks every caller)"),
+             nps)
+
+    # -- monitoring: the node's ServiceMonitor only, with the province label
+    sms = by_kind(docs, "ServiceMonitor")
+    if cfg.get("monitoring"):
+        relabel = [r for sm in sms for e in sm["spec"].get("endpoints", []) for r in e.get("relabelings", [])]
+        ck.check([sm["metadata"]["name"] for sm in sms] == ["tongban-node"] and
+                 {"sourceLabels": ["__meta_kubernetes_service_label_tongban_io_province"], "targetLabel": "province"} in relabel
+                 and len(by_kind(docs, "PrometheusRule")) == 1,
+                 "ServiceMonitor tongban-node only (its targets labelled province from the Service), PrometheusRule tongban", sms)
+    else:
+        ck.check(not sms, "no ServiceMonitor with monitoring off", sms)
+
+
+def json_str(x):
+    import json
+    return json.dumps(x or {})
+
+
+def province_scenarios(ck, helm, tp, ctx, work, quick=False):
+    """mode=province: one province's node joining a gateway elsewhere."""
+    base = ["--set", "mode=province", "--set", f"federation.gatewayAddress={GATEWAY_ADDRESS}"]
+
+    def run(scope, args, code, cfg):
+        ck.scope = scope
+        ok, docs, err = helm.template(args)
+        if not ck.check(ok, f"helm template {' '.join(a for a in args if not a.startswith('-----'))} succeeds", err):
+            return None
+        if not ck.quiet:
+            print(f"     ({len(docs)} objects rendered)")
+        check_province(ck, tp, docs, code, cfg, ctx)
+        check_schemas(ck, ctx, docs)
+        return docs
+
+    ca_file = os.path.join(work, "federation-ca.pem")
+    open(ca_file, "w", encoding="utf-8").write(FAKE_CA)
+    crl_file = os.path.join(work, "federation-crl.pem")
+    open(crl_file, "w", encoding="utf-8").write(FAKE_CRL)
+    # 1. The issue's target: Hunan, 3 replicas on PostgreSQL, certificate from Hunan's own
+    #    cert-manager Issuer, the federation CA and CRL as values, reached through a
+    #    LoadBalancer from the gateway's CIDRs, images by digest, monitoring on.
+    issuer = {"name": "hunan-province-ca", "kind": "Issuer", "group": "cert-manager.io"}
+    pg = {"enabled": True, "conninfo": "sslmode=verify-full connect_timeout=5", "existingSecret": "tongban-postgres",
+          "poolSize": 6, "outboxLeaseSeconds": 90, "sslRootCert": {"configMap": "hunan-pg-ca", "key": "root.crt"}}
+    f = write(os.path.join(work, "province-pg.yaml"), {
+        "provinceCode": "430000", "node": {"replicas": 3, "postgres": pg, "service": {"type": "LoadBalancer"}},
+        "federation": {"gatewayCIDRs": ["203.0.113.0/24", "2001:db8::/32"]},
+        "certs": {"mode": "certManager", "certManager": {"issuerRef": issuer, "extraNodeDnsNames": ["tongban-node.hunan.gov.cn"]}},
+        "image": {"digests": {"node": DIGEST_NODE}}, "monitoring": {"enabled": True}})
+    run("province+postgres+certManager", base + ["-f", f, "--set-file", f"federation.ca={ca_file}",
+                                                 "--set-file", f"federation.crls.0a1b2c3d\\.r0={crl_file}"], "430000",
+        {"replicas": 3, "postgres": pg, "certs_mode": "certManager", "issuer_ref": issuer,
+         "extra_dns": ["tongban-node.hunan.gov.cn"], "ca": FAKE_CA, "crls": {"0a1b2c3d.r0": FAKE_CRL},
+         "gateway_cidrs": ["203.0.113.0/24", "2001:db8::/32"], "service_type": "LoadBalancer",
+         "monitoring": True, "digest": DIGEST_NODE})
+    # 2. SQLite, one replica, the certificate from an existing Secret (trust: its ca.crt),
+    #    --set provinceCode as a number, no CIDRs: gRPC open to any (mTLS-checked) caller.
+    run("province+sqlite+secret", base + ["--set", "provinceCode=510000"], "510000", {"replicas": 1})
+    if quick:
+        return
+    # 3. PostgreSQL with everything from the Secret (no conninfo), one replica (no PDB), the
+    #    province's window systems as extra peers, the CA from an existing ConfigMap.
+    peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "window-systems"}}}]
+    pg2 = {"enabled": True, "existingSecret": "pg-conn", "poolSize": 8, "outboxLeaseSeconds": 120}
+    f = write(os.path.join(work, "province-pg1.yaml"), {
+        "provinceCode": "310000", "node": {"postgres": pg2}, "networkPolicy": {"node": {"extraGrpcFrom": peers}}})
+    run("province+postgres+1replica", base + ["-f", f], "310000",
+        {"replicas": 1, "postgres": pg2, "extra_from": peers})
+
+
+def province_rejects(ck, helm, work):
+    ck.scope = "rejects"
+    base = ["--set", "mode=province", "--set", "provinceCode=430000", "--set", f"federation.gatewayAddress={GATEWAY_ADDRESS}"]
+    pg = ["--set", "node.postgres.enabled=true", "--set", "node.postgres.existingSecret=pg"]
+    cases = [
+        ("node.replicas=3 on SQLite (national)", ["--set", "node.replicas=3"], "node.replicas=3 needs node.postgres.enabled=true"),
+        ("node.replicas=2 on SQLite (province)", base + ["--set", "node.replicas=2"], "node.replicas=2 needs node.postgres.enabled=true"),
+        ("mode province without provinceCode", ["--set", "mode=province", "--set", f"federation.gatewayAddress={GATEWAY_ADDRESS}"], "set provinceCode"),
+        ("provinceCode not in provinces", base[:2] + ["--set", "provinceCode=710000", "--set", f"federation.gatewayAddress={GATEWAY_ADDRESS}"], "provinceCode"),
+        ("provinceCode 440000 not among the CI values' provinces",
+         ["-f", os.path.join(helm.chart, "ci", "three-provinces-values.yaml")] + base[:2] + ["--set", "provinceCode=440000", "--set", f"federation.gatewayAddress={GATEWAY_ADDRESS}"],
+         "provinceCode 440000 is not one of provinces[].code"),
+        ("mode province without federation.gatewayAddress", ["--set", "mode=province", "--set", "provinceCode=430000"], "federation.gatewayAddress"),
+        ("federation.gatewayAddress without a port", base + ["--set", "federation.gatewayAddress=gateway.example.cn"], "federation.gatewayAddress"),
+        ("mode=regional", ["--set", "mode=regional"], "mode"),
+        ("provinceCode in national mode", ["--set", "provinceCode=430000"], "provinceCode 430000 is set but mode is national"),
+        ("federation.gatewayAddress in national mode", ["--set", f"federation.gatewayAddress={GATEWAY_ADDRESS}"], "federation.gatewayAddress is for mode province"),
+        ("node.postgres in national mode", pg, "node.postgres.enabled needs mode province"),
+        ("node.postgres without Secret or conninfo", base + ["--set", "node.postgres.enabled=true"], "node.postgres.existingSecret"),
+        ("a password in node.postgres.conninfo", base + pg + ["--set", "node.postgres.conninfo=host=pg password=secret"], "holds a password"),
+        ("node.postgres.poolSize=0", base + pg + ["--set", "node.postgres.poolSize=0"], "node.postgres.poolSize"),
+        ("node.postgres.outboxLeaseSeconds=5 (node: 10-3600)", base + pg + ["--set", "node.postgres.outboxLeaseSeconds=5"], "node.postgres.outboxLeaseSeconds"),
+        ("certManager in province mode without the federation CA", base + ["--set", "certs.mode=certManager"], "set federation.ca"),
+        ("federation.ca and certs.trustBundle.configMap both", base + ["--set", "federation.ca=-----BEGIN CERTIFICATE-----", "--set", "certs.trustBundle.configMap=x"], "name one trust bundle"),
+        ("federation.ca that is not a PEM certificate", base + ["--set", "federation.ca=hello"], "federation.ca"),
+        ("a CRL file name that is not <hash>.r<n>", base + ["--set", "federation.crls.crl\\.pem=-----BEGIN X509 CRL-----"], "federation.crls"),
+        ("a node image digest that is not sha256:<64 hex>", ["--set", "image.digests.node=sha256:abc"], "image.digests.node"),
+        ("headless node Service of type LoadBalancer", base + ["--set", "node.service.type=LoadBalancer", "--set", "node.service.headless=true"], "node.service.headless needs"),
+        ("node.replicas=0", ["--set", "node.replicas=0"], "node.replicas"),
+    ]
+    for what, args, needle in cases:
+        ok, docs, err = helm.template(args)
+        ck.check(not ok and needle in err, f"helm template fails for {what}, naming {needle!r}",
+                 f"exit 0, rendered {len(docs)} objects" if ok else f"error did not name {needle!r}:\n{err}")
+
+
 # ---------------------------------------------------------------------------- scenarios
 def write(path, data):
     with open(path, "w", encoding="utf-8") as f:
@@ -927,6 +1249,8 @@ def scenarios(ck, helm, tp, ctx, work, quick=False):
             print(f"     ({len(docs)} objects rendered)")
         ctx.pop("cert_dns", None)  # set by check_certs in certManager mode only
         check_render(ck, tp, docs, codes, cfg, dict(ctx, work=work))
+        check_schemas(ck, ctx, docs)
+        return docs
 
     # 1. default values: every province of the registry.
     ck.scope = "values"
@@ -962,8 +1286,21 @@ def scenarios(ck, helm, tp, ctx, work, quick=False):
     run("ci+timeLimits", ["-f", ci, "-f", tl_file], CI_CODES, {"time_limits": {
         "calendar_files": ["/usr/share/tongban/working_days/cn-national.tsv", "/etc/tongban/local/cn-31.tsv"],
         "approvers": {"310000": ["chief-01", "chief-02"]}, "approvers_default": ["officer-02"], "escalate": True}})
+    province_scenarios(ck, helm, tp, ctx, work, quick)
     if quick:
         return
+    # Images by digest: repository@sha256:..., the tag ignored.
+    docs = run("ci+digests", ["-f", ci, "--set", "image.tag=1.2.3", "--set", f"image.digests.node={DIGEST_NODE}",
+                              "--set", f"image.digests.gateway={DIGEST_GATEWAY}"], CI_CODES, {})
+    if docs:
+        images = sorted({container(d)["image"] for d in by_kind(docs, "StatefulSet") + by_kind(docs, "Deployment")})
+        want = sorted({f"{values['image']['node']}@{DIGEST_NODE}", f"{values['image']['gateway']}@{DIGEST_GATEWAY}"})
+        ck.check(images == want, "image.digests pin both images as <repository>@sha256:... (tag ignored)", images)
+    docs = run("ci+tag", ["-f", ci, "--set", "image.tag=1.2.3"], CI_CODES, {})
+    if docs:
+        images = sorted({container(d)["image"] for d in by_kind(docs, "StatefulSet") + by_kind(docs, "Deployment")})
+        ck.check(images == sorted({f"{values['image']['node']}:1.2.3", f"{values['image']['gateway']}:1.2.3"}),
+                 "without digests the images go by tag", images)
 
     def edge_variant(name, over):
         """A values file on top of public-edge-values.yaml, and the publicEdge it amounts to."""
@@ -1108,6 +1445,7 @@ def scenarios(ck, helm, tp, ctx, work, quick=False):
         ok, docs, err = helm.template(args)
         ck.check(not ok and needle in err, f"helm template fails for {what}, naming {needle!r}",
                  f"exit 0, rendered {len(docs)} objects" if ok else f"error did not name {needle!r}:\n{err}")
+    province_rejects(ck, helm, work)
 
 
 def lint(ck, helm):
@@ -1115,7 +1453,10 @@ def lint(ck, helm):
     chart = helm.chart
     ci = os.path.join(chart, "ci", "three-provinces-values.yaml")
     for args in ([], ["-f", ci], ["-f", ci, "--set", "monitoring.enabled=true", "--set", "certs.mode=certManager"],
-                 ["--set", "probes.mode=tcp"], ["-f", ci, "-f", EDGE_VALUES]):
+                 ["--set", "probes.mode=tcp"], ["-f", ci, "-f", EDGE_VALUES],
+                 ["--set", "mode=province", "--set", "provinceCode=430000", "--set", f"federation.gatewayAddress={GATEWAY_ADDRESS}",
+                  "--set", "node.replicas=3", "--set", "node.postgres.enabled=true", "--set", "node.postgres.existingSecret=pg",
+                  "--set", "monitoring.enabled=true"]):
         rc, out, err = helm.run(["lint", "--strict", chart, "--namespace", NAMESPACE] + args)
         ck.check(rc == 0, f"helm lint --strict {' '.join(args) or '(default values)'}", out + err)
     rc, out, err = helm.run(["lint", chart, "--set", "gateway.replicas=1"])
@@ -1170,12 +1511,18 @@ def notes(ck, helm_bin, chart, work):
             (["-f", ci, "-f", EDGE_VALUES, "--set", "gateway.publicEdge.tls.certManager.enabled=true",
               "--set", "gateway.publicEdge.tls.certManager.issuerRef.name=letsencrypt-prod",
               "--set", "gateway.publicEdge.tls.certManager.dnsNames[0]=api.tongban.example.cn"], CI_CODES,
-             ["https://api.tongban.example.cn/", "ClusterIssuer/letsencrypt-prod", "no restart"])):
+             ["https://api.tongban.example.cn/", "ClusterIssuer/letsencrypt-prod", "no restart"]),
+            (["--set", "mode=province", "--set", "provinceCode=430000", "--set", f"federation.gatewayAddress={GATEWAY_ADDRESS}",
+              "--set", "node.replicas=3", "--set", "node.postgres.enabled=true", "--set", "node.postgres.existingSecret=pg"], ["430000"],
+             ["Province mode", f"joining the national gateway at {GATEWAY_ADDRESS}", "3 replica(s) on PostgreSQL", "Secret pg",
+              "PodDisruptionBudget maxUnavailable 1", 'nodes { province_code: "430000"', "any source"])):
         ok, docs, err = helm.template(args + ["--show-only", "templates/notes-under-test.yaml"])
         rendered = docs[0]["data"]["NOTES.txt"] if ok and docs else err
         codes = codes or [p["code"] for p in yaml.safe_load(open(os.path.join(chart, "values.yaml"), encoding="utf-8"))["provinces"]]
         want = needles + [f"tongban-node-{c}." for c in codes]
         missing = [w for w in want if w not in rendered]
+        if "mode=province" in args:
+            missing += [f"(mentions {w})" for w in ("Gateway: Deployment", "tongban-tls-gateway") if w in rendered]
         ck.check(ok and not missing, f"NOTES.txt renders with {' '.join(args) or '(default values)'} and names {len(codes)} node addresses and {needles}",
                  f"missing {missing}:\n{rendered}" if ok else err)
 
@@ -1205,6 +1552,21 @@ MUTATIONS = [
     ("a province's extension approvers ignored", "templates/_helpers.tpl",
      '{{- range (hasKey .p "extensionApprovers" | ternary .p.extensionApprovers $t.extensionApprovers) }}',
      "{{- range $t.extensionApprovers }}"),
+    ("node Deployment rollout may stop a replica before its successor is ready", "templates/node-deployment.yaml",
+     "      maxUnavailable: 0\n", "      maxUnavailable: 1\n"),
+    ("node PDB rendered for a single replica (blocks drains)", "templates/node-pdb.yaml",
+     '{{- if gt (int (include "tongban.nodeReplicas" .)) 1 }}', '{{- if ge (int (include "tongban.nodeReplicas" .)) 1 }}'),
+    ("an unknown field in the node StatefulSet (only the Kubernetes schemas catch it)", "templates/node-statefulset.yaml",
+     "  podManagementPolicy: OrderedReady\n", "  podManagementPolicies: OrderedReady\n"),
+    ("a string where the schema wants an integer", "templates/node-deployment.yaml",
+     "  minReadySeconds: {{ int $.Values.node.minReadySeconds }}", '  minReadySeconds: "{{ int $.Values.node.minReadySeconds }}"'),
+    ("image digest ignored", "templates/_helpers.tpl",
+     '{{ printf "%s@%s" .repository .digest }}', '{{ printf "%s:latest" .repository }}'),
+    ("the PostgreSQL Secret not passed to the node", "templates/_node.tpl",
+     "            name: {{ $pg.existingSecret }}\n", "            name: postgres\n"),
+    ("province mode dials the in-cluster gateway", "templates/_helpers.tpl",
+     'gateway_address: {{ include "tongban.textprotoString" $v.federation.gatewayAddress }}',
+     'gateway_address: "tongban-gateway:50050"'),
 ]
 
 
@@ -1233,6 +1595,8 @@ def main():
     ap.add_argument("--protoc", required=True)
     ap.add_argument("--source-root", required=True)
     ap.add_argument("--no-mutations", action="store_true", help="skip the proof-the-test-can-fail stage")
+    ap.add_argument("--k8s-validator", help="validate_k8s.js (with --k8s-schemas: its node_modules)")
+    ap.add_argument("--k8s-schemas", help="node_modules with kubernetes-models and the CRD models")
     args = ap.parse_args()
     chart = os.path.abspath(args.chart)
     root = os.path.abspath(args.source_root)
@@ -1243,7 +1607,10 @@ def main():
         "registry": parse_registry(os.path.join(root, "common", "province_registry.cc")),
         "alliances_tsv": parse_alliances_tsv(os.path.join(root, "node", "demo_catalog", "alliances.tsv")),
         "alerts": yaml.safe_load(open(os.path.join(chart, "files", "tongban-alerts.yml"), encoding="utf-8")),
+        "k8s": K8sSchemas(args.k8s_validator, args.k8s_schemas) if args.k8s_validator and args.k8s_schemas else None,
     }
+    if ctx["k8s"] is None:
+        print("skip - no --k8s-validator/--k8s-schemas: manifests not validated against the Kubernetes schemas")
     print(f"helm: {helm.run(['version', '--short'])[1].strip()}  chart: {chart}")
     ck = Checker()
     with tempfile.TemporaryDirectory(prefix="helm-chart-test.") as work:

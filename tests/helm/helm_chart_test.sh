@@ -8,6 +8,8 @@
 # ../shared/tools/get-helm.sh (npm; network) when missing. Needs python3 with PyYAML
 # (Debian: apt-get install -y python3-yaml) and protoc (the rendered configs are checked
 # against protos/tongban/v1/*.proto). promtool, when installed, also checks the rules.
+# Every rendered object is validated against the Kubernetes schemas offline with node and
+# the npm packages of validate_k8s.js, installed into DIR/k8s-schemas on first run (npm).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,7 +22,7 @@ while (($#)); do
     --tools) tools=$2; shift 2 ;;
     --protoc) protoc=$2; shift 2 ;;
     --no-mutations) extra+=(--no-mutations); shift ;;
-    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -70,5 +72,31 @@ done
 [[ -n $python ]] || fail "no python3 with PyYAML: apt-get install -y python3-yaml"
 [[ -n $protoc && -x $protoc ]] || fail "protoc not found (apt-get install -y protobuf-compiler) or pass --protoc"
 
+# Kubernetes schemas (no cluster: kubectl's validation needs a server). Pinned versions:
+# kubernetes-models 4.5.1 carries the Kubernetes 1.33 OpenAPI schemas (its validators are
+# compiled JSON schema; node >= 14), the two CRD packages cert-manager and
+# prometheus-operator models of the same generation.
+K8S_SCHEMA_PACKAGES=(kubernetes-models@4.5.1 @kubernetes-models/cert-manager@4.4.4
+  @kubernetes-models/prometheus-operator@4.4.4)
+schemas=$tools/k8s-schemas
+command -v node >/dev/null || fail "node not found (apt-get install -y nodejs npm): it validates the manifests"
+installed_schemas() {
+  local spec name version
+  for spec in "${K8S_SCHEMA_PACKAGES[@]}"; do
+    name=${spec%@*} version=${spec##*@}
+    [[ $(node -p "require('$schemas/node_modules/$name/package.json').version" 2>/dev/null) == "$version" ]] || return 1
+  done
+}
+if ! installed_schemas; then
+  command -v npm >/dev/null || fail "no Kubernetes schemas in $schemas and no npm to fetch them"
+  echo "installing the Kubernetes schemas into $schemas (npm: ${K8S_SCHEMA_PACKAGES[*]})"
+  mkdir -p "$schemas"
+  [[ -f $schemas/package.json ]] || echo '{"name": "tongban-k8s-schemas", "private": true}' >"$schemas/package.json"
+  npm install --prefix "$schemas" --no-audit --no-fund --silent "${K8S_SCHEMA_PACKAGES[@]}" >/dev/null ||
+    fail "npm install ${K8S_SCHEMA_PACKAGES[*]} into $schemas failed"
+  installed_schemas || fail "the Kubernetes schemas in $schemas are not the pinned versions"
+fi
+
 exec "$python" "$here/check_chart.py" --helm "$helm" --chart "$root/helm/tongban" \
-  --protoc "$protoc" --source-root "$root" "${extra[@]}"
+  --protoc "$protoc" --source-root "$root" \
+  --k8s-validator "$here/validate_k8s.js" --k8s-schemas "$schemas/node_modules" "${extra[@]}"

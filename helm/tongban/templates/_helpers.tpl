@@ -40,9 +40,49 @@ app.kubernetes.io/component: node
 tongban.io/province: {{ .p.code | quote }}
 {{- end }}
 
+{{/* Image reference. Arg: dict root, repository, digest ("" = by tag). A digest pins the
+exact image built (helm/images/build-images.sh, pushed with skopeo): repo@sha256:...; the tag
+is then left out (Kubernetes pulls by digest only). */}}
 {{- define "tongban.image" -}}
+{{- if .digest -}}
+{{ printf "%s@%s" .repository .digest }}
+{{- else -}}
 {{- $tag := .root.Values.image.tag | default .root.Chart.AppVersion -}}
 {{ printf "%s:%s" .repository $tag }}
+{{- end -}}
+{{- end }}
+
+{{/* true when this release deploys one province's node only (mode: province). */}}
+{{- define "tongban.provinceMode" -}}{{ if eq .Values.mode "province" }}true{{ end }}{{- end }}
+
+{{/* The provinces this release deploys, as JSON (use with fromJsonArray): all of provinces
+in national mode, the entry of provinceCode in province mode. */}}
+{{- define "tongban.deployedProvinces" -}}
+{{- if eq .Values.mode "province" -}}
+{{- $out := list -}}
+{{- range .Values.provinces -}}
+{{- if eq .code (toString $.Values.provinceCode) -}}{{- $out = append $out . -}}{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- else -}}
+{{- toJson .Values.provinces -}}
+{{- end -}}
+{{- end }}
+
+{{/* Node replicas per province: several only on PostgreSQL (checked in tongban.validate). */}}
+{{- define "tongban.nodeReplicas" -}}{{ int (.Values.node.replicas | default 1) }}{{- end }}
+
+{{/* The trust bundle's ConfigMap and key: federation.ca (a ConfigMap this chart renders),
+else certs.trustBundle.configMap; "" = ca.crt of each identity Secret. */}}
+{{- define "tongban.trustConfigMap" -}}
+{{- if .Values.federation.ca -}}tongban-federation-trust{{- else -}}{{ .Values.certs.trustBundle.configMap }}{{- end -}}
+{{- end }}
+{{- define "tongban.trustKey" -}}
+{{- if .Values.federation.ca -}}ca.crt{{- else -}}{{ .Values.certs.trustBundle.key }}{{- end -}}
+{{- end }}
+{{/* The CRL directory's ConfigMap: federation.crls (rendered here), else certs.crlConfigMap. */}}
+{{- define "tongban.crlConfigMap" -}}
+{{- if .Values.federation.crls -}}tongban-federation-crl{{- else -}}{{ .Values.certs.crlConfigMap }}{{- end -}}
 {{- end }}
 
 {{/* Secret holding the identity of one process. Arg: dict root, id ("node-<code>" | "gateway"). */}}
@@ -60,12 +100,12 @@ tongban.io/province: {{ .p.code | quote }}
 tls {
   cert_file: "/etc/tongban/tls/tls.crt"
   key_file: "/etc/tongban/tls/tls.key"
-  {{- if .root.Values.certs.trustBundle.configMap }}
-  ca_file: {{ include "tongban.textprotoString" (printf "/etc/tongban/trust/%s" .root.Values.certs.trustBundle.key) }}
+  {{- if include "tongban.trustConfigMap" .root }}
+  ca_file: {{ include "tongban.textprotoString" (printf "/etc/tongban/trust/%s" (include "tongban.trustKey" .root)) }}
   {{- else }}
   ca_file: "/etc/tongban/tls/ca.crt"
   {{- end }}
-  {{- if .root.Values.certs.crlConfigMap }}
+  {{- if include "tongban.crlConfigMap" .root }}
   crl_directory: "/etc/tongban/crl"
   {{- end }}
   refresh_interval_seconds: {{ int .refresh }}
@@ -86,9 +126,25 @@ health_address: "0.0.0.0:{{ int .Values.probes.healthPort }}"
 province_code: {{ include "tongban.textprotoString" .p.code }}
 listen_address: "0.0.0.0:{{ int $v.node.ports.grpc }}"
 metrics_address: "0.0.0.0:{{ int $v.node.ports.metrics }}"
+{{- $pg := $v.node.postgres }}
+{{- if $pg.enabled }}
+# The store on PostgreSQL (docs/postgresql.md): no password here. libpq takes what the
+# conninfo leaves out (host, port, dbname, user, password, sslmode, ...) from the PG*
+# environment variables of Secret {{ $pg.existingSecret | default "(none)" }}.
+postgres {
+  conninfo: {{ include "tongban.textprotoString" (trim (printf "application_name=%s %s" (include "tongban.nodeName" .p.code) ($pg.conninfo | default ""))) }}
+  pool_size: {{ int $pg.poolSize }}
+  outbox_lease_seconds: {{ int $pg.outboxLeaseSeconds }}
+}
+{{- else }}
 database_path: "/var/lib/tongban/node.db"
+{{- end }}
 demo_catalog_dir: {{ include "tongban.textprotoString" $v.node.config.demoCatalogDir }}
+{{- if eq $v.mode "province" }}
+gateway_address: {{ include "tongban.textprotoString" $v.federation.gatewayAddress }}
+{{- else }}
 gateway_address: "{{ include "tongban.gatewayName" . }}:{{ int $v.gateway.ports.grpc }}"
+{{- end }}
 max_message_bytes: {{ int $v.node.config.maxMessageBytes }}
 shutdown_grace_seconds: {{ int $v.node.config.shutdownGraceSeconds }}
 max_commit_batch: {{ int $v.node.config.maxCommitBatch }}
@@ -244,15 +300,15 @@ readinessProbe:
   secret:
     secretName: {{ include "tongban.tlsSecretName" . }}
     defaultMode: 0440
-{{- if .root.Values.certs.trustBundle.configMap }}
+{{- with include "tongban.trustConfigMap" .root }}
 - name: trust
   configMap:
-    name: {{ .root.Values.certs.trustBundle.configMap }}
+    name: {{ . }}
 {{- end }}
-{{- if .root.Values.certs.crlConfigMap }}
+{{- with include "tongban.crlConfigMap" .root }}
 - name: crl
   configMap:
-    name: {{ .root.Values.certs.crlConfigMap }}
+    name: {{ . }}
 {{- end }}
 {{- end }}
 
@@ -261,12 +317,12 @@ readinessProbe:
 - name: tls
   mountPath: /etc/tongban/tls
   readOnly: true
-{{- if .Values.certs.trustBundle.configMap }}
+{{- if include "tongban.trustConfigMap" . }}
 - name: trust
   mountPath: /etc/tongban/trust
   readOnly: true
 {{- end }}
-{{- if .Values.certs.crlConfigMap }}
+{{- if include "tongban.crlConfigMap" . }}
 - name: crl
   mountPath: /etc/tongban/crl
   readOnly: true
@@ -318,16 +374,70 @@ readinessProbe:
 {{- $_ := set $kids $kid true -}}
 {{- end -}}
 {{- end -}}
+{{- include "tongban.validateModes" . -}}
 {{- if and (eq .Values.certs.mode "secrets") .Values.certs.create -}}
 {{- if not .Values.certs.ca -}}{{- fail "certs.create: certs.ca (the federation CA bundle, PEM) is required" -}}{{- end -}}
-{{- if not (and .Values.certs.gateway.cert .Values.certs.gateway.key) -}}
+{{- if and (ne .Values.mode "province") (not (and .Values.certs.gateway.cert .Values.certs.gateway.key)) -}}
 {{- fail "certs.create: certs.gateway.cert and certs.gateway.key are required" -}}
 {{- end -}}
-{{- range .Values.provinces -}}
+{{- range (include "tongban.deployedProvinces" . | fromJsonArray) -}}
 {{- $pem := index $.Values.certs.nodes .code | default dict -}}
 {{- if not (and $pem.cert $pem.key) -}}
 {{- fail (printf "certs.create: certs.nodes.%s.cert and .key are required (province %s is deployed)" .code .code) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/* Checks of mode (national | province), the node's store and replicas, and the trust sources. */}}
+{{- define "tongban.validateModes" -}}
+{{- $v := .Values -}}
+{{- $pg := $v.node.postgres -}}
+{{- $replicas := int ($v.node.replicas | default 1) -}}
+{{- if eq $v.mode "province" -}}
+{{- if not $v.provinceCode -}}
+{{- fail "mode province deploys one province's node: set provinceCode (e.g. --set provinceCode=430000; one of provinces[].code)" -}}
+{{- end -}}
+{{- $codes := list -}}
+{{- range $v.provinces -}}{{- $codes = append $codes .code -}}{{- end -}}
+{{- if not (has (toString $v.provinceCode) $codes) -}}
+{{- fail (printf "provinceCode %v is not one of provinces[].code (%s)" $v.provinceCode (join ", " $codes)) -}}
+{{- end -}}
+{{- if not $v.federation.gatewayAddress -}}
+{{- fail "mode province: federation.gatewayAddress (host:port of the national gateway's mTLS endpoint, e.g. gateway.tongban.gov.cn:50050) is required: the gateway runs elsewhere" -}}
+{{- end -}}
+{{- if and (eq $v.certs.mode "certManager") (not (include "tongban.trustConfigMap" .)) -}}
+{{- fail "mode province with certs.mode certManager: set federation.ca (or certs.trustBundle.configMap) to the federation CA bundle; ca.crt of a Secret the province's issuer writes is that issuer's CA, not the federation's" -}}
+{{- end -}}
+{{- else -}}
+{{- if $v.provinceCode -}}
+{{- fail (printf "provinceCode %v is set but mode is %s: provinceCode selects the province of mode province" $v.provinceCode $v.mode) -}}
+{{- end -}}
+{{- if $v.federation.gatewayAddress -}}
+{{- fail "federation.gatewayAddress is for mode province: a national release runs its own gateway (tongban-gateway)" -}}
+{{- end -}}
+{{- if $pg.enabled -}}
+{{- fail "node.postgres.enabled needs mode province: one release, one province, one database (a national release would need a database per province)" -}}
+{{- end -}}
+{{- end -}}
+{{- if and (gt $replicas 1) (not $pg.enabled) -}}
+{{- fail (printf "node.replicas=%d needs node.postgres.enabled=true: on SQLite the node is the only writer of its file (one pod, one volume); several replicas share one PostgreSQL database (docs/postgresql.md)" $replicas) -}}
+{{- end -}}
+{{- if $pg.enabled -}}
+{{- if not (or $pg.existingSecret $pg.conninfo) -}}
+{{- fail "node.postgres.enabled: set node.postgres.existingSecret (a Secret of libpq variables: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, ...) and/or node.postgres.conninfo" -}}
+{{- end -}}
+{{- if regexMatch "(?i)(^|\\s)password\\s*=" ($pg.conninfo | default "") -}}
+{{- fail "node.postgres.conninfo holds a password: it would be written into a ConfigMap; put PGPASSWORD into node.postgres.existingSecret instead" -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.federation.ca $v.certs.trustBundle.configMap -}}
+{{- fail "federation.ca and certs.trustBundle.configMap are both set: name one trust bundle" -}}
+{{- end -}}
+{{- if and $v.federation.crls $v.certs.crlConfigMap -}}
+{{- fail "federation.crls and certs.crlConfigMap are both set: name one CRL source" -}}
+{{- end -}}
+{{- if and $v.node.service.headless (ne ($v.node.service.type | default "ClusterIP") "ClusterIP") -}}
+{{- fail "node.service.headless needs node.service.type ClusterIP" -}}
 {{- end -}}
 {{- end }}
