@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -59,6 +60,9 @@ std::string EventSigningDigest(const std::string& application_id,
 // chain, and its id is "<province>-local-<n>" so the shared numbering has no
 // gaps. Chains, links and VerifyHistory skip it.
 bool IsLocalRecord(const v1::ApplicationEvent& event);
+
+// SHA-256 of bytes, 32 raw bytes (the algorithm fetched once, not per call).
+std::string Sha256(std::string_view bytes);
 
 // Lower-case hex of bytes (for messages and reports).
 std::string Hex(const std::string& bytes);

@@ -1,6 +1,5 @@
 #include "application_service.h"
 
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <map>
@@ -22,6 +21,7 @@
 #include "service/application_ratings.h"
 #include "service/rectifications.h"
 #include "rating_counts.h"
+#include "record_signing.h"
 #include "service/clock_monitor.h"
 #include "service/application_request_validation.h"
 #include "service/application_state_machine.h"
@@ -60,10 +60,7 @@ std::string Fingerprint(const google::protobuf::Message& m) {
     out.SetSerializationDeterministic(true);
     m.SerializeToCodedStream(&out);
   }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  return absl::BytesToHexString(signing::Sha256(bytes));
 }
 
 absl::Status ValidateId(const std::string& id) {

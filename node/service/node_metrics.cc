@@ -61,9 +61,11 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
       .Add({{"component", "node"}, {"province", province}, {"version", version}})
       .Set(1);
   // Create every series at zero so rate() and alerts work from the first scrape.
-  for (const char* outcome : {"complete", "deficiency", "refused"}) {
-    for (const char* route : {"local", "cross_province"}) {
-      submitted_.Add({{"outcome", outcome}, {"route", route}});
+  const char* const outcomes[] = {"complete", "deficiency", "refused"};
+  const char* const routes[] = {"local", "cross_province"};
+  for (int o = 0; o < 3; ++o) {
+    for (int r = 0; r < 2; ++r) {
+      submitted_series_[o][r] = &submitted_.Add({{"outcome", outcomes[o]}, {"route", routes[r]}});
     }
   }
   for (const char* kind : {"application", "event"}) {
@@ -80,12 +82,19 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
 }
 
 void NodeMetrics::Submitted(const std::string& outcome, bool cross_province) {
-  submitted_.Add({{"outcome", outcome}, {"route", cross_province ? "cross_province" : "local"}})
-      .Increment();
+  const int o = outcome == "complete" ? 0 : outcome == "deficiency" ? 1 : 2;
+  submitted_series_[o][cross_province ? 1 : 0]->Increment();
 }
 
 void NodeMetrics::Event(const std::string& action) {
-  events_.Add({{"action", action}}).Increment();
+  prometheus::Counter* series = nullptr;
+  {
+    absl::MutexLock lock(&event_series_mu_);
+    prometheus::Counter*& cached = event_series_[action];
+    if (cached == nullptr) cached = &events_.Add({{"action", action}});
+    series = cached;
+  }
+  series->Increment();
 }
 
 void NodeMetrics::Received(const std::string& kind, bool duplicate) {

@@ -12,6 +12,8 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "store/application_store.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "clock.h"
 
 namespace tongban::node {
@@ -48,6 +50,13 @@ class NodeMetrics final {
   prometheus::Family<prometheus::Counter>& forwarding_attempts_;
   prometheus::Family<prometheus::Histogram>& forwarding_seconds_;
   prometheus::Family<prometheus::Counter>& dead_letters_;
+  // Every filing counts one submission and one event: resolving their series
+  // once keeps Family::Add (a labels map built and hashed under the family's
+  // lock) off the filing path.
+  prometheus::Counter* submitted_series_[3][2] = {};  // [outcome][route]
+  absl::Mutex event_series_mu_;
+  absl::flat_hash_map<std::string, prometheus::Counter*> event_series_
+      ABSL_GUARDED_BY(event_series_mu_);
 };
 
 // Gauges read from the store at scrape time, so they are never stale:

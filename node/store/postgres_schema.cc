@@ -113,12 +113,20 @@ CREATE INDEX applications_open_rectifications ON applications (rectification_due
   WHERE rectification_open;
 )sql";
 
+// Migration 3: indexes no query reads, as SQLite's migration 4.
+constexpr std::string_view kMigration3 = R"sql(
+DROP INDEX applications_by_accepting;
+DROP INDEX applications_by_handling;
+DROP INDEX applications_by_created;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& PostgresSchemaMigrations() {
   static const auto* const kMigrations = new std::vector<std::string_view>{
       kMigration1,
       kMigration2,
+      kMigration3,
   };
   return *kMigrations;
 }

@@ -110,6 +110,16 @@ CREATE INDEX applications_open_rectifications ON applications (rectification_due
   WHERE rectification_open = 1;
 )sql";
 
+// Migration 4: indexes no query reads. Every filing wrote three index
+// entries nobody looked up (per-province lists go by applicant or state;
+// nothing orders by created_at), costing B-tree inserts and WAL pages on the
+// hot path (docs/performance.md, issue #14).
+constexpr std::string_view kMigration4 = R"sql(
+DROP INDEX applications_by_accepting;
+DROP INDEX applications_by_handling;
+DROP INDEX applications_by_created;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& NodeSchemaMigrations() {
@@ -119,6 +129,7 @@ const std::vector<std::string_view>& NodeSchemaMigrations() {
       kMigration1,
       kMigration2,
       kMigration3,
+      kMigration4,
   };
   return *kMigrations;
 }
