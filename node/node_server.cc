@@ -166,9 +166,11 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
 
   NodeMetrics* metrics = node->node_metrics_.get();
   absl::StatusOr<NodeStores> stores = OpenNodeStores(
-      config, *node->clock_, [metrics](absl::Duration latency, int batch) {
+      config, *node->clock_,
+      [metrics](absl::Duration latency, int batch) {
         metrics->Commit(absl::ToDoubleSeconds(latency), batch);
-      });
+      },
+      [metrics](const absl::Status& failure) { metrics->StorageFailure(failure); });
   if (!stores.ok()) return stores.status();
   node->stores_ = *std::move(stores);
   node->catalog_ = std::move(node->stores_.catalog);

@@ -12,12 +12,14 @@ namespace tongban::node {
 
 absl::StatusOr<NodeStores> OpenNodeStores(
     const v1::NodeConfig& config, const Clock& clock,
-    std::function<void(absl::Duration commit_latency, int batch_size)> on_commit) {
+    std::function<void(absl::Duration commit_latency, int batch_size)> on_commit,
+    std::function<void(const absl::Status& failure)> on_storage_failure) {
   NodeStores stores;
   if (config.has_postgres()) {
     PostgresDatabaseOptions options;
     options.conninfo = config.postgres().conninfo();
     options.pool_size = config.postgres().pool_size();
+    options.on_storage_failure = on_storage_failure;
     absl::StatusOr<std::unique_ptr<PostgresDatabase>> db = PostgresDatabase::Open(options);
     if (!db.ok()) {
       return absl::Status(db.status().code(), absl::StrCat("postgres: ", db.status().message()));
@@ -34,6 +36,7 @@ absl::StatusOr<NodeStores> OpenNodeStores(
   options.path = config.database_path();
   options.max_batch = config.max_commit_batch();
   options.on_commit = std::move(on_commit);
+  options.on_storage_failure = std::move(on_storage_failure);
   absl::StatusOr<std::unique_ptr<SqliteDatabase>> db = SqliteDatabase::Open(std::move(options));
   if (!db.ok()) return db.status();
   stores.sqlite = *std::move(db);

@@ -34,10 +34,12 @@ struct NodeStores {
 
 // Opens the store of a finished config (FinishNodeConfig). `clock` must
 // outlive the stores; `on_commit` (may be empty) hears SQLite's group
-// commits. Errors as the databases' Open: UNAVAILABLE when PostgreSQL
+// commits, `on_storage_failure` (may be empty) every write either store could
+// not store for a storage reason (full disk, server gone). Errors as the databases' Open: UNAVAILABLE when PostgreSQL
 // cannot be reached, FAILED_PRECONDITION for a schema newer than the build.
 absl::StatusOr<NodeStores> OpenNodeStores(
     const v1::NodeConfig& config, const Clock& clock,
-    std::function<void(absl::Duration commit_latency, int batch_size)> on_commit);
+    std::function<void(absl::Duration commit_latency, int batch_size)> on_commit,
+    std::function<void(const absl::Status& failure)> on_storage_failure = {});
 
 }  // namespace tongban::node

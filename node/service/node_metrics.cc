@@ -3,6 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+
 namespace tongban::node {
 namespace {
 
@@ -39,6 +41,13 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
                         .Register(registry)
                         .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64,
                                                                          128, 256})),
+      store_failures_(prometheus::BuildCounter()
+                          .Name("tongban_store_write_failures_total")
+                          .Help("Writes the store could not store for a storage reason (each "
+                                "answered UNAVAILABLE, nothing acknowledged), by reason.")
+                          .Register(registry)),
+      storage_full_(store_failures_.Add({{"reason", "storage_full"}})),
+      storage_unavailable_(store_failures_.Add({{"reason", "unavailable"}})),
       forwarding_attempts_(prometheus::BuildCounter()
                                .Name("tongban_forwarding_attempts_total")
                                .Help("Outbox deliveries to other provinces attempted, by kind "
@@ -104,6 +113,12 @@ void NodeMetrics::Received(const std::string& kind, bool duplicate) {
 void NodeMetrics::Commit(double seconds, int batch) {
   commit_seconds_.Observe(seconds);
   commit_batch_.Observe(batch);
+}
+
+void NodeMetrics::StorageFailure(const absl::Status& failure) {
+  // Both stores name a full disk this way (SQLITE_FULL; SQLSTATE 53100).
+  const bool full = absl::StrContains(failure.message(), "storage full");
+  (full ? storage_full_ : storage_unavailable_).Increment();
 }
 
 void NodeMetrics::ForwardingAttempt(const std::string& kind, const std::string& result) {

@@ -31,6 +31,9 @@ class NodeMetrics final {
   void Received(const std::string& kind, bool duplicate);
   // One store transaction committed (group commit: `batch` writes in it).
   void Commit(double seconds, int batch);
+  // A write the store could not store for a storage reason:
+  // tongban_store_write_failures_total{reason="storage_full"|"unavailable"}.
+  void StorageFailure(const absl::Status& failure);
   // One delivery attempt of the outbox forwarder: kind application|event,
   // result delivered|transient_error|rejected.
   void ForwardingAttempt(const std::string& kind, const std::string& result);
@@ -47,6 +50,9 @@ class NodeMetrics final {
   prometheus::Family<prometheus::Counter>& received_;
   prometheus::Histogram& commit_seconds_;
   prometheus::Histogram& commit_batch_;
+  prometheus::Family<prometheus::Counter>& store_failures_;
+  prometheus::Counter& storage_full_;
+  prometheus::Counter& storage_unavailable_;
   prometheus::Family<prometheus::Counter>& forwarding_attempts_;
   prometheus::Family<prometheus::Histogram>& forwarding_seconds_;
   prometheus::Family<prometheus::Counter>& dead_letters_;

@@ -139,9 +139,13 @@ void PostgresDatabase::Release(PgConnection* conn) {
 }
 
 absl::Status PostgresDatabase::Write(const Fn& fn, PgIsolation isolation) {
-  return Run(fn, isolation == PgIsolation::kRepeatableRead
-                     ? "BEGIN ISOLATION LEVEL REPEATABLE READ"
-                     : "BEGIN ISOLATION LEVEL READ COMMITTED");
+  absl::Status status = Run(fn, isolation == PgIsolation::kRepeatableRead
+                                    ? "BEGIN ISOLATION LEVEL REPEATABLE READ"
+                                    : "BEGIN ISOLATION LEVEL READ COMMITTED");
+  if (absl::IsUnavailable(status) && options_.on_storage_failure) {
+    options_.on_storage_failure(status);
+  }
+  return status;
 }
 
 absl::Status PostgresDatabase::Read(const Fn& fn) {

@@ -65,6 +65,10 @@ struct PostgresDatabaseOptions {
   int reconnect_attempts = 3;
   absl::Duration reconnect_backoff = absl::Milliseconds(100);
   std::vector<std::string_view> migrations = PostgresSchemaMigrations();
+  // Called once per write transaction that ended UNAVAILABLE (the server
+  // unreachable, its disk full, a COMMIT whose outcome is unknown), on the
+  // caller's thread; must be cheap and must not call into the database.
+  std::function<void(const absl::Status& failure)> on_storage_failure;
 };
 
 enum class PgIsolation { kReadCommitted, kRepeatableRead };

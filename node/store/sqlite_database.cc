@@ -314,6 +314,11 @@ void SqliteDatabase::RunBatch(const std::vector<PendingWrite*>& batch) {
   auto fail_all = [&](const absl::Status& error) {
     for (PendingWrite* w : batch) {
       if (w->status.ok()) w->status = error;
+      // UNAVAILABLE is how this file names a storage failure (SqliteError);
+      // a write its own function refused keeps its own code.
+      if (absl::IsUnavailable(w->status) && options_.on_storage_failure) {
+        options_.on_storage_failure(w->status);
+      }
     }
   };
   if (absl::Status s = RunCached(writer_conn_, "BEGIN IMMEDIATE"); !s.ok()) {
@@ -332,7 +337,15 @@ void SqliteDatabase::RunBatch(const std::vector<PendingWrite*>& batch) {
     // transaction: the earlier writes of the batch are gone, so none of the
     // batch may be acknowledged.
     if (!s.ok() || sqlite3_get_autocommit(writer_conn_)) {
-      if (s.ok()) s = absl::UnavailableError("the write transaction was rolled back by SQLite");
+      if (sqlite3_get_autocommit(writer_conn_)) {
+        // SQLite rolled the whole transaction back (full disk, I/O error):
+        // the savepoint statements then fail too ("no such savepoint"), but
+        // the cause is the write's own error, a storage failure for all.
+        const absl::Status cause = w->status.ok() ? s : w->status;
+        s = absl::UnavailableError(absl::StrCat(
+            "the write transaction was rolled back by SQLite: ",
+            cause.ok() ? "no error reported" : cause.message()));
+      }
       fail_all(
           absl::Status(s.code(), absl::StrCat("write batch not committed, retry: ", s.message())));
       if (!sqlite3_get_autocommit(writer_conn_)) SqliteExec(writer_conn_, "ROLLBACK").IgnoreError();

@@ -65,6 +65,10 @@ struct SqliteDatabaseOptions {
   // from BEGIN to the end of COMMIT and the number of writes in the batch.
   // Must be cheap and must not call into the database.
   std::function<void(absl::Duration commit_latency, int batch_size)> on_commit;
+  // Called on the writer thread once per write that the storage could not
+  // store (full disk, I/O error, a lock held too long), never for a write its
+  // own function refused. Same rules as on_commit.
+  std::function<void(const absl::Status& failure)> on_storage_failure;
 };
 
 // Counters for metrics; monotonic except last_batch_size.

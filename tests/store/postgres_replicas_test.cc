@@ -379,6 +379,38 @@ TEST(PostgresDatabaseTest, ReplicasStartingAtOnceMigrateOnce) {
       << refused.status();
 }
 
+// A full database disk (SQLSTATE 53100, raised here as the server raises it)
+// is UNAVAILABLE naming storage, and on_storage_failure (the node's
+// tongban_store_write_failures_total) hears it; a write its own function
+// refused is not a storage failure.
+TEST(PostgresDatabaseTest, AFullDiskIsUnavailableNamingStorageAndCounted) {
+  auto scratch = ScratchPostgresDatabase::Create();
+  ASSERT_TRUE(scratch.ok()) << scratch.status();
+  std::vector<absl::Status> failures;
+  PostgresDatabaseOptions options;
+  options.conninfo = (*scratch)->conninfo();
+  options.on_storage_failure = [&](const absl::Status& failure) { failures.push_back(failure); };
+  auto db = PostgresDatabase::Open(options);
+  ASSERT_TRUE(db.ok()) << db.status();
+
+  EXPECT_TRUE(absl::IsInvalidArgument((*db)->Write(
+      [](PgConnection&) { return absl::InvalidArgumentError("refused by its function"); })));
+  EXPECT_TRUE(failures.empty());
+
+  absl::Status full = (*db)->Write([](PgConnection& conn) {
+    return conn
+        .Exec("DO $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = '53100'; "
+              "END $$")
+        .status();
+  });
+  EXPECT_TRUE(absl::IsUnavailable(full)) << full;
+  EXPECT_NE(full.message().find("storage full"), std::string::npos) << full;
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0], full);
+  // The database works on once the disk has room again.
+  EXPECT_TRUE((*db)->Write([](PgConnection& conn) { return conn.Exec("SELECT 1").status(); }).ok());
+}
+
 TEST(PostgresDatabaseTest, ABrokenConnectionIsReestablished) {
   auto db = BackendDatabase::Open(StoreBackend::kPostgres);
   ASSERT_TRUE(db.ok()) << db.status();

@@ -147,10 +147,24 @@ TEST(SqliteDatabaseTest, NewerSchemaThanTheCodeKnowsIsRefused) {
 // exactly as it reports a full file system) refuses the write as UNAVAILABLE
 // naming storage, keeps what was committed, and the database works again
 // once there is room.
+// on_storage_failure (the node's tongban_store_write_failures_total) hears
+// the refused write, and not a write its own function refused.
 TEST(SqliteDatabaseTest, AFullDiskIsUnavailableNamingStorageAndLosesNothing) {
   TempDir dir;
-  auto db = OpenWith(dir.File("node.db"), {kTableT});
-  ASSERT_NE(db, nullptr);
+  std::atomic<int> storage_failures{0};
+  SqliteDatabaseOptions options;
+  options.path = dir.File("node.db");
+  options.migrations = {kTableT};
+  options.on_storage_failure = [&](const absl::Status& failure) {
+    EXPECT_TRUE(absl::IsUnavailable(failure)) << failure;
+    ++storage_failures;
+  };
+  auto opened = SqliteDatabase::Open(std::move(options));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<SqliteDatabase> db = *std::move(opened);
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      db->Write([](sqlite3*) { return absl::InvalidArgumentError("refused by its function"); })));
+  EXPECT_EQ(storage_failures.load(), 0);
   ASSERT_TRUE(db->Write([](sqlite3* c) { return InsertKey(c, "before"); }).ok());
   ASSERT_TRUE(db->Write([](sqlite3* c) {
                   return SqliteExec(c, "PRAGMA max_page_count = 1");  // capped at its size now
@@ -161,6 +175,7 @@ TEST(SqliteDatabaseTest, AFullDiskIsUnavailableNamingStorageAndLosesNothing) {
   }
   EXPECT_TRUE(absl::IsUnavailable(full)) << full;
   EXPECT_NE(full.message().find("storage full"), std::string::npos) << full;
+  EXPECT_EQ(storage_failures.load(), 1);
   EXPECT_EQ(Keys(*db).count("before"), 1u);
   ASSERT_TRUE(db->Write([](sqlite3* c) { return SqliteExec(c, "PRAGMA max_page_count = 1000000"); })
                   .ok());
