@@ -15,6 +15,8 @@
 #   TONGBAN_FUZZ_KEEP      directory to keep the grown corpora in (default: discarded)
 #   TONGBAN_FUZZ_JOBS      build parallelism (default nproc)
 #   TONGBAN_FUZZ_NO_INSTALL=1  do not install missing Debian packages
+#   TONGBAN_FUZZ_BUILD_ONLY=1  build the targets and stop (tests/run-all.sh
+#                          builds them beside ctest, then fuzzes)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -41,6 +43,7 @@ exes=()
 for t in "${TARGETS[@]}"; do exes+=("fuzz_$t"); done
 cmake --build "$BUILD" -j"$JOBS" --target "${exes[@]}"
 echo "==> fuzz build took $(( $(date +%s) - start )) s"
+[ "${TONGBAN_FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
 mkdir -p "$CRASHES"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/tongban-fuzz-XXXXXX")
