@@ -170,4 +170,13 @@ absl::Status ValidatePageSize(absl::string_view field, int value, int* out) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateAfterSequence(absl::string_view field, int64_t value) {
+  if (value >= 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field,
+                   " must be 0 (the whole history) or the sequence of the last message "
+                   "received, not ",
+                   value));
+}
+
 }  // namespace tongban

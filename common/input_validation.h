@@ -45,4 +45,8 @@ std::string Shown(absl::string_view value);
 // Page size 0 (= default) .. 200; returns the effective size through `out`.
 absl::Status ValidatePageSize(absl::string_view field, int value, int* out);
 
+// A watch's resume point (WatchApplication, WatchMyApplication): 0 (the whole
+// history) or the sequence of the last message received.
+absl::Status ValidateAfterSequence(absl::string_view field, int64_t value);
+
 }  // namespace tongban

@@ -83,6 +83,10 @@ absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
   if (e->https_io_threads() == 0) e->set_https_io_threads(2);
   if (e->https_hsts_max_age_seconds() == 0) e->set_https_hsts_max_age_seconds(31536000);
   if (e->max_calls_in_flight_per_address() == 0) e->set_max_calls_in_flight_per_address(32);
+  if (e->max_watches_per_citizen() == 0) e->set_max_watches_per_citizen(5);
+  if (e->max_watches() == 0) e->set_max_watches(10000);
+  if (e->watch_heartbeat_seconds() == 0) e->set_watch_heartbeat_seconds(15);
+  if (e->watch_max_stream_seconds() == 0) e->set_watch_max_stream_seconds(1800);
   if (e->cors_allowed_headers().empty()) {
     for (const std::string& h : edge::DefaultCorsAllowedHeaders()) e->add_cors_allowed_headers(h);
   }
@@ -116,8 +120,12 @@ absl::Status FinishPublicEdge(v1::PublicEdgeConfig* e) {
         InRange("public_edge.https_body_timeout_ms", e->https_body_timeout_ms(), 100, 600000),
         InRange("public_edge.https_max_header_bytes", e->https_max_header_bytes(), 1024, 1048576),
         InRange("public_edge.https_io_threads", e->https_io_threads(), 1, 64),
-        InRange("public_edge.max_calls_in_flight_per_address",
-                e->max_calls_in_flight_per_address(), 1, 100000),
+        InRange("public_edge.max_calls_in_flight_per_address", e->max_calls_in_flight_per_address(),
+                1, 100000),
+        InRange("public_edge.max_watches_per_citizen", e->max_watches_per_citizen(), 1, 1000),
+        InRange("public_edge.max_watches", e->max_watches(), 1, 1000000),
+        InRange("public_edge.watch_heartbeat_seconds", e->watch_heartbeat_seconds(), 1, 300),
+        InRange("public_edge.watch_max_stream_seconds", e->watch_max_stream_seconds(), 10, 86400),
         InRange("public_edge.https_hsts_max_age_seconds", e->https_hsts_max_age_seconds(), -1,
                 1000000000)}) {
     if (!s.ok()) return s;

@@ -64,11 +64,16 @@ class RunningGateway final : public GatewayServer {
     // accepting; calls arriving meanwhile are still served.
     std::this_thread::sleep_for(std::chrono::milliseconds(drain_delay_ms_));
     const absl::Time grace = absl::Now() + absl::Seconds(grace_seconds_);
+    // Open watches end now (OK: their apps resume at another replica) rather
+    // than hold the shutdown for the grace period.
+    if (watch_limits_ != nullptr) watch_limits_->DrainAll();
     // Our accept loop stops first: gRPC would not close a connection handed
     // to it once shut down.
     if (public_listener_ != nullptr) public_listener_->Stop();
     if (public_server_ != nullptr) public_server_->Shutdown(absl::ToChronoTime(grace));
     if (rest_ != nullptr) rest_->Stop();  // waits for requests in flight
+    // Watches end with their servers; their relays finish right after.
+    if (watch_limits_ != nullptr) watch_limits_->WaitAllClosed(absl::Seconds(5));
     server_->Shutdown(absl::ToChronoTime(grace));
     server_->Wait();
     if (public_server_ != nullptr) public_server_->Wait();
@@ -96,6 +101,9 @@ class RunningGateway final : public GatewayServer {
   std::unique_ptr<CitizenTokenVerifier> token_verifier_;
   std::unique_ptr<edge::RateLimiter> rate_limiter_;
   std::unique_ptr<edge::EdgeMetrics> edge_metrics_;
+  // Watch streams of both faces: outlives the API and the servers, whose
+  // watches hold places in it until they end.
+  std::unique_ptr<edge::WatchLimits> watch_limits_;
   std::unique_ptr<edge::CitizenApi> citizen_api_;
   std::unique_ptr<edge::CallsInFlight> calls_in_flight_;  // both faces
   std::unique_ptr<edge::CitizenGate> citizen_gate_;
@@ -156,6 +164,15 @@ absl::Status StartPublicEdge(const v1::GatewayConfig& config, RunningGateway* gw
   gw->edge_metrics_ = std::make_unique<edge::EdgeMetrics>(*gw->registry_);
   edge::CitizenApiOptions api_options;
   api_options.node_deadline = absl::Milliseconds(config.node_deadline_ms());
+  gw->watch_limits_ = std::make_unique<edge::WatchLimits>(
+      e.max_watches_per_citizen() > 0 ? e.max_watches_per_citizen() : 5,
+      e.max_watches() > 0 ? e.max_watches() : 10000, gw->registry_.get());
+  api_options.watches = gw->watch_limits_.get();
+  if (e.watch_heartbeat_seconds() > 0)
+    api_options.watch_heartbeat_seconds = e.watch_heartbeat_seconds();
+  if (e.watch_max_stream_seconds() > 0) {
+    api_options.watch_max_stream = absl::Seconds(e.watch_max_stream_seconds());
+  }
   gw->citizen_api_ = std::make_unique<edge::CitizenApi>(caller, gw->query_.get(), api_options);
   gw->calls_in_flight_ =
       std::make_unique<edge::CallsInFlight>(e.max_calls_in_flight_per_address());

@@ -109,6 +109,23 @@ absl::StatusOr<v1::NodeConfig> FinishNodeConfig(v1::NodeConfig c) {
     return absl::InvalidArgumentError(absl::StrCat(
         "rating.rectification_working_days must be 1 to ", kMaxRectificationWorkingDays));
   }
+  v1::WatchConfig* w = c.mutable_watch();
+  if (w->heartbeat_seconds() == 0) w->set_heartbeat_seconds(15);
+  if (w->heartbeat_seconds() < 1 || w->heartbeat_seconds() > 300) {
+    return absl::InvalidArgumentError("watch.heartbeat_seconds must be 1 to 300");
+  }
+  if (w->max_watches() == 0) w->set_max_watches(10000);
+  if (w->max_watches() < 1 || w->max_watches() > 1000000) {
+    return absl::InvalidArgumentError("watch.max_watches must be 1 to 1000000");
+  }
+  if (w->max_stream_seconds() == 0) w->set_max_stream_seconds(3600);
+  if (w->max_stream_seconds() < 10 || w->max_stream_seconds() > 86400) {
+    return absl::InvalidArgumentError("watch.max_stream_seconds must be 10 to 86400");
+  }
+  if (w->poll_ms() == 0 && c.has_postgres()) w->set_poll_ms(1000);
+  if (w->poll_ms() != 0 && (w->poll_ms() < 100 || w->poll_ms() > 60000)) {
+    return absl::InvalidArgumentError("watch.poll_ms must be 0 (none) or 100 to 60000");
+  }
   return c;
 }
 

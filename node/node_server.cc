@@ -31,6 +31,7 @@
 #include "service/guide_resolver.h"
 #include "service/node_admin_service.h"
 #include "service/node_metrics.h"
+#include "service/notifying_application_store.h"
 #include "service/outbox_forwarder.h"
 #include "node_stores.h"
 #include "structured_log.h"
@@ -100,6 +101,8 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<WorkingDayCalendar> calendar_;
   NodeStores stores_;  // the databases; catalog_ and applications_ are taken from it
   std::unique_ptr<CatalogStore> catalog_;
+  // Declared before the store that notifies it, so that it outlives it.
+  std::unique_ptr<ApplicationWatchHub> watch_hub_;
   std::unique_ptr<ApplicationStore> applications_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
@@ -174,7 +177,13 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   if (!stores.ok()) return stores.status();
   node->stores_ = *std::move(stores);
   node->catalog_ = std::move(node->stores_.catalog);
-  node->applications_ = std::move(node->stores_.applications);
+  // Open WatchApplication streams are woken by every committed write.
+  // (0s are the defaults FinishNodeConfig fills in, for configs built in code.)
+  const v1::WatchConfig& watch = config.watch();
+  node->watch_hub_ = std::make_unique<ApplicationWatchHub>(
+      node->clock_.get(), watch.max_watches() > 0 ? watch.max_watches() : 10000);
+  node->applications_ = std::make_unique<NotifyingApplicationStore>(
+      std::move(node->stores_.applications), node->watch_hub_.get());
   if (!config.demo_catalog_dir().empty()) {
     std::string summary;
     absl::Status seeded =
@@ -261,6 +270,14 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   deps.calendar = node->calendar_.get();
   deps.rating_default_after_days = config.rating().default_after_days();
   deps.rectification_working_days = config.rating().rectification_working_days();
+  deps.watch_hub = node->watch_hub_.get();
+  if (watch.heartbeat_seconds() > 0) {
+    deps.watch.default_heartbeat = absl::Seconds(watch.heartbeat_seconds());
+  }
+  if (watch.max_stream_seconds() > 0) {
+    deps.watch.max_stream = absl::Seconds(watch.max_stream_seconds());
+  }
+  if (watch.poll_ms() > 0) deps.watch.poll = absl::Milliseconds(watch.poll_ms());
   node->application_service_ = std::make_unique<ApplicationServiceImpl>(deps);
   node->federation_service_ = std::make_unique<FederationServiceImpl>(
       node->authz_.get(), node->applications_.get(), node->catalog_.get(), node->clock_.get(), metrics,

@@ -565,4 +565,36 @@ grpc::Status CitizenApi::RateMyApplication(const CitizenCaller& caller,
   });
 }
 
+grpc::Status CitizenApi::StartWatch(const CitizenCaller& caller,
+                                    const v1::WatchMyApplicationRequest& req, WatchSink* sink,
+                                    std::shared_ptr<WatchRelay>* relay) {
+  return Logged(caller, "WatchMyApplication", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req.application_id());
+    if (!id.ok()) return ToGrpcStatus(id.status());
+    absl::Status after = ValidateAfterSequence("after_sequence", req.after_sequence());
+    if (!after.ok()) return ToGrpcStatus(after);
+    if (options_.watches == nullptr) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "watching applications is not available");
+    }
+    absl::StatusOr<WatchLimits::Slot> slot = options_.watches->Acquire(caller.citizen_id);
+    if (!slot.ok()) return ToGrpcStatus(slot.status());
+    WatchRelayParams p;
+    p.citizen_id = caller.citizen_id;
+    p.request_id = caller.request_id;
+    p.application_id = req.application_id();
+    // The accepting province holds the whole history: its own events and
+    // every event the handling province delivers back through the outbox.
+    p.accepting_province = id->accepting_province;
+    p.after_sequence = req.after_sequence();
+    p.heartbeat_seconds = options_.watch_heartbeat_seconds;
+    p.max_stream = options_.watch_max_stream;
+    absl::StatusOr<std::shared_ptr<WatchRelay>> started =
+        WatchRelay::Start(nodes_, std::move(p), std::move(*slot), sink);
+    if (!started.ok()) return ToGrpcStatus(started.status());
+    *relay = std::move(*started);
+    return grpc::Status::OK;
+  });
+}
+
 }  // namespace tongban::edge

@@ -18,6 +18,8 @@
 #include "query_service.h"
 #include "structured_log.h"
 #include "tongban/v1/citizen.pb.h"
+#include "watch_limits.h"
+#include "watch_relay.h"
 
 namespace tongban::edge {
 
@@ -39,6 +41,12 @@ struct CitizenApiOptions {
   // Where each call's "citizen.call" line goes (not owned; must outlive the
   // API). nullptr = the API's own EventLog("gateway") on stderr.
   EventLog* log = nullptr;
+  // WatchMyApplication: the open streams' limits and metrics (not owned;
+  // null = watching is unavailable), the heartbeat asked of the node and
+  // each stream's lifetime.
+  WatchLimits* watches = nullptr;
+  int watch_heartbeat_seconds = 15;
+  absl::Duration watch_max_stream = absl::Minutes(30);
 };
 
 // SubmitMyApplication's idempotency key: the body's, else the caller's
@@ -82,6 +90,14 @@ class CitizenApi {
   grpc::Status RateMyApplication(const CitizenCaller& caller,
                                  const v1::RateMyApplicationRequest& req,
                                  v1::RateMyApplicationResponse* resp);
+  // WatchMyApplication, for either face: checks the call, takes a place in
+  // the watch limits and starts relaying the accepting province's
+  // WatchApplication stream to `sink` (watch_relay.h). A status other than
+  // OK means nothing was started, and the face answers it; on OK `*relay`
+  // is the running watch, which ends through sink->End.
+  grpc::Status StartWatch(const CitizenCaller& caller, const v1::WatchMyApplicationRequest& req,
+                          WatchSink* sink, std::shared_ptr<WatchRelay>* relay);
+  const CitizenApiOptions& options() const { return options_; }
 
  private:
   absl::Time NodeDeadline(const CitizenCaller& caller) const;

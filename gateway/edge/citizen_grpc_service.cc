@@ -9,6 +9,80 @@
 #include "tongban/v1/api_options.pb.h"
 
 namespace tongban::edge {
+namespace {
+
+// One WatchMyApplication stream on the public gRPC port: the relay's sink.
+// Deliver starts the one write in flight; its completion asks the relay for
+// the next message. Threads: gRPC's callback threads; `mu_` guards the
+// relay pointers.
+class GrpcWatch final : public grpc::ServerWriteReactor<v1::WatchMyApplicationResponse>,
+                        public WatchSink {
+ public:
+  explicit GrpcWatch(WatchLimits* limits) : limits_(limits) {}
+
+  // A watch refused before it started.
+  void Refuse(const grpc::Status& status) { Finish(status); }
+
+  void SetRelay(std::shared_ptr<WatchRelay> relay) {
+    absl::MutexLock lock(&mu_);
+    if (!ended_) relay_ = std::move(relay);
+  }
+
+  void Deliver(WatchRelay* relay, const v1::WatchMyApplicationResponse& m) override {
+    {
+      absl::MutexLock lock(&mu_);
+      out_ = m;
+      writing_for_ = relay;
+    }
+    if (limits_ != nullptr) limits_->MessageSent("grpc", m.heartbeat());
+    StartWrite(&out_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    WatchRelay* relay = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      std::swap(relay, writing_for_);
+    }
+    // Valid: the relay waits for this answer before it can end.
+    if (relay == nullptr) return;
+    if (ok) {
+      relay->Next();
+    } else {
+      relay->WriteFailed();
+    }
+  }
+
+  void End(const grpc::Status& status) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ended_ = true;
+      relay_.reset();
+    }
+    Finish(status.ok() ? status : WithErrorDetails(status));
+  }
+
+  void OnCancel() override {
+    std::shared_ptr<WatchRelay> relay;
+    {
+      absl::MutexLock lock(&mu_);
+      relay = relay_;
+    }
+    if (relay != nullptr) relay->Cancel();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  WatchLimits* const limits_;
+  absl::Mutex mu_;
+  std::shared_ptr<WatchRelay> relay_ ABSL_GUARDED_BY(mu_);
+  WatchRelay* writing_for_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  v1::WatchMyApplicationResponse out_;  // the write in flight
+};
+
+}  // namespace
 
 std::string PeerAddress(const std::string& grpc_peer) {
   absl::string_view p = grpc_peer;
@@ -118,6 +192,36 @@ grpc::Status CitizenGrpcService::RateMyApplication(grpc::ServerContext* ctx,
                                                    const v1::RateMyApplicationRequest* req,
                                                    v1::RateMyApplicationResponse* resp) {
   return Handle(ctx, "RateMyApplication", *req, resp, &CitizenApi::RateMyApplication);
+}
+
+grpc::ServerWriteReactor<v1::WatchMyApplicationResponse>* CitizenGrpcService::WatchMyApplication(
+    grpc::CallbackServerContext* ctx, const v1::WatchMyApplicationRequest* req) {
+  auto* watch = new GrpcWatch(api_->options().watches);
+  const std::string request_id = ChooseRequestId(ctx->client_metadata());
+  ctx->AddInitialMetadata(kRequestIdMetadata, request_id);
+  std::string authorization;
+  auto found = ctx->client_metadata().find("authorization");
+  if (found != ctx->client_metadata().end()) {
+    authorization.assign(found->second.data(), found->second.size());
+  }
+  Admission a = gate_->Admit(authorization, /*anonymous=*/false, PeerAddress(ctx->peer()),
+                             absl::FromChrono(ctx->deadline()));
+  if (!a.status.ok()) {
+    if (a.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ctx->AddTrailingMetadata("retry-after", RetryAfterSeconds(a.retry_after));
+    }
+    watch->Refuse(WithErrorDetails(a.status));
+    return watch;
+  }
+  a.caller.request_id = request_id;
+  std::shared_ptr<WatchRelay> relay;
+  grpc::Status started = api_->StartWatch(a.caller, *req, watch, &relay);
+  if (!started.ok()) {
+    watch->Refuse(WithErrorDetails(started));
+    return watch;
+  }
+  watch->SetRelay(std::move(relay));
+  return watch;
 }
 
 }  // namespace tongban::edge

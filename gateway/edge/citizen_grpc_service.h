@@ -15,7 +15,10 @@
 
 namespace tongban::edge {
 
-class CitizenGrpcService final : public v1::CitizenService::Service {
+// WatchMyApplication runs on gRPC's callback API (a watch must not hold a
+// thread of the synchronous pool); the other methods are synchronous.
+class CitizenGrpcService final : public v1::CitizenService::WithCallbackMethod_WatchMyApplication<
+                                     v1::CitizenService::Service> {
  public:
   // Pointers are not owned and must outlive the service; `calls` may be
   // null (no per-address limit on calls in flight).
@@ -45,6 +48,10 @@ class CitizenGrpcService final : public v1::CitizenService::Service {
                                      v1::WithdrawMyApplicationResponse* resp) override;
   grpc::Status RateMyApplication(grpc::ServerContext* ctx, const v1::RateMyApplicationRequest* req,
                                  v1::RateMyApplicationResponse* resp) override;
+  // Not counted as a call in flight (watches have their own limits,
+  // public_edge.max_watches_per_citizen and max_watches).
+  grpc::ServerWriteReactor<v1::WatchMyApplicationResponse>* WatchMyApplication(
+      grpc::CallbackServerContext* ctx, const v1::WatchMyApplicationRequest* req) override;
 
  private:
   template <typename Request, typename Response>

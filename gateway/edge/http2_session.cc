@@ -74,6 +74,7 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
     auto self = shared_from_this();
     asio::post(stream_.get_executor(), [self] {
       self->closing_ = true;
+      self->CancelBodies();  // streamed answers end when their producers stop
       if (self->in_handler_ == 0) {
         nghttp2_session_terminate_session(self->session_, NGHTTP2_NO_ERROR);
         self->Flush();
@@ -90,7 +91,85 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
     Clock::time_point started;
     std::string response_body;
     size_t sent = 0;
+    // A streamed body (HttpBodyStream): the chunk being sent, whose `done`
+    // runs once nghttp2 took all of it (within the flow-control window).
+    std::shared_ptr<HttpBodyStream> body_stream;
+    std::string chunk;
+    size_t chunk_sent = 0;
+    std::function<void(bool)> chunk_done;
+    Clock::time_point chunk_since;
+    bool body_ended = false;      // End: EOF after the chunk
+    bool deferred = false;        // nghttp2 waits for resume_data
+    bool body_cancelled = false;  // Cancel was called
   };
+
+  // The producer's side of a streamed body: hops onto the session's strand.
+  class Writer final : public HttpStreamWriter {
+   public:
+    Writer(const std::shared_ptr<Http2Session>& session, int32_t stream_id)
+        : session_(session), stream_id_(stream_id) {}
+    void Write(std::string chunk, std::function<void(bool)> done) override {
+      std::shared_ptr<Http2Session> s = session_.lock();
+      if (s == nullptr) return done(false);
+      asio::post(s->stream_.get_executor(),
+                 [s, id = stream_id_, chunk = std::move(chunk), done = std::move(done)]() mutable {
+                   s->WriteChunk(id, std::move(chunk), std::move(done));
+                 });
+    }
+    void End() override {
+      std::shared_ptr<Http2Session> s = session_.lock();
+      if (s == nullptr) return;
+      asio::post(s->stream_.get_executor(), [s, id = stream_id_] { s->EndBody(id); });
+    }
+
+   private:
+    std::weak_ptr<Http2Session> session_;
+    const int32_t stream_id_;
+  };
+
+  void WriteChunk(int32_t stream_id, std::string chunk, std::function<void(bool)> done) {
+    auto it = streams_.find(stream_id);
+    if (closed_ || it == streams_.end() || it->second.body_cancelled) return done(false);
+    Stream& s = it->second;
+    s.chunk = std::move(chunk);
+    s.chunk_sent = 0;
+    s.chunk_done = std::move(done);
+    s.chunk_since = Clock::now();
+    Resume(stream_id, s);
+  }
+
+  void EndBody(int32_t stream_id) {
+    auto it = streams_.find(stream_id);
+    if (closed_ || it == streams_.end()) return;
+    it->second.body_ended = true;
+    Resume(stream_id, it->second);
+  }
+
+  void Resume(int32_t stream_id, Stream& s) {
+    if (s.deferred) {
+      s.deferred = false;
+      nghttp2_session_resume_data(session_, stream_id);
+    }
+    Flush();
+  }
+
+  // Tells a streamed body's producer to stop and fails its pending chunk;
+  // posted, as this may run inside an nghttp2 callback.
+  void CancelBody(Stream& s) {
+    if (s.body_stream == nullptr || s.body_cancelled) return;
+    s.body_cancelled = true;
+    std::function<void(bool)> done = std::move(s.chunk_done);
+    s.chunk_done = nullptr;
+    std::shared_ptr<HttpBodyStream> body = s.body_stream;
+    asio::post(stream_.get_executor(), [body, done = std::move(done)] {
+      if (done) done(false);
+      body->Cancel();
+    });
+  }
+
+  void CancelBodies() {
+    for (auto& [id, s] : streams_) CancelBody(s);
+  }
 
   static Http2Session* Self(void* user_data) { return static_cast<Http2Session*>(user_data); }
 
@@ -157,7 +236,10 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
   }
 
   static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
-    Self(user_data)->streams_.erase(stream_id);
+    Http2Session* self = Self(user_data);
+    auto it = self->streams_.find(stream_id);
+    if (it != self->streams_.end()) self->CancelBody(it->second);
+    self->streams_.erase(stream_id);
     return 0;
   }
 
@@ -209,6 +291,27 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
     auto it = self->streams_.find(stream_id);
     if (it == self->streams_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     Stream& s = it->second;
+    if (s.body_stream != nullptr) {
+      if (s.chunk_sent < s.chunk.size()) {
+        const size_t n = std::min(length, s.chunk.size() - s.chunk_sent);
+        std::copy_n(s.chunk.data() + s.chunk_sent, n, buf);
+        s.chunk_sent += n;
+        if (s.chunk_sent == s.chunk.size()) {
+          s.chunk.clear();
+          s.chunk_sent = 0;
+          std::function<void(bool)> done = std::move(s.chunk_done);
+          s.chunk_done = nullptr;
+          if (done) asio::post(self->stream_.get_executor(), [done] { done(true); });
+        }
+        return static_cast<ssize_t>(n);
+      }
+      if (s.body_ended) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return 0;
+      }
+      s.deferred = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
     const size_t n = std::min(length, s.response_body.size() - s.sent);
     std::copy_n(s.response_body.data() + s.sent, n, buf);
     s.sent += n;
@@ -222,6 +325,7 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
     Stream& s = it->second;
     s.response_body = std::move(r.body);
     s.sent = 0;
+    s.body_stream = std::move(r.stream);
     // Lower-case names (RFC 9113 §8.2.1); connection-specific fields dropped.
     std::vector<std::pair<std::string, std::string>> fields;
     fields.emplace_back(":status", std::to_string(r.status));
@@ -233,7 +337,9 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
       if (lower == "connection" || lower == "keep-alive" || lower == "transfer-encoding") continue;
       fields.emplace_back(std::move(lower), std::move(value));
     }
-    fields.emplace_back("content-length", std::to_string(s.response_body.size()));
+    if (s.body_stream == nullptr) {
+      fields.emplace_back("content-length", std::to_string(s.response_body.size()));
+    }
     std::vector<nghttp2_nv> nv;
     nv.reserve(fields.size());
     for (auto& [name, value] : fields) {
@@ -243,8 +349,14 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
     nghttp2_data_provider provider;
     provider.source.ptr = nullptr;
     provider.read_callback = ReadBody;
-    nghttp2_submit_response(session_, stream_id, nv.data(), nv.size(),
-                            s.response_body.empty() ? nullptr : &provider);
+    nghttp2_submit_response(
+        session_, stream_id, nv.data(), nv.size(),
+        s.response_body.empty() && s.body_stream == nullptr ? nullptr : &provider);
+    if (s.body_stream != nullptr) {
+      std::shared_ptr<HttpBodyStream> body = s.body_stream;
+      body->Start(std::make_shared<Writer>(shared_from_this(), stream_id));
+      if (closing_) CancelBody(s);
+    }
   }
 
   void Read() {
@@ -302,10 +414,18 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
       bool any_open = false;
       const auto request_limit =
           absl::ToChronoMilliseconds(self->o_.header_timeout + self->o_.body_timeout);
+      const auto write_limit = absl::ToChronoMilliseconds(self->o_.write_timeout);
       for (const auto& [id, s] : self->streams_) {
         any_open = true;
         if (!s.answered && now - s.started > request_limit) expired = true;
+        // A streamed chunk the client does not take (a closed flow-control
+        // window) for the write timeout ends that stream only.
+        if (s.body_stream != nullptr && !s.chunk.empty() && now - s.chunk_since > write_limit) {
+          ++self->server_->stats.timeouts;
+          nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        }
       }
+      self->Flush();
       if (!any_open && self->in_handler_ == 0 && !self->writing_ &&
           now - self->last_activity_ > absl::ToChronoMilliseconds(self->o_.keep_alive_timeout)) {
         expired = true;
@@ -325,6 +445,7 @@ class Http2Session : public Connection, public std::enable_shared_from_this<Http
   void Close() {
     if (closed_) return;
     closed_ = true;
+    CancelBodies();
     timer_.cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).socket().shutdown(asio::ip::tcp::socket::shutdown_both,

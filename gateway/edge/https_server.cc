@@ -182,6 +182,8 @@ class Http1Session : public Connection, public std::enable_shared_from_this<Http
     auto self = shared_from_this();
     asio::post(stream_.get_executor(), [self] {
       self->closing_ = true;
+      // A streamed answer ends when its producer stops: ask it to.
+      if (self->streaming_) self->CancelBody();
       if (self->busy_ || self->closed_) return;  // closes after its answer
       // Idle, a read pending: no TLS close_notify exchange (it would wait
       // behind that read), just the socket.
@@ -332,6 +334,7 @@ class Http1Session : public Connection, public std::enable_shared_from_this<Http
   }
 
   void Write(HttpResponse r, bool close) {
+    if (r.stream != nullptr) return WriteStreamed(std::move(r), close);
     busy_ = true;
     close = close || closing_ || server_->stopping();
     auto res = std::make_shared<http::response<http::string_body>>();
@@ -355,11 +358,134 @@ class Http1Session : public Connection, public std::enable_shared_from_this<Http
     });
   }
 
+  // A streamed body (HttpBodyStream): the head now, chunked (HTTP/1.0: the
+  // connection delimits it), then each chunk as its producer writes it.
+  void WriteStreamed(HttpResponse r, bool close) {
+    busy_ = true;
+    streaming_ = true;
+    body_cancelled_ = false;
+    body_started_ = false;
+    chunked_ = version_ >= 11;
+    stream_close_ = close || !chunked_ || closing_ || server_->stopping();
+    struct Head {
+      http::response<http::empty_body> res;
+      std::optional<http::response_serializer<http::empty_body>> serializer;
+    };
+    auto head = std::make_shared<Head>();
+    head->res.result(static_cast<unsigned>(r.status));
+    head->res.version(chunked_ ? 11 : 10);
+    for (const auto& [name, value] : server_->fixed_headers()) head->res.set(name, value);
+    for (auto& [name, value] : r.headers) head->res.insert(name, value);
+    head->res.keep_alive(!stream_close_);
+    if (chunked_) head->res.chunked(true);
+    head->serializer.emplace(head->res);
+    body_ = std::move(r.stream);
+    // Between chunks no read or write of ours is pending to keep the session
+    // alive (the producer's writer holds it weakly): hold it until the end.
+    streaming_self_ = shared_from_this();
+    tcp().expires_after(absl::ToChronoMilliseconds(o_.write_timeout));
+    auto self = shared_from_this();
+    http::async_write_header(
+        stream_, *head->serializer, [self, head](beast::error_code ec, size_t) {
+          self->tcp().expires_never();
+          // The producer starts in every case, so that it always gets Start
+          // before Cancel, and ends through End.
+          std::shared_ptr<HttpBodyStream> body = self->body_;
+          self->body_started_ = true;
+          body->Start(std::make_shared<Writer>(self));
+          if (ec || self->body_cancelled_) {  // failed, or Shutdown while the head was written
+            self->body_cancelled_ = true;
+            body->Cancel();
+          }
+          if (ec) {
+            if (ec == beast::error::timeout) ++self->server_->stats.timeouts;
+            return self->Close();
+          }
+        });
+  }
+
+  // The producer's side of a streamed body: hops onto the connection's strand.
+  class Writer final : public HttpStreamWriter {
+   public:
+    explicit Writer(const std::shared_ptr<Http1Session>& session) : session_(session) {}
+    void Write(std::string chunk, std::function<void(bool)> done) override {
+      std::shared_ptr<Http1Session> s = session_.lock();
+      if (s == nullptr) return done(false);
+      asio::post(s->stream_.get_executor(),
+                 [s, chunk = std::move(chunk), done = std::move(done)]() mutable {
+                   s->WriteChunk(std::move(chunk), std::move(done));
+                 });
+    }
+    void End() override {
+      std::shared_ptr<Http1Session> s = session_.lock();
+      if (s == nullptr) return;
+      asio::post(s->stream_.get_executor(), [s] { s->EndStreamed(); });
+    }
+
+   private:
+    std::weak_ptr<Http1Session> session_;
+  };
+
+  void WriteChunk(std::string chunk, std::function<void(bool)> done) {
+    if (closed_ || !streaming_) return done(false);
+    chunk_buffer_ =
+        chunked_ ? absl::StrCat(absl::Hex(chunk.size()), "\r\n", chunk, "\r\n") : std::move(chunk);
+    tcp().expires_after(absl::ToChronoMilliseconds(o_.write_timeout));
+    auto self = shared_from_this();
+    asio::async_write(stream_, asio::buffer(chunk_buffer_),
+                      [self, done = std::move(done)](beast::error_code ec, size_t) {
+                        self->tcp().expires_never();
+                        if (ec) {
+                          if (ec == beast::error::timeout) ++self->server_->stats.timeouts;
+                          done(false);
+                          self->CancelBody();
+                          return self->Close();
+                        }
+                        done(true);
+                      });
+  }
+
+  void EndStreamed() {
+    if (!streaming_) return;
+    streaming_ = false;
+    body_.reset();
+    // The caller (a posted handler) holds a reference of its own.
+    streaming_self_.reset();
+    if (closed_) return;
+    if (!chunked_) {
+      busy_ = false;
+      return Close();
+    }
+    static const std::string kLastChunk = "0\r\n\r\n";
+    tcp().expires_after(absl::ToChronoMilliseconds(o_.write_timeout));
+    auto self = shared_from_this();
+    asio::async_write(stream_, asio::buffer(kLastChunk), [self](beast::error_code ec, size_t) {
+      self->busy_ = false;
+      if (ec || self->stream_close_ || self->closing_ || self->server_->stopping()) {
+        return self->Close();
+      }
+      self->ReadRequest();
+    });
+  }
+
+  // Tells a streamed body's producer to stop (once); it then calls End.
+  void CancelBody() {
+    if (body_ == nullptr || body_cancelled_) return;
+    body_cancelled_ = true;
+    if (!body_started_) return;  // cancelled once started (WriteStreamed)
+    std::shared_ptr<HttpBodyStream> body = body_;
+    body->Cancel();
+  }
+
   // TLS close_notify, then the socket; bounded in time (a peer that never
   // answers the close_notify does not keep it open).
   void Close() {
+    CancelBody();
     if (closed_) return;
     closed_ = true;
+    // Every caller holds a reference of its own; the producer still ends
+    // through End (EndStreamed then finds the session closed).
+    streaming_self_.reset();
     tcp().expires_after(std::chrono::seconds(2));
     auto self = shared_from_this();
     stream_.async_shutdown([self](beast::error_code) {
@@ -381,6 +507,15 @@ class Http1Session : public Connection, public std::enable_shared_from_this<Http
   bool closing_ = false;  // Shutdown asked
   bool closed_ = false;
   int requests_ = 0;
+  // A streamed answer (HttpBodyStream) in progress.
+  bool streaming_ = false;
+  bool chunked_ = true;
+  bool stream_close_ = false;  // close the connection after it
+  bool body_cancelled_ = false;
+  bool body_started_ = false;
+  std::shared_ptr<HttpBodyStream> body_;
+  std::shared_ptr<Http1Session> streaming_self_;  // while streaming_ and not closed
+  std::string chunk_buffer_;                      // the chunk being written (one at a time)
 };
 
 // The TLS handshake, bounded in time; then HTTP/1.1 or HTTP/2 by ALPN.

@@ -41,10 +41,41 @@ struct HttpRequest {
   std::string Header(absl::string_view name) const;
 };
 
+// Takes the chunks of a response body that is written over time (Server-
+// Sent Events). Thread-safe; given to HttpBodyStream::Start.
+class HttpStreamWriter {
+ public:
+  virtual ~HttpStreamWriter() = default;
+  // Sends `chunk` (not empty). `done(true)` runs once it was handed to the
+  // connection (HTTP/2: within the client's flow-control window), or
+  // `done(false)` when the connection or stream is gone; always exactly
+  // once, on an I/O thread. At most one Write is outstanding: the next one
+  // only after `done`. A chunk the client does not take within the write
+  // timeout ends the connection (HTTP/1.1) or the stream (HTTP/2).
+  virtual void Write(std::string chunk, std::function<void(bool ok)> done) = 0;
+  // Ends the body after the last chunk (and lets an HTTP/1.1 connection
+  // carry on with its next request). No Write after it.
+  virtual void End() = 0;
+};
+
+// A response body produced over time. The server calls Start once the
+// status and headers are on their way, and Cancel (instead of waiting for
+// End) when the client went away or the server stops; both on an I/O
+// thread, Cancel at most once and never before Start.
+class HttpBodyStream {
+ public:
+  virtual ~HttpBodyStream() = default;
+  virtual void Start(std::shared_ptr<HttpStreamWriter> writer) = 0;
+  virtual void Cancel() = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   HttpHeaderList headers;  // not hop-by-hop ones: the server writes those
   std::string body;
+  // Set: the body is this stream (and `body` is ignored): HTTP/1.1 sends it
+  // chunked (HTTP/1.0: until the connection closes), HTTP/2 as DATA frames.
+  std::shared_ptr<HttpBodyStream> stream;
 };
 
 // Answers a request; runs on a worker thread and may block.

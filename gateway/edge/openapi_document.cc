@@ -458,7 +458,32 @@ pb::Struct Operation(const RestRoute& route, const std::string& error_body,
   pb::Struct* responses = SetObject(&op, "responses");
   pb::Struct* success = SetObject(responses, absl::StrCat(route.success_status));
   SetString(success, "description", SuccessDescription(route.success_status));
-  *SetObject(success, "content") = JsonContent(schemas->MessageRef(*method.output_type()));
+  if (method.server_streaming()) {
+    // Server-Sent Events (docs/public-api.md, "Live status"): each event's
+    // data is one response message as JSON, its id the resume point.
+    pb::Struct* content = SetObject(success, "content");
+    pb::Struct* events = SetObject(content, "text/event-stream");
+    pb::Struct* schema = SetObject(events, "schema");
+    SetString(schema, "type", "string");
+    SetString(schema, "description",
+              absl::StrCat("Server-Sent Events. Each event: `id:` the sequence, `event:` "
+                           "application-event or heartbeat (or error, with an error body, when "
+                           "the stream fails after it began), `data:` one ",
+                           method.output_type()->name(),
+                           " as JSON (x-event-data). Reconnect with Last-Event-ID to resume."));
+    *SetObject(events, "x-event-data") = schemas->MessageRef(*method.output_type());
+    pb::Struct header_schema;
+    SetString(&header_schema, "type", "string");
+    SetString(&header_schema, "description",
+              "The id of the last event received (EventSource sends it when it reconnects): "
+              "resume after it, like after_sequence.");
+    pb::Value* params = &At(&op, "parameters");
+    if (params->kind_case() != pb::Value::kListValue) params->mutable_list_value();
+    *AddObject(params->mutable_list_value()) =
+        Parameter("Last-Event-ID", "header", false, std::move(header_schema));
+  } else {
+    *SetObject(success, "content") = JsonContent(schemas->MessageRef(*method.output_type()));
+  }
   AddErrorResponses(route, error_body, responses);
 
   pb::ListValue* security = SetList(&op, "security");

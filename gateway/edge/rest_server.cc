@@ -9,8 +9,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "request_body_decoding.h"
 #include "request_id.h"
+#include "sse_watch_stream.h"
 #include "structured_log.h"
 #include "openapi_document.h"
 #include "openapi_embedded.h"
@@ -49,6 +51,10 @@ std::map<std::string, RestServer::Handler> Handlers() {
       {"SupplementMyMaterials", MakeHandler(&CitizenApi::SupplementMyMaterials)},
       {"WithdrawMyApplication", MakeHandler(&CitizenApi::WithdrawMyApplication)},
       {"RateMyApplication", MakeHandler(&CitizenApi::RateMyApplication)},
+      {"WatchMyApplication",
+       RestServer::Handler{&v1::WatchMyApplicationRequest::default_instance(),
+                           &v1::WatchMyApplicationResponse::default_instance(), nullptr,
+                           /*server_streaming=*/true}},
   };
 }
 
@@ -59,6 +65,8 @@ struct RestServer::Reply {
   HttpHeaders headers;
   std::string body;
   std::string content_type = "application/json; charset=utf-8";
+  // A streamed answer (Server-Sent Events): `body` is unused.
+  std::shared_ptr<HttpBodyStream> stream;
 };
 
 namespace {
@@ -295,6 +303,10 @@ void RestServer::Answer(const HttpRequest& req, const std::string& request_id, R
     Fail(&reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(bound.message())));
     return;
   }
+  if (handler.server_streaming) {
+    return AnswerWatch(req, admission.caller,
+                       static_cast<v1::WatchMyApplicationRequest*>(request.get()), &reply);
+  }
   grpc::Status status = handler.invoke(*api_, admission.caller, *request, response.get());
   if (!status.ok()) {
     Fail(&reply, status);
@@ -309,11 +321,67 @@ void RestServer::Answer(const HttpRequest& req, const std::string& request_id, R
   reply.body = std::move(*json);
 }
 
+void RestServer::AnswerWatch(const HttpRequest& req, const CitizenCaller& caller,
+                             v1::WatchMyApplicationRequest* request, Reply* reply) {
+  // EventSource reconnects with Last-Event-ID: the last sequence it received.
+  const std::string last_event_id(absl::StripAsciiWhitespace(req.Header("last-event-id")));
+  if (!last_event_id.empty()) {
+    int64_t after = 0;
+    if (!absl::SimpleAtoi(last_event_id, &after) || after < 0) {
+      Fail(reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "Last-Event-ID must be the id of the last event received (a "
+                               "sequence, 0 or more)"));
+      return;
+    }
+    if (request->after_sequence() != 0 && request->after_sequence() != after) {
+      Fail(reply, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "after_sequence differs from the Last-Event-ID header: send the "
+                               "resume point once, or the same in both"));
+      return;
+    }
+    request->set_after_sequence(after);
+  }
+  auto stream = std::make_shared<SseWatchStream>(api_->options().watches);
+  std::shared_ptr<WatchRelay> relay;
+  grpc::Status started = api_->StartWatch(caller, *request, stream.get(), &relay);
+  if (!started.ok()) {
+    Fail(reply, started);
+    if (started.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      reply->headers.push_back({"Retry-After", "1"});
+    }
+    return;
+  }
+  stream->SetRelay(std::move(relay));
+  // The node refuses at once (not found, out of range, its limit) and
+  // otherwise sends the history first: an answer it gives before any event
+  // is answered with its HTTP status rather than as an event of a 200 stream.
+  grpc::Status refused = stream->WaitFirst(absl::Seconds(2));
+  if (!refused.ok()) {
+    Fail(reply, refused);
+    return;
+  }
+  reply->status = 200;
+  reply->content_type = "text/event-stream; charset=utf-8";
+  // Proxies (nginx) must pass events on as they come, not buffer them.
+  reply->headers.push_back({"X-Accel-Buffering", "no"});
+  reply->stream = std::move(stream);
+}
+
 HttpResponse RestServer::Write(const HttpRequest& req, Reply reply) const {
   auto header = [&req](const char* name) { return req.Header(absl::AsciiStrToLower(name)); };
   HttpHeaders cors = req.method == "OPTIONS" ? HttpHeaders{}
                                              : CorsResponseHeaders(options_.cors, header("Origin"));
   for (auto& h : cors) reply.headers.push_back(std::move(h));
+  if (reply.stream != nullptr) {
+    HttpResponse res;
+    res.status = reply.status;
+    res.headers.push_back({"Cache-Control", "no-store"});
+    res.headers.push_back({"X-Content-Type-Options", "nosniff"});
+    for (auto& h : reply.headers) res.headers.push_back(std::move(h));
+    res.headers.push_back({"Content-Type", reply.content_type});
+    res.stream = std::move(reply.stream);
+    return res;
+  }
   if (reply.body.size() >= kGzipMinBytes && AcceptsGzip(header("Accept-Encoding"))) {
     absl::StatusOr<std::string> zipped = Gzip(reply.body);
     if (zipped.ok()) {

@@ -62,6 +62,9 @@ class RestServer {
     std::function<grpc::Status(CitizenApi&, const CitizenCaller&, const google::protobuf::Message&,
                                google::protobuf::Message*)>
         invoke;
+    // A server-streaming method (WatchMyApplication): answered as
+    // Server-Sent Events (sse_watch_stream.h) instead of `invoke`.
+    bool server_streaming = false;
   };
 
  private:
@@ -74,6 +77,10 @@ class RestServer {
   // What to answer: preflight, /openapi.json and /healthz, or a routed call.
   void Answer(const HttpRequest& req, const std::string& request_id, Reply* reply,
               std::string* route_label);
+  // WatchMyApplication as Server-Sent Events: the resume point from
+  // Last-Event-ID, then the relay started into the reply's stream.
+  void AnswerWatch(const HttpRequest& req, const CitizenCaller& caller,
+                   v1::WatchMyApplicationRequest* request, Reply* reply);
   // Common headers, CORS and gzip.
   HttpResponse Write(const HttpRequest& req, Reply reply) const;
 

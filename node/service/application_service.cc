@@ -291,6 +291,43 @@ grpc::Status ApplicationServiceImpl::GetApplication(grpc::ServerContext* ctx,
   return Reply(WithClocks(LoadForCaller(req->application_id(), *caller)), resp);
 }
 
+grpc::ServerWriteReactor<v1::WatchApplicationResponse>* ApplicationServiceImpl::WatchApplication(
+    grpc::CallbackServerContext* ctx, const v1::WatchApplicationRequest* req) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("WatchApplication"));
+  if (!caller.ok()) return ApplicationWatch::Refuse(ToGrpcStatus(caller.status()));
+  absl::Status after = ValidateAfterSequence("after_sequence", req->after_sequence());
+  if (!after.ok()) return ApplicationWatch::Refuse(ToGrpcStatus(after));
+  if (req->heartbeat_seconds() < 0 || req->heartbeat_seconds() > kMaxWatchHeartbeatSeconds) {
+    return ApplicationWatch::Refuse(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     absl::StrCat("heartbeat_seconds must be 0 (the node's default) or 1 to ",
+                                  kMaxWatchHeartbeatSeconds, ", not ", req->heartbeat_seconds())));
+  }
+  if (d_.watch_hub == nullptr) {
+    return ApplicationWatch::Refuse(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "watching applications is not available here"));
+  }
+  absl::StatusOr<v1::Application> app = LoadForCaller(req->application_id(), *caller);
+  if (!app.ok()) return ApplicationWatch::Refuse(ToGrpcStatus(app.status()));
+  if (req->after_sequence() > app->events_size()) {
+    return ApplicationWatch::Refuse(grpc::Status(
+        grpc::StatusCode::OUT_OF_RANGE,
+        absl::StrCat("after_sequence ", req->after_sequence(), " is beyond the ",
+                     app->events_size(), " events of ", req->application_id(), " at province ",
+                     own_, ": resume with a sequence this province sent")));
+  }
+  ApplicationWatch::Params params;
+  params.application_id = req->application_id();
+  params.after_sequence = req->after_sequence();
+  params.heartbeat = req->heartbeat_seconds() > 0 ? absl::Seconds(req->heartbeat_seconds())
+                                                  : d_.watch.default_heartbeat;
+  params.max_stream = d_.watch.max_stream;
+  params.poll = d_.watch.poll;
+  return ApplicationWatch::Start(d_.applications, d_.watch_hub, d_.clock, d_.metrics,
+                                 std::move(params));
+}
+
 grpc::Status ApplicationServiceImpl::ListApplicationsByApplicant(
     grpc::ServerContext* ctx, const v1::ListApplicationsByApplicantRequest* req,
     v1::ListApplicationsByApplicantResponse* resp) {

@@ -14,6 +14,8 @@
 
 #include "clock.h"
 #include "record_signing.h"
+#include "service/application_watch.h"
+#include "service/application_watch_hub.h"
 #include "service/authz_policy.h"
 #include "service/guide_resolver.h"
 #include "service/node_metrics.h"
@@ -45,9 +47,17 @@ struct ApplicationServiceDeps {
   int rating_default_after_days = 7;
   // Working days to rectify a 差评 (config rating.rectification_working_days).
   int rectification_working_days = 5;
+  // Live watches (WatchApplication); without a hub the RPC answers
+  // UNAVAILABLE. Not owned.
+  ApplicationWatchHub* watch_hub = nullptr;
+  WatchOptions watch;
 };
 
-class ApplicationServiceImpl final : public v1::ApplicationService::Service {
+// WatchApplication runs on gRPC's callback API (a stream must not hold a
+// thread of the synchronous pool); every other method is synchronous.
+class ApplicationServiceImpl final
+    : public v1::ApplicationService::WithCallbackMethod_WatchApplication<
+          v1::ApplicationService::Service> {
  public:
   // Everything in `deps` is required, not owned, and must outlive the service.
   explicit ApplicationServiceImpl(ApplicationServiceDeps deps);
@@ -98,6 +108,9 @@ class ApplicationServiceImpl final : public v1::ApplicationService::Service {
                                   v1::ListRectificationsResponse* resp) override;
   grpc::Status GetRatingStats(grpc::ServerContext* ctx, const v1::GetRatingStatsRequest* req,
                               v1::GetRatingStatsResponse* resp) override;
+  // The same callers and rules as GetApplication; see application_watch.h.
+  grpc::ServerWriteReactor<v1::WatchApplicationResponse>* WatchApplication(
+      grpc::CallbackServerContext* ctx, const v1::WatchApplicationRequest* req) override;
 
   // The node itself flags an application to the 办不成事 queue (ClockMonitor's
   // auto-escalation of overdue cases); the actor is the node's SPIFFE id.

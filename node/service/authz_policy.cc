@@ -72,6 +72,7 @@ AuthzPolicy AuthzPolicy::ForNode(std::string own_province) {
       {a + "CloseRectification", Rule::kOwnOfficer},
       {a + "ListRectifications", Rule::kOwnOfficerOrOperator},
       {a + "GetRatingStats", Rule::kOwnOfficerOrGateway},
+      {a + "WatchApplication", Rule::kOwnOfficerCitizenOrRelay},
       {f + "DeliverApplication", Rule::kGatewayRelay},
       {f + "DeliverEvent", Rule::kGatewayRelay},
       {f + "FetchGuide", Rule::kGatewayRelay},

@@ -62,7 +62,25 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
                         .Name("tongban_forwarding_dead_letters_total")
                         .Help("Outbox deliveries refused for good by the receiving province "
                               "(dead letters), by kind and status code.")
-                        .Register(registry)) {
+                        .Register(registry)),
+      watches_open_(prometheus::BuildGauge()
+                        .Name("tongban_watch_streams_open")
+                        .Help("WatchApplication streams open at this node (officers and "
+                              "gateways relaying citizens' watches).")
+                        .Register(registry)
+                        .Add({})),
+      watches_refused_(prometheus::BuildCounter()
+                           .Name("tongban_watch_refused_total")
+                           .Help("WatchApplication streams refused because watch.max_watches "
+                                 "were open.")
+                           .Register(registry)
+                           .Add({})),
+      watch_messages_(prometheus::BuildCounter()
+                          .Name("tongban_watch_messages_sent_total")
+                          .Help("Messages sent on WatchApplication streams, by kind "
+                                "(event, heartbeat).")
+                          .Register(registry)) {
+  for (const char* kind : {"event", "heartbeat"}) watch_messages_.Add({{"kind", kind}});
   prometheus::BuildGauge()
       .Name("tongban_build_info")
       .Help("Build and identity of this process (value 1).")
@@ -123,6 +141,13 @@ void NodeMetrics::StorageFailure(const absl::Status& failure) {
 
 void NodeMetrics::ForwardingAttempt(const std::string& kind, const std::string& result) {
   forwarding_attempts_.Add({{"kind", kind}, {"result", result}}).Increment();
+}
+
+void NodeMetrics::WatchOpened() { watches_open_.Increment(); }
+void NodeMetrics::WatchClosed() { watches_open_.Decrement(); }
+void NodeMetrics::WatchRefused() { watches_refused_.Increment(); }
+void NodeMetrics::WatchMessageSent(const std::string& kind) {
+  watch_messages_.Add({{"kind", kind}}).Increment();
 }
 
 void NodeMetrics::DeadLettered(const std::string& kind, const std::string& code) {

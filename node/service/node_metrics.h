@@ -43,6 +43,13 @@ class NodeMetrics final {
   // An outbox entry the receiver refused for good became a dead letter:
   // kind application|event, code the refusing status code name.
   void DeadLettered(const std::string& kind, const std::string& code);
+  // WatchApplication streams (application_watch.h): opened and closed
+  // (tongban_watch_streams_open), refused over watch.max_watches, and each
+  // message sent, kind event|heartbeat.
+  void WatchOpened();
+  void WatchClosed();
+  void WatchRefused();
+  void WatchMessageSent(const std::string& kind);
 
  private:
   prometheus::Family<prometheus::Counter>& submitted_;
@@ -56,6 +63,9 @@ class NodeMetrics final {
   prometheus::Family<prometheus::Counter>& forwarding_attempts_;
   prometheus::Family<prometheus::Histogram>& forwarding_seconds_;
   prometheus::Family<prometheus::Counter>& dead_letters_;
+  prometheus::Gauge& watches_open_;
+  prometheus::Counter& watches_refused_;
+  prometheus::Family<prometheus::Counter>& watch_messages_;
   // Every filing counts one submission and one event: resolving their series
   // once keeps Family::Add (a labels map built and hashed under the family's
   // lock) off the filing path.

@@ -823,6 +823,10 @@ TEST_F(EdgeRestTest, OpenApiDocumentListsExactlyTheServedRoutes) {
       {"/v1/applications/{application_id}:rate", "post",
        post("/v1/applications/" + id + ":rate", R"({"level": "SATISFACTION_LEVEL_SATISFIED"})"),
        400},
+      // Live status streams until closed (edge.EdgeSseTest); a resume point
+      // beyond the history is answered at once: 400 OUT_OF_RANGE.
+      {"/v1/applications/{application_id}/events", "get",
+       get("/v1/applications/" + id + "/events?afterSequence=999"), 400},
       {"/openapi.json", "get", get("/openapi.json"), 200},
       {"/healthz", "get", get("/healthz"), 200},
   };

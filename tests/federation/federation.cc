@@ -270,6 +270,7 @@ bool Federation::StartProcesses(std::string* error) {
     for (const std::string& o : options_.cors_allowed_origins) {
       config += "  cors_allowed_origins: \"" + o + "\"\n";
     }
+    for (const std::string& line : options_.public_edge_extra) config += "  " + line + "\n";
     config += "}\n";
   }
   if (!WriteAtomically(config_file_, config)) {

@@ -46,6 +46,8 @@ struct FederationOptions {
   double rate_limit_per_second = 0;  // 0 = the gateway's default
   int rate_limit_burst = 0;
   std::vector<std::string> cors_allowed_origins = {"https://app.example.cn"};
+  // More PublicEdgeConfig keys, text format (e.g. "watch_heartbeat_seconds: 1").
+  std::vector<std::string> public_edge_extra;
   // The edge's certificate and key (default: the test PKI's gateway pair)
   // and how often the gateway checks them for a renewal (0 = its default).
   std::string edge_cert_file;

@@ -199,6 +199,10 @@ const std::map<std::string, Validator>& Validators() {
       {"tongban.v1.WithdrawMyApplicationRequest.application_id", ApplicationId()},
       {"tongban.v1.WithdrawMyApplicationRequest.reason", Note("reason")},
       {"tongban.v1.RateMyApplicationRequest.application_id", ApplicationId()},
+      // WatchMyApplication: the edge (CitizenApi::StartWatch) and the node check both.
+      {"tongban.v1.WatchMyApplicationRequest.application_id", ApplicationId()},
+      {"tongban.v1.WatchMyApplicationRequest.after_sequence",
+       Number([](int64_t n) { return ValidateAfterSequence("after_sequence", n); })},
       {"tongban.v1.RateMyApplicationRequest.comment", Note("comment")},
       // Messages the requests carry.
       {"tongban.v1.Applicant.id_number", Text([](const std::string& v) {

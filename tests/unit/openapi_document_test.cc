@@ -161,9 +161,21 @@ TEST(OpenApiDocumentTest, EveryRouteIsDocumented) {
 
     const pb::Value& responses = Get(op, "responses");
     const std::string success = absl::StrCat(route.success_status);
-    EXPECT_EQ(
-        Get(responses, {success, "content", "application/json", "schema", "$ref"}).string_value(),
-        absl::StrCat("#/components/schemas/", route.method->output_type()->full_name()));
+    const std::string output_ref =
+        absl::StrCat("#/components/schemas/", route.method->output_type()->full_name());
+    if (route.method->server_streaming()) {
+      // Server-Sent Events: each event's data is one response message.
+      EXPECT_EQ(Get(responses, {success, "content", "text/event-stream", "x-event-data", "$ref"})
+                    .string_value(),
+                output_ref);
+      EXPECT_EQ(Get(responses, {success, "content", "text/event-stream", "schema", "type"})
+                    .string_value(),
+                "string");
+    } else {
+      EXPECT_EQ(
+          Get(responses, {success, "content", "application/json", "schema", "$ref"}).string_value(),
+          output_ref);
+    }
     std::vector<std::string> statuses = {success, "400", "401", "404", "429", "500", "503", "504"};
     if (!route.anonymous) {
       statuses.push_back("403");
@@ -199,8 +211,17 @@ TEST(OpenApiDocumentTest, EveryRouteIsDocumented) {
       if (bound.count(input.field(i)->name()) == 0)
         want_query.push_back(input.field(i)->json_name());
     }
+    bool last_event_id = false;
     for (const pb::Value& p : Get(op, "parameters").list_value().values()) {
       const std::string& in = Get(p, "in").string_value();
+      if (in == "header") {
+        // Only a stream's resume point (EventSource's Last-Event-ID) is a header.
+        EXPECT_EQ(Get(p, "name").string_value(), "Last-Event-ID");
+        EXPECT_TRUE(route.method->server_streaming());
+        EXPECT_FALSE(Get(p, "required").bool_value());
+        last_event_id = true;
+        continue;
+      }
       (in == "path" ? got_path : got_query).push_back(Get(p, "name").string_value());
       const pb::FieldDescriptor* field = nullptr;
       for (int i = 0; i < input.field_count(); ++i) {
@@ -220,6 +241,7 @@ TEST(OpenApiDocumentTest, EveryRouteIsDocumented) {
     }
     EXPECT_EQ(got_path, want_path);
     EXPECT_EQ(got_query, want_query);
+    EXPECT_EQ(last_event_id, route.method->server_streaming());
 
     if (route.has_body) {
       EXPECT_TRUE(Get(op, {"requestBody", "required"}).bool_value());

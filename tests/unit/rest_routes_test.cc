@@ -75,6 +75,7 @@ constexpr ExpectedRoute kCitizenRoutes[] = {
     {"WithdrawMyApplication", "POST", "/v1/applications/{application_id}:withdraw", "withdraw",
      true, 200},
     {"RateMyApplication", "POST", "/v1/applications/{application_id}:rate", "rate", true, 200},
+    {"WatchMyApplication", "GET", "/v1/applications/{application_id}/events", "", false, 200},
 };
 
 TEST(RestRouteTableTest, EveryCitizenMethodHasItsRoute) {
