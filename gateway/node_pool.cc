@@ -19,6 +19,11 @@ std::shared_ptr<const NodeStubs> MakeStubs(const v1::DirectoryNode& node,
   // Reconnect quickly after a node restarts instead of backing off for long.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // A province served by several replicas is one name that resolves to all
+  // of them (a Kubernetes headless Service, or "ipv4:a,b,c"): spread the
+  // calls over every replica instead of pinning one (pick_first), and keep
+  // calling the others while one restarts.
+  args.SetLoadBalancingPolicyName("round_robin");
   if (!node.server_name().empty()) {
     args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, node.server_name());
   }

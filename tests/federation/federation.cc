@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -116,6 +117,12 @@ std::shared_ptr<grpc::Channel> FastChannel(const std::string& address,
   args.SetInt("grpc.use_local_subchannel_pool", 1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  if (address.rfind("ipv4:", 0) == 0) {
+    // The replicas of one province (Federation::node_address): every call
+    // to the next one, all checked against the name their certificates share.
+    args.SetLoadBalancingPolicyName("round_robin");
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
+  }
   return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args);
 }
 
@@ -146,20 +153,47 @@ Federation::~Federation() {
 void Federation::KillAll() {
   std::lock_guard<std::mutex> lock(mu_);
   if (gateway_ != nullptr) gateway_->Kill();
-  for (auto& [province, node] : nodes_) {
-    if (node.process != nullptr) node.process->Kill();
+  for (auto& [province, replicas] : nodes_) {
+    for (Node& node : replicas) {
+      if (node.process != nullptr) node.process->Kill();
+    }
   }
+}
+
+Federation::Node* Federation::ReplicaLocked(const std::string& province, int replica) {
+  auto it = nodes_.find(province);
+  if (it == nodes_.end() || replica < 0 || replica >= static_cast<int>(it->second.size())) {
+    return nullptr;
+  }
+  return &it->second[static_cast<size_t>(replica)];
+}
+
+const Federation::Node* Federation::ReplicaLocked(const std::string& province,
+                                                  int replica) const {
+  return const_cast<Federation*>(this)->ReplicaLocked(province, replica);
+}
+
+std::string Federation::NodeAddressLocked(const std::string& province) const {
+  auto it = nodes_.find(province);
+  if (it == nodes_.end() || it->second.empty()) return "";
+  if (it->second.size() == 1) return it->second.front().listen;
+  std::string target = "ipv4:";
+  for (const Node& node : it->second) {
+    if (node.listen.empty()) return "";
+    target += (target.size() > 5 ? "," : "") + node.listen;
+  }
+  return target;
 }
 
 bool Federation::WriteDirectory(const std::vector<std::string>& provinces, std::string* error) {
   std::string text = "# Written by tests/federation/federation.cc\n";
   for (const std::string& province : provinces) {
-    auto it = nodes_.find(province);
-    if (it == nodes_.end() || it->second.listen.empty()) {
+    const std::string address = NodeAddressLocked(province);
+    if (address.empty()) {
       *error = "no node " + province + " in this federation";
       return false;
     }
-    text += "nodes { province_code: " + Quote(province) + " address: " + Quote(it->second.listen) +
+    text += "nodes { province_code: " + Quote(province) + " address: " + Quote(address) +
             " server_name: \"localhost\" }\n";
   }
   text += AlliancesText();
@@ -198,10 +232,11 @@ bool Federation::StartGateway(std::string* error) {
   return true;
 }
 
-bool Federation::StartNodeLocked(const std::string& province, std::string* error) {
-  Node& node = nodes_[province];
+bool Federation::StartNodeLocked(const std::string& province, int replica, std::string* error) {
+  Node& node = *ReplicaLocked(province, replica);
   if (node.base_dir.empty()) {
-    node.base_dir = workdir_ + "/" + province;
+    node.base_dir = workdir_ + "/" + province +
+                    (replica == 0 ? "" : "-replica-" + std::to_string(replica));
     mkdir(node.base_dir.c_str(), 0755);
     auto flags = options_.node_flags.find(province);
     if (flags != options_.node_flags.end()) node.flags = flags->second;
@@ -209,6 +244,10 @@ bool Federation::StartNodeLocked(const std::string& province, std::string* error
   NodeOptions o;
   o.province = province;
   o.database_path = node.base_dir + "/node.db";
+  if (auto pg = options_.postgres.find(province); pg != options_.postgres.end()) {
+    o.postgres_conninfo = pg->second;
+    o.postgres_outbox_lease_seconds = options_.postgres_outbox_lease_seconds;
+  }
   o.extra_flags.push_back("--gateway=" + gateway_listen_);
   for (const std::string& f : node.flags) o.extra_flags.push_back(f);
   // The harness listens on port 0; a later --listen wins (absl flags).
@@ -222,7 +261,8 @@ bool Federation::StartNodeLocked(const std::string& province, std::string* error
     log_paths_.push_back(node.process->log_path());
   }
   if (!node.process->running()) {
-    *error = "node " + province + " did not start:\n" + Tail(node.process->ReadLog(), 4000);
+    *error = "node " + province + " (replica " + std::to_string(replica) +
+             ") did not start:\n" + Tail(node.process->ReadLog(), 4000);
     return false;
   }
   node.listen = node.process->grpc_address();
@@ -280,20 +320,27 @@ bool Federation::StartProcesses(std::string* error) {
   if (!WriteDirectory({}, error)) return false;
   if (!StartGateway(error)) return false;
 
-  // Nodes in parallel (each seeds the demo catalog at first start).
-  for (const std::string& p : options_.provinces) nodes_[p];
+  // Nodes in parallel (each seeds the demo catalog at first start; the
+  // replicas of a province race for its migrations and seeding as they
+  // would in a rollout).
+  for (const std::string& p : options_.provinces) {
+    auto n = options_.replicas.find(p);
+    nodes_[p].resize(n == options_.replicas.end() ? 1 : static_cast<size_t>(std::max(1, n->second)));
+  }
   std::map<std::string, std::string> errors;
   std::vector<std::thread> starters;
   std::mutex errors_mu;
   for (const std::string& p : options_.provinces) {
-    starters.emplace_back([&, p] {
-      std::string e;
-      // Each thread touches only its own map entry (created above).
-      if (!StartNodeLocked(p, &e)) {
-        std::lock_guard<std::mutex> l(errors_mu);
-        errors[p] = e;
-      }
-    });
+    for (int r = 0; r < static_cast<int>(nodes_[p].size()); ++r) {
+      starters.emplace_back([&, p, r] {
+        std::string e;
+        // Each thread touches only its own replica entry (created above).
+        if (!StartNodeLocked(p, r, &e)) {
+          std::lock_guard<std::mutex> l(errors_mu);
+          errors[p] = e;
+        }
+      });
+    }
   }
   for (auto& t : starters) t.join();
   if (!errors.empty()) {
@@ -331,15 +378,30 @@ std::string Federation::gateway_address() const {
 
 std::string Federation::node_address(const std::string& province) const {
   std::lock_guard<std::mutex> lock(mu_);
+  return NodeAddressLocked(province);
+}
+
+int Federation::replica_count(const std::string& province) const {
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(province);
-  return it == nodes_.end() ? "" : it->second.listen;
+  return it == nodes_.end() ? 0 : static_cast<int>(it->second.size());
+}
+
+std::string Federation::replica_address(const std::string& province, int replica) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Node* node = ReplicaLocked(province, replica);
+  return node == nullptr ? "" : node->listen;
 }
 
 std::string Federation::node_metrics_address(const std::string& province) const {
+  return replica_metrics_address(province, 0);
+}
+
+std::string Federation::replica_metrics_address(const std::string& province, int replica) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = nodes_.find(province);
-  if (it == nodes_.end() || it->second.process == nullptr) return "";
-  return it->second.process->metrics_address();
+  const Node* node = ReplicaLocked(province, replica);
+  if (node == nullptr || node->process == nullptr) return "";
+  return node->process->metrics_address();
 }
 
 std::string Federation::https_address() const {
@@ -359,8 +421,8 @@ std::string Federation::gateway_metrics_address() const {
 
 bool Federation::node_running(const std::string& province) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = nodes_.find(province);
-  return it != nodes_.end() && it->second.process != nullptr && it->second.process->running();
+  const Node* node = ReplicaLocked(province, 0);
+  return node != nullptr && node->process != nullptr && node->process->running();
 }
 
 bool Federation::gateway_running() const {
@@ -371,19 +433,34 @@ bool Federation::gateway_running() const {
 void Federation::KillNode(const std::string& province) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(province);
-  if (it != nodes_.end() && it->second.process != nullptr) it->second.process->Kill();
+  if (it == nodes_.end()) return;
+  for (Node& node : it->second) {
+    if (node.process != nullptr) node.process->Kill();
+  }
+}
+
+void Federation::KillReplica(const std::string& province, int replica) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* node = ReplicaLocked(province, replica);
+  if (node != nullptr && node->process != nullptr) node->process->Kill();
 }
 
 void Federation::FreezeNode(const std::string& province) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(province);
-  if (it != nodes_.end() && it->second.process != nullptr) it->second.process->Freeze();
+  if (it == nodes_.end()) return;
+  for (Node& node : it->second) {
+    if (node.process != nullptr) node.process->Freeze();
+  }
 }
 
 void Federation::ThawNode(const std::string& province) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(province);
-  if (it != nodes_.end() && it->second.process != nullptr) it->second.process->Thaw();
+  if (it == nodes_.end()) return;
+  for (Node& node : it->second) {
+    if (node.process != nullptr) node.process->Thaw();
+  }
 }
 
 void Federation::KillGateway() {
@@ -392,20 +469,33 @@ void Federation::KillGateway() {
 }
 
 bool Federation::RestartNode(const std::string& province, std::string* error) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = nodes_.find(province);
-  if (it == nodes_.end()) {
+  const int replicas = replica_count(province);
+  if (replicas == 0) {
     *error = "no node " + province;
     return false;
   }
-  if (it->second.process != nullptr) it->second.process->Kill();
-  return StartNodeLocked(province, error);
+  for (int r = 0; r < replicas; ++r) {
+    if (!RestartReplica(province, r, error)) return false;
+  }
+  return true;
+}
+
+bool Federation::RestartReplica(const std::string& province, int replica, std::string* error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* node = ReplicaLocked(province, replica);
+  if (node == nullptr) {
+    *error = "no node " + province + " replica " + std::to_string(replica);
+    return false;
+  }
+  if (node->process != nullptr) node->process->Kill();
+  return StartNodeLocked(province, replica, error);
 }
 
 void Federation::SetNodeFlags(const std::string& province, std::vector<std::string> flags) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(province);
-  if (it != nodes_.end()) it->second.flags = std::move(flags);
+  if (it == nodes_.end()) return;
+  for (Node& node : it->second) node.flags = flags;
 }
 
 bool Federation::RestartGateway(std::string* error) {
@@ -431,10 +521,12 @@ std::string Federation::LogTails(size_t bytes) const {
     out += "----- gateway log (" + gateway_->log_path() + ")\n" + Tail(gateway_->ReadLog(), bytes) +
            "\n";
   }
-  for (const auto& [province, node] : nodes_) {
-    if (node.process == nullptr) continue;
-    out += "----- node " + province + " log (" + node.process->log_path() + ")\n" +
-           Tail(node.process->ReadLog(), bytes) + "\n";
+  for (const auto& [province, replicas] : nodes_) {
+    for (const Node& node : replicas) {
+      if (node.process == nullptr) continue;
+      out += "----- node " + province + " log (" + node.process->log_path() + ")\n" +
+             Tail(node.process->ReadLog(), bytes) + "\n";
+    }
   }
   return out;
 }

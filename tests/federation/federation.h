@@ -57,6 +57,14 @@ struct FederationOptions {
   // (e.g. {"310000", {"--extension_approvers=officer-02"}}); SetNodeFlags
   // replaces them for the next restart.
   std::map<std::string, std::vector<std::string>> node_flags;
+  // Provinces whose nodes store in PostgreSQL (province -> libpq conninfo of
+  // a database of their own) instead of a SQLite file, and how many replicas
+  // of such a node serve that one database (default 1). The gateway's
+  // directory lists a replicated province as one "ipv4:a,b,c" target that it
+  // balances round robin, as it would a Kubernetes headless Service's name.
+  std::map<std::string, std::string> postgres;
+  std::map<std::string, int> replicas;
+  int postgres_outbox_lease_seconds = 0;  // 0 = the node's default
 };
 
 inline constexpr char kTestTokenIssuer[] = "https://id.tongban.dev";
@@ -81,9 +89,14 @@ class Federation final {
   const std::vector<std::string>& provinces() const { return options_.provinces; }
   // Stable across restarts.
   std::string gateway_address() const;
+  // One replica's address, or for a replicated province the "ipv4:a,b,c"
+  // target of all its replicas (FastChannel balances it round robin).
   std::string node_address(const std::string& province) const;
-  // Changes with each restart (metrics listen on port 0).
+  int replica_count(const std::string& province) const;
+  std::string replica_address(const std::string& province, int replica) const;
+  // Changes with each restart (metrics listen on port 0). node_ means replica 0.
   std::string node_metrics_address(const std::string& province) const;
+  std::string replica_metrics_address(const std::string& province, int replica) const;
   std::string gateway_metrics_address() const;
   // The public edge ("" without FederationOptions::public_edge); change with
   // each gateway restart.
@@ -92,8 +105,10 @@ class Federation final {
   bool node_running(const std::string& province) const;
   bool gateway_running() const;
 
-  // SIGKILL (and reap) one process.
+  // SIGKILL (and reap) one process; the node functions act on every replica
+  // of the province.
   void KillNode(const std::string& province);
+  void KillReplica(const std::string& province, int replica);
   // SIGSTOP / SIGCONT one node (NodeProcess::Freeze).
   void FreezeNode(const std::string& province);
   void ThawNode(const std::string& province);
@@ -101,6 +116,7 @@ class Federation final {
   // Starts a killed process again on the same database / port; waits for
   // its ready file. False with *error when it did not come up.
   bool RestartNode(const std::string& province, std::string* error);
+  bool RestartReplica(const std::string& province, int replica, std::string* error);
   bool RestartGateway(std::string* error);
   // Replaces the extra flags of `province`'s node (FederationOptions::node_flags;
   // a node of this federation, after Start) from its next restart on, e.g. to restart it "later" with
@@ -126,15 +142,19 @@ class Federation final {
   bool WaitAllUp(std::chrono::milliseconds timeout, std::string* last_seen = nullptr) const;
 
  private:
+  // One node process (one replica of its province).
   struct Node {
     std::unique_ptr<NodeProcess> process;
-    std::string base_dir;   // <workdir>/<province>
+    std::string base_dir;   // <workdir>/<province>[-replica-<n>]
     std::string listen;     // 127.0.0.1:<port> once known
     int incarnation = 0;
     std::vector<std::string> flags;  // extra flags (FederationOptions::node_flags)
   };
   bool StartProcesses(std::string* error);
-  bool StartNodeLocked(const std::string& province, std::string* error);
+  bool StartNodeLocked(const std::string& province, int replica, std::string* error);
+  std::string NodeAddressLocked(const std::string& province) const;
+  Node* ReplicaLocked(const std::string& province, int replica);
+  const Node* ReplicaLocked(const std::string& province, int replica) const;
   bool StartGateway(std::string* error);
   bool WriteDirectory(const std::vector<std::string>& provinces, std::string* error);
 
@@ -143,7 +163,7 @@ class Federation final {
   std::string directory_file_;
   std::string config_file_;
   mutable std::mutex mu_;
-  std::map<std::string, Node> nodes_;        // guarded by mu_
+  std::map<std::string, std::vector<Node>> nodes_;  // replicas; guarded by mu_
   std::unique_ptr<GatewayProcess> gateway_;  // guarded by mu_
   std::string gateway_listen_;               // guarded by mu_
   int gateway_incarnation_ = 0;              // guarded by mu_

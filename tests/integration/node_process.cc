@@ -83,12 +83,24 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options,
       "--province=" + options.province,
       "--listen=127.0.0.1:0",
       "--metrics_listen=127.0.0.1:0",
-      "--database=" + (options.database_path.empty() ? workdir + "/node.db" : options.database_path),
       "--cert=" + id.cert,
       "--key=" + id.key,
       "--ca=" + id.ca,
       "--ready_file=" + ready,
   });
+  if (options.postgres_conninfo.empty()) {
+    args.push_back("--database=" +
+                   (options.database_path.empty() ? workdir + "/node.db" : options.database_path));
+  } else {
+    std::string config = workdir + "/node.textproto";
+    std::ofstream out(config, std::ios::trunc);
+    out << "postgres {\n  conninfo: \"" << options.postgres_conninfo << "\"\n";
+    if (options.postgres_outbox_lease_seconds > 0) {
+      out << "  outbox_lease_seconds: " << options.postgres_outbox_lease_seconds << "\n";
+    }
+    out << "}\n";
+    args.push_back("--config=" + config);
+  }
   if (options.demo_catalog) args.push_back(std::string("--demo_catalog=") + TONGBAN_DEMO_CATALOG_DIR);
   for (const auto& f : options.extra_flags) args.push_back(f);
 

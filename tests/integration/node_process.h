@@ -33,6 +33,11 @@ struct NodeOptions {
   std::string province = "440000";
   std::string cert_dir;            // default province/<province>/node
   std::string database_path;       // default <workdir>/node.db
+  // Non-empty: the store is this PostgreSQL database (a config file with
+  // postgres { conninfo } instead of --database), e.g. one of several
+  // replicas of a province on one database.
+  std::string postgres_conninfo;
+  int postgres_outbox_lease_seconds = 0;  // 0 = the node's default
   bool demo_catalog = true;
   std::vector<std::string> extra_flags;
   // Run through a launcher (e.g. tests/images/run-in-image.sh ROOTFS BINDS,
