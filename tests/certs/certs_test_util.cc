@@ -50,13 +50,18 @@ std::string SerialOfPem(const std::string& pem) {
 
 }  // namespace
 
-std::string CopyPki(const std::string& prefix) {
+std::string CopyPki(const std::string& prefix, const std::string& only_province) {
   std::string dir = MakeTempDir(prefix);
   if (dir.empty()) return "";
   std::string pki = dir + "/pki";
   if (Shell("cp -a " + Quote(CertsDir()) + " " + Quote(pki)) != 0) return "";
   // The copy must not share the fixture's lock file with other tests.
   std::remove((pki + "/.lock").c_str());
+  if (!only_province.empty() &&
+      Shell("find " + Quote(pki + "/province") + " -mindepth 1 -maxdepth 1 ! -name " +
+            Quote(only_province) + " -exec rm -rf {} +") != 0) {
+    return "";
+  }
   return pki;
 }
 

@@ -18,8 +18,9 @@
 namespace tongban::testing::certs {
 
 // Copies CertsDir() to a fresh temporary directory; returns the copy's path
-// ("" on failure).
-std::string CopyPki(const std::string& prefix);
+// ("" on failure). With only_province, the other 30 provinces' leaves are left
+// out (a CA rotation re-issues every leaf: 134 in the full PKI, 6 then).
+std::string CopyPki(const std::string& prefix, const std::string& only_province = "");
 
 // Runs a shell command; its exit code, stdout+stderr into *output.
 int Shell(const std::string& command, std::string* output = nullptr);

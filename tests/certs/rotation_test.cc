@@ -133,7 +133,7 @@ TEST(RotationTest, NodeCertificateRenewedUnderTrafficWithoutFailedCalls) {
 }
 
 TEST(RotationTest, CaRotatedInTwoPhasesWhileNodeServes) {
-  std::string pki = CopyPki("certs-rotate-ca");
+  std::string pki = CopyPki("certs-rotate-ca", "440000");
   ASSERT_FALSE(pki.empty());
   // An officer certificate of the old CA, kept aside: after phase2 it must be refused.
   std::string old_officer_dir = pki + "/../old-officer";

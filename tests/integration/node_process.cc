@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -94,7 +95,8 @@ std::unique_ptr<NodeProcess> NodeProcess::Start(const NodeOptions& options,
   } else {
     std::string config = workdir + "/node.textproto";
     std::ofstream out(config, std::ios::trunc);
-    out << "postgres {\n  conninfo: \"" << options.postgres_conninfo << "\"\n";
+    // Text format string: quotes and backslashes escaped.
+    out << "postgres {\n  conninfo: \"" << absl::CEscape(options.postgres_conninfo) << "\"\n";
     if (options.postgres_outbox_lease_seconds > 0) {
       out << "  outbox_lease_seconds: " << options.postgres_outbox_lease_seconds << "\n";
     }
