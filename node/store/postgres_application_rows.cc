@@ -58,8 +58,9 @@ absl::Status WriteApplicationRow(PgConnection& conn, const v1::Application& app,
       "handling_province = $5, item_code = $6, created_at = $7, application = $8, "
       "rectification_open = ($9 = 1), rectification_due_at = $10 "
       "WHERE application_id = $1";
-  auto done = conn.Exec(insert ? kInsert : kUpdate, RowParams(app));
-  return done.status();
+  // Sent with COMMIT (PgConnection::Defer); an error surfaces there.
+  conn.Defer(insert ? kInsert : kUpdate, RowParams(app));
+  return absl::OkStatus();
 }
 
 absl::Status InsertEvents(PgConnection& conn, const v1::Application& app, int first) {
@@ -69,11 +70,10 @@ absl::Status InsertEvents(PgConnection& conn, const v1::Application& app, int fi
         .Int(i)
         .Text(app.events(i).event_id())
         .Bytes(app.events(i).SerializeAsString());
-    auto done = conn.Exec(
+    conn.Defer(
         "INSERT INTO application_events (application_id, ordinal, event_id, event) "
         "VALUES ($1, $2, $3, $4)",
         p);
-    if (!done.ok()) return done.status();
   }
   return absl::OkStatus();
 }
@@ -85,18 +85,16 @@ absl::Status UpsertEscalation(PgConnection& conn, const v1::Escalation& escalati
   if (open) {
     PgParams p;
     p.Text(escalation.application_id());
-    auto dropped =
-        conn.Exec("DELETE FROM escalations WHERE application_id = $1 AND NOT is_open", p);
-    if (!dropped.ok()) return dropped.status();
+    conn.Defer("DELETE FROM escalations WHERE application_id = $1 AND NOT is_open", p);
   }
   PgParams p;
   p.Text(escalation.application_id()).Int(open ? 1 : 0).Bytes(escalation.SerializeAsString());
-  auto done = conn.Exec(
+  conn.Defer(
       "INSERT INTO escalations (application_id, is_open, escalation) VALUES ($1, $2 = 1, $3) "
       "ON CONFLICT (application_id) DO UPDATE SET is_open = excluded.is_open, "
       "escalation = excluded.escalation",
       p);
-  return done.status();
+  return absl::OkStatus();
 }
 
 absl::Status InsertOutbox(PgConnection& conn, const std::string& application_id,
@@ -112,11 +110,10 @@ absl::Status InsertOutbox(PgConnection& conn, const std::string& application_id,
         .Text(entry.target_province)
         .Bytes(entry.payload)
         .Int(absl::ToUnixMicros(at));
-    auto done = conn.Exec(
+    conn.Defer(
         "INSERT INTO outbox (kind, application_id, target_province, payload, attempts, "
         "created_at, next_attempt_at) VALUES ($1, $2, $3, $4, 0, $5, $5)",
         p);
-    if (!done.ok()) return done.status();
   }
   return absl::OkStatus();
 }
@@ -220,9 +217,9 @@ absl::Status CompleteIdempotency(PgConnection& conn, const CreateRequest& reques
                                  const std::string& application_id) {
   PgParams p;
   p.Text(request.idempotency_scope).Text(request.idempotency_key).Text(application_id);
-  auto done = conn.Exec(
-      "UPDATE idempotency SET application_id = $3 WHERE scope = $1 AND request_key = $2", p);
-  return done.status();
+  conn.Defer("UPDATE idempotency SET application_id = $3 WHERE scope = $1 AND request_key = $2",
+             p);
+  return absl::OkStatus();
 }
 
 // Inside the caller's transaction: if it commits, the counter moved with it;

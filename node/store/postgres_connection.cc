@@ -128,6 +128,7 @@ bool PgConnection::healthy() const { return PQstatus(conn_) == CONNECTION_OK; }
 
 absl::Status PgConnection::Reset() {
   prepared_.clear();
+  deferred_.clear();
   PQreset(conn_);
   if (PQstatus(conn_) == CONNECTION_OK) return absl::OkStatus();
   return PgError(kSqlStateConnectionFailure,
@@ -158,7 +159,146 @@ absl::Status PgConnection::Check(const PGresult* result, absl::string_view sql) 
   return PgError(sqlstate, absl::StrCat(doing, ": ", TrimmedMessage(PQresultErrorMessage(result))));
 }
 
+void PgConnection::Defer(const char* sql, const PgParams& params) {
+  deferred_.push_back(Deferred{sql, params, true});
+}
+
+void PgConnection::DeferUnprepared(const char* sql) {
+  deferred_.push_back(Deferred{sql, PgParams(), false});
+}
+
+absl::Status PgConnection::Commit() {
+  Deferred commit{"COMMIT", PgParams(), false};
+  absl::StatusOr<PgResult> done = RunPipeline(&commit);
+  if (done.ok()) return absl::OkStatus();
+  // A deferred write failed: COMMIT was skipped (aborted pipeline), so the
+  // transaction is still open, in its failed state. Close it.
+  if (healthy() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    PgResult rolled_back(PQexec(conn_, "ROLLBACK"));
+  }
+  return done.status();
+}
+
+void PgConnection::Rollback() {
+  deferred_.clear();
+  // Idle: nothing of the transaction (not even its BEGIN) reached the server.
+  if (healthy() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    PgResult rolled_back(PQexec(conn_, "ROLLBACK"));
+  }
+}
+
+absl::StatusOr<PgResult> PgConnection::RunPipeline(const Deferred* last) {
+  std::vector<const Deferred*> batch;
+  for (const Deferred& d : deferred_) batch.push_back(&d);
+  if (last != nullptr) batch.push_back(last);
+  if (batch.empty()) return PgResult(nullptr);
+  auto clear = [this] { deferred_.clear(); };
+  // Blocking mode is fine here: a batch is a handful of small statements,
+  // far below the socket buffers, so the server never waits on our reads.
+  if (PQenterPipelineMode(conn_) != 1) {
+    clear();
+    return PgError(kSqlStateConnectionFailure,
+                   absl::StrCat("PostgreSQL pipeline: ", TrimmedMessage(PQerrorMessage(conn_))));
+  }
+  // What each result of the pipeline belongs to: a prepare (its name) or a statement.
+  struct Expect {
+    const Deferred* statement;
+    std::string prepare_name;  // non-empty: the PQsendPrepare of `statement`
+  };
+  std::vector<Expect> expected;
+  absl::flat_hash_map<std::string, std::string> preparing;
+  bool sent = true;
+  for (const Deferred* d : batch) {
+    if (!d->prepared) {
+      sent = PQsendQueryParams(conn_, d->sql, 0, nullptr, nullptr, nullptr, nullptr, 1) == 1;
+      if (!sent) break;
+      expected.push_back({d, ""});
+      continue;
+    }
+    std::string name;
+    if (auto found = prepared_.find(d->sql); found != prepared_.end()) {
+      name = found->second;
+    } else if (auto p = preparing.find(d->sql); p != preparing.end()) {
+      name = p->second;
+    } else {
+      name = absl::StrCat("tb", prepared_.size() + preparing.size() + 1);
+      sent = PQsendPrepare(conn_, name.c_str(), d->sql, d->params.size(),
+                           d->params.types_.data()) == 1;
+      if (!sent) break;
+      preparing.emplace(d->sql, name);
+      expected.push_back({d, name});
+    }
+    std::vector<const char*> values(d->params.values_.size());
+    std::vector<int> lengths(d->params.values_.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      values[i] = d->params.null_[i] ? nullptr : d->params.values_[i].data();
+      lengths[i] = static_cast<int>(d->params.values_[i].size());
+    }
+    sent = PQsendQueryPrepared(conn_, name.c_str(), d->params.size(), values.data(),
+                               lengths.data(), d->params.formats_.data(), /*resultFormat=*/1) == 1;
+    if (!sent) break;
+    expected.push_back({d, ""});
+  }
+  if (sent) sent = PQpipelineSync(conn_) == 1;
+  absl::Status first_error;
+  if (!sent) {
+    first_error = PgError(kSqlStateConnectionFailure,
+                          absl::StrCat("PostgreSQL pipeline: ", TrimmedMessage(PQerrorMessage(conn_))));
+  }
+  PgResult last_result(nullptr);
+  // Each statement's result, then NULL; after the sync, PGRES_PIPELINE_SYNC.
+  for (const Expect& e : expected) {
+    if (!sent) break;
+    PGresult* raw = PQgetResult(conn_);
+    PgResult result(raw);
+    if (raw == nullptr) {
+      if (first_error.ok()) first_error = Check(nullptr, e.statement->sql);
+      sent = false;
+      break;
+    }
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);  // the NULL after each result
+    if (PQresultStatus(raw) == PGRES_PIPELINE_ABORTED) continue;  // after the first error
+    absl::Status s = Check(raw, e.statement->sql);
+    if (!s.ok()) {
+      if (first_error.ok()) first_error = s;
+      continue;
+    }
+    if (!e.prepare_name.empty()) {
+      prepared_.emplace(e.statement->sql, e.prepare_name);
+    } else if (e.statement == last) {
+      last_result = std::move(result);
+    }
+  }
+  if (sent) {
+    // The sync's result; then the connection leaves pipeline mode.
+    for (PGresult* r = PQgetResult(conn_); r != nullptr; r = PQgetResult(conn_)) {
+      const bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+      PQclear(r);
+      if (sync) break;
+    }
+  }
+  if (PQexitPipelineMode(conn_) != 1 && first_error.ok()) {
+    first_error = PgError(kSqlStateConnectionFailure,
+                          absl::StrCat("PostgreSQL pipeline: ", TrimmedMessage(PQerrorMessage(conn_))));
+  }
+  clear();
+  if (!first_error.ok() && !healthy() && !absl::StartsWith(SqlStateOf(first_error), "08")) {
+    // The server ended the session (57P01 administrator command, a crash):
+    // libpq notices the closed socket only while draining the pipeline,
+    // after the statement's own error was read. Report what the caller
+    // must act on: the connection is gone (run again on a new one).
+    first_error = PgError(kSqlStateConnectionFailure,
+                          absl::StripPrefix(first_error.message(), "storage unavailable: "));
+  }
+  if (!first_error.ok()) return first_error;
+  return last_result;
+}
+
 absl::StatusOr<PgResult> PgConnection::Exec(const char* sql, const PgParams& params) {
+  if (!deferred_.empty()) {
+    Deferred statement{sql, params, true};
+    return RunPipeline(&statement);
+  }
   auto found = prepared_.find(sql);
   if (found == prepared_.end()) {
     std::string name = absl::StrCat("tb", prepared_.size() + 1);
@@ -179,6 +319,11 @@ absl::StatusOr<PgResult> PgConnection::Exec(const char* sql, const PgParams& par
 }
 
 absl::Status PgConnection::ExecScript(absl::string_view sql) {
+  if (!deferred_.empty()) {
+    if (absl::StatusOr<PgResult> flushed = RunPipeline(nullptr); !flushed.ok()) {
+      return flushed.status();
+    }
+  }
   const std::string text(sql);
   PgResult result(PQexec(conn_, text.c_str()));
   return Check(result.result_.get(), absl::StripLeadingAsciiWhitespace(sql));

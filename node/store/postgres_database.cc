@@ -167,13 +167,16 @@ absl::Status PostgresDatabase::Run(const Fn& fn, const char* begin) {
     if (!conn.healthy()) {
       if (absl::Status s = Reconnect(conn); !s.ok()) return s;
     }
-    absl::Status status = conn.ExecScript(begin);
-    if (status.ok()) {
+    // BEGIN goes out with the transaction's first statement, its writes with
+    // COMMIT (PgConnection::Defer): fewer round trips, shorter row locks.
+    conn.DeferUnprepared(begin);
+    absl::Status status;
+    {
       active_database = this;
       status = fn(conn);
       active_database = nullptr;
       if (status.ok()) {
-        status = conn.ExecScript("COMMIT");
+        status = conn.Commit();
         if (status.ok()) {
           absl::MutexLock lock(&mu_);
           ++stats_.commits;
@@ -185,9 +188,9 @@ absl::Status PostgresDatabase::Run(const Fn& fn, const char* begin) {
               "the write was stored is unknown; read before writing again (",
               status.message(), ")"));
         }
-      } else if (conn.healthy()) {
+      } else {
         // The error may be the caller's (a refused mutation): undo its writes.
-        (void)conn.ExecScript("ROLLBACK");
+        conn.Rollback();
       }
     }
     // Nothing was committed: a conflict or a connection lost before COMMIT
