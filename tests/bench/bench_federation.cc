@@ -19,19 +19,6 @@ namespace {
 
 constexpr absl::Duration kReadyTimeout = absl::Seconds(60);
 
-absl::Status WriteText(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename ", tmp));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Exited(Child& child) {
   return absl::UnavailableError(absl::StrCat(child.name(), " exited (code ", child.exit_code(),
                                              ") before it was ready; end of ", child.log_path(),
@@ -45,7 +32,8 @@ Identity IdentityAt(const std::string& certs_dir, const std::string& relative_di
   return Identity{dir + "/cert.pem", dir + "/key.pem", certs_dir + "/ca/ca.pem"};
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const Identity& identity) {
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const Identity& identity,
+                                           bool round_robin) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ReadFileText(identity.ca);
   ssl.pem_cert_chain = ReadFileText(identity.cert);
@@ -54,6 +42,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const Ide
   args.SetInt("grpc.use_local_subchannel_pool", 1);
   // The servers' certificates name localhost (and 127.0.0.1).
   args.SetSslTargetNameOverride("localhost");
+  if (round_robin) args.SetLoadBalancingPolicyName("round_robin");
   return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args);
 }
 
@@ -164,7 +153,8 @@ absl::Status Federation::WriteDirectory() {
 
 absl::StatusOr<absl::Duration> Federation::StartGateway(const std::string& name, bool catalog_cache,
                                                         bool main,
-                                                        const std::string& extra_config) {
+                                                        const std::string& extra_config,
+                                                        const std::string& directory_file) {
   std::string dir = absl::StrCat(paths_.work_dir, "/", name);
   mkdir(dir.c_str(), 0755);
   Identity id = IdentityAt(paths_.certs_dir, "gateway");
@@ -172,7 +162,7 @@ absl::StatusOr<absl::Duration> Federation::StartGateway(const std::string& name,
       "# Written by tongban-bench.\n", "listen_address: \"127.0.0.1:", main ? gateway_port_ : 0,
       "\"\n", "metrics_address: \"127.0.0.1:0\"\n", "tls { cert_file: \"", id.cert,
       "\" key_file: \"", id.key, "\" ca_file: \"", id.ca, "\" }\n", "directory_file: \"",
-      directory_file_, "\"\n", "ready_file: \"", dir, "/ready\"\n", extra_config);
+      directory_file.empty() ? directory_file_ : directory_file, "\"\n", "ready_file: \"", dir, "/ready\"\n", extra_config);
   absl::Status written = WriteText(dir + "/gateway.textproto", config);
   if (!written.ok()) return written;
   std::vector<std::string> argv = {paths_.gateway_binary, "--config=" + dir + "/gateway.textproto"};

@@ -36,11 +36,13 @@ ABSL_FLAG(absl::Duration, warmup, absl::Milliseconds(500), "Warm-up before every
 ABSL_FLAG(std::string, concurrency, "1,16,64", "Client threads of the read and submission points.");
 ABSL_FLAG(int, fanout_clients, 16, "Client threads of the fan-out and cross-province points.");
 ABSL_FLAG(int, forwarding_samples, 100, "Sequential cross-province filings timed end to end.");
-ABSL_FLAG(std::string, scenarios, "reads,fanout,submissions,forwarding,edge,edge-hostile",
+ABSL_FLAG(std::string, scenarios,
+          "reads,fanout,submissions,forwarding,edge,edge-hostile,postgres",
           "Scenarios to run, of reads, fanout, submissions, forwarding, edge (public edge: "
           "REST/JSON vs gRPC), edge-hostile (public edge: healthy REST clients' latency without "
-          "and with 1000 idle TCP connections + 100 slow-header clients); start-up and footprint "
-          "are always measured.");
+          "and with 1000 idle TCP connections + 100 slow-header clients), postgres (430000 on "
+          "SQLite vs 1 and 3 replicas on one durable PostgreSQL server: submissions and routed "
+          "reads; needs Debian postgresql-15); start-up and footprint are always measured.");
 ABSL_FLAG(double, quiet_cores, 0.2,
           "Re-measure a point when other processes used more CPU (cores) during it.");
 ABSL_FLAG(int, max_attempts, 3, "Attempts per point at most (the quietest is reported).");
@@ -107,6 +109,7 @@ int Run(const std::string& command_line) {
   paths.certs_dir = absl::GetFlag(FLAGS_certs_dir);
   paths.gen_certs_script = TONGBAN_BENCH_GEN_CERTS;
   paths.directory_script = TONGBAN_BENCH_DIRECTORY_SCRIPT;
+  paths.pg_server_script = TONGBAN_BENCH_PG_SERVER_SCRIPT;
   paths.nginx_binary = absl::GetFlag(FLAGS_nginx);
   if (paths.nginx_binary == "none" || paths.nginx_binary.empty()) {
     Progress("--nginx=none: the reads scenario runs without its nginx baseline");
@@ -228,6 +231,7 @@ int Run(const std::string& command_line) {
   // 5. After the footprint, so that its load does not change the figures above.
   if (wanted("edge")) RunEdge(ctx);
   if (wanted("edge-hostile")) RunEdgeHostile(ctx);
+  if (wanted("postgres")) RunPostgres(ctx);
   const absl::Time stop_start = absl::Now();
   const int unclean = fed.StopAll();
   const absl::Duration stop_time = absl::Now() - stop_start;

@@ -16,8 +16,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -228,8 +230,27 @@ int64_t MachineBusyTicks() {
   return busy;
 }
 
+namespace {
+std::mutex g_daemons_mu;
+std::vector<pid_t> g_daemons;
+}  // namespace
+
+void CountDaemon(pid_t pid) {
+  std::lock_guard<std::mutex> lock(g_daemons_mu);
+  g_daemons.push_back(pid);
+}
+
+void ForgetDaemon(pid_t pid) {
+  std::lock_guard<std::mutex> lock(g_daemons_mu);
+  g_daemons.erase(std::remove(g_daemons.begin(), g_daemons.end(), pid), g_daemons.end());
+}
+
 int64_t BenchTreeTicks() {
   int64_t total = std::max<int64_t>(0, CpuTicks(getpid(), false));
+  {
+    std::lock_guard<std::mutex> lock(g_daemons_mu);
+    for (pid_t d : g_daemons) total += std::max<int64_t>(0, CpuTicks(d, true));
+  }
   for (auto& slot : g_children) {
     pid_t v = slot.load();
     if (v != 0) total += std::max<int64_t>(0, CpuTicks(v < 0 ? -v : v, v < 0));
@@ -286,6 +307,19 @@ bool PortAccepts(int port) {
   bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
   return ok;
+}
+
+absl::Status WriteText(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << text;
+    if (!out) return absl::InternalError("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError("cannot rename " + tmp);
+  }
+  return absl::OkStatus();
 }
 
 std::string ReadFileText(const std::string& path) {

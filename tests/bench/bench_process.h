@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace tongban::bench {
@@ -66,6 +67,12 @@ double TicksToMicros(int64_t ticks);
 // every child it started: their difference is load the benchmark did not cause.
 int64_t MachineBusyTicks();
 int64_t BenchTreeTicks();
+// Counts a process the benchmark started but that is not its child (a server
+// that daemonised, PostgreSQL's postmaster) and its direct children in
+// BenchTreeTicks, so that its CPU is not mistaken for other load. Until
+// ForgetDaemon(pid).
+void CountDaemon(pid_t pid);
+void ForgetDaemon(pid_t pid);
 // A "Key:   123 kB" field of /proc/<pid>/status (VmRSS) or
 // /proc/<pid>/smaps_rollup (Anonymous, Pss), in kB; -1 when unreadable.
 int64_t StatusKb(pid_t pid, const std::string& key);
@@ -80,6 +87,8 @@ bool PortAccepts(int port);
 
 // Text of a file ("" when missing).
 std::string ReadFileText(const std::string& path);
+// Writes `text` to `path` atomically (a temporary file, then rename).
+absl::Status WriteText(const std::string& path, const std::string& text);
 // "key=value" field of a ready file line.
 std::string ReadyField(const std::string& line, const std::string& key);
 // Body of GET http://<address><path> (HTTP/1.0 over a plain socket), "" on failure.

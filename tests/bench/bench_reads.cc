@@ -44,20 +44,6 @@ WorkerFactory DirectGetGuide(const std::string& address, const Identity& officer
   });
 }
 
-WorkerFactory GatewayGetGuide(const std::string& address, const Identity& officer) {
-  return Clients<v1::FederationQueryService>(address, officer, [](auto stub) -> CallFn {
-    return [stub](int64_t) {
-      grpc::ClientContext c;
-      SetDeadline(&c);
-      v1::GetProvinceGuideRequest req;
-      req.set_province_code(kHomeProvince);
-      req.set_item_code(kItem);
-      v1::GetProvinceGuideResponse resp;
-      return stub->GetProvinceGuide(&c, req, &resp);
-    };
-  });
-}
-
 // A partial answer (provinces missing) counts as a failed call.
 WorkerFactory GatewaySearch(const std::string& address, const Identity& officer) {
   return Clients<v1::FederationQueryService>(address, officer, [](auto stub) -> CallFn {
@@ -146,6 +132,20 @@ bool AwaitStale(const GatewayHandle& gateway, const Identity& officer, bool stal
 }
 
 }  // namespace
+
+WorkerFactory GatewayGetGuide(const std::string& address, const Identity& officer) {
+  return Clients<v1::FederationQueryService>(address, officer, [](auto stub) -> CallFn {
+    return [stub](int64_t) {
+      grpc::ClientContext c;
+      SetDeadline(&c);
+      v1::GetProvinceGuideRequest req;
+      req.set_province_code(kHomeProvince);
+      req.set_item_code(kItem);
+      v1::GetProvinceGuideResponse resp;
+      return stub->GetProvinceGuide(&c, req, &resp);
+    };
+  });
+}
 
 std::string Errors(const LoadResult& r) {
   if (r.errors == 0) return "0";

@@ -89,7 +89,20 @@ WorkerFactory RestGuideClients(const EdgeEndpoint& edge,
 // CPU (cores) `pid` used over `window` (sleeps for it).
 double CoresUsed(pid_t pid, absl::Duration window);
 
+// 7. The store on PostgreSQL: durable submissions and routed reads with 1 and
+// 3 replicas of 430000 on one PostgreSQL database vs one node on SQLite.
+void RunPostgres(const BenchContext& ctx);
+
 // Helpers shared by the scenario files.
+// Client threads filing local applications (item kItem, `materials`) at
+// `address` (a replica list with `round_robin`) as `officer`, each with a
+// fresh idempotency key <key_prefix>-w<worker>-s<sequence>: the worker number
+// is unique in this process, so a re-measured point never replays a key.
+WorkerFactory SubmitterAt(const std::string& address, bool round_robin, const Identity& officer,
+                          const std::string& key_prefix, const std::string& handling,
+                          const std::vector<std::string>& materials);
+// Client threads of FederationQueryService.GetProvinceGuide(kHomeProvince, kItem).
+WorkerFactory GatewayGetGuide(const std::string& address, const Identity& officer);
 std::string Errors(const LoadResult& r);
 LoadResult RunPoint(const BenchContext& ctx, const std::string& label, int concurrency,
                     const WorkerFactory& factory, const std::vector<CpuProbe>& probes);

@@ -35,20 +35,28 @@ v1::SubmitApplicationRequest Submission(const std::string& key, const std::strin
   return r;
 }
 
-// A client thread files applications at the home node as its officer-01,
-// each with a fresh idempotency key: <prefix>-w<worker>-s<sequence>, the
-// worker number unique in this process (a re-measured point, or the probe
-// call before it, must not replay an earlier key).
 WorkerFactory Submitter(const BenchContext& ctx, const std::string& key_prefix,
                         const std::string& handling, const std::vector<std::string>& materials) {
   const Federation& fed = *ctx.federation;
-  const std::string address = fed.node(kHomeProvince).grpc_address;
-  const Identity officer = IdentityAt(fed.paths().certs_dir,
-                                      absl::StrCat("province/", kHomeProvince, "/officer/officer-01"));
+  return SubmitterAt(fed.node(kHomeProvince).grpc_address, false,
+                     IdentityAt(fed.paths().certs_dir,
+                                absl::StrCat("province/", kHomeProvince, "/officer/officer-01")),
+                     key_prefix, handling, materials);
+}
+
+std::string Metrics(const NodeHandle& node) { return HttpGet(node.metrics_address, "/metrics"); }
+
+std::string Ms(double seconds) { return Fmt(seconds * 1000, 1); }
+
+}  // namespace
+
+WorkerFactory SubmitterAt(const std::string& address, bool round_robin, const Identity& officer,
+                          const std::string& key_prefix, const std::string& handling,
+                          const std::vector<std::string>& materials) {
   return [=](int) -> CallFn {
     static std::atomic<int> next_worker{0};
     const int worker = next_worker++;
-    std::shared_ptr<grpc::Channel> channel = MakeChannel(address, officer);
+    std::shared_ptr<grpc::Channel> channel = MakeChannel(address, officer, round_robin);
     if (!WaitConnected(channel, absl::Seconds(10))) return nullptr;
     std::shared_ptr<v1::ApplicationService::Stub> stub(v1::ApplicationService::NewStub(channel));
     auto request = std::make_shared<v1::SubmitApplicationRequest>(
@@ -64,12 +72,6 @@ WorkerFactory Submitter(const BenchContext& ctx, const std::string& key_prefix,
     };
   };
 }
-
-std::string Metrics(const NodeHandle& node) { return HttpGet(node.metrics_address, "/metrics"); }
-
-std::string Ms(double seconds) { return Fmt(seconds * 1000, 1); }
-
-}  // namespace
 
 void RunSubmissions(const BenchContext& ctx) {
   const NodeHandle& node = ctx.federation->node(kHomeProvince);

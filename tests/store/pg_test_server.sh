@@ -9,7 +9,8 @@
 # The cluster lives in a fresh directory under $TMPDIR (or /tmp), listens
 # only on a unix socket in that directory (no TCP port at all, so parallel
 # runs cannot collide), trusts local connections as user "postgres" and runs
-# with fsync off: it holds test data only. PostgreSQL refuses to run as
+# with fsync off: it holds test data only (TONGBAN_PG_DURABLE=1: fsync,
+# synchronous_commit and full_page_writes on, as in production; tongban-bench). PostgreSQL refuses to run as
 # root, so as root the server runs as the "postgres" user (Debian's package
 # creates it), else as "nobody". STATE_FILE holds the directory and the
 # libpq conninfo; `stop` reads it. `start` first stops a server a previous,
@@ -99,12 +100,15 @@ case "$cmd" in
       stop_server
       exit 1
     fi
+    durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ "${TONGBAN_PG_DURABLE:-0}" = 1 ]; then
+      durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+    fi
     # -w: pg_ctl returns once the server accepts connections (its readiness
     # signal), or fails after -t seconds.
     if ! as_owner "$dir" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c port=$port \
-          -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-          -c max_connections=200" start >/dev/null; then
+          $durability -c max_connections=200" start >/dev/null; then
       cat "$dir/server.log" >&2 || true
       stop_server
       exit 1
