@@ -115,6 +115,42 @@ bool WaitFor(F done) {
 
 std::string RunKey() { return absl::StrCat(absl::ToUnixSeconds(absl::Now())); }
 
+std::string Action(v1::ApplicationAction a) {
+  return v1::ApplicationAction_IsValid(a) ? v1::ApplicationAction_Name(a).substr(sizeof("APPLICATION_ACTION_") - 1)
+                                          : std::to_string(a);
+}
+
+// Live status: what an app shows, each event of the application as the
+// accepting node stores it (its own, and those the handling province sends
+// back), until `stop` is cancelled.
+class Watcher {
+ public:
+  Watcher(v1::ApplicationService::Stub* node, const std::string& id) {
+    thread_ = std::thread([this, node, id] {
+      v1::WatchApplicationRequest req;
+      req.set_application_id(id);
+      req.set_heartbeat_seconds(5);
+      auto stream = node->WatchApplication(&context_, req);
+      v1::WatchApplicationResponse m;
+      while (stream->Read(&m)) {
+        if (m.heartbeat()) continue;
+        const auto& e = m.event();
+        Say(absl::StrCat("  [live at the 湖南 window #", m.sequence(), "] ", Action(e.action()),
+                         " by ", Name(e.province_code()), " → ", State(e.state_after())));
+      }
+      stream->Finish();
+    });
+  }
+  ~Watcher() {
+    context_.TryCancel();
+    thread_.join();
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -130,6 +166,7 @@ int main(int argc, char** argv) {
   auto chongqing = v1::ApplicationService::NewStub(AsOfficer("500000", NodeAddress("500000")));
   auto federation = v1::FederationQueryService::NewStub(AsOfficer("430000", gateway));
   const std::string zhang = MakeResidentId("43122619900101123");  // 张三, from Jingzhou, Hunan
+  std::string story1_id;  // approved by 上海 in story 1, rated in story 5
 
   Title("1. 无差别受理: a Jingzhou (湖南) window files Shanghai's 社会保障卡申领 and follows it");
   {
@@ -154,6 +191,9 @@ int main(int argc, char** argv) {
     const std::string id = filed.application().application_id();
     Say(absl::StrCat("湖南 accepted ", id, " → ", State(filed.application().state()),
                      "; forwarding to ", Name("310000"), " through the gateway"));
+    // The applicant's app follows it live (WatchApplication; the public API's
+    // WatchMyApplication and Server-Sent Events relay the same stream).
+    Watcher live(hunan.get(), id);
     v1::GetRoutedApplicationRequest get;
     get.set_application_id(id);
     WaitFor([&] {
@@ -183,6 +223,7 @@ int main(int argc, char** argv) {
     });
     Say(absl::StrCat("the applicant asks at the 湖南 window: ", State(mirrored.application().state()),
                      ", ", mirrored.application().events_size(), " events (same history as 上海)"));
+    story1_id = id;
   }
 
   Title("2. 容缺办理: a non-key material missing → accepted with a deadline, supplemented later");
@@ -254,7 +295,70 @@ int main(int argc, char** argv) {
     Say(absl::StrCat("FindFilingOptions from 重庆: [", absl::StrJoin(to, ", "), "]"));
   }
 
-  Title("5. A search while one node is down → the answer still comes, naming who is missing");
+  Title("5. 好差评: the applicant rates story 1's case 不满意 at the 湖南 window; 上海 rectifies");
+  if (story1_id.empty()) {
+    Say("skipped (story 1 did not finish)");
+  } else {
+    grpc::ClientContext c1;
+    v1::RateApplicationRequest rate;
+    rate.set_application_id(story1_id);
+    rate.set_level(v1::SATISFACTION_LEVEL_DISSATISFIED);
+    rate.set_comment("审批结果通知太晚，跑了两趟窗口");
+    v1::RateApplicationResponse rated;
+    grpc::Status s = hunan->RateApplication(&c1, rate, &rated);
+    Result(s);
+    if (s.ok()) {
+      Say(absl::StrCat("rated 2 不满意 (差评) at the 湖南 window; forwarded to ", Name("310000"),
+                       ", which opens a rectification:"));
+      v1::Rectification opened;
+      WaitFor([&] {
+        grpc::ClientContext c;
+        v1::ListRectificationsRequest list;
+        list.set_page_size(200);
+        v1::ListRectificationsResponse r;
+        if (!shanghai->ListRectifications(&c, list, &r).ok()) return false;
+        for (const auto& x : r.rectifications()) {
+          if (x.application_id() == story1_id) {
+            opened = x;
+            return true;
+          }
+        }
+        return false;
+      });
+      Say(absl::StrCat("  上海 rectification of ", opened.application_id(), ": due ",
+                       opened.due_date(), " (", opened.working_days(), " working days), comment \"",
+                       opened.comment(), "\""));
+      grpc::ClientContext c2;
+      v1::RecordRectificationFollowUpRequest follow;
+      follow.set_application_id(story1_id);
+      follow.set_note("电话回访：已说明短信通知延迟原因，申请人表示理解");
+      v1::RecordRectificationFollowUpResponse followed;
+      Result(shanghai->RecordRectificationFollowUp(&c2, follow, &followed));
+      grpc::ClientContext c3;
+      v1::CloseRectificationRequest close;
+      close.set_application_id(story1_id);
+      close.set_outcome(v1::RECTIFICATION_OUTCOME_RECTIFIED);
+      close.set_note("审批结果改为办结当日短信通知");
+      v1::CloseRectificationResponse closed;
+      Result(shanghai->CloseRectification(&c3, close, &closed));
+      Say(absl::StrCat("  回访 recorded, rectification closed: ",
+                       closed.rectification().closed() ? "RECTIFIED" : "?"));
+      grpc::ClientContext c4;
+      v1::GetSatisfactionStatsRequest stats;
+      stats.mutable_from()->set_seconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(24)));
+      stats.mutable_to()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
+      stats.add_provinces("310000");
+      v1::GetSatisfactionStatsResponse st;
+      Result(federation->GetSatisfactionStats(&c4, stats, &st));
+      std::vector<std::string> levels;
+      for (int64_t n : st.total().per_level()) levels.push_back(std::to_string(n));
+      Say(absl::StrCat("GetSatisfactionStats, 上海, last 24 h: per level 1..5 [",
+                       absl::StrJoin(levels, ", "), "], satisfaction ",
+                       static_cast<int>(st.total().satisfaction_rate() * 100 + 0.5), " %"));
+    }
+  }
+
+  Title("6. A search while one node is down → answered at once, naming whose part is stale");
   {
     const int pid = absl::GetFlag(FLAGS_freeze_pid);
     const std::string frozen = absl::GetFlag(FLAGS_freeze_province);
@@ -268,18 +372,26 @@ int main(int argc, char** argv) {
     search.set_query("社会保障");
     v1::SearchFederationResponse result;
     absl::Time start = absl::Now();
-    // The gateway serves a catalog from its cache while the node's version was
-    // confirmed in the last 3 s; after that the node is asked live and missed.
+    // The gateway answers from its cache while the node's catalog version was
+    // confirmed in the last 3 s; after that it still answers from the last
+    // confirmed copy, marked stale, instead of waiting for the frozen node.
     WaitFor([&] {
       grpc::ClientContext c;
       result.Clear();
+      start = absl::Now();
       return federation->SearchFederation(&c, search, &result).ok() &&
-             result.missing_provinces_size() > 0;
+             (result.stale_provinces_size() > 0 || result.missing_provinces_size() > 0);
     });
-    Say(absl::StrCat("SearchFederation 社会保障: ", result.guides_size(), " guides after ",
-                     absl::ToInt64Milliseconds(absl::Now() - start), " ms; missing:"));
+    Say(absl::StrCat("SearchFederation 社会保障: ", result.guides_size(), " guides in ",
+                     absl::ToInt64Milliseconds(absl::Now() - start), " ms"));
+    for (const auto& st : result.stale_provinces()) {
+      Say(absl::StrCat("  stale: ", st.province_code(), " ", Name(st.province_code()),
+                       ", its catalog version ", st.catalog_version(), " as last confirmed at ",
+                       absl::FormatTime("%H:%M:%S", absl::FromUnixSeconds(st.confirmed_unix_seconds()),
+                                        absl::FixedTimeZone(8 * 3600))));
+    }
     for (const auto& m : result.missing_provinces()) {
-      Say(absl::StrCat("  ", m.province_code(), " ", Name(m.province_code()), ": ", m.reason()));
+      Say(absl::StrCat("  missing: ", m.province_code(), " ", Name(m.province_code()), ": ", m.reason()));
     }
     kill(pid, SIGCONT);
     Say(absl::StrCat("thawed ", Name(frozen), "; the gateway reinstates it after a health probe"));
