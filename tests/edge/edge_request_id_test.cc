@@ -36,20 +36,7 @@ std::string Slurp(const std::string& path) {
   return text.str();
 }
 
-std::string Token(const std::string& citizen) {
-  CitizenTokenClaims claims;
-  claims.subject = citizen;
-  claims.issuer = kTestTokenIssuer;
-  claims.audience = kTestTokenAudience;
-  claims.issued_at = absl::Now() - absl::Seconds(5);
-  claims.not_before = absl::InfinitePast();
-  claims.expires_at = absl::Now() + absl::Hours(1);
-  claims.kid = "dev-1";
-  absl::StatusOr<std::string> token =
-      MintCitizenToken(Slurp(CertsDir() + "/citizen-tokens/signing-key.pem"), claims);
-  EXPECT_TRUE(token.ok()) << token.status();
-  return token.ok() ? *token : "";
-}
+std::string Token(const std::string& citizen) { return TestCitizenToken(citizen); }
 
 class EdgeRequestIdTest : public ::testing::Test {
  protected:

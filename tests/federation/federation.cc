@@ -8,7 +8,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/time/clock.h"
+#include "citizen_token.h"
 #include "grpcpp/create_channel.h"
+#include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
 #include "tongban/v1/gateway.grpc.pb.h"
@@ -537,6 +540,23 @@ std::vector<std::string> TongbanctlNodeFlags(const Federation& federation,
   const Identity files = IdentityAt(identity_dir);
   return {"--node", federation.node_address(province), "--province", province,
           "--cert", files.cert, "--key", files.key, "--ca", files.ca};
+}
+
+std::string TestCitizenToken(const std::string& citizen) {
+  CitizenTokenClaims claims;
+  claims.subject = citizen;
+  claims.issuer = kTestTokenIssuer;
+  claims.audience = kTestTokenAudience;
+  claims.issued_at = absl::Now() - absl::Seconds(5);
+  claims.not_before = absl::InfinitePast();
+  claims.expires_at = absl::Now() + absl::Hours(1);
+  claims.kid = "dev-1";
+  std::ifstream in(CertsDir() + "/citizen-tokens/signing-key.pem");
+  std::stringstream key;
+  key << in.rdbuf();
+  absl::StatusOr<std::string> token = MintCitizenToken(key.str(), claims);
+  EXPECT_TRUE(token.ok()) << token.status();
+  return token.ok() ? *token : "";
 }
 
 }  // namespace tongban::testing

@@ -69,6 +69,10 @@ struct FederationOptions {
 
 inline constexpr char kTestTokenIssuer[] = "https://id.tongban.dev";
 inline constexpr char kTestTokenAudience[] = "tongban-public-api";
+// A citizen token for `citizen` from the test PKI's token key (issuer
+// kTestTokenIssuer, audience kTestTokenAudience, kid "dev-1"), valid for an
+// hour; "" and a test failure when it cannot be minted.
+std::string TestCitizenToken(const std::string& citizen);
 
 class Federation final {
  public:
