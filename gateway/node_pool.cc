@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "replica_service_config.h"
 
 namespace tongban::gateway {
 namespace {
@@ -21,9 +22,9 @@ std::shared_ptr<const NodeStubs> MakeStubs(const v1::DirectoryNode& node,
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   // A province served by several replicas is one name that resolves to all
   // of them (a Kubernetes headless Service, or "ipv4:a,b,c"): spread the
-  // calls over every replica instead of pinning one (pick_first), and keep
-  // calling the others while one restarts.
-  args.SetLoadBalancingPolicyName("round_robin");
+  // calls over every replica instead of pinning one (pick_first), keep
+  // calling the others while one restarts, and none that drains.
+  args.SetServiceConfigJSON(kReplicaServiceConfig);
   if (!node.server_name().empty()) {
     args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, node.server_name());
   }

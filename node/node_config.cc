@@ -64,6 +64,10 @@ absl::StatusOr<v1::NodeConfig> FinishNodeConfig(v1::NodeConfig c) {
   if (c.max_message_bytes() < 64 * 1024 || c.max_message_bytes() > 64 * 1024 * 1024) {
     return absl::InvalidArgumentError("max_message_bytes must be 65536 to 67108864");
   }
+  if (c.drain_delay_ms() == 0) c.set_drain_delay_ms(500);
+  if (c.drain_delay_ms() < 0 || c.drain_delay_ms() > 60000) {
+    return absl::InvalidArgumentError("drain_delay_ms must be 1 to 60000");
+  }
   if (c.shutdown_grace_seconds() == 0) c.set_shutdown_grace_seconds(10);
   if (c.shutdown_grace_seconds() < 0 || c.shutdown_grace_seconds() > 600) {
     return absl::InvalidArgumentError("shutdown_grace_seconds must be 1 to 600");

@@ -3,7 +3,9 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -83,6 +85,9 @@ class RunningNode final : public NodeServer {
       // Report NOT_SERVING first so balancers and the gateway stop sending.
       server_->GetHealthCheckService()->SetServingStatus(false);
       if (health_ != nullptr) health_->SetServing(false);
+      // Clients watching health (round robin over replicas) stop picking us;
+      // calls arriving meanwhile are still served.
+      std::this_thread::sleep_for(std::chrono::milliseconds(drain_delay_ms_));
       server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(grace_seconds_)));
       server_->Wait();
     }
@@ -128,6 +133,7 @@ class RunningNode final : public NodeServer {
   std::string grpc_address_;
   std::string metrics_address_;
   int grace_seconds_ = 10;
+  int drain_delay_ms_ = 500;
   std::atomic<bool> shut_down_{false};
 };
 
@@ -137,6 +143,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   auto node = std::make_unique<RunningNode>();
   node->log_ = std::make_unique<EventLog>(absl::StrCat("node-", config.province_code()));
   node->grace_seconds_ = config.shutdown_grace_seconds();
+  node->drain_delay_ms_ = config.drain_delay_ms();
   absl::StatusOr<std::string> identity = CheckIdentity(config);
   if (!identity.ok()) return identity.status();
   const v1::TimeLimitConfig& limits = config.time_limits();

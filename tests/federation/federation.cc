@@ -12,6 +12,7 @@
 #include "citizen_token.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "replica_service_config.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
 #include "tongban/v1/gateway.grpc.pb.h"
@@ -122,8 +123,9 @@ std::shared_ptr<grpc::Channel> FastChannel(const std::string& address,
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   if (address.rfind("ipv4:", 0) == 0) {
     // The replicas of one province (Federation::node_address): every call
-    // to the next one, all checked against the name their certificates share.
-    args.SetLoadBalancingPolicyName("round_robin");
+    // to the next one that is serving, as the gateway does, all checked
+    // against the name their certificates share.
+    args.SetServiceConfigJSON(kReplicaServiceConfig);
     args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, "localhost");
   }
   return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args);
@@ -446,6 +448,18 @@ void Federation::KillReplica(const std::string& province, int replica) {
   std::lock_guard<std::mutex> lock(mu_);
   Node* node = ReplicaLocked(province, replica);
   if (node != nullptr && node->process != nullptr) node->process->Kill();
+}
+
+int Federation::StopReplica(const std::string& province, int replica) {
+  NodeProcess* process = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Node* node = ReplicaLocked(province, replica);
+    if (node != nullptr) process = node->process.get();
+  }
+  // Not under mu_: the drain takes seconds. The process object stays owned
+  // by nodes_ (only a restart of this replica replaces it).
+  return process == nullptr ? -1 : process->Terminate();
 }
 
 void Federation::FreezeNode(const std::string& province) {

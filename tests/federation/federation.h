@@ -113,6 +113,10 @@ class Federation final {
   // of the province.
   void KillNode(const std::string& province);
   void KillReplica(const std::string& province, int replica);
+  // SIGTERM one replica and wait until it exits, as a rolling upgrade stops
+  // a pod (the node answers NOT_SERVING, finishes in-flight calls, sends
+  // GOAWAY); its exit code (-1 when it was not running).
+  int StopReplica(const std::string& province, int replica);
   // SIGSTOP / SIGCONT one node (NodeProcess::Freeze).
   void FreezeNode(const std::string& province);
   void ThawNode(const std::string& province);
