@@ -37,8 +37,12 @@ fi
 
 echo "==> building fuzz targets in $BUILD (clang-14, -j$JOBS)"
 start=$(date +%s)
+# A unity build: the sanitised compile is dominated by the same gRPC and
+# protobuf headers in every file; one translation unit per few files takes a
+# third less CPU (protos and a few files with clashing file-local names are
+# compiled on their own: UNITY_BUILD OFF / SKIP_UNITY_BUILD_INCLUSION).
 CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTONGBAN_FUZZ=ON >/dev/null
+  -DTONGBAN_FUZZ=ON -DCMAKE_UNITY_BUILD=ON >/dev/null
 exes=()
 for t in "${TARGETS[@]}"; do exes+=("fuzz_$t"); done
 cmake --build "$BUILD" -j"$JOBS" --target "${exes[@]}"
