@@ -427,9 +427,11 @@ def check_render(ck, tp, docs, codes, cfg, ctx):
                 if one(fields, k) != v:
                     cerrs.append(f"{k} is {one(fields, k)!r}, want {v!r}")
             cerrs += tls_errors(tls, cfg, sts)
-            grace = int(one(fields, "shutdown_grace_seconds", "10"))
+            grace = int(one(fields, "shutdown_grace_seconds", "10")) + int(one(fields, "drain_delay_ms", "500")) / 1000
             if not pod.get("terminationGracePeriodSeconds", 30) > grace:
-                cerrs.append(f"terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds')} <= shutdown_grace_seconds {grace}")
+                cerrs.append(f"terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds')} <= drain_delay_ms + shutdown_grace_seconds {grace} s")
+            if one(fields, "drain_delay_ms") != str(int(ctx["values"]["node"]["config"]["drainDelayMs"])):
+                cerrs.append(f"drain_delay_ms is {one(fields, 'drain_delay_ms')!r}, want node.config.drainDelayMs")
             if gw_svc is None or 50050 not in [p["port"] for p in gw_svc["spec"]["ports"]]:
                 cerrs.append("gateway_address names no rendered Service tongban-gateway:50050")
             # time_limits { }: the calendar inside the image, this province's approvers.

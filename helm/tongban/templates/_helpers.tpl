@@ -147,6 +147,7 @@ gateway_address: "{{ include "tongban.gatewayName" . }}:{{ int $v.gateway.ports.
 {{- end }}
 max_message_bytes: {{ int $v.node.config.maxMessageBytes }}
 shutdown_grace_seconds: {{ int $v.node.config.shutdownGraceSeconds }}
+drain_delay_ms: {{ int $v.node.config.drainDelayMs }}
 max_commit_batch: {{ int $v.node.config.maxCommitBatch }}
 ready_file: ""
 {{- include "tongban.healthAddress" .root }}
@@ -338,8 +339,9 @@ readinessProbe:
 {{- end -}}
 {{- $_ := set $seen .code true -}}
 {{- end -}}
-{{- if le (int .Values.node.terminationGracePeriodSeconds) (int .Values.node.config.shutdownGraceSeconds) -}}
-{{- fail (printf "node.terminationGracePeriodSeconds (%d) must exceed node.config.shutdownGraceSeconds (%d): the node needs that long to drain and close its store" (int .Values.node.terminationGracePeriodSeconds) (int .Values.node.config.shutdownGraceSeconds)) -}}
+{{- $nodeNeed := add (int .Values.node.config.shutdownGraceSeconds) (div (add (int .Values.node.config.drainDelayMs) 999) 1000) -}}
+{{- if le (int .Values.node.terminationGracePeriodSeconds) (int $nodeNeed) -}}
+{{- fail (printf "node.terminationGracePeriodSeconds (%d) must exceed node.config.drainDelayMs + shutdownGraceSeconds (%d s): the node needs that long to drain and close its store" (int .Values.node.terminationGracePeriodSeconds) (int $nodeNeed)) -}}
 {{- end -}}
 {{- $gwNeed := add (int .Values.gateway.config.shutdownGraceSeconds) (div (add (int .Values.gateway.config.drainDelayMs) 999) 1000) -}}
 {{- if le (int .Values.gateway.terminationGracePeriodSeconds) (int $gwNeed) -}}
