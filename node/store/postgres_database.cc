@@ -170,28 +170,25 @@ absl::Status PostgresDatabase::Run(const Fn& fn, const char* begin) {
     // BEGIN goes out with the transaction's first statement, its writes with
     // COMMIT (PgConnection::Defer): fewer round trips, shorter row locks.
     conn.DeferUnprepared(begin);
-    absl::Status status;
-    {
-      active_database = this;
-      status = fn(conn);
-      active_database = nullptr;
+    active_database = this;
+    absl::Status status = fn(conn);
+    active_database = nullptr;
+    if (status.ok()) {
+      status = conn.Commit();
       if (status.ok()) {
-        status = conn.Commit();
-        if (status.ok()) {
-          absl::MutexLock lock(&mu_);
-          ++stats_.commits;
-          return absl::OkStatus();
-        }
-        if (ConnectionLost(status)) {
-          return absl::UnavailableError(absl::StrCat(
-              "storage unavailable: the PostgreSQL connection broke during COMMIT, so whether "
-              "the write was stored is unknown; read before writing again (",
-              status.message(), ")"));
-        }
-      } else {
-        // The error may be the caller's (a refused mutation): undo its writes.
-        conn.Rollback();
+        absl::MutexLock lock(&mu_);
+        ++stats_.commits;
+        return absl::OkStatus();
       }
+      if (ConnectionLost(status)) {
+        return absl::UnavailableError(absl::StrCat(
+            "storage unavailable: the PostgreSQL connection broke during COMMIT, so whether "
+            "the write was stored is unknown; read before writing again (",
+            status.message(), ")"));
+      }
+    } else {
+      // The error may be the caller's (a refused mutation): undo its writes.
+      conn.Rollback();
     }
     // Nothing was committed: a conflict or a connection lost before COMMIT
     // may be run again on a fresh snapshot.

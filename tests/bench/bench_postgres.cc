@@ -209,7 +209,7 @@ struct StoreRow {
   std::string failure;  // set when the configuration could not be measured
 };
 
-StoreRow Measure(const BenchContext& ctx, Province& p, const std::string& tag,
+StoreRow Measure(const BenchContext& ctx, const Province& p, const std::string& tag,
                  const std::vector<CpuProbe>& extra_probes) {
   StoreRow row;
   const BenchPaths& paths = ctx.federation->paths();

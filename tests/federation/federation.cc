@@ -11,10 +11,10 @@
 #include "absl/time/clock.h"
 #include "citizen_token.h"
 #include "grpcpp/create_channel.h"
-#include "gtest/gtest.h"
-#include "replica_service_config.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "replica_service_config.h"
 #include "tongban/v1/gateway.grpc.pb.h"
 
 namespace tongban::testing {
@@ -392,12 +392,6 @@ int Federation::replica_count(const std::string& province) const {
   return it == nodes_.end() ? 0 : static_cast<int>(it->second.size());
 }
 
-std::string Federation::replica_address(const std::string& province, int replica) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const Node* node = ReplicaLocked(province, replica);
-  return node == nullptr ? "" : node->listen;
-}
-
 std::string Federation::node_metrics_address(const std::string& province) const {
   return replica_metrics_address(province, 0);
 }
@@ -435,13 +429,18 @@ bool Federation::gateway_running() const {
   return gateway_ != nullptr && gateway_->running();
 }
 
-void Federation::KillNode(const std::string& province) {
-  std::lock_guard<std::mutex> lock(mu_);
+void Federation::ForEachReplicaLocked(const std::string& province,
+                                      const std::function<void(Node&)>& fn) {
   auto it = nodes_.find(province);
   if (it == nodes_.end()) return;
-  for (Node& node : it->second) {
+  for (Node& node : it->second) fn(node);
+}
+
+void Federation::KillNode(const std::string& province) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ForEachReplicaLocked(province, [](Node& node) {
     if (node.process != nullptr) node.process->Kill();
-  }
+  });
 }
 
 void Federation::KillReplica(const std::string& province, int replica) {
@@ -464,20 +463,16 @@ int Federation::StopReplica(const std::string& province, int replica) {
 
 void Federation::FreezeNode(const std::string& province) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = nodes_.find(province);
-  if (it == nodes_.end()) return;
-  for (Node& node : it->second) {
+  ForEachReplicaLocked(province, [](Node& node) {
     if (node.process != nullptr) node.process->Freeze();
-  }
+  });
 }
 
 void Federation::ThawNode(const std::string& province) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = nodes_.find(province);
-  if (it == nodes_.end()) return;
-  for (Node& node : it->second) {
+  ForEachReplicaLocked(province, [](Node& node) {
     if (node.process != nullptr) node.process->Thaw();
-  }
+  });
 }
 
 void Federation::KillGateway() {
@@ -510,9 +505,7 @@ bool Federation::RestartReplica(const std::string& province, int replica, std::s
 
 void Federation::SetNodeFlags(const std::string& province, std::vector<std::string> flags) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = nodes_.find(province);
-  if (it == nodes_.end()) return;
-  for (Node& node : it->second) node.flags = flags;
+  ForEachReplicaLocked(province, [&flags](Node& node) { node.flags = flags; });
 }
 
 bool Federation::RestartGateway(std::string* error) {
@@ -565,10 +558,8 @@ std::string TestCitizenToken(const std::string& citizen) {
   claims.not_before = absl::InfinitePast();
   claims.expires_at = absl::Now() + absl::Hours(1);
   claims.kid = "dev-1";
-  std::ifstream in(CertsDir() + "/citizen-tokens/signing-key.pem");
-  std::stringstream key;
-  key << in.rdbuf();
-  absl::StatusOr<std::string> token = MintCitizenToken(key.str(), claims);
+  absl::StatusOr<std::string> token =
+      MintCitizenToken(ReadFile(CertsDir() + "/citizen-tokens/signing-key.pem"), claims);
   EXPECT_TRUE(token.ok()) << token.status();
   return token.ok() ? *token : "";
 }

@@ -97,7 +97,6 @@ class Federation final {
   // target of all its replicas (FastChannel balances it round robin).
   std::string node_address(const std::string& province) const;
   int replica_count(const std::string& province) const;
-  std::string replica_address(const std::string& province, int replica) const;
   // Changes with each restart (metrics listen on port 0). node_ means replica 0.
   std::string node_metrics_address(const std::string& province) const;
   std::string replica_metrics_address(const std::string& province, int replica) const;
@@ -162,6 +161,7 @@ class Federation final {
   bool StartNodeLocked(const std::string& province, int replica, std::string* error);
   std::string NodeAddressLocked(const std::string& province) const;
   Node* ReplicaLocked(const std::string& province, int replica);
+  void ForEachReplicaLocked(const std::string& province, const std::function<void(Node&)>& fn);
   const Node* ReplicaLocked(const std::string& province, int replica) const;
   bool StartGateway(std::string* error);
   bool WriteDirectory(const std::vector<std::string>& provinces, std::string* error);
