@@ -28,6 +28,7 @@
 #include "service/authz_policy.h"
 #include "service/catalog_service.h"
 #include "service/clock_monitor.h"
+#include "service/joint_coordinator.h"
 #include "service/federation_client.h"
 #include "service/federation_service.h"
 #include "service/guide_resolver.h"
@@ -95,6 +96,7 @@ class RunningNode final : public NodeServer {
     // flight and record them while the store is still open.
     if (forwarder_ != nullptr) forwarder_->Stop();
     if (clock_monitor_ != nullptr) clock_monitor_->Stop();
+    if (joint_ != nullptr) joint_->Stop();
     stores_.Close();
     if (health_ != nullptr) health_->Shutdown();
     log_->Info("node.stopped");
@@ -121,6 +123,7 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<FederationClient> federation_;
   std::unique_ptr<GuideResolver> guides_;
   std::unique_ptr<CatalogServiceImpl> catalog_service_;
+  std::unique_ptr<JointCoordinator> joint_;
   std::unique_ptr<ApplicationServiceImpl> application_service_;
   std::unique_ptr<FederationServiceImpl> federation_service_;
   std::unique_ptr<NodeAdminServiceImpl> admin_service_;
@@ -264,7 +267,27 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
       signing::RecordVerifier::Create(config.tls().ca_file(), config.tls().crl_directory());
   if (!verifier.ok()) return verifier.status();
   node->verifier_ = *std::move(verifier);
+  JointCoordinatorDeps joint;
+  joint.own_province = own;
+  joint.applications = node->applications_.get();
+  joint.guides = node->guides_.get();
+  joint.clock = node->clock_.get();
+  joint.calendar = node->calendar_.get();
+  joint.signer = node->signer_.get();
+  joint.log = node->log_.get();
+  joint.on_outbox_written = on_outbox_written;
+  node->joint_ = std::make_unique<JointCoordinator>(std::move(joint));
+  JointCoordinator* coordinator = node->joint_.get();
+  if (forwarder != nullptr) {
+    // A task's DELIVER (its province has it) shows in the joint history now.
+    ApplicationStore* store = node->applications_.get();
+    forwarder->set_on_application_delivered([coordinator, store](const std::string& id) {
+      absl::StatusOr<v1::Application> app = store->GetApplication(id, /*with_events=*/false);
+      if (app.ok()) coordinator->TaskChanged(*app);
+    });
+  }
   ApplicationServiceDeps deps;
+  deps.joint = coordinator;
   deps.authz = node->authz_.get();
   deps.signer = node->signer_.get();
   deps.applications = node->applications_.get();
@@ -302,6 +325,8 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
         return app_service->EscalateAsNode(id, reason);
       });
   node->federation_service_->set_on_outbox_written(on_outbox_written);
+  node->federation_service_->set_on_application_changed(
+      [coordinator](const v1::Application& app) { coordinator->TaskChanged(app); });
   node->federation_service_->set_rectification_working_days(
       config.rating().rectification_working_days());
   // The province's operators: outbox and dead letters (tongbanctl outbox).
@@ -394,6 +419,8 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   // refresh is logged and retried at the next interval.
   (void)node->clock_monitor_->RefreshNow();
   node->clock_monitor_->Start();
+  // Finishes the 多地联办 steps a stop interrupted, then sweeps periodically.
+  node->joint_->Start();
   return std::unique_ptr<NodeServer>(std::move(node));
 }
 

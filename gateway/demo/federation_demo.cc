@@ -135,6 +135,11 @@ class Watcher {
       while (stream->Read(&m)) {
         if (m.heartbeat()) continue;
         const auto& e = m.event();
+        if (e.action() == v1::APPLICATION_ACTION_JOINT_STEP) {  // a 多地联办 step moved
+          Say(absl::StrCat("  [live at the 湖南 window #", m.sequence(), "] ", e.note(),
+                           " ⇒ overall ", State(e.state_after())));
+          continue;
+        }
         Say(absl::StrCat("  [live at the 湖南 window #", m.sequence(), "] ", Action(e.action()),
                          " by ", Name(e.province_code()), " → ", State(e.state_after())));
       }
@@ -358,7 +363,77 @@ int main(int argc, char** argv) {
     }
   }
 
-  Title("6. A search while one node is down → answered at once, naming whose part is stale");
+  Title("6. 多地联办: a pension transfer filed in 湖南, done by 上海 (转入地) and 广东 (转出地) in three steps");
+  {
+    auto guangdong = v1::ApplicationService::NewStub(AsOfficer("440000", NodeAddress("440000")));
+    const std::string wang = MakeResidentId("44010619850612003");  // 王五, moving to Shanghai
+    v1::SubmitApplicationRequest req =
+        Filing("demo-story6-" + run, "GG00010101", "310000", wang, "王五", {"M01", "M02", "M03"});
+    for (auto [role, province] : {std::pair<const char*, const char*>{"transfer_in", "310000"},
+                                  {"transfer_out", "440000"}}) {
+      v1::JointRoleAssignment* a = req.add_joint_roles();
+      a->set_role_id(role);
+      a->set_province_code(province);
+    }
+    grpc::ClientContext c1;
+    v1::SubmitApplicationResponse filed;
+    grpc::Status s = hunan->SubmitApplication(&c1, req, &filed);
+    Result(s);
+    if (s.ok()) {
+      const std::string id = filed.application().application_id();
+      Say(absl::StrCat("湖南 accepted the joint application ", id, "; its steps:"));
+      for (const auto& step : filed.application().joint().steps()) {
+        Say(absl::StrCat("  ", step.step().step(), ". ", step.role_name_zh(), " ",
+                         Name(step.province_code()), ": ", step.step().name_zh(), " (",
+                         step.step().legal_days(), " working days)"));
+      }
+      Watcher live(hunan.get(), id);
+      v1::GetApplicationRequest get;
+      get.set_application_id(id);
+      // Each province decides only its own step's task, once it has it.
+      auto decide_step = [&](int n, v1::ApplicationService::Stub* node, const std::string& province) {
+        std::string task;
+        WaitFor([&] {
+          grpc::ClientContext c;
+          v1::GetApplicationResponse r;
+          if (!hunan->GetApplication(&c, get, &r).ok()) return false;
+          task = r.application().joint().steps(n - 1).task_application_id();
+          if (task.empty()) return false;
+          grpc::ClientContext c2;
+          v1::GetApplicationRequest there;
+          there.set_application_id(task);
+          v1::GetApplicationResponse t;
+          return node->GetApplication(&c2, there, &t).ok();
+        });
+        Say(absl::StrCat(Name(province), " has step ", n, " as task ", task, "; its officer approves it"));
+        for (auto action : {v1::APPLICATION_ACTION_ACCEPT, v1::APPLICATION_ACTION_START_REVIEW,
+                            v1::APPLICATION_ACTION_APPROVE}) {
+          grpc::ClientContext c;
+          v1::DecideApplicationRequest d;
+          d.set_application_id(task);
+          d.set_action(action);
+          v1::DecideApplicationResponse r;
+          Result(node->DecideApplication(&c, d, &r));
+        }
+      };
+      decide_step(1, shanghai.get(), "310000");
+      decide_step(2, guangdong.get(), "440000");
+      decide_step(3, shanghai.get(), "310000");
+      v1::GetApplicationResponse done;
+      WaitFor([&] {
+        grpc::ClientContext c;
+        return hunan->GetApplication(&c, get, &done).ok() &&
+               done.application().state() == v1::APPLICATION_STATE_APPROVED;
+      });
+      const auto& clocks = done.application().clocks();
+      Say(absl::StrCat("the applicant asks at the 湖南 window: ", State(done.application().state()),
+                       ", one history of ", done.application().events_size(), " events; ",
+                       clocks.used_working_days(), " of ", clocks.limits().legal_days(),
+                       " working days used across the three steps"));
+    }
+  }
+
+  Title("7. A search while one node is down → answered at once, naming whose part is stale");
   {
     const int pid = absl::GetFlag(FLAGS_freeze_pid);
     const std::string frozen = absl::GetFlag(FLAGS_freeze_province);

@@ -271,6 +271,7 @@ grpc::Status CitizenApi::SubmitMyApplication(const CitizenCaller& caller,
     if (q.applicant().id_number().empty()) q.mutable_applicant()->set_id_number(caller.citizen_id);
     *q.mutable_materials() = req.materials();
     q.set_note(req.note());
+    *q.mutable_joint_roles() = req.joint_roles();
     v1::SubmitApplicationResponse r;
     grpc::Status s = CallNode(
         nodes_, req.accepting_province(), kApplications, "SubmitApplication", NodeDeadline(caller),

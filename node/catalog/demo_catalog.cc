@@ -1,4 +1,5 @@
 #include "catalog/demo_catalog.h"
+#include "catalog/joint_procedure_rules.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "catalog/joint_procedure_rules.h"
 #include "province_registry.h"
 
 namespace tongban::node {
@@ -25,6 +27,8 @@ constexpr char kMaterialsFile[] = "materials.tsv";
 constexpr char kGuidesFile[] = "guides.tsv";
 constexpr char kOverridesFile[] = "province_overrides.tsv";
 constexpr char kAlliancesFile[] = "alliances.tsv";
+// Optional: 多地联办 procedures (a catalog without one has none).
+constexpr char kJointFile[] = "joint_procedures.tsv";
 constexpr size_t kMaxReportedErrors = 50;
 constexpr int64_t kMaxDays = 365;
 constexpr int64_t kMaxFeeFen = 1'000'000'000;  // 10 million yuan
@@ -374,7 +378,8 @@ class Loader {
 
   absl::StatusOr<DemoCatalog> Load() {
     for (auto read : {&Loader::ReadAlliances, &Loader::ReadItems, &Loader::ReadMaterials,
-                      &Loader::ReadGuides, &Loader::ReadOverrides}) {
+                      &Loader::ReadGuides, &Loader::ReadOverrides,
+                      &Loader::ReadJointProcedures}) {
       if (absl::Status s = (this->*read)(); !s.ok()) return s;
     }
     CheckCoverage();
@@ -694,6 +699,64 @@ class Loader {
         break;
       }
     }
+  }
+
+  // 多地联办 procedures, one row per step, attached to the item's baseline
+  // guide (so every implementing province declares the same steps).
+  absl::Status ReadJointProcedures() {
+    if (!std::ifstream(absl::StrCat(dir_, "/", kJointFile))) return absl::OkStatus();
+    absl::StatusOr<Table> t = ReadTable(
+        dir_, kJointFile,
+        {"item_code", "step", "stage", "role_id", "role_zh", "role_en", "step_zh", "legal_days",
+         "promised_days"},
+        errors_);
+    if (!t.ok()) return t.status();
+    std::map<std::string, std::pair<v1::JointProcedure, int>> procedures;  // with first line
+    for (const Row& row : t->rows) {
+      Cells c(*t, row, errors_);
+      const std::string code = c.Raw(0);
+      auto item = items_.find(code);
+      if (item == items_.end()) {
+        if (rejected_items_.count(code) == 0) c.ColumnError(0, "is not an item of items.tsv");
+        continue;
+      }
+      const auto& modes = item->second.item.modes();
+      if (std::find(modes.begin(), modes.end(), v1::HANDLING_MODE_MULTI_PLACE) == modes.end()) {
+        c.ColumnError(0, "is not a MULTI_PLACE (多地联办) item in items.tsv");
+      }
+      auto& [procedure, line] = procedures[code];
+      if (line == 0) line = row.line;
+      v1::JointStep* step = procedure.add_steps();
+      step->set_step(static_cast<int32_t>(c.Number(1, 1, 20)));
+      step->set_stage(static_cast<int32_t>(c.Number(2, 1, 20)));
+      step->set_role_id(c.Text(3));
+      step->set_name_zh(c.Text(6));
+      step->set_legal_days(static_cast<int32_t>(c.Number(7, 1, 3650)));
+      step->set_promised_days(static_cast<int32_t>(c.Number(8, 1, 3650)));
+      bool known = false;
+      for (const auto& r : procedure.roles()) {
+        if (r.role_id() != step->role_id()) continue;
+        known = true;
+        if (r.name_zh() != c.Raw(4) || r.name_en() != c.Raw(5)) {
+          c.Error(absl::StrCat("role ", r.role_id(), " is named ", r.name_zh(), " / ", r.name_en(),
+                               " on an earlier row of ", code));
+        }
+      }
+      if (!known) {
+        v1::JointRole* role = procedure.add_roles();
+        role->set_role_id(step->role_id());
+        role->set_name_zh(c.Text(4));
+        role->set_name_en(c.Text(5));
+      }
+    }
+    for (auto& [code, entry] : procedures) {
+      for (const std::string& problem : JointProcedureProblems(entry.first)) {
+        errors_.Add(kJointFile, entry.second, absl::StrCat(code, ": ", problem));
+      }
+      auto guide = guides_.find(code);
+      if (guide != guides_.end()) *guide->second.guide.mutable_joint_procedure() = entry.first;
+    }
+    return absl::OkStatus();
   }
 
   // Every item needs materials and exactly one guide.

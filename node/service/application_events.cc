@@ -69,6 +69,17 @@ absl::Status SealEvent(const v1::Application& application, signing::RecordSigner
   return signer->SignEvent(application.application_id(), event);
 }
 
+OutboxEntry ApplicationDelivery(const v1::Application& application) {
+  v1::DeliverApplicationRequest deliver;
+  *deliver.mutable_application() = application;
+  OutboxEntry entry;
+  entry.kind = OutboxEntry::Kind::kDeliverApplication;
+  entry.application_id = application.application_id();
+  entry.target_province = application.handling_province();
+  entry.payload = deliver.SerializeAsString();
+  return entry;
+}
+
 v1::ApplicationFiling FilingOf(const v1::Application& application) {
   v1::ApplicationFiling f;
   f.set_application_id(application.application_id());

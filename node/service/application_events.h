@@ -35,6 +35,11 @@ std::vector<OutboxEntry> EventOutbox(const v1::Application& application,
                                      const v1::ApplicationEvent& event,
                                      const std::vector<v1::SuppliedMaterial>& materials = {});
 
+// The outbox entry that delivers `application`, as stored here, to its
+// handling province (the receiver reads the filing record and the signed
+// SUBMIT event and re-derives everything else).
+OutboxEntry ApplicationDelivery(const v1::Application& application);
+
 bool IsCrossProvince(const v1::Application& application);
 
 // Links `event` into `application`'s hash chain of the event's province

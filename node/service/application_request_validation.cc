@@ -66,6 +66,9 @@ absl::Status ValidateSubmit(const v1::SubmitApplicationRequest& req) {
   if (s.ok()) s = ValidateApplicant("applicant", req.applicant());
   if (s.ok()) s = ValidateSuppliedMaterials("materials", req.materials(), /*required=*/false);
   if (s.ok()) s = ValidateText("note", req.note(), kMaxNoteChars, /*required=*/false);
+  if (s.ok() && req.joint_roles_size() > 10) {
+    s = absl::InvalidArgumentError("joint_roles holds at most 10 role assignments");
+  }
   return s;
 }
 

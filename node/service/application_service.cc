@@ -27,6 +27,8 @@
 #include "service/application_state_machine.h"
 #include "filing_policy.h"
 #include "service/guide_precheck.h"
+#include "service/application_filing.h"
+#include "service/joint_procedure.h"
 #include "tongban/v1/federation.pb.h"
 
 namespace tongban::node {
@@ -83,6 +85,21 @@ grpc::Status Reply(const absl::StatusOr<v1::Application>& app, Response* resp) {
   return grpc::Status::OK;
 }
 
+// A joint application is done through its steps' tasks, each an
+// application of its own: say which to use.
+absl::Status JointStepsOnly(const v1::Application& joint, absl::string_view what) {
+  std::string tasks;
+  for (const auto& s : joint.joint().steps()) {
+    if (s.task_application_id().empty()) continue;
+    absl::StrAppend(&tasks, tasks.empty() ? "" : ", ", "step ", s.step().step(), " ",
+                    s.task_application_id(), " (", s.province_code(), ")");
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      joint.application_id(), " is a 多地联办 application: ", what,
+      " its steps' tasks instead, each an application of its own",
+      tasks.empty() ? std::string(" (no step has started yet)") : absl::StrCat(": ", tasks)));
+}
+
 }  // namespace
 
 ApplicationServiceImpl::ApplicationServiceImpl(ApplicationServiceDeps deps)
@@ -96,6 +113,10 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::WithClocks(
   *app->mutable_rating() = DeriveRating(*app, now, d_.rating_default_after_days);
   if (app->has_rectification()) {
     *app->mutable_rectification() = WithOverdue(app->rectification(), now);
+  }
+  if (app->has_joint()) {
+    absl::Status described = d_.joint->Describe(*app, now);
+    if (!described.ok()) return described;
   }
   return app;
 }
@@ -181,6 +202,33 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
       FileableGuide(req.handling_province(), req.item_code());
   if (!resolved.ok()) return resolved.status();
   const v1::Guide& guide = **resolved;
+  // 多地联办: the lead province's guide declares the procedure; every step's
+  // province must be able to take its task (checked now, not when the
+  // task is filed).
+  const bool joint = guide.has_joint_procedure();
+  if (!joint && req.joint_roles_size() > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "joint_roles is only for 多地联办 items; item ", req.item_code(), " at province ",
+        req.handling_province(), " declares no joint procedure"));
+  }
+  if (joint) {
+    absl::Status roles = CheckJointRoles(guide.joint_procedure(), req.joint_roles(),
+                                         req.handling_province(), "joint_roles");
+    if (!roles.ok()) return roles;
+    for (const v1::JointStep& step : guide.joint_procedure().steps()) {
+      const std::string province = ProvinceOfRole(req.joint_roles(), step.role_id());
+      absl::StatusOr<GuideResolver::GuidePtr> other = FileableGuide(province, req.item_code());
+      if (!other.ok()) return other.status();
+      const v1::JointStep* theirs = FindJointStep((*other)->joint_procedure(), step.step());
+      if (theirs == nullptr || theirs->role_id() != step.role_id()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "province ", province, " cannot take step ", step.step(), " (", step.name_zh(),
+            ") of item ", req.item_code(), ": its guide declares no such step for role ",
+            step.role_id()));
+      }
+    }
+  }
+
   std::set<std::string> supplied;
   for (const auto& m : req.materials()) supplied.insert(m.material_id());
   absl::StatusOr<PrecheckResult> check = Precheck(guide, supplied, "materials");
@@ -194,62 +242,39 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
         req.handling_province(), ": ", DescribeMaterials(check->missing_key)));
   }
 
-  const absl::Time now = d_.clock->Now();
-  v1::Application app;
-  app.set_accepting_province(own_);
-  app.set_handling_province(req.handling_province());
-  app.set_item_code(req.item_code());
-  app.set_item_name_zh(guide.item().name_zh());
-  *app.mutable_applicant() = req.applicant();
-  *app.mutable_materials() = req.materials();
-  for (const auto& m : check->missing_deferred) app.add_missing_material_ids(m.material_id());
-  const bool deficient = check->outcome == v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY;
-  app.set_state(deficient ? v1::APPLICATION_STATE_PENDING_SUPPLEMENT
-                          : v1::APPLICATION_STATE_RECEIVED);
-  if (deficient) {
-    *app.mutable_supplement_deadline() =
-        ToProto(SupplementDeadline(*d_.calendar, now, check->supplement_days));
+  FilingParams filing;
+  filing.accepting = own_;
+  filing.guide = &guide;
+  filing.check = &*check;
+  filing.applicant = req.applicant();
+  filing.materials = req.materials();
+  filing.actor = caller.actor();
+  filing.note = req.note();
+  filing.now = d_.clock->Now();
+  if (joint) {
+    filing.handling = own_;
+    filing.joint_roles = req.joint_roles();
+    filing.joint = NewJointHandling(guide.joint_procedure(), req.joint_roles());
   }
-  app.set_guide_version(guide.version());
-  *app.mutable_created_at() = ToProto(now);
-  *app.mutable_updated_at() = ToProto(now);
-  app.set_forwarding(cross ? v1::FORWARDING_STATE_PENDING : v1::FORWARDING_STATE_NOT_NEEDED);
-  *app.mutable_filing() = FilingOf(app);
-  v1::ApplicationEvent submitted =
-      MakeEvent(app, own_, v1::APPLICATION_ACTION_SUBMIT, v1::APPLICATION_STATE_UNSPECIFIED,
-                app.state(), caller.actor(), now, req.note());
-  for (const auto& m : req.materials()) submitted.add_material_ids(m.material_id());
-  // Filed at the handling province's own window with 容缺: accepted (受理) now.
-  StampTimeLimits(app, guide, &submitted);
-  *app.add_events() = submitted;
-
-  CreateRequest create;
-  create.application = app;
+  CreateRequest create = NewFilingRequest(filing, *d_.calendar, d_.signer);
   create.idempotency_scope = caller.actor();
   create.idempotency_key = req.idempotency_key();
   create.request_fingerprint = Fingerprint(req);
-  // The id is the store's: the filing names it and the SUBMIT event, which
-  // starts the accepting province's hash chain, is signed over it.
-  create.finalize = [this](v1::Application& stored, std::vector<v1::ApplicationEvent>& events) {
-    stored.mutable_filing()->set_application_id(stored.application_id());
-    return SealEvent(stored, d_.signer, &events.front());
-  };
-  create.make_outbox = [cross](const v1::Application& stored) {
-    std::vector<OutboxEntry> out;
-    if (!cross) return out;
-    v1::DeliverApplicationRequest deliver;
-    *deliver.mutable_application() = stored;
-    OutboxEntry entry;
-    entry.kind = OutboxEntry::Kind::kDeliverApplication;
-    entry.application_id = stored.application_id();
-    entry.target_province = stored.handling_province();
-    entry.payload = deliver.SerializeAsString();
-    out.push_back(std::move(entry));
-    return out;
-  };
   absl::StatusOr<CreateResult> created = d_.applications->CreateApplication(create);
   if (!created.ok()) return created.status();
   *replayed = created->replayed;
+  if (joint) {
+    // The first stage's tasks are filed now; should that fail, the
+    // coordinator's sweep files them (the joint application is durable).
+    absl::Status advanced = d_.joint->Advance(created->application.application_id());
+    if (!advanced.ok()) {
+      d_.log->Warn("joint.advance_failed", {{"id", created->application.application_id()},
+                                            {"error", advanced.ToString()}});
+    }
+    absl::StatusOr<v1::Application> now_stored = d_.applications->GetApplication(
+        created->application.application_id(), /*with_events=*/true);
+    if (now_stored.ok()) created->application = std::move(*now_stored);
+  }
   if (!created->replayed) {
     OutboxWritten(created->application);
     d_.metrics->Submitted(OutcomeLabel(check->outcome), cross);
@@ -275,7 +300,11 @@ grpc::Status ApplicationServiceImpl::SubmitApplication(grpc::ServerContext* ctx,
   absl::StatusOr<v1::Application> app = Submit(*caller, *req, &replayed, &outcome);
   if (!app.ok()) return ToGrpcStatus(app.status());
   resp->set_replayed(replayed);
-  resp->set_precheck_outcome(app->missing_material_ids_size() > 0
+  // A joint application keeps no missing materials itself (its tasks do):
+  // the lead province's pre-check answers.
+  resp->set_precheck_outcome(app->missing_material_ids_size() > 0 ||
+                                     (app->has_joint() &&
+                                      outcome == v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY)
                                  ? v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY
                                  : v1::PRECHECK_OUTCOME_COMPLETE);
   *resp->mutable_application() = std::move(*WithClocks(std::move(*app)));
@@ -388,13 +417,17 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Supplement(
   if (!s.ok()) return s;
   absl::StatusOr<v1::Application> current = LoadForCaller(req.application_id(), caller);
   if (!current.ok()) return current.status();
-  absl::StatusOr<GuideResolver::GuidePtr> guide =
+  if (current->has_joint()) return JointStepsOnly(*current, "supplement");
+  absl::StatusOr<GuideResolver::GuidePtr> resolved =
       d_.guides->Resolve(current->handling_province(), current->item_code());
-  if (!guide.ok()) return guide.status();
+  if (!resolved.ok()) return resolved.status();
+  // A 多地联办 task's clocks count against its step.
+  const v1::Guide task_guide = WithStepLimits(**resolved, current->filing());
+  const v1::Guide* guide = &task_guide;
   std::set<std::string> added;
   for (const auto& m : req.materials()) added.insert(m.material_id());
   // Reuses the pre-check's check that every id is a material of the guide.
-  absl::StatusOr<PrecheckResult> known = Precheck(**guide, added, "materials");
+  absl::StatusOr<PrecheckResult> known = Precheck(*guide, added, "materials");
   if (!known.ok()) return known.status();
 
   const absl::Time now = d_.clock->Now();
@@ -431,7 +464,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Supplement(
         v1::ApplicationEvent e = MakeEvent(app, own_, v1::APPLICATION_ACTION_SUPPLEMENT, before,
                                            app.state(), caller.actor(), now, req.note());
         // Completing a pre-acceptance 补正 here is 受理 (clocks start).
-        StampTimeLimits(app, **guide, &e);
+        StampTimeLimits(app, *guide, &e);
         for (const auto& m : materials) {
           e.add_material_ids(m.material_id());
           *e.add_materials() = m;
@@ -454,6 +487,7 @@ grpc::Status ApplicationServiceImpl::SupplementMaterials(grpc::ServerContext* ct
   absl::StatusOr<v1::Application> app = Supplement(*caller, *req);
   if (app.ok()) d_.metrics->Event("SUPPLEMENT");
   if (app.ok()) OutboxWritten(*app);
+  if (app.ok()) d_.joint->TaskChanged(*app);
   return Reply(WithClocks(std::move(app)), resp);
 }
 
@@ -505,6 +539,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Transition(
       });
   if (app.ok()) {
     OutboxWritten(*app);
+    d_.joint->TaskChanged(*app);
     d_.metrics->Event(ActionName(action));
     d_.log->Info("application.transition", {{"id", id},
                                             {"action", ActionName(action)},
@@ -512,6 +547,54 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Transition(
                                             {"by", caller.actor()}});
   }
   return app;
+}
+
+absl::StatusOr<v1::Application> ApplicationServiceImpl::WithdrawJoint(const Caller& caller,
+                                                                     const std::string& id,
+                                                                     const std::string& reason) {
+  const absl::Time now = d_.clock->Now();
+  absl::StatusOr<v1::Application> joint = d_.applications->MutateApplication(
+      id, [&](v1::Application& app) -> absl::StatusOr<Mutation> {
+        Mutation m;
+        if (IsTerminal(app.state())) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "cannot WITHDRAW ", id, ": it is ", StateName(app.state()), " already"));
+        }
+        if (app.joint().withdrawn()) return m;  // again: withdraw the tasks still open
+        const v1::ApplicationState before = app.state();
+        app.mutable_joint()->set_withdrawn(true);
+        app.set_state(DeriveJointState(app.joint()));
+        *app.mutable_updated_at() = ToProto(now);
+        v1::ApplicationEvent e = MakeEvent(app, own_, v1::APPLICATION_ACTION_WITHDRAW, before,
+                                           app.state(), caller.actor(), now, reason);
+        absl::Status sealed = SealEvent(app, d_.signer, &e);
+        if (!sealed.ok()) return sealed;
+        m.events.push_back(std::move(e));
+        return m;
+      });
+  if (!joint.ok()) return joint;
+  // Each open task is withdrawn as its own application (a cross-province
+  // one at its handling province, which decides whether it still applies).
+  for (const auto& s : joint->joint().steps()) {
+    if (s.task_application_id().empty()) continue;
+    absl::StatusOr<v1::Application> task =
+        d_.applications->GetApplication(s.task_application_id(), /*with_events=*/true);
+    if (!task.ok()) return task.status();
+    if (IsTerminal(task->state())) continue;
+    bool asked = false;
+    for (const auto& e : task->events()) {
+      asked |= e.action() == v1::APPLICATION_ACTION_WITHDRAW && e.province_code() == own_;
+    }
+    if (asked) continue;
+    absl::StatusOr<v1::Application> withdrawn =
+        Transition(caller, s.task_application_id(), v1::APPLICATION_ACTION_WITHDRAW, reason);
+    if (!withdrawn.ok() && !absl::IsFailedPrecondition(withdrawn.status())) {
+      return withdrawn.status();
+    }
+  }
+  absl::Status advanced = d_.joint->Advance(id);
+  if (!advanced.ok()) return advanced;
+  return d_.applications->GetApplication(id, /*with_events=*/true);
 }
 
 grpc::Status ApplicationServiceImpl::WithdrawApplication(grpc::ServerContext* ctx,
@@ -524,6 +607,9 @@ grpc::Status ApplicationServiceImpl::WithdrawApplication(grpc::ServerContext* ct
   if (!valid.ok()) return ToGrpcStatus(valid);
   absl::StatusOr<v1::Application> current = LoadForCaller(req->application_id(), *caller);
   if (!current.ok()) return ToGrpcStatus(current.status());
+  if (current->has_joint()) {
+    return Reply(WithClocks(WithdrawJoint(*caller, req->application_id(), req->reason())), resp);
+  }
   return Reply(WithClocks(Transition(*caller, req->application_id(),
                                      v1::APPLICATION_ACTION_WITHDRAW, req->reason())),
                resp);
@@ -581,9 +667,12 @@ grpc::Status ApplicationServiceImpl::DecideApplication(grpc::ServerContext* ctx,
         "rule decisions-by-handling-province: ", req->application_id(),
         " is decided by officers of province ", current->handling_province(), ", not ", own_)));
   }
-  // This province's guide: its limits are fixed on the event that starts the clocks.
+  if (current->has_joint()) return ToGrpcStatus(JointStepsOnly(*current, "decide"));
+  // This province's guide: its limits (a 多地联办 task's: its step's) are
+  // fixed on the event that starts the clocks.
   absl::StatusOr<v1::Guide> guide = d_.catalog->GetGuide(own_, current->item_code());
   if (!guide.ok() && !absl::IsNotFound(guide.status())) return ToGrpcStatus(guide.status());
+  if (guide.ok()) *guide = WithStepLimits(std::move(*guide), current->filing());
   return Reply(WithClocks(Transition(*caller, req->application_id(), action, req->note(),
                                      guide.ok() ? &*guide : nullptr, req)),
                resp);

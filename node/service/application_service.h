@@ -18,6 +18,7 @@
 #include "service/application_watch_hub.h"
 #include "service/authz_policy.h"
 #include "service/guide_resolver.h"
+#include "service/joint_coordinator.h"
 #include "service/node_metrics.h"
 #include "store/application_store.h"
 #include "store/catalog_store.h"
@@ -29,6 +30,8 @@ namespace tongban::node {
 
 struct ApplicationServiceDeps {
   const AuthzPolicy* authz = nullptr;
+  // 多地联办: files and follows the tasks of joint applications.
+  JointCoordinator* joint = nullptr;
   ApplicationStore* applications = nullptr;
   CatalogStore* catalog = nullptr;
   GuideResolver* guides = nullptr;
@@ -132,6 +135,10 @@ class ApplicationServiceImpl final
                                              const std::string& note,
                                              const v1::Guide* guide = nullptr,
                                              const v1::DecideApplicationRequest* decision = nullptr);
+  // WITHDRAW of a joint application: no further step starts, and every open
+  // task is withdrawn (each as its own application).
+  absl::StatusOr<v1::Application> WithdrawJoint(const Caller& caller, const std::string& id,
+                                                const std::string& reason);
   absl::StatusOr<v1::Application> Rate(const Caller& caller, const v1::RateApplicationRequest& req);
   // Changes the open rectification of an application handled here with
   // `change` under the write transaction.

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog_search.h"
+#include "catalog/joint_procedure_rules.h"
 #include "grpc_server_metrics.h"
 #include "grpc_status.h"
 #include "input_validation.h"
@@ -232,6 +233,12 @@ absl::Status ValidateGuideAmendment(const v1::Guide& g) {
         ") may not exceed guide.legal_time_limit_days (", g.legal_time_limit_days(), ")"));
   }
   if (g.fee_fen() < 0) return absl::InvalidArgumentError("guide.fee_fen may not be negative");
+  if (g.has_joint_procedure()) {
+    const std::vector<std::string> problems = JointProcedureProblems(g.joint_procedure());
+    if (!problems.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("guide.", problems.front()));
+    }
+  }
   if (g.supplement_days() < 0 || g.supplement_days() > 60) {
     return absl::InvalidArgumentError("guide.supplement_days must be 0 to 60");
   }
@@ -264,6 +271,11 @@ grpc::Status CatalogServiceImpl::AmendGuide(grpc::ServerContext* ctx,
   amended.mutable_item()->set_name_en(in.item().name_en().empty() ? current->item().name_en()
                                                                   : in.item().name_en());
   if (amended.status() == v1::ITEM_STATUS_UNSPECIFIED) amended.set_status(current->status());
+  // An amendment of materials or limits keeps the 多地联办 steps it does not
+  // restate: other provinces' tasks rely on them.
+  if (!in.has_joint_procedure() && current->has_joint_procedure()) {
+    *amended.mutable_joint_procedure() = current->joint_procedure();
+  }
   absl::StatusOr<v1::Guide> stored =
       store_->AmendGuide(amended, req->expected_version(), absl::ToUnixSeconds(clock_->Now()));
   if (!stored.ok()) return ToGrpcStatus(stored.status());

@@ -23,6 +23,7 @@
 #include "service/application_state_machine.h"
 #include "service/federation_authority.h"
 #include "service/guide_precheck.h"
+#include "service/joint_procedure.h"
 
 namespace tongban::node {
 namespace {
@@ -138,6 +139,10 @@ absl::Status ValidateEventFields(const v1::ApplicationEvent& e, const std::strin
     s = absl::InvalidArgumentError(
         absl::StrCat(field, ".satisfaction must be 1 to 5 for RATE and unset otherwise"));
   }
+  if (s.ok() && e.has_joint_step()) {
+    s = absl::InvalidArgumentError(absl::StrCat(
+        field, ".joint_step: JOINT_STEP records stay at the accepting node and never travel"));
+  }
   if (s.ok() && rates && e.state_before() != e.state_after()) {
     s = absl::InvalidArgumentError(absl::StrCat(field, ": RATE does not change the state"));
   }
@@ -226,6 +231,11 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
   if (s.ok() && !filing.has_filed_at()) {
     s = absl::InvalidArgumentError("application.filing.filed_at is required");
   }
+  if (s.ok() && filing.joint_roles_size() > 0) {
+    s = absl::InvalidArgumentError(
+        "application.filing.joint_roles: a 多地联办 application stays at its accepting province; "
+        "only its tasks are delivered");
+  }
   if (s.ok() && app.events_size() == 0) {
     s = absl::InvalidArgumentError("application.events must start with the signed SUBMIT event");
   }
@@ -253,6 +263,10 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
         ": add it (or fix the accepting province's item code), then replay the delivery"));
   }
   if (!guide.ok()) return guide.status();
+  if (filing.has_joint_task()) {
+    s = CheckDeliveredTask(filing, *guide);
+    if (!s.ok()) return s;
+  }
 
   // Re-run the pre-check against this province's own guide; ids the guide
   // does not know are kept and named for the officer, not trusted.
@@ -303,8 +317,9 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
         delivered = MakeEvent(stored, own_, v1::APPLICATION_ACTION_DELIVER,
                               v1::APPLICATION_STATE_UNSPECIFIED, stored.state(), node_identity_,
                               now, absl::StrJoin(notes, "; "));
-        // 容缺受理 here starts the clocks against this province's guide.
-        StampTimeLimits(stored, *guide, &delivered);
+        // 容缺受理 here starts the clocks against this province's guide
+        // (a 多地联办 task's: against its step).
+        StampTimeLimits(stored, WithStepLimits(*guide, filing), &delivered);
         absl::Status sealed = SealEvent(stored, signer_, &delivered);
         if (!sealed.ok()) return sealed;
         *stored.mutable_updated_at() =
@@ -400,7 +415,7 @@ absl::Status FederationServiceImpl::ApplyEvent(const Caller& caller,
     if (current.ok()) {
       absl::StatusOr<v1::Guide> g = catalog_->GetGuide(own_, current->item_code());
       if (g.ok()) {
-        own_guide = std::move(*g);
+        own_guide = WithStepLimits(std::move(*g), current->filing());
       } else if (!absl::IsNotFound(g.status())) {
         return g.status();
       }
@@ -499,6 +514,7 @@ absl::Status FederationServiceImpl::ApplyEvent(const Caller& caller,
                                             " (deliver the application before its events)"));
   }
   if (stored.ok() && !result.event_id().empty() && on_outbox_written_) on_outbox_written_();
+  if (stored.ok() && !*duplicate && on_application_changed_) on_application_changed_(*stored);
   return stored.status();
 }
 

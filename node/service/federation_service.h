@@ -38,6 +38,11 @@ class FederationServiceImpl final : public v1::FederationService::Service {
   // DELIVER event going back), so the forwarder sends it at once. Set before
   // the service is registered.
   void set_on_outbox_written(std::function<void()> hook) { on_outbox_written_ = std::move(hook); }
+  // Called (on the handler's thread) after a delivered event changed an
+  // application here, with the application as stored (多地联办 tasks).
+  void set_on_application_changed(std::function<void(const v1::Application&)> hook) {
+    on_application_changed_ = std::move(hook);
+  }
   // Working days the handling province has to rectify a 差评 it receives
   // (config rating.rectification_working_days). Set before serving.
   void set_rectification_working_days(int days) { rectification_working_days_ = days; }
@@ -67,6 +72,7 @@ class FederationServiceImpl final : public v1::FederationService::Service {
   const signing::RecordVerifier* verifier_;
   const WorkingDayCalendar* calendar_;  // 容缺 deadlines in working days
   std::function<void()> on_outbox_written_;
+  std::function<void(const v1::Application&)> on_application_changed_;
   int rectification_working_days_ = 5;
 };
 

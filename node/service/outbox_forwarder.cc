@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/application_events.h"
 #include "tongban/v1/federation.pb.h"
 
 namespace tongban::node {
@@ -81,17 +82,8 @@ absl::StatusOr<OutboxEntry> OutboxForwarder::RedeliveryOf(const v1::Application&
         " can deliver application ", application.application_id(), " to ",
         application.handling_province(), "; this delivery goes to ", target));
   }
-  // As ApplicationServiceImpl writes the first delivery: the application as
-  // stored here. The receiver reads its filing record and the signed SUBMIT
-  // event and re-derives everything else.
-  v1::DeliverApplicationRequest deliver;
-  *deliver.mutable_application() = application;
-  OutboxEntry entry;
-  entry.kind = OutboxEntry::Kind::kDeliverApplication;
-  entry.application_id = application.application_id();
-  entry.target_province = application.handling_province();
-  entry.payload = deliver.SerializeAsString();
-  return entry;
+  // As the first delivery was written: the application as stored here.
+  return ApplicationDelivery(application);
 }
 
 OutboxForwarder::OutboxForwarder(ApplicationStore* store, FederationClient* client,
@@ -267,6 +259,9 @@ OutboxForwarder::Outcome OutboxForwarder::Forward(const OutboxEntry& entry, absl
     }
     const absl::Duration latency = std::max(now - entry.created_at, absl::ZeroDuration());
     metrics_->ForwardingDelivered(kind, absl::ToDoubleSeconds(latency));
+    if (entry.kind == OutboxEntry::Kind::kDeliverApplication && on_application_delivered_) {
+      on_application_delivered_(entry.application_id);
+    }
     log_->Info("forwarding.delivered",
                {{"id", id},
                 {"kind", kind},

@@ -322,7 +322,17 @@ class NodeFixture {
     const std::string own = province_;
     catalog_service_->set_on_guide_changed(
         [resolver, own](const std::string& item) { resolver->Invalidate(own, item); });
+    node::JointCoordinatorDeps joint;
+    joint.own_province = province_;
+    joint.applications = applications_.get();
+    joint.guides = guides_.get();
+    joint.clock = &clock_;
+    joint.calendar = calendar_.get();
+    joint.signer = signer_.get();
+    joint.log = log_.get();
+    joint_ = std::make_unique<node::JointCoordinator>(std::move(joint));  // no sweep thread
     node::ApplicationServiceDeps deps;
+    deps.joint = joint_.get();
     deps.authz = authz_.get();
     deps.applications = applications_.get();
     deps.catalog = catalog_.get();
@@ -347,6 +357,9 @@ class NodeFixture {
         authz_.get(), applications_.get(), catalog_.get(), &clock_, metrics_.get(), log_.get(),
         "spiffe://tongban/province/" + province_, signer_.get(), verifier_.get(),
         calendar_.get());
+    node::JointCoordinator* coordinator = joint_.get();
+    federation_service_->set_on_application_changed(
+        [coordinator](const v1::Application& app) { coordinator->TaskChanged(app); });
   }
 
   [[noreturn]] static void Die(const std::string& what) {
@@ -380,6 +393,7 @@ class NodeFixture {
   std::unique_ptr<WorkingDayCalendar> calendar_;
   std::unique_ptr<node::GuideResolver> guides_;
   std::unique_ptr<node::CatalogServiceImpl> catalog_service_;
+  std::unique_ptr<node::JointCoordinator> joint_;
   std::unique_ptr<node::ApplicationServiceImpl> application_service_;
   std::unique_ptr<node::FederationServiceImpl> federation_service_;
   std::unique_ptr<node::NodeAdminServiceImpl> admin_service_;

@@ -184,6 +184,15 @@ const std::map<std::string, Validator>& Validators() {
          *r.mutable_materials() = Materials(n);
          return node::ValidateSubmit(r);
        })},
+      {"tongban.v1.SubmitMyApplicationRequest.joint_roles", Count([](int n) {
+         auto r = Submit();
+         for (int i = 0; i < n; ++i) {
+           v1::JointRoleAssignment* a = r.add_joint_roles();
+           a->set_role_id("role_" + std::to_string(i));
+           a->set_province_code("110000");
+         }
+         return node::ValidateSubmit(r);
+       })},
       {"tongban.v1.SubmitMyApplicationRequest.note", Text([](const std::string& v) {
          auto r = Submit();
          r.set_note(v);
