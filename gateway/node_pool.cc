@@ -37,6 +37,17 @@ std::shared_ptr<const NodeStubs> MakeStubs(const v1::DirectoryNode& node,
   stubs->federation = v1::FederationService::NewStub(stubs->channel);
   stubs->generic = std::make_unique<grpc::GenericStub>(stubs->channel);
   stubs->health = grpc::health::v1::Health::NewStub(stubs->channel);
+  // Watches on a connection of their own whose receive windows stay small:
+  // a relay reads the next message from the node only when its client took
+  // the last one, so what a slow reader leaves unread must wait at the node
+  // (which keeps a resume point, not the messages) rather than in this
+  // connection's buffers. BDP probing would grow every stream's window to
+  // megabytes (measured: the whole unread history per slow watcher).
+  grpc::ChannelArguments watch_args = args;
+  watch_args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  watch_args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kWatchStreamWindowBytes);
+  stubs->watch_channel = grpc::CreateCustomChannel(node.address(), creds, watch_args);
+  stubs->watches = v1::ApplicationService::NewStub(stubs->watch_channel);
   return stubs;
 }
 

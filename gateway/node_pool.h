@@ -40,7 +40,15 @@ struct NodeStubs {
   // Byte-forwarding calls (the relay), on the same channel.
   std::unique_ptr<grpc::GenericStub> generic;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
+  // WatchApplication streams (the public watch relay), on a channel whose
+  // per-stream receive window is kWatchStreamWindowBytes (node_pool.cc).
+  std::shared_ptr<grpc::Channel> watch_channel;
+  std::unique_ptr<v1::ApplicationService::Stub> watches;
 };
+
+// The most a relayed watch's stream may hold unread at the gateway (its
+// HTTP/2 receive window on the node connection): a few events.
+inline constexpr int kWatchStreamWindowBytes = 16 * 1024;
 
 struct OutlierPolicy {
   int eject_after_failures = 3;

@@ -379,6 +379,10 @@ int main(int argc, char** argv) {
     v1::SubmitApplicationResponse filed;
     grpc::Status s = hunan->SubmitApplication(&c1, req, &filed);
     Result(s);
+    if (s.error_message().find("only for 多地联办 items") != std::string::npos) {
+      Say("this federation's databases predate the 多地联办 demo data: restart it with "
+          "gateway/run-federation.sh --fresh");
+    }
     if (s.ok()) {
       const std::string id = filed.application().application_id();
       Say(absl::StrCat("湖南 accepted the joint application ", id, "; its steps:"));

@@ -50,7 +50,7 @@ absl::StatusOr<std::shared_ptr<WatchRelay>> WatchRelay::Start(gateway::NodeCalle
   r->request_.set_after_sequence(r->p_.after_sequence);
   r->request_.set_heartbeat_seconds(r->p_.heartbeat_seconds);
   nodes.metrics->ClientStarted(kService, kMethod, province);
-  r->stubs_->applications->async()->WatchApplication(&r->ctx_, &r->request_, r);
+  r->stubs_->watches->async()->WatchApplication(&r->ctx_, &r->request_, r);
   // Reads are started from outside the reactions (Next), so a hold keeps
   // the call from finishing until no more will be.
   r->AddHold();

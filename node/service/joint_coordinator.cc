@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "peer_identity.h"
+#include "province_registry.h"
 #include "service/application_clocks.h"
 #include "service/application_events.h"
 #include "service/application_filing.h"
@@ -158,8 +159,11 @@ absl::StatusOr<bool> JointCoordinator::AdvanceOnce(const std::string& joint_id) 
             const v1::ApplicationState before = app.state();
             s.set_task_state(te == nullptr ? task.events(0).state_after() : te->state_after());
             app.set_state(DeriveJointState(j));
-            std::string note = absl::StrCat("step ", s.step().step(), " ", s.role_name_zh(), " ",
-                                            s.province_code(), " (", s.step().name_zh(), "): ");
+            const Province* province = FindProvince(s.province_code());
+            std::string note = absl::StrCat(
+                "step ", s.step().step(), " ", s.role_name_zh(), " ",
+                province != nullptr ? std::string(province->name_zh) : s.province_code(), " (",
+                s.step().name_zh(), "): ");
             if (te == nullptr) {
               absl::StrAppend(&note, "started as task ", task.application_id());
             } else {

@@ -37,12 +37,14 @@ ABSL_FLAG(std::string, concurrency, "1,16,64", "Client threads of the read and s
 ABSL_FLAG(int, fanout_clients, 16, "Client threads of the fan-out and cross-province points.");
 ABSL_FLAG(int, forwarding_samples, 100, "Sequential cross-province filings timed end to end.");
 ABSL_FLAG(std::string, scenarios,
-          "reads,fanout,submissions,forwarding,edge,edge-hostile,postgres",
+          "reads,fanout,submissions,forwarding,edge,edge-hostile,postgres,watch",
           "Scenarios to run, of reads, fanout, submissions, forwarding, edge (public edge: "
           "REST/JSON vs gRPC), edge-hostile (public edge: healthy REST clients' latency without "
           "and with 1000 idle TCP connections + 100 slow-header clients), postgres (430000 on "
           "SQLite vs 1 and 3 replicas on one durable PostgreSQL server: submissions and routed "
-          "reads; needs Debian postgresql-15); start-up and footprint are always measured.");
+          "reads; needs Debian postgresql-15), watch (gateway and node RSS while 200 "
+          "WatchMyApplication streams stop reading and the history grows); start-up and "
+          "footprint are always measured.");
 ABSL_FLAG(double, quiet_cores, 0.2,
           "Re-measure a point when other processes used more CPU (cores) during it.");
 ABSL_FLAG(int, max_attempts, 3, "Attempts per point at most (the quietest is reported).");
@@ -232,6 +234,7 @@ int Run(const std::string& command_line) {
   if (wanted("edge")) RunEdge(ctx);
   if (wanted("edge-hostile")) RunEdgeHostile(ctx);
   if (wanted("postgres")) RunPostgres(ctx);
+  if (wanted("watch")) RunSlowWatchers(ctx);
   const absl::Time stop_start = absl::Now();
   const int unclean = fed.StopAll();
   const absl::Duration stop_time = absl::Now() - stop_start;

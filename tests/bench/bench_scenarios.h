@@ -93,6 +93,10 @@ double CoresUsed(pid_t pid, absl::Duration window);
 // 3 replicas of 430000 on one PostgreSQL database vs one node on SQLite.
 void RunPostgres(const BenchContext& ctx);
 
+// 8. Slow watch readers: RSS of the gateway and the node while 200
+// WatchMyApplication streams stop reading and the history grows by megabytes.
+void RunSlowWatchers(const BenchContext& ctx);
+
 // Helpers shared by the scenario files.
 // Client threads filing local applications (item kItem, `materials`) at
 // `address` (a replica list with `round_robin`) as `officer`, each with a
