@@ -10,6 +10,8 @@
 // step is filed once, reaches its province once, and the joint application
 // ends APPROVED with one history and clocks derived from the tasks.
 //
+// The same with Hunan as two replicas on one PostgreSQL database.
+//
 // 户口迁移 (two steps) with the destination at the accepting province
 // itself: Hunan's own officers decide step 1 locally, Shanghai (迁出地)
 // refuses step 2, and the joint application ends DENIED with nothing more
@@ -26,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "node_process.h"
 #include "node_test_data.h"
+#include "postgres_test_server.h"
 #include "tongban/v1/application.grpc.pb.h"
 
 namespace tongban::testing {
@@ -55,6 +58,8 @@ class JointHandlingTest : public ::testing::Test {
     FederationOptions options;
     options.name = "joint";
     options.provinces = {kHunan, kShanghai, kGuangdong};
+    Configure(options);
+    if (HasFatalFailure()) return;
     federation_ = std::make_unique<Federation>(options);
     std::string error;
     ASSERT_TRUE(federation_->Start(&error)) << "the federation did not start: " << error;
@@ -71,6 +76,11 @@ class JointHandlingTest : public ::testing::Test {
       }
     }
   }
+
+  // Changes the federation before it starts (the PostgreSQL variant).
+  virtual void Configure(FederationOptions&) {}
+
+  void RunPensionTransfer();
 
   std::unique_ptr<v1::ApplicationService::Stub> Apps(const std::string& province) {
     return v1::ApplicationService::NewStub(
@@ -162,7 +172,34 @@ class JointHandlingTest : public ::testing::Test {
   std::unique_ptr<Federation> federation_;
 };
 
-TEST_F(JointHandlingTest, PensionTransferRunsItsThreeStepsThroughSigkills) {
+// Hunan, where the joint application and its coordinator live, as two node
+// replicas on one PostgreSQL database: either replica may advance it, and
+// both do (each delivered event lands at one of them, and both sweep).
+class JointHandlingOnPostgresTest : public JointHandlingTest {
+ protected:
+  void Configure(FederationOptions& options) override {
+    auto database = node::testing::ScratchPostgresDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = *std::move(database);
+    options.name = "joint-pg";
+    options.postgres[kHunan] = database_->conninfo();
+    options.replicas[kHunan] = 2;
+  }
+  void TearDown() override {
+    JointHandlingTest::TearDown();
+    federation_.reset();  // the nodes stop before their database goes
+  }
+
+  std::unique_ptr<node::testing::ScratchPostgresDatabase> database_;
+};
+
+TEST_F(JointHandlingTest, PensionTransferRunsItsThreeStepsThroughSigkills) { RunPensionTransfer(); }
+
+TEST_F(JointHandlingOnPostgresTest, PensionTransferRunsItsThreeStepsAcrossTwoReplicas) {
+  RunPensionTransfer();
+}
+
+void JointHandlingTest::RunPensionTransfer() {
   v1::SubmitApplicationRequest req =
       Submission("joint-pension-0001", kPensionTransfer, kShanghai, {"M01", "M02", "M03"});
   *req.add_joint_roles() = Role("transfer_in", kShanghai);
