@@ -275,6 +275,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   joint.calendar = node->calendar_.get();
   joint.signer = node->signer_.get();
   joint.log = node->log_.get();
+  joint.metrics = metrics;
   joint.on_outbox_written = on_outbox_written;
   node->joint_ = std::make_unique<JointCoordinator>(std::move(joint));
   JointCoordinator* coordinator = node->joint_.get();

@@ -266,11 +266,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
   if (joint) {
     // The first stage's tasks are filed now; should that fail, the
     // coordinator's sweep files them (the joint application is durable).
-    absl::Status advanced = d_.joint->Advance(created->application.application_id());
-    if (!advanced.ok()) {
-      d_.log->Warn("joint.advance_failed", {{"id", created->application.application_id()},
-                                            {"error", advanced.ToString()}});
-    }
+    (void)d_.joint->AdvanceOrLog(created->application.application_id());
     absl::StatusOr<v1::Application> now_stored = d_.applications->GetApplication(
         created->application.application_id(), /*with_events=*/true);
     if (now_stored.ok()) created->application = std::move(*now_stored);

@@ -90,6 +90,7 @@ absl::StatusOr<v1::Application> JointCoordinator::FileTask(const v1::Application
   absl::StatusOr<CreateResult> created = d_.applications->CreateApplication(create);
   if (!created.ok()) return created.status();
   if (!created->replayed) {
+    if (d_.metrics != nullptr) d_.metrics->JointStepStarted();
     if (d_.on_outbox_written && province != d_.own_province) d_.on_outbox_written();
     d_.log->Info("joint.step_started", {{"id", joint.application_id()},
                                         {"step", absl::StrCat(step)},
@@ -211,15 +212,18 @@ absl::StatusOr<bool> JointCoordinator::AdvanceOnce(const std::string& joint_id) 
   return !JointStepsToStart(stored->joint()).empty();
 }
 
-void JointCoordinator::TaskChanged(const v1::Application& task) {
-  if (!task.filing().has_joint_task() || task.accepting_province() != d_.own_province) return;
-  const std::string& joint_id = task.filing().joint_task().joint_application_id();
+absl::Status JointCoordinator::AdvanceOrLog(const std::string& joint_id) {
   absl::Status s = Advance(joint_id);
   if (!s.ok()) {
-    d_.log->Warn("joint.advance_failed", {{"id", joint_id},
-                                          {"task", task.application_id()},
-                                          {"error", s.ToString()}});
+    if (d_.metrics != nullptr) d_.metrics->JointAdvanceFailed();
+    d_.log->Warn("joint.advance_failed", {{"id", joint_id}, {"error", s.ToString()}});
   }
+  return s;
+}
+
+void JointCoordinator::TaskChanged(const v1::Application& task) {
+  if (!task.filing().has_joint_task() || task.accepting_province() != d_.own_province) return;
+  (void)AdvanceOrLog(task.filing().joint_task().joint_application_id());
 }
 
 absl::Status JointCoordinator::Describe(v1::Application& joint, absl::Time now) const {
@@ -253,12 +257,8 @@ absl::Status JointCoordinator::Sweep() {
       if (!page.ok()) return page.status();
       for (const v1::Application& app : page->items) {
         if (!app.has_joint() || app.accepting_province() != d_.own_province) continue;
-        absl::Status s = Advance(app.application_id());
-        if (!s.ok()) {
-          d_.log->Warn("joint.advance_failed",
-                       {{"id", app.application_id()}, {"error", s.ToString()}});
-          if (first.ok()) first = s;
-        }
+        absl::Status s = AdvanceOrLog(app.application_id());
+        if (!s.ok() && first.ok()) first = s;
       }
       cursor = page->next_cursor;
     } while (!cursor.empty());

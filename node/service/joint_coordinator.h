@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "clock.h"
 #include "service/guide_resolver.h"
+#include "service/node_metrics.h"
 #include "store/application_store.h"
 #include "structured_log.h"
 #include "tongban/v1/application.pb.h"
@@ -45,6 +46,8 @@ struct JointCoordinatorDeps {
   const WorkingDayCalendar* calendar = nullptr;
   signing::RecordSigner* signer = nullptr;
   EventLog* log = nullptr;
+  // Optional: tongban_joint_steps_started_total, tongban_joint_advance_failures_total.
+  NodeMetrics* metrics = nullptr;
   // Called after a task was filed with an outbox entry (wakes the forwarder).
   std::function<void()> on_outbox_written;
   // Between sweeps of the open joint applications.
@@ -61,13 +64,16 @@ class JointCoordinator final {
   // tasks did since; nothing for an application that is not a joint one
   // accepted here. Safe to call any number of times, from any thread.
   absl::Status Advance(const std::string& joint_id);
+  // Advance, counting and logging a failure (joint.advance_failed) for the
+  // operator; the sweep retries.
+  absl::Status AdvanceOrLog(const std::string& joint_id);
   // After `task` changed here: advances its joint application when it is a
   // task accepted here (errors are logged; the sweep retries).
   void TaskChanged(const v1::Application& task);
   // Fills a joint application's steps (task states and clocks, read from the
   // stored tasks) and its overall clocks, as of `now`. Nothing for others.
   absl::Status Describe(v1::Application& joint, absl::Time now) const;
-  // Advances every open joint application accepted here.
+  // Advances every open joint application accepted here (AdvanceOrLog each).
   absl::Status Sweep();
 
   // Sweeps now and then every sweep_interval on a thread of its own.

@@ -79,7 +79,20 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
                           .Name("tongban_watch_messages_sent_total")
                           .Help("Messages sent on WatchApplication streams, by kind "
                                 "(event, heartbeat).")
-                          .Register(registry)) {
+                          .Register(registry)),
+      joint_steps_started_(prometheus::BuildCounter()
+                               .Name("tongban_joint_steps_started_total")
+                               .Help("多地联办 steps started here: tasks filed for the steps of "
+                                     "joint applications accepted at this node.")
+                               .Register(registry)
+                               .Add({})),
+      joint_advance_failures_(prometheus::BuildCounter()
+                                  .Name("tongban_joint_advance_failures_total")
+                                  .Help("多地联办 coordinator runs that failed to file a due "
+                                        "step or record what its tasks did (retried by the "
+                                        "sweep; the log says why: joint.advance_failed).")
+                                  .Register(registry)
+                                  .Add({})) {
   for (const char* kind : {"event", "heartbeat"}) watch_messages_.Add({{"kind", kind}});
   prometheus::BuildGauge()
       .Name("tongban_build_info")
@@ -146,6 +159,8 @@ void NodeMetrics::ForwardingAttempt(const std::string& kind, const std::string& 
 void NodeMetrics::WatchOpened() { watches_open_.Increment(); }
 void NodeMetrics::WatchClosed() { watches_open_.Decrement(); }
 void NodeMetrics::WatchRefused() { watches_refused_.Increment(); }
+void NodeMetrics::JointStepStarted() { joint_steps_started_.Increment(); }
+void NodeMetrics::JointAdvanceFailed() { joint_advance_failures_.Increment(); }
 void NodeMetrics::WatchMessageSent(const std::string& kind) {
   watch_messages_.Add({{"kind", kind}}).Increment();
 }

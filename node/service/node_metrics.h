@@ -50,6 +50,10 @@ class NodeMetrics final {
   void WatchClosed();
   void WatchRefused();
   void WatchMessageSent(const std::string& kind);
+  // 多地联办 (joint_coordinator.h): a step's task filed; a coordinator run
+  // that failed (the sweep retries it).
+  void JointStepStarted();
+  void JointAdvanceFailed();
 
  private:
   prometheus::Family<prometheus::Counter>& submitted_;
@@ -66,6 +70,8 @@ class NodeMetrics final {
   prometheus::Gauge& watches_open_;
   prometheus::Counter& watches_refused_;
   prometheus::Family<prometheus::Counter>& watch_messages_;
+  prometheus::Counter& joint_steps_started_;
+  prometheus::Counter& joint_advance_failures_;
   // Every filing counts one submission and one event: resolving their series
   // once keeps Family::Add (a labels map built and hashed under the family's
   // lock) off the filing path.

@@ -354,8 +354,14 @@ TEST_F(JointHandlingTest, HukouTransferDeniedAtTheOriginEndsTheJointApplication)
   v1::WithdrawApplicationResponse withdrawn;
   EXPECT_EQ(Apps(kHunan)->WithdrawApplication(&ctx, withdraw, &withdrawn).error_code(),
             StatusCode::FAILED_PRECONDITION);
-  // Two tasks filed in all, nothing more started.
+  // Two tasks filed in all, nothing more started; the operators' counter agrees.
   EXPECT_EQ(Stored(kHunan).size(), 3u);
+  EXPECT_EQ(MetricValue(HttpGet(federation_->node_metrics_address(kHunan), "/metrics"),
+                        "tongban_joint_steps_started_total"),
+            2);
+  EXPECT_EQ(MetricValue(HttpGet(federation_->node_metrics_address(kHunan), "/metrics"),
+                        "tongban_joint_advance_failures_total"),
+            0);
 }
 
 }  // namespace
