@@ -684,6 +684,47 @@ TEST_F(EdgeRestTest, CitizenFilesCrossProvinceSupplementsAndWithdraws) {
       << last.DebugString();
 }
 
+// 多地联办 through the REST face: the app names the province of each role
+// (jointRoles) and gets the joint application, kept by the accepting
+// province, with its steps; the first step's task is already filed.
+TEST_F(EdgeRestTest, AppFilesAJointPensionTransferAndSeesItsSteps) {
+  const std::string token = TokenFor(CitizenId(5));
+  const std::string body =
+      R"({"idempotencyKey": "rest-joint-0001", "acceptingProvince": "430000",
+          "handlingProvince": "310000", "itemCode": "GG00010101",
+          "applicant": {"name": "王五"},
+          "materials": [)" +
+      ToJson(MaterialMeta("M01")) + "," + ToJson(MaterialMeta("M02")) + "," +
+      ToJson(MaterialMeta("M03")) + R"(],
+          "jointRoles": [{"roleId": "transfer_in", "provinceCode": "310000"},
+                         {"roleId": "transfer_out", "provinceCode": "440000"}]})";
+  HttpResult submitted = Post("/v1/applications", body, token);
+  ASSERT_EQ(submitted.status, 201) << submitted.Describe();
+  EXPECT_TRUE(Contains(submitted.body, "\"jointRoles\"")) << submitted.body;
+  EXPECT_TRUE(Contains(submitted.body, "转出地")) << submitted.body;
+  v1::SubmitMyApplicationResponse filed;
+  ASSERT_TRUE(ParseJson(submitted.body, &filed));
+  const v1::Application& joint = filed.application();
+  EXPECT_EQ(joint.application_id().rfind("TB-430000-430000-", 0), 0u) << joint.application_id();
+  ASSERT_EQ(joint.joint().steps_size(), 3) << submitted.body;
+  EXPECT_EQ(joint.joint().steps(1).province_code(), kGuangdong);
+  EXPECT_EQ(joint.joint().steps(0).task_application_id().rfind("TB-430000-310000-", 0), 0u)
+      << submitted.body;
+  EXPECT_EQ(joint.clocks().limits().legal_days(), 45);
+
+  // A role named twice is refused, naming the field, and nothing is filed.
+  const std::string twice =
+      R"({"idempotencyKey": "rest-joint-0002", "acceptingProvince": "430000",
+          "handlingProvince": "310000", "itemCode": "GG00010101", "applicant": {"name": "王五"},
+          "materials": [)" +
+      ToJson(MaterialMeta("M01")) + "," + ToJson(MaterialMeta("M02")) + R"(],
+          "jointRoles": [{"roleId": "transfer_in", "provinceCode": "310000"},
+                         {"roleId": "transfer_in", "provinceCode": "440000"}]})";
+  HttpResult refused = Post("/v1/applications", twice, token);
+  EXPECT_EQ(refused.status, 400) << refused.Describe();
+  EXPECT_TRUE(Contains(refused.body, "assigned twice")) << refused.body;
+}
+
 // Applications filed at three accepting provinces, listed newest first one
 // per page: each exactly once, although Shanghai holds copies of all three.
 TEST_F(EdgeRestTest, ListingPagesThroughEveryProvinceNewestFirstEachOnce) {
