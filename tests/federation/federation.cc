@@ -131,6 +131,20 @@ std::shared_ptr<grpc::Channel> FastChannel(const std::string& address,
   return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), args);
 }
 
+void KeepForPostMortem(Federation* federation, bool failed) {
+  if (!failed || federation == nullptr) return;
+  std::printf("%s\n", federation->LogTails(3000).c_str());
+  federation->KeepWorkdir();
+  std::printf("kept %s for a post-mortem\n", federation->workdir().c_str());
+}
+
+void ExpectEveryNodeRunning(const Federation* federation) {
+  if (federation == nullptr) return;
+  for (const std::string& p : federation->provinces()) {
+    EXPECT_TRUE(federation->node_running(p)) << p << " died";
+  }
+}
+
 bool WaitUntil(std::chrono::milliseconds timeout, const std::function<bool()>& condition,
                std::chrono::milliseconds interval) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -192,6 +192,13 @@ std::vector<std::string> TongbanctlNodeFlags(const Federation& federation,
                                              const std::string& province,
                                              const std::string& identity_dir);
 
+// For a fixture's TearDown: after a failed test (`failed`), prints every
+// process's log tail and keeps the work dir for a post-mortem. Null-safe.
+void KeepForPostMortem(Federation* federation, bool failed);
+// Expects every node still running: a refused message must never cost a
+// node its life. Null-safe.
+void ExpectEveryNodeRunning(const Federation* federation);
+
 // Polls `condition` every `interval` until it holds or `timeout` passes;
 // true when it held. The condition runs at least once.
 bool WaitUntil(std::chrono::milliseconds timeout, const std::function<bool()>& condition,

@@ -17,7 +17,6 @@
 // refuses step 2, and the joint application ends DENIED with nothing more
 // started. Filings that name the roles wrongly are refused with the field.
 #include <chrono>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <set>
@@ -65,16 +64,8 @@ class JointHandlingTest : public ::testing::Test {
     ASSERT_TRUE(federation_->Start(&error)) << "the federation did not start: " << error;
   }
   void TearDown() override {
-    if (HasFailure() && federation_ != nullptr) {
-      std::cout << federation_->LogTails(4000) << std::endl;
-      federation_->KeepWorkdir();
-      std::cout << "kept " << federation_->workdir() << " for a post-mortem" << std::endl;
-    }
-    if (federation_ != nullptr) {
-      for (const std::string& p : federation_->provinces()) {
-        EXPECT_TRUE(federation_->node_running(p)) << p << " died";
-      }
-    }
+    KeepForPostMortem(federation_.get(), HasFailure());
+    ExpectEveryNodeRunning(federation_.get());
   }
 
   // Changes the federation before it starts (the PostgreSQL variant).

@@ -17,7 +17,6 @@
 #include <condition_variable>
 #include <fstream>
 #include <functional>
-#include <iostream>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -144,13 +143,7 @@ class LiveStatusTest : public ::testing::Test {
     Connect();
     citizen_ = MakeResidentId("43010219900307051");
   }
-  void TearDown() override {
-    if (HasFailure() && federation_ != nullptr) {
-      std::cout << federation_->LogTails(3000) << std::endl;
-      federation_->KeepWorkdir();
-      std::cout << "kept " << federation_->workdir() << " for a post-mortem" << std::endl;
-    }
-  }
+  void TearDown() override { KeepForPostMortem(federation_.get(), HasFailure()); }
 
   // The public gRPC edge's address changes with each gateway start.
   void Connect() {

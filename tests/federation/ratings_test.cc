@@ -10,7 +10,6 @@
 // unknown level — are refused and nothing is written.
 #include <chrono>
 #include <fstream>
-#include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -80,17 +79,8 @@ class RatingsTest : public ::testing::Test {
     citizen_ = MakeResidentId("43010219900307051");
   }
   void TearDown() override {
-    if (HasFailure() && federation_ != nullptr) {
-      std::cout << federation_->LogTails(3000) << std::endl;
-      federation_->KeepWorkdir();
-      std::cout << "kept " << federation_->workdir() << " for a post-mortem" << std::endl;
-    }
-    // A refused message must never cost a node its life.
-    if (federation_ != nullptr) {
-      for (const std::string& p : federation_->provinces()) {
-        EXPECT_TRUE(federation_->node_running(p)) << p << " died";
-      }
-    }
+    KeepForPostMortem(federation_.get(), HasFailure());
+    ExpectEveryNodeRunning(federation_.get());
   }
 
   std::unique_ptr<v1::ApplicationService::Stub> Apps(const std::string& province) {

@@ -8,7 +8,6 @@
 // overdue gauge, the overdue list and the optional auto-escalation to the
 // 办不成事 queue.
 #include <chrono>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,13 +58,7 @@ class TimeLimitsTest : public ::testing::Test {
     std::string error;
     ASSERT_TRUE(federation_->Start(&error)) << "the federation did not start: " << error;
   }
-  void TearDown() override {
-    if (HasFailure() && federation_ != nullptr) {
-      std::cout << federation_->LogTails(3000) << std::endl;
-      federation_->KeepWorkdir();
-      std::cout << "kept " << federation_->workdir() << " for a post-mortem" << std::endl;
-    }
-  }
+  void TearDown() override { KeepForPostMortem(federation_.get(), HasFailure()); }
 
   std::unique_ptr<v1::ApplicationService::Stub> Apps(const std::string& province,
                                                      const std::string& officer = "officer-01") {
