@@ -2,7 +2,8 @@
 // store seeded with the demo catalog: a crash between filing a step's task
 // and recording it on the joint application files nothing twice; every task
 // event is mirrored once however often the coordinator runs; a stage starts
-// only when the previous one is approved.
+// only when the previous one is approved, and a parallel stage files all its
+// tasks at once and waits for every one.
 #include "service/joint_coordinator.h"
 
 #include <gmock/gmock.h>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "catalog/demo_catalog.h"
+#include "catalog/joint_procedure_rules.h"
 #include "clock.h"
 #include "record_signing.h"
 #include "service/application_events.h"
@@ -255,6 +257,102 @@ TEST_F(JointCoordinatorTest, MirrorsEachTaskEventOnceAndStartsTheNextStageOnAppr
   EXPECT_EQ(joint.joint().steps(1).task_state(), v1::APPLICATION_STATE_DENIED);
   EXPECT_EQ(joint.clocks().limits().legal_days(), 45);
   EXPECT_TRUE(joint.clocks().stopped());
+}
+
+// A procedure whose second stage runs in parallel: Shanghai leads, then
+// Guangdong and Beijing each do a part at once, then Shanghai closes. Both
+// parallel tasks are filed together, and the last stage waits for both.
+TEST_F(JointCoordinatorTest, AParallelStageFilesAllItsTasksAndWaitsForEveryOne) {
+  constexpr char kBeijing[] = "110000";
+  v1::JointProcedure p;
+  for (const char* role : {"lead", "part_a", "part_b"}) {
+    v1::JointRole* r = p.add_roles();
+    r->set_role_id(role);
+    r->set_name_zh(role);
+  }
+  const std::pair<const char*, int> steps[] = {{"lead", 1}, {"part_a", 2}, {"part_b", 2}, {"lead", 3}};
+  for (int i = 0; i < 4; ++i) {
+    v1::JointStep* st = p.add_steps();
+    st->set_step(i + 1);
+    st->set_stage(steps[i].second);
+    st->set_role_id(steps[i].first);
+    st->set_name_zh("办理");
+    st->set_legal_days(10);
+    st->set_promised_days(5);
+  }
+  ASSERT_TRUE(JointProcedureProblems(p).empty());
+  std::vector<v1::Guide> guides;
+  for (const char* province : {kShanghai, kGuangdong, kBeijing}) {
+    auto g = catalog_->GetGuide(province, kPension);
+    ASSERT_TRUE(g.ok()) << g.status();
+    *g->mutable_joint_procedure() = p;
+    guides.push_back(*g);
+  }
+  ASSERT_TRUE(catalog_->PutGuides(guides).ok());
+  for (const v1::Guide& g : guides) guides_->Invalidate(g.province_code(), kPension);
+
+  const v1::Guide lead = Guide(kShanghai);
+  google::protobuf::RepeatedPtrField<v1::JointRoleAssignment> roles;
+  for (auto [role, province] : {std::pair<const char*, const char*>{"lead", kShanghai},
+                                {"part_a", kGuangdong},
+                                {"part_b", kBeijing}}) {
+    auto* a = roles.Add();
+    a->set_role_id(role);
+    a->set_province_code(province);
+  }
+  PrecheckResult check;
+  check.outcome = v1::PRECHECK_OUTCOME_COMPLETE;
+  FilingParams f;
+  f.accepting = kHunan;
+  f.guide = &lead;
+  f.check = &check;
+  f.applicant.set_id_number("431226199001011235");
+  f.applicant.set_name("赵六");
+  f.actor = "spiffe://tongban/province/430000/officer/officer-01";
+  f.now = clock_.Now();
+  f.handling = kHunan;
+  f.joint_roles = roles;
+  f.joint = NewJointHandling(lead.joint_procedure(), roles);
+  CreateRequest create = NewFilingRequest(f, *calendar_, signer_.get());
+  create.idempotency_scope = f.actor;
+  create.idempotency_key = "joint-parallel";
+  create.request_fingerprint = "joint-parallel";
+  auto created = store_->CreateApplication(create);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const std::string joint_id = created->application.application_id();
+
+  ASSERT_TRUE(coordinator_->Advance(joint_id).ok());
+  const std::string step1 = Get(joint_id).joint().steps(0).task_application_id();
+  Decided(step1, v1::APPLICATION_ACTION_ACCEPT, v1::APPLICATION_STATE_ACCEPTED);
+  Decided(step1, v1::APPLICATION_ACTION_START_REVIEW, v1::APPLICATION_STATE_IN_REVIEW);
+  Decided(step1, v1::APPLICATION_ACTION_APPROVE, v1::APPLICATION_STATE_APPROVED);
+  ASSERT_TRUE(coordinator_->Advance(joint_id).ok());
+  v1::Application joint = Get(joint_id);
+  const std::string a = joint.joint().steps(1).task_application_id();
+  const std::string b = joint.joint().steps(2).task_application_id();
+  EXPECT_EQ(a.substr(0, 17), "TB-430000-440000-");
+  EXPECT_EQ(b.substr(0, 17), "TB-430000-110000-");
+  EXPECT_TRUE(joint.joint().steps(3).task_application_id().empty());
+  // One of the parallel parts approved: the last stage still waits.
+  for (auto [action, state] : {std::pair{v1::APPLICATION_ACTION_ACCEPT, v1::APPLICATION_STATE_ACCEPTED},
+                               {v1::APPLICATION_ACTION_START_REVIEW, v1::APPLICATION_STATE_IN_REVIEW},
+                               {v1::APPLICATION_ACTION_APPROVE, v1::APPLICATION_STATE_APPROVED}}) {
+    Decided(a, action, state);
+  }
+  ASSERT_TRUE(coordinator_->Advance(joint_id).ok());
+  EXPECT_TRUE(Get(joint_id).joint().steps(3).task_application_id().empty());
+  // The applicant owes the other part a material: the whole waits for them.
+  Decided(b, v1::APPLICATION_ACTION_REQUEST_MATERIALS, v1::APPLICATION_STATE_WAITING_FOR_MATERIALS);
+  ASSERT_TRUE(coordinator_->Advance(joint_id).ok());
+  EXPECT_EQ(Get(joint_id).state(), v1::APPLICATION_STATE_WAITING_FOR_MATERIALS);
+  Decided(b, v1::APPLICATION_ACTION_SUPPLEMENT, v1::APPLICATION_STATE_IN_REVIEW);
+  Decided(b, v1::APPLICATION_ACTION_APPROVE, v1::APPLICATION_STATE_APPROVED);
+  ASSERT_TRUE(coordinator_->Advance(joint_id).ok());
+  joint = Get(joint_id);
+  EXPECT_EQ(joint.joint().steps(3).task_application_id().substr(0, 17), "TB-430000-310000-");
+  EXPECT_EQ(joint.state(), v1::APPLICATION_STATE_IN_REVIEW);
+  ASSERT_TRUE(coordinator_->Describe(joint, clock_.Now()).ok());
+  EXPECT_EQ(joint.clocks().limits().legal_days(), 30);  // 10 + max(10, 10) + 10
 }
 
 }  // namespace
