@@ -16,6 +16,7 @@
 // itself: Hunan's own officers decide step 1 locally, Shanghai (迁出地)
 // refuses step 2, and the joint application ends DENIED with nothing more
 // started. Filings that name the roles wrongly are refused with the field.
+// A withdrawal of the joint application withdraws its open task.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -353,6 +354,38 @@ TEST_F(JointHandlingTest, HukouTransferDeniedAtTheOriginEndsTheJointApplication)
   EXPECT_EQ(MetricValue(HttpGet(federation_->node_metrics_address(kHunan), "/metrics"),
                         "tongban_joint_advance_failures_total"),
             0);
+}
+
+// The applicant withdraws the joint application while Shanghai has step 1:
+// the task is withdrawn at Shanghai (which decides it still applies), the
+// joint application ends WITHDRAWN, and no further step starts.
+TEST_F(JointHandlingTest, WithdrawingTheJointApplicationWithdrawsItsOpenTask) {
+  v1::SubmitApplicationRequest req =
+      Submission("joint-withdraw-01", kPensionTransfer, kShanghai, {"M01", "M02", "M03"});
+  *req.add_joint_roles() = Role("transfer_in", kShanghai);
+  *req.add_joint_roles() = Role("transfer_out", kGuangdong);
+  v1::Application filed;
+  ASSERT_TRUE(Submit(req, &filed).ok());
+  const std::string joint_id = filed.application_id();
+  const std::string step1 = WaitForTask(joint_id, 1, kShanghai);
+  ASSERT_TRUE(Decide(kShanghai, step1, v1::APPLICATION_ACTION_ACCEPT).ok());
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(DeadlineIn(10000));
+  v1::WithdrawApplicationRequest withdraw;
+  withdraw.set_application_id(joint_id);
+  withdraw.set_reason("已在转入地另行办理");
+  v1::WithdrawApplicationResponse resp;
+  grpc::Status s = Apps(kHunan)->WithdrawApplication(&ctx, withdraw, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(resp.application().joint().withdrawn());
+
+  const v1::Application joint = WaitForJointState(joint_id, v1::APPLICATION_STATE_WITHDRAWN);
+  v1::Application at_shanghai;
+  ASSERT_TRUE(Get(kShanghai, step1, &at_shanghai).ok());
+  EXPECT_EQ(at_shanghai.state(), v1::APPLICATION_STATE_WITHDRAWN);
+  EXPECT_TRUE(joint.joint().steps(1).task_application_id().empty());
+  EXPECT_TRUE(Stored(kGuangdong).empty());
 }
 
 }  // namespace
