@@ -282,7 +282,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   if (forwarder != nullptr) {
     // A task's DELIVER (its province has it) shows in the joint history now.
     ApplicationStore* store = node->applications_.get();
-    forwarder->set_on_application_delivered([coordinator, store](const std::string& id) {
+    forwarder->set_on_task_delivered([coordinator, store](const std::string& id) {
       absl::StatusOr<v1::Application> app = store->GetApplication(id, /*with_events=*/false);
       if (app.ok()) coordinator->TaskChanged(*app);
     });

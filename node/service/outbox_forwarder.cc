@@ -237,9 +237,12 @@ OutboxForwarder::Outcome OutboxForwarder::Forward(const OutboxEntry& entry, absl
     // "forwarding DELIVERED" and the event appear together; the same event
     // arriving later through DeliverEvent is recognised by its id.
     MutateFn record_delivery;
+    bool joint_task = false;  // the application is a 多地联办 step's task
     if (!delivered_event.event_id().empty()) {
-      record_delivery = [&delivered_event](v1::Application& app) -> absl::StatusOr<Mutation> {
+      record_delivery = [&delivered_event,
+                         &joint_task](v1::Application& app) -> absl::StatusOr<Mutation> {
         Mutation m;
+        joint_task = app.filing().has_joint_task();
         for (const auto& e : app.events()) {
           if (e.event_id() == delivered_event.event_id()) return m;
         }
@@ -259,8 +262,8 @@ OutboxForwarder::Outcome OutboxForwarder::Forward(const OutboxEntry& entry, absl
     }
     const absl::Duration latency = std::max(now - entry.created_at, absl::ZeroDuration());
     metrics_->ForwardingDelivered(kind, absl::ToDoubleSeconds(latency));
-    if (entry.kind == OutboxEntry::Kind::kDeliverApplication && on_application_delivered_) {
-      on_application_delivered_(entry.application_id);
+    if (joint_task && on_task_delivered_) {
+      on_task_delivered_(entry.application_id);
     }
     log_->Info("forwarding.delivered",
                {{"id", id},

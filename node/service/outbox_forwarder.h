@@ -114,10 +114,11 @@ class OutboxForwarder final {
   // Reads the store at once (entries were just written). Any thread, cheap,
   // safe before Start() and after Stop().
   void Notify();
-  // Called on a worker thread after an application delivery was recorded
-  // here (the handling node's DELIVER event stored). Set before Start().
-  void set_on_application_delivered(std::function<void(const std::string& id)> hook) {
-    on_application_delivered_ = std::move(hook);
+  // Called on a worker thread after the delivery of a 多地联办 step's task
+  // was recorded here (the handling node's DELIVER event stored), so the
+  // joint application mirrors it at once. Set before Start().
+  void set_on_task_delivered(std::function<void(const std::string& id)> hook) {
+    on_task_delivered_ = std::move(hook);
   }
   // Stops and joins the threads; waits for in-flight calls and records their
   // outcome. Idempotent; must run before the store closes.
@@ -152,7 +153,7 @@ class OutboxForwarder final {
   NodeMetrics* const metrics_;
   EventLog* const log_;
   const Options options_;
-  std::function<void(const std::string& id)> on_application_delivered_;
+  std::function<void(const std::string& id)> on_task_delivered_;
 
   absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
