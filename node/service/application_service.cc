@@ -212,6 +212,15 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
         req.handling_province(), " declares no joint procedure"));
   }
   if (joint) {
+    // Another province's guide is its word, not ours: a procedure it
+    // publishes malformed is refused here, never followed.
+    const std::vector<std::string> problems = JointProcedureProblems(guide.joint_procedure());
+    if (!problems.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "province ", req.handling_province(), "'s guide of item ", req.item_code(),
+          " declares a malformed 多地联办 procedure (", problems.front(),
+          "): it cannot be filed until that province corrects its guide"));
+    }
     absl::Status roles = CheckJointRoles(guide.joint_procedure(), req.joint_roles(),
                                          req.handling_province(), "joint_roles");
     if (!roles.ok()) return roles;

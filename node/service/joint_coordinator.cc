@@ -158,7 +158,9 @@ absl::StatusOr<bool> JointCoordinator::AdvanceOnce(const std::string& joint_id) 
           }
           auto record = [&](const v1::ApplicationEvent* te) -> absl::Status {
             const v1::ApplicationState before = app.state();
-            s.set_task_state(te == nullptr ? task.events(0).state_after() : te->state_after());
+            s.set_task_state(te != nullptr              ? te->state_after()
+                             : task.events_size() > 0 ? task.events(0).state_after()
+                                                      : task.state());
             app.set_state(DeriveJointState(j));
             const Province* province = FindProvince(s.province_code());
             std::string note = absl::StrCat(

@@ -41,6 +41,9 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
 
 absl::Status CheckJointRoles(const v1::JointProcedure& procedure, const JointRoles& roles,
                              const std::string& handling_province, const std::string& field) {
+  if (procedure.steps_size() == 0) {
+    return absl::FailedPreconditionError("the item's 多地联办 procedure declares no step");
+  }
   std::vector<std::string> declared;
   for (const auto& r : procedure.roles()) {
     declared.push_back(absl::StrCat(r.role_id(), " (", r.name_zh(), ")"));

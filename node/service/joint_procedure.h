@@ -28,7 +28,8 @@ using JointRoles = google::protobuf::RepeatedPtrField<v1::JointRoleAssignment>;
 // Checks the role assignments of a filing against `procedure`:
 // INVALID_ARGUMENT naming `field` unless every role is assigned exactly once
 // to a province code, the provinces differ, and `handling_province` is the
-// province of the first step's role.
+// province of the first step's role; FAILED_PRECONDITION for a procedure
+// without steps (a guide is another province's word, not trusted).
 absl::Status CheckJointRoles(const v1::JointProcedure& procedure, const JointRoles& roles,
                              const std::string& handling_province, const std::string& field);
 

@@ -148,6 +148,16 @@ TEST(CheckJointRoles, NeedsEveryRoleOnceInDistinctProvincesWithTheLeadHandling) 
               HasSubstr("handling_province must be 310000"));
 }
 
+TEST(CheckJointRoles, AProcedureWithoutStepsIsRefusedNotFollowed) {
+  v1::JointProcedure empty;
+  *empty.add_roles() = Pension().roles(0);
+  *empty.add_roles() = Pension().roles(1);
+  EXPECT_EQ(CheckJointRoles(empty, Roles({{"transfer_in", "310000"}, {"transfer_out", "440000"}}),
+                            "310000", "joint_roles")
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(NewJointHandling, ListsEveryStepWithItsProvinceNotStarted) {
   const v1::JointHandling j = PensionJoint();
   ASSERT_EQ(j.steps_size(), 3);
