@@ -90,14 +90,15 @@ class JointCoordinatorTest : public ::testing::Test {
     return **g;
   }
 
-  // Files the joint application as SubmitApplication does (Shanghai 转入地,
-  // Guangdong 转出地), without its tasks.
-  std::string FileJoint() {
-    const v1::Guide lead = Guide(kShanghai);
-    google::protobuf::RepeatedPtrField<v1::JointRoleAssignment> roles;
-    for (auto [role, province] : {std::pair<const char*, const char*>{"transfer_in", kShanghai},
-                                  {"transfer_out", kGuangdong}}) {
-      auto* a = roles.Add();
+  // Files a joint application as SubmitApplication does, without its tasks:
+  // the lead (first step's) province's guide, `roles` as (role, province).
+  std::string FileJoint(std::initializer_list<std::pair<const char*, const char*>> roles = {
+                            {"transfer_in", kShanghai}, {"transfer_out", kGuangdong}},
+                        const std::string& key = "joint-0001") {
+    const v1::Guide lead = Guide(roles.begin()->second);
+    google::protobuf::RepeatedPtrField<v1::JointRoleAssignment> assigned;
+    for (auto [role, province] : roles) {
+      auto* a = assigned.Add();
       a->set_role_id(role);
       a->set_province_code(province);
     }
@@ -119,12 +120,12 @@ class JointCoordinatorTest : public ::testing::Test {
     p.actor = "spiffe://tongban/province/430000/officer/officer-01";
     p.now = clock_.Now();
     p.handling = kHunan;
-    p.joint_roles = roles;
-    p.joint = NewJointHandling(lead.joint_procedure(), roles);
+    p.joint_roles = assigned;
+    p.joint = NewJointHandling(lead.joint_procedure(), assigned);
     CreateRequest create = NewFilingRequest(p, *calendar_, signer_.get());
     create.idempotency_scope = p.actor;
-    create.idempotency_key = "joint-0001";
-    create.request_fingerprint = "joint-0001";
+    create.idempotency_key = key;
+    create.request_fingerprint = key;
     auto created = store_->CreateApplication(create);
     EXPECT_TRUE(created.ok()) << created.status();
     return created.ok() ? created->application.application_id() : "";
@@ -291,35 +292,9 @@ TEST_F(JointCoordinatorTest, AParallelStageFilesAllItsTasksAndWaitsForEveryOne) 
   ASSERT_TRUE(catalog_->PutGuides(guides).ok());
   for (const v1::Guide& g : guides) guides_->Invalidate(g.province_code(), kPension);
 
-  const v1::Guide lead = Guide(kShanghai);
-  google::protobuf::RepeatedPtrField<v1::JointRoleAssignment> roles;
-  for (auto [role, province] : {std::pair<const char*, const char*>{"lead", kShanghai},
-                                {"part_a", kGuangdong},
-                                {"part_b", kBeijing}}) {
-    auto* a = roles.Add();
-    a->set_role_id(role);
-    a->set_province_code(province);
-  }
-  PrecheckResult check;
-  check.outcome = v1::PRECHECK_OUTCOME_COMPLETE;
-  FilingParams f;
-  f.accepting = kHunan;
-  f.guide = &lead;
-  f.check = &check;
-  f.applicant.set_id_number("431226199001011235");
-  f.applicant.set_name("赵六");
-  f.actor = "spiffe://tongban/province/430000/officer/officer-01";
-  f.now = clock_.Now();
-  f.handling = kHunan;
-  f.joint_roles = roles;
-  f.joint = NewJointHandling(lead.joint_procedure(), roles);
-  CreateRequest create = NewFilingRequest(f, *calendar_, signer_.get());
-  create.idempotency_scope = f.actor;
-  create.idempotency_key = "joint-parallel";
-  create.request_fingerprint = "joint-parallel";
-  auto created = store_->CreateApplication(create);
-  ASSERT_TRUE(created.ok()) << created.status();
-  const std::string joint_id = created->application.application_id();
+  const std::string joint_id =
+      FileJoint({{"lead", kShanghai}, {"part_a", kGuangdong}, {"part_b", kBeijing}}, "joint-parallel");
+  ASSERT_FALSE(joint_id.empty());
 
   ASSERT_TRUE(coordinator_->Advance(joint_id).ok());
   const std::string step1 = Get(joint_id).joint().steps(0).task_application_id();
