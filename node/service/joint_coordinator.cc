@@ -204,7 +204,6 @@ absl::StatusOr<bool> JointCoordinator::AdvanceOnce(const std::string& joint_id) 
           s.set_task_state(task.state());
         }
         app.set_state(DeriveJointState(j));
-        if (IsTerminal(app.state())) app.clear_supplement_deadline();
         if (!m.events.empty()) {
           *app.mutable_updated_at() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
         }
