@@ -324,8 +324,14 @@ TEST_F(JointHandlingTest, HukouTransferDeniedAtTheOriginEndsTheJointApplication)
 
   const std::string step2 = WaitForTask(joint_id, 2, kShanghai);
   ASSERT_TRUE(Decide(kShanghai, step2, v1::APPLICATION_ACTION_ACCEPT).ok());
-  const v1::Application reviewing = WaitForJointState(joint_id, v1::APPLICATION_STATE_IN_REVIEW);
-  EXPECT_EQ(reviewing.joint().steps(1).task_state(), v1::APPLICATION_STATE_ACCEPTED);
+  // The joint application is IN_REVIEW from step 1's approval on (past its
+  // first stage): wait for Shanghai's ACCEPT itself to reach Hunan.
+  v1::Application reviewing;
+  EXPECT_TRUE(WaitUntil(seconds(60), [&] {
+    return Get(kHunan, joint_id, &reviewing).ok() &&
+           reviewing.joint().steps(1).task_state() == v1::APPLICATION_STATE_ACCEPTED;
+  })) << reviewing.ShortDebugString();
+  EXPECT_EQ(reviewing.state(), v1::APPLICATION_STATE_IN_REVIEW);
   ASSERT_TRUE(Decide(kShanghai, step2, v1::APPLICATION_ACTION_START_REVIEW).ok());
   ASSERT_TRUE(Decide(kShanghai, step2, v1::APPLICATION_ACTION_DENY).ok());
   const v1::Application joint = WaitForJointState(joint_id, v1::APPLICATION_STATE_DENIED);
