@@ -470,8 +470,56 @@ std::string RecordSigner::certificate_der() const {
   return state_->current->certificate_der;
 }
 
+namespace {
+
+// ECDSA over a 32-byte digest with `id`'s key into *out (left untouched on
+// failure): the signing core of SignDigest and SignEvent.
+absl::Status SignWith(const RecordSigner::Identity& id, const std::string& digest32,
+                      v1::RecordSignature* out) {
+  if (digest32.size() != 32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a signing digest is 32 bytes (SHA-256), not ", digest32.size()));
+  }
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, id.key.get(), nullptr));
+  size_t len = 0;
+  if (ctx == nullptr || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1 ||
+      EVP_PKEY_sign(ctx.get(), nullptr, &len,
+                    reinterpret_cast<const unsigned char*>(digest32.data()),
+                    digest32.size()) != 1) {
+    return absl::InternalError(absl::StrCat("cannot sign: ", OpenSslError()));
+  }
+  std::string sig(len, '\0');
+  if (EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                    reinterpret_cast<const unsigned char*>(digest32.data()),
+                    digest32.size()) != 1) {
+    return absl::InternalError(absl::StrCat("cannot sign: ", OpenSslError()));
+  }
+  sig.resize(len);
+  out->set_algorithm(kAlgorithm);
+  out->set_signer_certificate(id.certificate_der);
+  out->set_signature(std::move(sig));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RecordSigner::SignDigest(const std::string& province, const std::string& digest32,
+                                      v1::RecordSignature* out) {
+  std::shared_ptr<const Identity> id = Current();
+  if (province != id->province) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("a record of province '", absl::CHexEscape(province),
+                     "': this node signs for province ", id->province));
+  }
+  return SignWith(*id, digest32, out);
+}
+
 absl::Status RecordSigner::SignEvent(const std::string& application_id,
                                      v1::ApplicationEvent* event) {
+  // One identity for the check and the signature (a renewal may land between
+  // two Current() calls), so the province check is made here rather than by
+  // SignDigest, with the event's own message.
   std::shared_ptr<const Identity> id = Current();
   if (event->province_code() != id->province) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -479,26 +527,7 @@ absl::Status RecordSigner::SignEvent(const std::string& application_id,
         event->province_code(), "'; this node signs for province ", id->province));
   }
   event->clear_signature();
-  std::string digest = EventSigningDigest(application_id, *event);
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, id->key.get(), nullptr));
-  size_t len = 0;
-  if (ctx == nullptr || EVP_PKEY_sign_init(ctx.get()) != 1 ||
-      EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1 ||
-      EVP_PKEY_sign(ctx.get(), nullptr, &len,
-                    reinterpret_cast<const unsigned char*>(digest.data()), digest.size()) != 1) {
-    return absl::InternalError(absl::StrCat("cannot sign: ", OpenSslError()));
-  }
-  std::string sig(len, '\0');
-  if (EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
-                    reinterpret_cast<const unsigned char*>(digest.data()), digest.size()) != 1) {
-    return absl::InternalError(absl::StrCat("cannot sign: ", OpenSslError()));
-  }
-  sig.resize(len);
-  v1::RecordSignature* out = event->mutable_signature();
-  out->set_algorithm(kAlgorithm);
-  out->set_signer_certificate(id->certificate_der);
-  out->set_signature(std::move(sig));
-  return absl::OkStatus();
+  return SignWith(*id, EventSigningDigest(application_id, *event), event->mutable_signature());
 }
 
 // ---------------------------------------------------------------------------
@@ -741,37 +770,51 @@ size_t RecordVerifier::cached_certificates() const {
 
 namespace {
 
-// Why `event` does not verify, or "" when it does.
-std::string EventProblem(const std::string& application_id, const v1::ApplicationEvent& event,
-                         absl::Time now, VerifyMode mode,
-                         const std::shared_ptr<const RecordVerifier::Trust>& trust) {
-  if (!event.has_signature() || (event.signature().signature().empty() &&
-                                 event.signature().signer_certificate().empty())) {
-    return "not signed";
-  }
-  const v1::RecordSignature& sig = event.signature();
+// How a reason names the record it is about.
+struct RecordWording {
+  // "signer certificate names province X, <mismatch> Y".
+  const char* mismatch;
+  // "has no time<no_time_what>: cannot tell whether the signer was valid".
+  const char* no_time_what;
+  // "... at <time_what> <time>".
+  const char* time_what;
+};
+
+constexpr RecordWording kEventWording = {"event is authored by", " (`at`)", "the event's time"};
+constexpr RecordWording kRecordWording = {"the record is of province", "", "the record's time"};
+
+// Why `sig` over `digest32` is not a valid signature of a record of
+// `expected_province` made at `at` (InfinitePast: the record has no time), or
+// "" when it is. `after_province` is a problem of the record itself reported
+// once the signer's province is known to be right ("" for none).
+std::string SignatureProblem(const v1::RecordSignature& sig, const std::string& expected_province,
+                             const std::string& digest32, absl::Time at, VerifyMode mode,
+                             absl::Time now, const RecordVerifier::Trust& trust,
+                             const RecordWording& wording, const std::string& after_province) {
+  if (sig.signature().empty() && sig.signer_certificate().empty()) return "not signed";
   if (sig.algorithm() != kAlgorithm) {
     return absl::StrCat("unknown signature algorithm '", absl::CHexEscape(sig.algorithm()),
                         "' (expected ", kAlgorithm, ")");
   }
-  absl::StatusOr<std::shared_ptr<const SignerInfo>> looked_up = trust->Lookup(sig.signer_certificate());
+  absl::StatusOr<std::shared_ptr<const SignerInfo>> looked_up =
+      trust.Lookup(sig.signer_certificate());
   if (!looked_up.ok()) return std::string(looked_up.status().message());
   const SignerInfo& info = **looked_up;
   if (info.province.empty()) return info.province_problem;
-  if (info.province != event.province_code()) {
-    return absl::StrCat("signer certificate names province ", info.province,
-                        ", event is authored by ", absl::CHexEscape(event.province_code()));
+  if (info.province != expected_province) {
+    return absl::StrCat("signer certificate names province ", info.province, ", ", wording.mismatch,
+                        " ", absl::CHexEscape(expected_province));
   }
-  if (EventNumber(event.event_id(), event.province_code()) == 0) {
-    return absl::StrCat("event id '", absl::CHexEscape(event.event_id()),
-                        "' is not <authoring province>-<n> (province ", event.province_code(), ")");
-  }
+  if (!after_province.empty()) return after_province;
   absl::Time t = now;
   std::string when = absl::StrCat("now (", TimeText(now), ")");
   if (mode == VerifyMode::kHistorical) {
-    if (!event.has_at()) return "has no time (`at`): cannot tell whether the signer was valid";
-    t = EventTime(event);
-    when = absl::StrCat("the event's time ", TimeText(t));
+    if (at == absl::InfinitePast()) {
+      return absl::StrCat("has no time", wording.no_time_what,
+                          ": cannot tell whether the signer was valid");
+    }
+    t = at;
+    when = absl::StrCat(wording.time_what, " ", TimeText(t));
   }
   if (t < info.not_before) {
     return absl::StrCat("signer certificate (serial ", info.serial, ") is not yet valid at ", when,
@@ -782,7 +825,7 @@ std::string EventProblem(const std::string& application_id, const v1::Applicatio
                         TimeText(info.not_after), ", before ", when);
   }
   if (info.crl_missing) {
-    return absl::StrCat("no CRL of the signer's CA in ", trust->crl_directory,
+    return absl::StrCat("no CRL of the signer's CA in ", trust.crl_directory,
                         ": cannot check revocation");
   }
   if (info.revoked) {
@@ -795,26 +838,55 @@ std::string EventProblem(const std::string& application_id, const v1::Applicatio
                           TimeText(info.revoked_at), ", before ", when);
     }
   }
+  // A digest of another length never verifies (EVP_PKEY_verify refuses it
+  // for SHA-256).
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, info.key, nullptr));
-  std::string digest = EventSigningDigest(application_id, event);
   int rc = -1;
   if (ctx != nullptr && EVP_PKEY_verify_init(ctx.get()) == 1 &&
       EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1) {
     rc = EVP_PKEY_verify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.signature().data()),
                          sig.signature().size(),
-                         reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
+                         reinterpret_cast<const unsigned char*>(digest32.data()), digest32.size());
   }
   ERR_clear_error();
   if (rc != 1) return "signature does not verify";
   return "";
 }
 
+// Why `event` does not verify, or "" when it does.
+std::string EventProblem(const std::string& application_id, const v1::ApplicationEvent& event,
+                         absl::Time now, VerifyMode mode, const RecordVerifier::Trust& trust) {
+  std::string id_problem;
+  if (EventNumber(event.event_id(), event.province_code()) == 0) {
+    id_problem =
+        absl::StrCat("event id '", absl::CHexEscape(event.event_id()),
+                     "' is not <authoring province>-<n> (province ", event.province_code(), ")");
+  }
+  return SignatureProblem(event.signature(), event.province_code(),
+                          EventSigningDigest(application_id, event),
+                          event.has_at() ? EventTime(event) : absl::InfinitePast(), mode, now,
+                          trust, kEventWording, id_problem);
+}
+
 }  // namespace
+
+absl::Status RecordVerifier::VerifySignature(const v1::RecordSignature& sig,
+                                             const std::string& expected_province,
+                                             const std::string& digest32, absl::Time at,
+                                             VerifyMode mode, absl::Time now,
+                                             const std::string& what) const {
+  std::shared_ptr<const Trust> trust = state_->Current();
+  std::string problem =
+      SignatureProblem(sig, expected_province, digest32, at, mode, now, *trust, kRecordWording, "");
+  if (problem.empty()) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(what, ": ", problem));
+}
 
 absl::Status RecordVerifier::VerifyEvent(const std::string& application_id,
                                          const v1::ApplicationEvent& event, absl::Time now,
                                          VerifyMode mode) const {
-  std::string problem = EventProblem(application_id, event, now, mode, state_->Current());
+  std::shared_ptr<const Trust> trust = state_->Current();
+  std::string problem = EventProblem(application_id, event, now, mode, *trust);
   if (problem.empty()) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat("event ", absl::CHexEscape(event.event_id()),
                                                   " of ", application_id, ": ", problem));

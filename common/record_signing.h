@@ -13,6 +13,10 @@
 // filing hash; each later P-event points at the chain hash of the previous
 // P-event. Every hash here is 32 raw bytes.
 //
+// Other signed records (licences, common/licence_signing.h) use the same keys
+// and checks through RecordSigner::SignDigest and
+// RecordVerifier::VerifySignature, each with a signing context of its own.
+//
 // Nothing here throws; every failure is an absl::Status. RecordSigner and
 // RecordVerifier are thread-safe and re-read their files (at most once per
 // `recheck_interval`) so renewed certificates, CA bundles and CRLs are used
@@ -112,6 +116,15 @@ class RecordSigner {
   // signer's province; INTERNAL when OpenSSL fails.
   absl::Status SignEvent(const std::string& application_id, v1::ApplicationEvent* event);
 
+  // Signs any record: fills *out (algorithm, certificate DER, DER ECDSA
+  // signature over `digest32`, the record's 32-byte SHA-256 signing digest,
+  // which should include a domain-separation context of its own). *out is left
+  // untouched on failure. FAILED_PRECONDITION when `province` (the province
+  // the record is of) is not the signer's province; INVALID_ARGUMENT when
+  // `digest32` is not 32 bytes; INTERNAL when OpenSSL fails.
+  absl::Status SignDigest(const std::string& province, const std::string& digest32,
+                          v1::RecordSignature* out);
+
   // The province the current certificate names.
   std::string province() const;
   // DER of the certificate in use (changes after a renewal is picked up).
@@ -158,6 +171,19 @@ class RecordVerifier {
   // PERMISSION_DENIED "has no time"); in kReceiving mode it is `now`.
   absl::Status VerifyEvent(const std::string& application_id, const v1::ApplicationEvent& event,
                            absl::Time now, VerifyMode mode) const;
+
+  // Verifies the signature of any record (what VerifyEvent does for events):
+  // `sig` must be a signature over `digest32` (the record's 32-byte signing
+  // digest, as passed to RecordSigner::SignDigest) by a certificate of the
+  // federation CA naming `expected_province`, valid (and not revoked) at `now`
+  // in kReceiving mode or at `at`, the record's own time, in kHistorical mode
+  // (absl::InfinitePast() = the record has no time: refused in kHistorical).
+  // OK, or PERMISSION_DENIED "<what>: <reason>" with the reasons of
+  // VerifyEvent ("... names province X, the record is of province Y" for a
+  // province mismatch).
+  absl::Status VerifySignature(const v1::RecordSignature& sig, const std::string& expected_province,
+                               const std::string& digest32, absl::Time at, VerifyMode mode,
+                               absl::Time now, const std::string& what) const;
 
   // Number of signer certificates currently cached (tests, metrics).
   size_t cached_certificates() const;

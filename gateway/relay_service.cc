@@ -94,4 +94,23 @@ grpc::ServerUnaryReactor* RelayServiceImpl::FetchGuide(grpc::CallbackServerConte
                });
 }
 
+grpc::ServerUnaryReactor* RelayServiceImpl::CheckLicence(grpc::CallbackServerContext* ctx,
+                                                         const grpc::ByteBuffer* request,
+                                                         grpc::ByteBuffer* response) {
+  return Relay(
+      ctx, "CheckLicence", request, response,
+      [](const std::string& origin, const std::string& bytes) -> absl::StatusOr<std::string> {
+        absl::StatusOr<std::string> province = ReadStringField(bytes, {1});
+        if (!province.ok()) return province.status();
+        absl::Status valid = ValidateProvinceCode("issuing_province", *province);
+        if (!valid.ok()) return valid;
+        if (*province == origin) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "issuing_province ", *province,
+              " is the asking province: its node answers its own officers without the gateway"));
+        }
+        return *province;
+      });
+}
+
 }  // namespace tongban::gateway

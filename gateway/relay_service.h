@@ -20,7 +20,9 @@ namespace tongban::gateway {
 
 using RelayServiceBase = v1::FederationService::WithRawCallbackMethod_DeliverApplication<
     v1::FederationService::WithRawCallbackMethod_DeliverEvent<
-        v1::FederationService::WithRawCallbackMethod_FetchGuide<v1::FederationService::Service>>>;
+        v1::FederationService::WithRawCallbackMethod_FetchGuide<
+            v1::FederationService::WithRawCallbackMethod_CheckLicence<
+                v1::FederationService::Service>>>>;
 
 class RelayServiceImpl final : public RelayServiceBase {
  public:
@@ -35,6 +37,11 @@ class RelayServiceImpl final : public RelayServiceBase {
   grpc::ServerUnaryReactor* FetchGuide(grpc::CallbackServerContext* ctx,
                                        const grpc::ByteBuffer* request,
                                        grpc::ByteBuffer* response) override;
+  // Target: issuing_province (field 1). A licence check never goes back to
+  // the asking province itself (its node answers its own officers).
+  grpc::ServerUnaryReactor* CheckLicence(grpc::CallbackServerContext* ctx,
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
 
  private:
   // The province a call goes to, from the verified caller and the request

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "catalog/demo_catalog.h"
+#include "service/demo_licences.h"
 #include "cert_expiry_gauge.h"
 #include "process_metrics.h"
 #include "clock.h"
@@ -32,6 +33,8 @@
 #include "service/federation_client.h"
 #include "service/federation_service.h"
 #include "service/guide_resolver.h"
+#include "service/licence_registry.h"
+#include "service/licence_service.h"
 #include "service/node_admin_service.h"
 #include "service/node_metrics.h"
 #include "service/notifying_application_store.h"
@@ -127,6 +130,9 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<ApplicationServiceImpl> application_service_;
   std::unique_ptr<FederationServiceImpl> federation_service_;
   std::unique_ptr<NodeAdminServiceImpl> admin_service_;
+  std::unique_ptr<LicenceStore> licence_store_;
+  std::unique_ptr<LicenceRegistry> licences_;
+  std::unique_ptr<LicenceServiceImpl> licence_service_;
   std::unique_ptr<signing::RecordSigner> signer_;
   std::unique_ptr<signing::RecordVerifier> verifier_;
   std::unique_ptr<OutboxForwarder> forwarder_;  // only with a gateway
@@ -187,6 +193,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   if (!stores.ok()) return stores.status();
   node->stores_ = *std::move(stores);
   node->catalog_ = std::move(node->stores_.catalog);
+  node->licence_store_ = std::move(node->stores_.licences);
   // Open WatchApplication streams are woken by every committed write.
   // (0s are the defaults FinishNodeConfig fills in, for configs built in code.)
   const v1::WatchConfig& watch = config.watch();
@@ -342,11 +349,32 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   };
   admin.on_outbox_written = on_outbox_written;
   node->admin_service_ = std::make_unique<NodeAdminServiceImpl>(std::move(admin));
+  // 电子证照: this province's register, signed with the node's key.
+  LicenceRegistryDeps licence_deps;
+  licence_deps.own_province = own;
+  licence_deps.store = node->licence_store_.get();
+  licence_deps.signer = node->signer_.get();
+  licence_deps.clock = node->clock_.get();
+  licence_deps.types = &LicenceTypeList::National();
+  licence_deps.metrics = metrics;
+  node->licences_ = std::make_unique<LicenceRegistry>(std::move(licence_deps));
+  node->licence_service_ = std::make_unique<LicenceServiceImpl>(
+      node->licences_.get(), node->federation_.get(), node->log_.get());
+  node->federation_service_->set_licences(node->licences_.get());
+  if (!config.demo_catalog_dir().empty()) {
+    std::string summary;
+    absl::Status seeded =
+        SeedDemoLicencesIfEmpty(config.demo_catalog_dir(), *node->licence_store_,
+                                *node->licences_, &summary);
+    if (!seeded.ok()) return seeded;
+    if (!summary.empty()) node->log_->Info("licences.seeded", {{"summary", summary}});
+  }
 
   for (const auto* service : {v1::CatalogService::service_full_name(),
                               v1::ApplicationService::service_full_name(),
                               v1::FederationService::service_full_name(),
-                              v1::NodeAdminService::service_full_name()}) {
+                              v1::NodeAdminService::service_full_name(),
+                              v1::LicenceService::service_full_name()}) {
     const auto* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
     if (descriptor != nullptr) node->grpc_metrics_->InitService(*descriptor);
@@ -371,6 +399,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   builder.RegisterService(node->application_service_.get());
   builder.RegisterService(node->federation_service_.get());
   builder.RegisterService(node->admin_service_.get());
+  builder.RegisterService(node->licence_service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(node->grpc_metrics_->MakeInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));

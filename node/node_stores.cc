@@ -5,8 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "store/postgres_application_store.h"
 #include "store/postgres_catalog_store.h"
+#include "store/postgres_licence_store.h"
 #include "store/sqlite_application_store.h"
 #include "store/sqlite_catalog_store.h"
+#include "store/sqlite_licence_store.h"
 
 namespace tongban::node {
 
@@ -30,6 +32,7 @@ absl::StatusOr<NodeStores> OpenNodeStores(
     stores.catalog = std::make_unique<PostgresCatalogStore>(*stores.postgres);
     stores.applications = std::make_unique<PostgresApplicationStore>(
         *stores.postgres, config.province_code(), clock, store_options);
+    stores.licences = std::make_unique<PostgresLicenceStore>(*stores.postgres);
     return stores;
   }
   SqliteDatabaseOptions options;
@@ -43,6 +46,7 @@ absl::StatusOr<NodeStores> OpenNodeStores(
   stores.catalog = std::make_unique<SqliteCatalogStore>(*stores.sqlite);
   stores.applications =
       std::make_unique<SqliteApplicationStore>(*stores.sqlite, config.province_code(), clock);
+  stores.licences = std::make_unique<SqliteLicenceStore>(*stores.sqlite);
   return stores;
 }
 

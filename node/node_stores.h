@@ -1,7 +1,8 @@
 // The stores a node serves from, opened as its config says: SQLite at
 // database_path (the default, one process) or PostgreSQL (postgres { },
 // several replicas on one database; docs/postgresql.md). The rest of the
-// node sees only the CatalogStore and ApplicationStore interfaces.
+// node sees only the CatalogStore, ApplicationStore and LicenceStore
+// interfaces.
 #pragma once
 
 #include <functional>
@@ -12,6 +13,7 @@
 #include "clock.h"
 #include "store/application_store.h"
 #include "store/catalog_store.h"
+#include "store/licence_store.h"
 #include "store/postgres_database.h"
 #include "store/sqlite_database.h"
 #include "tongban/v1/node_config.pb.h"
@@ -24,6 +26,7 @@ struct NodeStores {
   std::unique_ptr<PostgresDatabase> postgres;
   std::unique_ptr<CatalogStore> catalog;
   std::unique_ptr<ApplicationStore> applications;
+  std::unique_ptr<LicenceStore> licences;
 
   // Commits what is queued and closes SQLite (its WAL checkpointed);
   // PostgreSQL commits every write before returning, so nothing waits.

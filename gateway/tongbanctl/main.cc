@@ -7,6 +7,7 @@
 //   tongbanctl history verify FILE --ca FILE [--crl_dir DIR]
 //   tongbanctl outbox list|show|replay|discard ...   (outbox_command.h)
 //   tongbanctl overdue ...                           (overdue_command.h)
+//   tongbanctl licences log|show|verify ...          (licence_command.h)
 // Exit codes: 0 success (certs check: no problems; history verify: verified),
 // 1 problems found, 2 usage error or cannot check / mint / export / read.
 #include <cerrno>
@@ -28,6 +29,7 @@
 #include "outbox_command.h"
 #include "overdue_command.h"
 #include "history.h"
+#include "licence_command.h"
 #include "resident_id.h"
 
 namespace {
@@ -42,6 +44,8 @@ constexpr char kUsage[] =
     "                         --cert FILE --key FILE --ca FILE   (tongbanctl outbox --help)\n"
     "       tongbanctl overdue [--clock legal|promised|either] --node ADDR --cert FILE\n"
     "                         --key FILE --ca FILE               (tongbanctl overdue --help)\n"
+    "       tongbanctl licences log|show LICENCE_ID|verify ... --node ADDR --cert FILE\n"
+    "                         --key FILE --ca FILE               (tongbanctl licences --help)\n"
     "       tongbanctl --help\n"
     "\n"
     "certs check\n"
@@ -412,9 +416,11 @@ int HistoryVerify(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "help") return Usage(nullptr);
-  // Before the global --help: `outbox <command> --help` explains that command.
+  // Before the global --help: `outbox <command> --help` (and `licences
+  // <command> --help`) explains that command.
   if (!args.empty() && args[0] == "outbox") return tongban::tongbanctl::OutboxCommand(args);
   if (!args.empty() && args[0] == "overdue") return tongban::tongbanctl::OverdueCommand(args);
+  if (!args.empty() && args[0] == "licences") return tongban::tongbanctl::LicenceCommand(args);
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") return Usage(nullptr);
   }

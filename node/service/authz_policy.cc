@@ -76,6 +76,7 @@ AuthzPolicy AuthzPolicy::ForNode(std::string own_province) {
       {f + "DeliverApplication", Rule::kGatewayRelay},
       {f + "DeliverEvent", Rule::kGatewayRelay},
       {f + "FetchGuide", Rule::kGatewayRelay},
+      {f + "CheckLicence", Rule::kGatewayRelay},
   };
   return AuthzPolicy(std::move(own_province), std::move(rules));
 }

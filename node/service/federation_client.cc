@@ -42,4 +42,11 @@ absl::StatusOr<v1::DeliverEventResponse> GatewayFederationClient::DeliverEvent(
   });
 }
 
+absl::StatusOr<v1::VerifyLicenceResponse> GatewayFederationClient::CheckLicence(
+    const v1::CheckLicenceRequest& request) {
+  return Invoke<v1::VerifyLicenceResponse>(timeout_, [&](grpc::ClientContext* c, auto* r) {
+    return stub_->CheckLicence(c, request, r);
+  });
+}
+
 }  // namespace tongban::node

@@ -22,6 +22,8 @@ class FederationClient {
       const v1::DeliverApplicationRequest& request) = 0;
   virtual absl::StatusOr<v1::DeliverEventResponse> DeliverEvent(
       const v1::DeliverEventRequest& request) = 0;
+  virtual absl::StatusOr<v1::VerifyLicenceResponse> CheckLicence(
+      const v1::CheckLicenceRequest& request) = 0;
 };
 
 // Calls the gateway's FederationService relay on one long-lived channel.
@@ -33,6 +35,8 @@ class GatewayFederationClient final : public FederationClient {
       const v1::DeliverApplicationRequest& request) override;
   absl::StatusOr<v1::DeliverEventResponse> DeliverEvent(
       const v1::DeliverEventRequest& request) override;
+  absl::StatusOr<v1::VerifyLicenceResponse> CheckLicence(
+      const v1::CheckLicenceRequest& request) override;
 
  private:
   std::unique_ptr<v1::FederationService::Stub> stub_;

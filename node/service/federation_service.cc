@@ -559,3 +559,38 @@ grpc::Status FederationServiceImpl::FetchGuide(grpc::ServerContext* ctx,
 }
 
 }  // namespace tongban::node
+
+namespace tongban::node {
+
+grpc::Status FederationServiceImpl::CheckLicence(grpc::ServerContext* ctx,
+                                                 const v1::CheckLicenceRequest* req,
+                                                 v1::VerifyLicenceResponse* resp) {
+  absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("CheckLicence"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (absl::Status s = ValidateProvinceCode("issuing_province", req->issuing_province()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  if (req->issuing_province() != own_) {
+    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
+        "this node serves province ", own_, ", not ", req->issuing_province())));
+  }
+  if (licences_ == nullptr) {
+    return ToGrpcStatus(absl::UnavailableError("this node keeps no licence register"));
+  }
+  if (absl::Status s = ValidateText("requester", req->requester(), 200, true); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  LicenceQuestion question{req->type_code(),      req->number(),
+                           req->holder_id(),      req->purpose(),
+                           req->application_id(), caller->origin_province,
+                           req->requester()};
+  if (absl::Status s = ValidateLicenceQuestion(question, licences_->types()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  absl::StatusOr<v1::VerifyLicenceResponse> answer = licences_->Check(question);
+  if (!answer.ok()) return ToGrpcStatus(answer.status());
+  *resp = *std::move(answer);
+  return grpc::Status::OK;
+}
+
+}  // namespace tongban::node

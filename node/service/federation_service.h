@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "record_signing.h"
 #include "service/authz_policy.h"
+#include "service/licence_registry.h"
 #include "service/node_metrics.h"
 #include "store/application_store.h"
 #include "store/catalog_store.h"
@@ -54,6 +55,14 @@ class FederationServiceImpl final : public v1::FederationService::Service {
                             v1::DeliverEventResponse* resp) override;
   grpc::Status FetchGuide(grpc::ServerContext* ctx, const v1::FetchGuideRequest* req,
                           v1::FetchGuideResponse* resp) override;
+  // Another province's officer checks one of this province's licences; the
+  // asking province is the gateway's stamp, never a field of the request.
+  grpc::Status CheckLicence(grpc::ServerContext* ctx, const v1::CheckLicenceRequest* req,
+                            v1::VerifyLicenceResponse* resp) override;
+
+  // This province's licence register (电子证照). Set before serving; without
+  // it CheckLicence answers UNAVAILABLE.
+  void set_licences(LicenceRegistry* licences) { licences_ = licences; }
 
  private:
   absl::Status Deliver(const Caller& caller, const v1::Application& app,
@@ -74,6 +83,7 @@ class FederationServiceImpl final : public v1::FederationService::Service {
   std::function<void()> on_outbox_written_;
   std::function<void(const v1::Application&)> on_application_changed_;
   int rectification_working_days_ = 5;
+  LicenceRegistry* licences_ = nullptr;
 };
 
 }  // namespace tongban::node

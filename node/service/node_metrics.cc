@@ -92,7 +92,24 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
                                         "step or record what its tasks did (retried by the "
                                         "sweep; the log says why: joint.advance_failed).")
                                   .Register(registry)
-                                  .Add({})) {
+                                  .Add({})),
+      licences_(prometheus::BuildCounter()
+                    .Name("tongban_licences_total")
+                    .Help("电子证照 of this province issued and revoked here, by action "
+                          "(issued, revoked).")
+                    .Register(registry)),
+      licence_checks_(prometheus::BuildCounter()
+                          .Name("tongban_licence_checks_total")
+                          .Help("Yes/no licence checks answered by this issuing node (each one "
+                                "recorded in the disclosure log), by asker (local, relayed) "
+                                "and outcome (valid, revoked, expired, no_match).")
+                          .Register(registry)) {
+  for (const char* action : {"issued", "revoked"}) licences_.Add({{"action", action}});
+  for (const char* asker : {"local", "relayed"}) {
+    for (const char* outcome : {"valid", "revoked", "expired", "no_match"}) {
+      licence_checks_.Add({{"asker", asker}, {"outcome", outcome}});
+    }
+  }
   for (const char* kind : {"event", "heartbeat"}) watch_messages_.Add({{"kind", kind}});
   prometheus::BuildGauge()
       .Name("tongban_build_info")
@@ -161,6 +178,19 @@ void NodeMetrics::WatchClosed() { watches_open_.Decrement(); }
 void NodeMetrics::WatchRefused() { watches_refused_.Increment(); }
 void NodeMetrics::JointStepStarted() { joint_steps_started_.Increment(); }
 void NodeMetrics::JointAdvanceFailed() { joint_advance_failures_.Increment(); }
+void NodeMetrics::LicenceIssued() { licences_.Add({{"action", "issued"}}).Increment(); }
+void NodeMetrics::LicenceRevoked() { licences_.Add({{"action", "revoked"}}).Increment(); }
+void NodeMetrics::LicenceChecked(bool relayed, const v1::VerifyLicenceResponse& answer) {
+  const char* outcome = "no_match";
+  if (answer.matched()) {
+    switch (answer.status()) {
+      case v1::LICENCE_STATUS_REVOKED: outcome = "revoked"; break;
+      case v1::LICENCE_STATUS_EXPIRED: outcome = "expired"; break;
+      default: outcome = "valid"; break;
+    }
+  }
+  licence_checks_.Add({{"asker", relayed ? "relayed" : "local"}, {"outcome", outcome}}).Increment();
+}
 void NodeMetrics::WatchMessageSent(const std::string& kind) {
   watch_messages_.Add({{"kind", kind}}).Increment();
 }

@@ -12,6 +12,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "store/application_store.h"
+#include "tongban/v1/licence.pb.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "clock.h"
@@ -54,6 +55,13 @@ class NodeMetrics final {
   // that failed (the sweep retries it).
   void JointStepStarted();
   void JointAdvanceFailed();
+  // 电子证照 (licence_registry.h): licences issued and revoked here, and the
+  // yes/no checks answered, by asker (local = this province's officers,
+  // relayed = another province's through the gateway) and outcome
+  // (valid | revoked | expired | no_match).
+  void LicenceIssued();
+  void LicenceRevoked();
+  void LicenceChecked(bool relayed, const v1::VerifyLicenceResponse& answer);
 
  private:
   prometheus::Family<prometheus::Counter>& submitted_;
@@ -72,6 +80,8 @@ class NodeMetrics final {
   prometheus::Family<prometheus::Counter>& watch_messages_;
   prometheus::Counter& joint_steps_started_;
   prometheus::Counter& joint_advance_failures_;
+  prometheus::Family<prometheus::Counter>& licences_;
+  prometheus::Family<prometheus::Counter>& licence_checks_;
   // Every filing counts one submission and one event: resolving their series
   // once keeps Family::Add (a labels map built and hashed under the family's
   // lock) off the filing path.

@@ -120,6 +120,34 @@ DROP INDEX applications_by_handling;
 DROP INDEX applications_by_created;
 )sql";
 
+// Migration 4: 电子证照, as SQLite's migration 5. licence_id is compared
+// byte by byte (COLLATE "C"): licences are listed and paged in licence_id
+// order, which must not depend on the server's locale (en_US orders
+// "510000-MZ01-..." ignoring the hyphens) and must be SQLite's order.
+// sequence: BIGSERIAL, never reused; replicas appending at once each take
+// their own.
+constexpr std::string_view kMigration4 = R"sql(
+CREATE TABLE licences (
+  licence_id TEXT COLLATE "C" PRIMARY KEY,
+  holder_id TEXT NOT NULL,
+  type_code TEXT NOT NULL,
+  revoked BOOLEAN NOT NULL,         -- true once the record holds a revocation
+  record BYTEA NOT NULL             -- tongban.v1.Licence
+);
+CREATE INDEX licences_by_holder ON licences (holder_id, licence_id);
+
+CREATE TABLE licence_disclosures (
+  sequence BIGSERIAL PRIMARY KEY,
+  disclosure_id TEXT NOT NULL UNIQUE,
+  holder_id TEXT NOT NULL,
+  licence_id TEXT NOT NULL,         -- '' when no licence matched
+  requester_province TEXT NOT NULL,
+  record BYTEA NOT NULL             -- tongban.v1.LicenceDisclosure
+);
+CREATE INDEX licence_disclosures_by_holder ON licence_disclosures (holder_id, sequence);
+CREATE INDEX licence_disclosures_by_licence ON licence_disclosures (licence_id, sequence);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& PostgresSchemaMigrations() {
@@ -127,6 +155,7 @@ const std::vector<std::string_view>& PostgresSchemaMigrations() {
       kMigration1,
       kMigration2,
       kMigration3,
+      kMigration4,
   };
   return *kMigrations;
 }

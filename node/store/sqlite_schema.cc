@@ -120,6 +120,34 @@ DROP INDEX applications_by_handling;
 DROP INDEX applications_by_created;
 )sql";
 
+// Migration 5: 电子证照 (docs/licences.md). Each licence and disclosure is
+// kept whole as its signed proto next to the columns it is listed by.
+// AUTOINCREMENT: a disclosure's sequence is a page cursor, so it is never
+// handed out twice. No index by requester province: a province asks often,
+// so walking the sequence backwards finds its page quickly, and every check
+// writes a disclosure (one index entry less on that path).
+constexpr std::string_view kMigration5 = R"sql(
+CREATE TABLE licences (
+  licence_id TEXT PRIMARY KEY,
+  holder_id TEXT NOT NULL,
+  type_code TEXT NOT NULL,
+  revoked INTEGER NOT NULL,         -- 1 once the record holds a revocation
+  record BLOB NOT NULL              -- tongban.v1.Licence
+) WITHOUT ROWID;
+CREATE INDEX licences_by_holder ON licences (holder_id, licence_id);
+
+CREATE TABLE licence_disclosures (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  disclosure_id TEXT NOT NULL UNIQUE,
+  holder_id TEXT NOT NULL,
+  licence_id TEXT NOT NULL,         -- '' when no licence matched
+  requester_province TEXT NOT NULL,
+  record BLOB NOT NULL              -- tongban.v1.LicenceDisclosure
+);
+CREATE INDEX licence_disclosures_by_holder ON licence_disclosures (holder_id, sequence);
+CREATE INDEX licence_disclosures_by_licence ON licence_disclosures (licence_id, sequence);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& NodeSchemaMigrations() {
@@ -130,6 +158,7 @@ const std::vector<std::string_view>& NodeSchemaMigrations() {
       kMigration2,
       kMigration3,
       kMigration4,
+      kMigration5,
   };
   return *kMigrations;
 }

@@ -21,6 +21,7 @@
 #include "citizen_token.h"
 #include "node_fixture.h"
 #include "page_token.h"
+#include "tongban/v1/licence.pb.h"
 #include "tongban/v1/node_admin.pb.h"
 #include "resident_id.h"
 
@@ -157,6 +158,8 @@ enum RpcIndex {
   kEscalate, kListEscalations, kResolve, kListItems, kSearchItems, kGetItem, kGetGuide,
   kListAlliances, kGetCatalogInfo, kAmendGuide, kAbolishItem, kDeliverApplication, kDeliverEvent,
   kFetchGuide, kListOutbox, kGetOutboxEntry, kReplayDeadLetter, kDiscardDeadLetter,
+  kCheckLicence, kListLicenceTypes, kIssueLicence, kRevokeLicence, kGetLicence, kListLicences,
+  kVerifyLicence, kListLicenceDisclosures,
 };
 enum CallerIndex { kOwnOfficer, kCitizen, kRelay430, kGatewayBare, kNode430, kOfficer430Idx,
                    kOperator, kBothStamps, kAnonymous, kBadStamps };
@@ -323,6 +326,51 @@ void NodeRequests() {
     abolish.set_reason_zh("事项已取消");
     NodeRequest("abolish-item", kAbolishItem, kOwnOfficer, abolish);
   }
+
+  // 电子证照: a relayed check of Shanghai's demo degree certificate, an
+  // officer's issue, revocation, reads and check, the operator's log.
+  v1::CheckLicenceRequest check;
+  check.set_issuing_province("310000");
+  check.set_type_code("JY02");
+  check.set_number("1024632007000456");
+  check.set_holder_id("31010119850715123X");
+  check.set_purpose("核验学位证书");
+  check.set_requester("spiffe://tongban/province/430000/officer/officer-01");
+  NodeRequest("licence-check-relay", kCheckLicence, kRelay430, check);
+  NodeRequest("licence-types", kListLicenceTypes, kOperator, v1::ListLicenceTypesRequest());
+  v1::IssueLicenceRequest issue;
+  issue.set_type_code("MZ01");
+  issue.set_number("J310101-2025-000001");
+  issue.set_holder_id("31010119850715123X");
+  issue.set_holder_name("陈静");
+  issue.set_issuing_authority("上海市黄浦区民政局");
+  issue.set_valid_from("2025-10-01");
+  v1::LicenceField* printed = issue.add_fields();
+  printed->set_name("登记日期");
+  printed->set_value("2025-10-01");
+  NodeRequest("licence-issue", kIssueLicence, kOwnOfficer, issue);
+  v1::GetLicenceRequest get_licence;
+  get_licence.set_licence_id("310000-MZ01-J310101-2025-000001");
+  NodeRequest("licence-get", kGetLicence, kOwnOfficer, get_licence);
+  v1::RevokeLicenceRequest revoke;
+  revoke.set_licence_id("310000-MZ01-J310101-2025-000001");
+  revoke.set_reason("登记错误");
+  NodeRequest("licence-revoke", kRevokeLicence, kOwnOfficer, revoke);
+  v1::ListLicencesRequest licences;
+  licences.set_holder_id("31010119850715123X");
+  licences.set_page_size(1);
+  NodeRequest("licence-list", kListLicences, kOwnOfficer, licences);
+  v1::VerifyLicenceRequest verify;
+  verify.set_issuing_province("310000");
+  verify.set_type_code("JY02");
+  verify.set_number("1024632007000456");
+  verify.set_holder_id("31010119850715123X");
+  verify.set_purpose("核验学位证书");
+  NodeRequest("licence-verify-local", kVerifyLicence, kOwnOfficer, verify);
+  v1::ListLicenceDisclosuresRequest disclosures;
+  disclosures.set_holder_id("31010119850715123X");
+  disclosures.set_page_size(1);
+  NodeRequest("licence-disclosures", kListLicenceDisclosures, kOperator, disclosures);
 }
 
 // ---------------------------------------------------------------- federation_delivery

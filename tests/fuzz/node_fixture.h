@@ -38,11 +38,15 @@
 #include "service/federation_service.h"
 #include "service/guide_resolver.h"
 #include "service/application_events.h"
+#include "service/demo_licences.h"
+#include "service/licence_registry.h"
+#include "service/licence_service.h"
 #include "service/node_admin_service.h"
 #include "service/node_metrics.h"
 #include "store/sqlite_application_store.h"
 #include "store/sqlite_catalog_store.h"
 #include "store/sqlite_database.h"
+#include "store/sqlite_licence_store.h"
 #include "structured_log.h"
 #include "working_day_calendar.h"
 
@@ -276,6 +280,7 @@ class NodeFixture {
   node::FederationServiceImpl& federation_service() { return *federation_service_; }
   node::SqliteApplicationStore& applications() { return *applications_; }
   node::NodeAdminServiceImpl& admin_service() { return *admin_service_; }
+  node::LicenceServiceImpl& licence_service() { return *licence_service_; }
 
  private:
   explicit NodeFixture(std::string province)
@@ -360,6 +365,23 @@ class NodeFixture {
     node::JointCoordinator* coordinator = joint_.get();
     federation_service_->set_on_application_changed(
         [coordinator](const v1::Application& app) { coordinator->TaskChanged(app); });
+    // 电子证照: the register with the demo licences of this province, so checks
+    // relayed from another province and officers' calls reach real records.
+    licence_store_ = std::make_unique<node::SqliteLicenceStore>(*db_);
+    node::LicenceRegistryDeps licences;
+    licences.own_province = province_;
+    licences.store = licence_store_.get();
+    licences.signer = signer_.get();
+    licences.clock = &clock_;
+    licences.types = &LicenceTypeList::National();
+    licences.metrics = metrics_.get();
+    licences_ = std::make_unique<node::LicenceRegistry>(std::move(licences));
+    absl::Status issued = node::SeedDemoLicencesIfEmpty(TONGBAN_DEMO_CATALOG_DIR, *licence_store_,
+                                                        *licences_, nullptr);
+    if (!issued.ok()) Die("seed demo licences: " + issued.ToString());
+    federation_service_->set_licences(licences_.get());
+    licence_service_ =
+        std::make_unique<node::LicenceServiceImpl>(licences_.get(), nullptr, log_.get());
   }
 
   [[noreturn]] static void Die(const std::string& what) {
@@ -397,6 +419,9 @@ class NodeFixture {
   std::unique_ptr<node::ApplicationServiceImpl> application_service_;
   std::unique_ptr<node::FederationServiceImpl> federation_service_;
   std::unique_ptr<node::NodeAdminServiceImpl> admin_service_;
+  std::unique_ptr<node::SqliteLicenceStore> licence_store_;
+  std::unique_ptr<node::LicenceRegistry> licences_;
+  std::unique_ptr<node::LicenceServiceImpl> licence_service_;
 };
 
 // TONGBAN_FUZZ_VERBOSE=1: targets print each call's status (to see which

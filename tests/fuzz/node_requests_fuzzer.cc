@@ -56,6 +56,11 @@ struct Rpc {
         return Invoke(n.federation_service(), &node::FederationServiceImpl::M, b, c, s);     \
       }}
 
+#define LICENCE_RPC(M) \
+  Rpc{#M, [](NodeFixture& n, absl::string_view b, grpc::ServerContext* c, grpc::Status* s) { \
+        return Invoke(n.licence_service(), &node::LicenceServiceImpl::M, b, c, s);           \
+      }}
+
 #define ADMIN_RPC(M) \
   Rpc{#M, [](NodeFixture& n, absl::string_view b, grpc::ServerContext* c, grpc::Status* s) { \
         return Invoke(n.admin_service(), &node::NodeAdminServiceImpl::M, b, c, s);           \
@@ -100,6 +105,14 @@ const std::vector<Rpc>& Rpcs() {
       ADMIN_RPC(GetOutboxEntry),
       ADMIN_RPC(ReplayDeadLetter),
       ADMIN_RPC(DiscardDeadLetter),
+      FEDERATION_RPC(CheckLicence),
+      LICENCE_RPC(ListLicenceTypes),
+      LICENCE_RPC(IssueLicence),
+      LICENCE_RPC(RevokeLicence),
+      LICENCE_RPC(GetLicence),
+      LICENCE_RPC(ListLicences),
+      LICENCE_RPC(VerifyLicence),
+      LICENCE_RPC(ListLicenceDisclosures),
   };
   return *rpcs;
 }

@@ -1,6 +1,7 @@
 // The node's authorization matrix (DESIGN.md §3), decided from principals
 // parsed from SPIFFE ids exactly as the certificate check produces them.
 #include "service/authz_policy.h"
+#include "service/licence_service.h"
 
 #include <string>
 #include <vector>
@@ -85,7 +86,7 @@ std::string ExpectedRule(const std::string& method) {
         "RateApplication"}) {
     if (method == App(m)) return "own-officer-or-citizen-via-gateway";
   }
-  for (const char* m : {"DeliverApplication", "DeliverEvent", "FetchGuide"}) {
+  for (const char* m : {"DeliverApplication", "DeliverEvent", "FetchGuide", "CheckLicence"}) {
     if (method == Fed(m)) return "gateway-relay-only";
   }
   return "own-officer";  // AmendGuide, AbolishItem, ListApplicationsByState,
@@ -120,7 +121,7 @@ TEST_F(AuthzPolicyTest, ServicesHaveTheExpectedNumberOfMethods) {
   // A new RPC needs a rule; this makes the author look at this file.
   EXPECT_EQ(CatalogMethods().size(), 8u);
   EXPECT_EQ(ApplicationMethods().size(), 18u);
-  EXPECT_EQ(FederationMethods().size(), 3u);
+  EXPECT_EQ(FederationMethods().size(), 4u);
   EXPECT_EQ(policy_.own_province(), "440000");
 }
 
@@ -240,6 +241,28 @@ TEST_F(AuthzPolicyTest, OwnOperatorRuleAdmitsOnlyThisProvincesOperators) {
     ExpectDenied(r, "rule own-operator: " + method + " is for operators of province 440000");
   }
   ExpectDenied(admin.Decide(Gateway(), "", "310000", false, true, method), "rule own-operator:");
+}
+
+// 电子证照: the register is the issuing province's officers' alone; the
+// national type list and the disclosure log (audit) are also its operators';
+// nobody else calls LicenceService, not even the gateway.
+TEST_F(AuthzPolicyTest, LicenceRegisterIsForThisProvincesOfficersAndTheLogAlsoForItsOperators) {
+  const AuthzPolicy licences = LicenceServiceImpl::Policy("440000");
+  const std::vector<std::string> methods =
+      Methods(v1::LicenceType::descriptor()->file(), "LicenceService");
+  ASSERT_EQ(methods.size(), 7u);
+  for (const std::string& m : methods) {
+    SCOPED_TRACE(m);
+    EXPECT_TRUE(licences.Decide(Officer("440000"), "", "", false, false, m).ok());
+    const bool audit = m == "/tongban.v1.LicenceService/ListLicenceDisclosures" ||
+                       m == "/tongban.v1.LicenceService/ListLicenceTypes";
+    EXPECT_EQ(licences.Decide(Operator("440000"), "", "", false, false, m).ok(), audit);
+    for (const Principal& p : {Officer("310000"), Operator("310000"), Gateway(), Node("440000")}) {
+      ExpectDenied(licences.Decide(p, "", "", false, false, m), "rule own-officer");
+    }
+    // A citizen stamped by the gateway is the gateway: refused.
+    ExpectDenied(licences.Decide(Gateway(), "430102199001011238", "", true, false, m), "rule ");
+  }
 }
 
 TEST_F(AuthzPolicyTest, GatewayReadsTheCatalogWithoutStamps) {

@@ -135,6 +135,9 @@ class FakeFederation final : public FederationClient {
   absl::StatusOr<v1::FetchGuideResponse> FetchGuide(const v1::FetchGuideRequest&) override {
     return absl::UnimplementedError("not used by the forwarder");
   }
+  absl::StatusOr<v1::VerifyLicenceResponse> CheckLicence(const v1::CheckLicenceRequest&) override {
+    return absl::UnimplementedError("not used by the forwarder");
+  }
 
   absl::StatusOr<v1::DeliverApplicationResponse> DeliverApplication(
       const v1::DeliverApplicationRequest& request) override {

@@ -1,0 +1,311 @@
+#include "licence_registry.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "application_id.h"
+#include "input_validation.h"
+#include "licence_signing.h"
+#include "working_day_calendar.h"
+
+namespace tongban::node {
+namespace {
+
+constexpr int kMaxFields = 30;
+
+absl::Status ValidateDate(absl::string_view field, absl::string_view value, bool required,
+                          absl::CivilDay* out) {
+  if (value.empty()) {
+    if (!required) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(field, " is required (YYYY-MM-DD)"));
+  }
+  absl::CivilDay day;
+  if (value.size() != 10 || !absl::ParseCivilTime(value, &day) ||
+      absl::FormatCivilTime(day) != value) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must be a date YYYY-MM-DD, e.g. 2019-05-20; got ", Shown(value)));
+  }
+  *out = day;
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTypeCode(absl::string_view field, absl::string_view value,
+                              const LicenceTypeList& types) {
+  if (value.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is required, e.g. MZ01 (结婚证)"));
+  }
+  if (types.Find(value) == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " ", Shown(value),
+                     " is not a licence type of the national list (ListLicenceTypes)"));
+  }
+  return absl::OkStatus();
+}
+
+std::string NewDisclosureId(const std::string& province) {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    // The id only has to be unique; the time keeps it so if the RNG fails.
+    return absl::StrCat(province, "-d-", absl::ToUnixNanos(absl::Now()));
+  }
+  return absl::StrCat(province, "-d-",
+                      signing::Hex(std::string(reinterpret_cast<char*>(bytes), sizeof(bytes))));
+}
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t micros = absl::ToUnixMicros(t);
+  ts.set_seconds(micros / 1000000);
+  ts.set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  return ts;
+}
+
+}  // namespace
+
+absl::Status ValidateLicenceNumber(absl::string_view field, absl::string_view value) {
+  if (value.empty() || value.size() > 40 ||
+      !std::all_of(value.begin(), value.end(),
+                   [](char c) { return absl::ascii_isalnum(c) || c == '-'; })) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must be 1..40 characters of A-Z a-z 0-9 '-', e.g. J510107-2019-000123; got ",
+        Shown(value)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLicenceId(absl::string_view field, absl::string_view value) {
+  const auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must be <issuing province>-<type code>-<number>, e.g. "
+               "510000-MZ01-J510107-2019-000123; got ",
+        Shown(value)));
+  };
+  if (value.size() < 13 || value[6] != '-' || value[11] != '-') return bad();
+  if (!ValidateProvinceCode(field, value.substr(0, 6)).ok()) return bad();
+  if (!ValidateLicenceNumber(field, value.substr(12)).ok()) return bad();
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLicenceQuestion(const LicenceQuestion& q, const LicenceTypeList& types) {
+  if (absl::Status s = ValidateTypeCode("type_code", q.type_code, types); !s.ok()) return s;
+  if (absl::Status s = ValidateLicenceNumber("number", q.number); !s.ok()) return s;
+  if (absl::Status s = ValidateHolderId("holder_id", types.Find(q.type_code)->holder_kind(),
+                                        q.holder_id);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateText("purpose", q.purpose, 200, /*required=*/true); !s.ok()) {
+    return s;
+  }
+  if (!q.application_id.empty()) {
+    absl::StatusOr<ApplicationIdParts> parts = ParseApplicationId(q.application_id, "application_id");
+    if (!parts.ok()) return parts.status();
+  }
+  return absl::OkStatus();
+}
+
+LicenceRegistry::LicenceRegistry(LicenceRegistryDeps deps) : d_(std::move(deps)) {}
+
+v1::LicenceStatus LicenceRegistry::StatusAt(const v1::Licence& licence, absl::Time now) {
+  if (licence.has_revocation()) return v1::LICENCE_STATUS_REVOKED;
+  absl::CivilDay until;
+  if (!licence.content().valid_until().empty() &&
+      absl::ParseCivilTime(licence.content().valid_until(), &until) &&
+      ChinaCivilDay(now) > until) {
+    return v1::LICENCE_STATUS_EXPIRED;
+  }
+  return v1::LICENCE_STATUS_VALID;
+}
+
+absl::StatusOr<v1::Licence> LicenceRegistry::Issue(const v1::IssueLicenceRequest& req,
+                                                   const std::string& officer) {
+  if (absl::Status s = ValidateTypeCode("type_code", req.type_code(), *d_.types); !s.ok()) return s;
+  const v1::LicenceType& type = *d_.types->Find(req.type_code());
+  if (absl::Status s = ValidateLicenceNumber("number", req.number()); !s.ok()) return s;
+  if (absl::Status s = ValidateHolderId("holder_id", type.holder_kind(), req.holder_id()); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateText("holder_name", req.holder_name(), 100, true); !s.ok()) return s;
+  if (absl::Status s = ValidateText("issuing_authority", req.issuing_authority(), 100, true);
+      !s.ok()) {
+    return s;
+  }
+  const absl::Time now = d_.clock->Now();
+  absl::CivilDay from, until;
+  if (absl::Status s = ValidateDate("valid_from", req.valid_from(), true, &from); !s.ok()) return s;
+  if (from > ChinaCivilDay(now)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "valid_from ", req.valid_from(), " is after today (", absl::FormatCivilTime(ChinaCivilDay(now)),
+        "): a licence takes effect when it is issued or earlier"));
+  }
+  if (absl::Status s = ValidateDate("valid_until", req.valid_until(), false, &until); !s.ok()) {
+    return s;
+  }
+  if (!req.valid_until().empty() && until < from) {
+    return absl::InvalidArgumentError(absl::StrCat("valid_until ", req.valid_until(),
+                                                   " is before valid_from ", req.valid_from()));
+  }
+  if (req.fields_size() > kMaxFields) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fields has ", req.fields_size(), " entries; at most ", kMaxFields));
+  }
+  std::set<std::string> names;
+  for (int i = 0; i < req.fields_size(); ++i) {
+    const std::string at = absl::StrCat("fields[", i, "]");
+    if (absl::Status s = ValidateText(at + ".name", req.fields(i).name(), 40, true); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = ValidateText(at + ".value", req.fields(i).value(), 500, false); !s.ok()) {
+      return s;
+    }
+    if (!names.insert(req.fields(i).name()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ".name ", Shown(req.fields(i).name()), " is given twice"));
+    }
+  }
+
+  v1::Licence licence;
+  v1::LicenceContent* c = licence.mutable_content();
+  c->set_licence_id(signing::LicenceId(d_.own_province, req.type_code(), req.number()));
+  c->set_type_code(req.type_code());
+  c->set_issuing_province(d_.own_province);
+  c->set_issuing_authority(req.issuing_authority());
+  c->set_number(req.number());
+  c->set_holder_kind(type.holder_kind());
+  c->set_holder_id(req.holder_id());
+  c->set_holder_name(req.holder_name());
+  *c->mutable_issued_at() = ToTimestamp(now);
+  c->set_valid_from(req.valid_from());
+  c->set_valid_until(req.valid_until());
+  *c->mutable_fields() = req.fields();
+  c->set_issued_by(officer);
+  if (absl::Status s = signing::SignLicence(*d_.signer, &licence); !s.ok()) return s;
+  if (absl::Status s = d_.store->InsertLicences({licence}); !s.ok()) {
+    if (absl::IsAlreadyExists(s)) {
+      return absl::AlreadyExistsError(absl::StrCat("licence ", c->licence_id(),
+                                                   " already exists: province ", d_.own_province,
+                                                   " issued number ", req.number(), " of type ",
+                                                   req.type_code(), " before"));
+    }
+    return s;
+  }
+  if (d_.metrics != nullptr) d_.metrics->LicenceIssued();
+  licence.set_status(StatusAt(licence, now));
+  return licence;
+}
+
+absl::StatusOr<v1::Licence> LicenceRegistry::Revoke(const std::string& licence_id,
+                                                    const std::string& reason,
+                                                    const std::string& officer) {
+  if (absl::Status s = ValidateLicenceId("licence_id", licence_id); !s.ok()) return s;
+  if (absl::Status s = ValidateText("reason", reason, 500, true); !s.ok()) return s;
+  absl::StatusOr<v1::Licence> licence = Get(licence_id);
+  if (!licence.ok()) return licence.status();
+  if (licence->has_revocation()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "licence ", licence_id, " is already revoked (by ", licence->revocation().revoked_by(),
+        ": ", licence->revocation().reason(), ")"));
+  }
+  const absl::Time now = d_.clock->Now();
+  v1::LicenceRevocation* r = licence->mutable_revocation();
+  r->set_licence_id(licence_id);
+  *r->mutable_at() = ToTimestamp(now);
+  r->set_reason(reason);
+  r->set_revoked_by(officer);
+  if (absl::Status s = signing::SignRevocation(*d_.signer, d_.own_province, r); !s.ok()) return s;
+  licence->clear_status();
+  // Two officers revoking at once both pass the check above; the second
+  // write replaces the first revocation with an equally valid one.
+  if (absl::Status s = d_.store->UpdateLicence(*licence); !s.ok()) return s;
+  if (d_.metrics != nullptr) d_.metrics->LicenceRevoked();
+  licence->set_status(v1::LICENCE_STATUS_REVOKED);
+  return *std::move(licence);
+}
+
+absl::StatusOr<v1::Licence> LicenceRegistry::Get(const std::string& licence_id) {
+  if (absl::Status s = ValidateLicenceId("licence_id", licence_id); !s.ok()) return s;
+  if (licence_id.compare(0, 6, d_.own_province) != 0) {
+    return absl::NotFoundError(absl::StrCat("licence ", licence_id, " is not a licence of province ",
+                                            d_.own_province, ": ask its issuing province"));
+  }
+  absl::StatusOr<v1::Licence> licence = d_.store->GetLicence(licence_id);
+  if (!licence.ok()) return licence.status();
+  licence->set_status(StatusAt(*licence, d_.clock->Now()));
+  return licence;
+}
+
+absl::StatusOr<LicenceRegistry::Page> LicenceRegistry::List(const LicenceFilter& filter,
+                                                            v1::LicenceStatus status,
+                                                            const std::string& after_licence_id,
+                                                            int limit) {
+  LicenceFilter f = filter;
+  if (status == v1::LICENCE_STATUS_REVOKED) f.revoked = true;
+  if (status == v1::LICENCE_STATUS_VALID || status == v1::LICENCE_STATUS_EXPIRED) f.revoked = false;
+  // One more than a page tells whether another page follows.
+  absl::StatusOr<std::vector<v1::Licence>> rows =
+      d_.store->ListLicences(f, after_licence_id, limit + 1);
+  if (!rows.ok()) return rows.status();
+  const bool more = static_cast<int>(rows->size()) > limit;
+  if (more) rows->pop_back();
+  Page page;
+  const absl::Time now = d_.clock->Now();
+  for (v1::Licence& licence : *rows) {
+    licence.set_status(StatusAt(licence, now));
+    if (status != v1::LICENCE_STATUS_UNSPECIFIED && licence.status() != status) continue;
+    page.licences.push_back(std::move(licence));
+  }
+  if (more) page.next_after = rows->back().content().licence_id();
+  return page;
+}
+
+absl::StatusOr<v1::VerifyLicenceResponse> LicenceRegistry::Check(const LicenceQuestion& q) {
+  const absl::Time now = d_.clock->Now();
+  v1::LicenceDisclosure record;
+  record.set_disclosure_id(NewDisclosureId(d_.own_province));
+  record.set_issuing_province(d_.own_province);
+  record.set_kind(v1::DISCLOSURE_KIND_CHECK);
+  record.set_type_code(q.type_code);
+  record.set_number(q.number);
+  record.set_holder_id(q.holder_id);
+  record.set_requester_province(q.requester_province);
+  record.set_requester(q.requester);
+  record.set_purpose(q.purpose);
+  record.set_application_id(q.application_id);
+  *record.mutable_at() = ToTimestamp(now);
+
+  v1::VerifyLicenceResponse answer;
+  absl::StatusOr<v1::Licence> licence =
+      d_.store->GetLicence(signing::LicenceId(d_.own_province, q.type_code, q.number));
+  if (!licence.ok() && !absl::IsNotFound(licence.status())) return licence.status();
+  // Another holder's licence answers as no licence at all: a check must not
+  // tell whether a number exists.
+  if (licence.ok() && licence->content().holder_id() == q.holder_id) {
+    answer.set_matched(true);
+    answer.set_status(StatusAt(*licence, now));
+    answer.set_valid_until(licence->content().valid_until());
+    record.set_matched(true);
+    record.set_status(answer.status());
+    record.set_licence_id(licence->content().licence_id());
+  }
+  if (absl::Status s = signing::SignDisclosure(*d_.signer, &record); !s.ok()) return s;
+  absl::StatusOr<int64_t> stored = d_.store->AppendDisclosure(record);
+  if (!stored.ok()) return stored.status();
+  answer.set_disclosure_id(record.disclosure_id());
+  if (d_.metrics != nullptr) {
+    d_.metrics->LicenceChecked(q.requester_province != d_.own_province, answer);
+  }
+  return answer;
+}
+
+absl::StatusOr<std::vector<StoredDisclosure>> LicenceRegistry::ListDisclosures(
+    const DisclosureFilter& filter, int64_t before_sequence, int limit) {
+  return d_.store->ListDisclosures(filter, before_sequence, limit);
+}
+
+}  // namespace tongban::node
