@@ -46,6 +46,10 @@ std::string LicenceDisclosureDigest(const v1::LicenceDisclosure& disclosure) {
   return UnsignedDigest(kLicenceDisclosureContext, disclosure);
 }
 
+std::string LicenceGrantDigest(const v1::LicenceGrant& grant) {
+  return UnsignedDigest(kLicenceGrantContext, grant);
+}
+
 absl::Status SignLicence(RecordSigner& signer, v1::Licence* licence) {
   const v1::LicenceContent& c = licence->content();
   std::string expected_id = LicenceId(c.issuing_province(), c.type_code(), c.number());
@@ -76,6 +80,14 @@ absl::Status SignDisclosure(RecordSigner& signer, v1::LicenceDisclosure* disclos
       signer.SignDigest(disclosure->issuing_province(), LicenceDisclosureDigest(*disclosure), &sig);
   if (!s.ok()) return s;
   *disclosure->mutable_signature() = std::move(sig);
+  return absl::OkStatus();
+}
+
+absl::Status SignGrant(RecordSigner& signer, v1::LicenceGrant* grant) {
+  v1::RecordSignature sig;
+  absl::Status s = signer.SignDigest(grant->issuing_province(), LicenceGrantDigest(*grant), &sig);
+  if (!s.ok()) return s;
+  *grant->mutable_signature() = std::move(sig);
   return absl::OkStatus();
 }
 
@@ -111,6 +123,13 @@ absl::Status VerifyDisclosure(const RecordVerifier& verifier,
       disclosure.signature(), disclosure.issuing_province(), LicenceDisclosureDigest(disclosure),
       TimeOf(disclosure.has_at(), disclosure.at()), mode, now,
       absl::StrCat("disclosure ", absl::CHexEscape(disclosure.disclosure_id())));
+}
+
+absl::Status VerifyGrant(const RecordVerifier& verifier, const v1::LicenceGrant& grant,
+                         absl::Time now) {
+  return verifier.VerifySignature(grant.signature(), grant.issuing_province(),
+                                  LicenceGrantDigest(grant), now, VerifyMode::kReceiving, now,
+                                  absl::StrCat("grant ", absl::CHexEscape(grant.grant_id())));
 }
 
 }  // namespace tongban::signing

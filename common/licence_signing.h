@@ -27,6 +27,7 @@ namespace tongban::signing {
 inline constexpr char kLicenceContentContext[] = "tongban.v1.LicenceContent\n";
 inline constexpr char kLicenceRevocationContext[] = "tongban.v1.LicenceRevocation\n";
 inline constexpr char kLicenceDisclosureContext[] = "tongban.v1.LicenceDisclosure\n";
+inline constexpr char kLicenceGrantContext[] = "tongban.v1.LicenceGrant\n";
 
 // "<issuing province>-<type_code>-<number>", e.g. 510000-MZ01-J510107-2019-000123.
 std::string LicenceId(std::string_view issuing_province, std::string_view type_code,
@@ -37,6 +38,7 @@ std::string LicenceId(std::string_view issuing_province, std::string_view type_c
 std::string LicenceContentDigest(const v1::LicenceContent& content);
 std::string LicenceRevocationDigest(const v1::LicenceRevocation& revocation);
 std::string LicenceDisclosureDigest(const v1::LicenceDisclosure& disclosure);
+std::string LicenceGrantDigest(const v1::LicenceGrant& grant);
 
 // Fills licence->signature over licence->content (every content field must be
 // final before). INVALID_ARGUMENT when content.licence_id is not
@@ -55,6 +57,10 @@ absl::Status SignRevocation(RecordSigner& signer, const std::string& issuing_pro
 // `signature` is written, and only on success.
 absl::Status SignDisclosure(RecordSigner& signer, v1::LicenceDisclosure* disclosure);
 
+// Fills grant->signature (province = grant->issuing_province). Only
+// `signature` is written, and only on success.
+absl::Status SignGrant(RecordSigner& signer, v1::LicenceGrant* grant);
+
 // OK, or PERMISSION_DENIED "licence <licence_id>: <reason>": the content is
 // missing; content.licence_id is not "<issuing_province>-<type_code>-<number>";
 // the content signature does not verify for content.issuing_province
@@ -72,5 +78,11 @@ absl::Status VerifyLicence(const RecordVerifier& verifier, const v1::Licence& li
 absl::Status VerifyDisclosure(const RecordVerifier& verifier,
                               const v1::LicenceDisclosure& disclosure, absl::Time now,
                               VerifyMode mode);
+
+// OK, or PERMISSION_DENIED "grant <grant_id>: <reason>" when its signature
+// does not verify for grant.issuing_province now (kReceiving: a grant is
+// live for minutes). Expiry is the caller's business.
+absl::Status VerifyGrant(const RecordVerifier& verifier, const v1::LicenceGrant& grant,
+                         absl::Time now);
 
 }  // namespace tongban::signing

@@ -35,6 +35,7 @@ std::shared_ptr<const NodeStubs> MakeStubs(const v1::DirectoryNode& node,
   stubs->catalog = v1::CatalogService::NewStub(stubs->channel);
   stubs->applications = v1::ApplicationService::NewStub(stubs->channel);
   stubs->federation = v1::FederationService::NewStub(stubs->channel);
+  stubs->licences = v1::LicenceService::NewStub(stubs->channel);
   stubs->generic = std::make_unique<grpc::GenericStub>(stubs->channel);
   stubs->health = grpc::health::v1::Health::NewStub(stubs->channel);
   // Watches on a connection of their own whose receive windows stay small:

@@ -25,6 +25,7 @@
 #include "tongban/v1/federation.grpc.pb.h"
 #include "tongban/v1/gateway.pb.h"
 #include "tongban/v1/gateway_config.pb.h"
+#include "tongban/v1/licence.grpc.pb.h"
 
 namespace tongban::gateway {
 
@@ -37,6 +38,8 @@ struct NodeStubs {
   std::unique_ptr<v1::CatalogService::Stub> catalog;
   std::unique_ptr<v1::ApplicationService::Stub> applications;
   std::unique_ptr<v1::FederationService::Stub> federation;
+  // 免证办 for citizens (the public edge): Preview/ConfirmLicence, ListHolderDisclosures.
+  std::unique_ptr<v1::LicenceService::Stub> licences;
   // Byte-forwarding calls (the relay), on the same channel.
   std::unique_ptr<grpc::GenericStub> generic;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;

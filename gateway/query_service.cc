@@ -15,8 +15,11 @@
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "item_search.h"
+#include "licence_types.h"
 #include "page_token.h"
+#include "province_registry.h"
 #include "rating_counts.h"
+#include "resident_id.h"
 #include "wire_route_key.h"
 
 namespace tongban::gateway {
@@ -474,6 +477,67 @@ grpc::Status QueryServiceImpl::ProvinceGuide(const v1::GetProvinceGuideRequest& 
       &node_resp);
   if (status.ok()) *resp->mutable_guide() = std::move(*node_resp.mutable_guide());
   return status;
+}
+
+grpc::Status QueryServiceImpl::FindLicenceEvidence(grpc::ServerContext* ctx,
+                                                   const v1::FindLicenceEvidenceRequest* req,
+                                                   v1::FindLicenceEvidenceResponse* resp) {
+  absl::StatusOr<Principal> who =
+      VerifiedCaller(*ctx, CallerKinds::kOfficersAndNodes, Method("FindLicenceEvidence"));
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  return LicenceEvidence(*req, Deadline(*ctx), resp);
+}
+
+grpc::Status QueryServiceImpl::LicenceEvidence(const v1::FindLicenceEvidenceRequest& req,
+                                               absl::Time deadline,
+                                               v1::FindLicenceEvidenceResponse* resp) {
+  absl::Status s = ValidateProvinceCode("province_code", req.province_code());
+  if (s.ok()) s = ValidateItemCode("item_code", req.item_code());
+  if (!s.ok()) return ToGrpcStatus(s);
+  // A person's registration province: the first two digits of the resident
+  // identity number (its address code, GB/T 2260) when they name a province.
+  std::string registered_in;
+  if (!req.holder_id().empty()) {
+    if (ValidateResidentId("holder_id", req.holder_id()).ok()) {
+      const std::string province = req.holder_id().substr(0, 2) + "0000";
+      if (FindProvince(province) != nullptr) registered_in = province;
+    } else if (!ValidateCreditCode("holder_id", req.holder_id()).ok()) {
+      // The value is personal data: not repeated in the answer.
+      return ToGrpcStatus(absl::InvalidArgumentError(
+          "holder_id must be a resident identity number (GB 11643) or a unified social credit "
+          "code (GB 32100): 18 characters with a valid check character, or empty"));
+    }
+  }
+  v1::GetProvinceGuideRequest guide_req;
+  guide_req.set_province_code(req.province_code());
+  guide_req.set_item_code(req.item_code());
+  v1::GetProvinceGuideResponse guide_resp;
+  grpc::Status status = ProvinceGuide(guide_req, deadline, &guide_resp);
+  if (!status.ok()) return status;
+  const v1::Guide& guide = guide_resp.guide();
+  resp->set_province_code(req.province_code());
+  resp->set_item_code(req.item_code());
+  resp->set_guide_version(guide.version());
+  const LicenceTypeList& types = LicenceTypeList::National();
+  for (const v1::MaterialRequirement& m : guide.materials()) {
+    if (m.licence_types().empty()) continue;
+    v1::MaterialLicenceEvidence* evidence = resp->add_materials();
+    evidence->set_material_id(m.material_id());
+    evidence->set_name_zh(m.name_zh());
+    evidence->set_key(m.key());
+    for (const std::string& code : m.licence_types()) {
+      v1::AcceptableLicence* licence = evidence->add_licences();
+      if (const v1::LicenceType* type = types.Find(code); type != nullptr) {
+        *licence->mutable_type() = *type;
+      } else {
+        licence->mutable_type()->set_type_code(code);  // a newer release's type
+      }
+      if (licence->type().holder_kind() == v1::HOLDER_KIND_PERSON) {
+        licence->set_suggested_issuing_province(registered_in);
+      }
+    }
+  }
+  return grpc::Status::OK;
 }
 
 // A routed application read between its start and its answer.

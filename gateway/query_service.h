@@ -66,6 +66,12 @@ class QueryServiceImpl final : public QueryServiceBase {
   grpc::Status GetSatisfactionStats(grpc::ServerContext* ctx,
                                     const v1::GetSatisfactionStatsRequest* req,
                                     v1::GetSatisfactionStatsResponse* resp) override;
+  // 电子证照 directory: the licence types that satisfy the materials of one
+  // province's guide (read as ProvinceGuide reads it), with suggested
+  // issuing provinces for a holder (docs/licences.md).
+  grpc::Status FindLicenceEvidence(grpc::ServerContext* ctx,
+                                   const v1::FindLicenceEvidenceRequest* req,
+                                   v1::FindLicenceEvidenceResponse* resp) override;
 
   // The answers themselves, without the caller check (officers and nodes
   // above, citizens on the public edge): `deadline` is the caller's.
@@ -81,6 +87,8 @@ class QueryServiceImpl final : public QueryServiceBase {
                              v1::FindFilingOptionsResponse* resp);
   grpc::Status ProvinceGuide(const v1::GetProvinceGuideRequest& req, absl::Time deadline,
                              v1::GetProvinceGuideResponse* resp);
+  grpc::Status LicenceEvidence(const v1::FindLicenceEvidenceRequest& req, absl::Time deadline,
+                               v1::FindLicenceEvidenceResponse* resp);
   // The caller's deadline minus the gateway's budget, capped at 30 s.
   absl::Time NodeDeadline(absl::Time caller_deadline) const;
 

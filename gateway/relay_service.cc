@@ -94,23 +94,36 @@ grpc::ServerUnaryReactor* RelayServiceImpl::FetchGuide(grpc::CallbackServerConte
                });
 }
 
+absl::StatusOr<std::string> RelayServiceImpl::IssuingProvince(const std::string& origin,
+                                                              const std::string& bytes) {
+  absl::StatusOr<std::string> province = ReadStringField(bytes, {1});
+  if (!province.ok()) return province.status();
+  absl::Status valid = ValidateProvinceCode("issuing_province", *province);
+  if (!valid.ok()) return valid;
+  if (*province == origin) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "issuing_province ", *province,
+        " is the asking province: its node answers its own applicants without the gateway"));
+  }
+  return *province;
+}
+
 grpc::ServerUnaryReactor* RelayServiceImpl::CheckLicence(grpc::CallbackServerContext* ctx,
                                                          const grpc::ByteBuffer* request,
                                                          grpc::ByteBuffer* response) {
-  return Relay(
-      ctx, "CheckLicence", request, response,
-      [](const std::string& origin, const std::string& bytes) -> absl::StatusOr<std::string> {
-        absl::StatusOr<std::string> province = ReadStringField(bytes, {1});
-        if (!province.ok()) return province.status();
-        absl::Status valid = ValidateProvinceCode("issuing_province", *province);
-        if (!valid.ok()) return valid;
-        if (*province == origin) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "issuing_province ", *province,
-              " is the asking province: its node answers its own officers without the gateway"));
-        }
-        return *province;
-      });
+  return Relay(ctx, "CheckLicence", request, response, &IssuingProvince);
+}
+
+grpc::ServerUnaryReactor* RelayServiceImpl::FetchLicencePreview(grpc::CallbackServerContext* ctx,
+                                                                const grpc::ByteBuffer* request,
+                                                                grpc::ByteBuffer* response) {
+  return Relay(ctx, "FetchLicencePreview", request, response, &IssuingProvince);
+}
+
+grpc::ServerUnaryReactor* RelayServiceImpl::ReleaseLicence(grpc::CallbackServerContext* ctx,
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* response) {
+  return Relay(ctx, "ReleaseLicence", request, response, &IssuingProvince);
 }
 
 }  // namespace tongban::gateway

@@ -22,7 +22,9 @@ using RelayServiceBase = v1::FederationService::WithRawCallbackMethod_DeliverApp
     v1::FederationService::WithRawCallbackMethod_DeliverEvent<
         v1::FederationService::WithRawCallbackMethod_FetchGuide<
             v1::FederationService::WithRawCallbackMethod_CheckLicence<
-                v1::FederationService::Service>>>>;
+                v1::FederationService::WithRawCallbackMethod_FetchLicencePreview<
+                    v1::FederationService::WithRawCallbackMethod_ReleaseLicence<
+                        v1::FederationService::Service>>>>>>;
 
 class RelayServiceImpl final : public RelayServiceBase {
  public:
@@ -42,8 +44,19 @@ class RelayServiceImpl final : public RelayServiceBase {
   grpc::ServerUnaryReactor* CheckLicence(grpc::CallbackServerContext* ctx,
                                          const grpc::ByteBuffer* request,
                                          grpc::ByteBuffer* response) override;
+  // 免证办: target issuing_province (field 1), as CheckLicence.
+  grpc::ServerUnaryReactor* FetchLicencePreview(grpc::CallbackServerContext* ctx,
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ReleaseLicence(grpc::CallbackServerContext* ctx,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
 
  private:
+  // Route of the 电子证照 calls: issuing_province (field 1), never the
+  // asking province itself.
+  static absl::StatusOr<std::string> IssuingProvince(const std::string& origin,
+                                                     const std::string& bytes);
   // The province a call goes to, from the verified caller and the request
   // bytes, or the status to answer with.
   using Route = std::function<absl::StatusOr<std::string>(const std::string& origin,

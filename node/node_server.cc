@@ -298,6 +298,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   deps.joint = coordinator;
   deps.authz = node->authz_.get();
   deps.signer = node->signer_.get();
+  deps.verifier = node->verifier_.get();
   deps.applications = node->applications_.get();
   deps.catalog = node->catalog_.get();
   deps.guides = node->guides_.get();
@@ -356,10 +357,18 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   licence_deps.signer = node->signer_.get();
   licence_deps.clock = node->clock_.get();
   licence_deps.types = &LicenceTypeList::National();
+  licence_deps.verifier = node->verifier_.get();
   licence_deps.metrics = metrics;
   node->licences_ = std::make_unique<LicenceRegistry>(std::move(licence_deps));
-  node->licence_service_ = std::make_unique<LicenceServiceImpl>(
-      node->licences_.get(), node->federation_.get(), node->log_.get());
+  LicenceServiceDeps licence_service;
+  licence_service.registry = node->licences_.get();
+  licence_service.federation = node->federation_.get();
+  licence_service.guides = node->guides_.get();
+  licence_service.verifier = node->verifier_.get();
+  licence_service.clock = node->clock_.get();
+  licence_service.log = node->log_.get();
+  licence_service.applications = node->applications_.get();
+  node->licence_service_ = std::make_unique<LicenceServiceImpl>(licence_service);
   node->federation_service_->set_licences(node->licences_.get());
   if (!config.demo_catalog_dir().empty()) {
     std::string summary;

@@ -22,6 +22,7 @@
 #include "tongban/v1/application.grpc.pb.h"
 #include "tongban/v1/catalog.grpc.pb.h"
 #include "tongban/v1/gateway.grpc.pb.h"
+#include "tongban/v1/licence.grpc.pb.h"
 
 ABSL_FLAG(std::string, certs, "certs/dev", "Dev certificate directory (certs/gen-dev-certs.sh).");
 ABSL_FLAG(std::string, gateway, "127.0.0.1:20050", "Gateway address.");
@@ -437,7 +438,105 @@ int main(int argc, char** argv) {
     }
   }
 
-  Title("7. A search while one node is down → answered at once, naming whose part is stale");
+  Title("7. 电子证照 / 免证办: 湖南 files 上海's 夫妻投靠户口迁移 with the marriage certificate 四川 issued");
+  {
+    // 张伟, registered in Hunan, married in Chengdu: his 结婚证 is Sichuan's
+    // (node/demo_catalog/licences.tsv).
+    const std::string zhang_wei = "430102199001011238";
+    auto hunan_licences = v1::LicenceService::NewStub(AsOfficer("430000", NodeAddress("430000")));
+    auto sichuan_licences = v1::LicenceService::NewStub(AsOfficer("510000", NodeAddress("510000")));
+    v1::VerifyLicenceRequest check;
+    check.set_issuing_province("510000");
+    check.set_type_code("MZ01");
+    check.set_number("J510107-2019-000123");
+    check.set_holder_id(zhang_wei);
+    check.set_purpose("核验纸质结婚证");
+    v1::VerifyLicenceResponse checked;
+    grpc::ClientContext c1;
+    grpc::Status s = hunan_licences->VerifyLicence(&c1, check, &checked);
+    Result(s);
+    if (s.ok()) {
+      Say(absl::StrCat("a 湖南 officer checks a paper copy yes/no at 四川: ",
+                       checked.matched() ? "match, " + v1::LicenceStatus_Name(checked.status())
+                                         : std::string("no match"),
+                       " (四川 logged it as ", checked.disclosure_id(), ")"));
+    }
+    v1::PreviewLicenceRequest ask;
+    ask.set_issuing_province("510000");
+    ask.set_type_code("MZ01");
+    ask.set_holder_id(zhang_wei);
+    ask.mutable_use()->set_item_code("QR00070104");
+    ask.mutable_use()->set_handling_province("310000");
+    ask.mutable_use()->set_material_id("M03");
+    v1::PreviewLicenceResponse preview;
+    grpc::ClientContext c2;
+    s = hunan_licences->PreviewLicence(&c2, ask, &preview);
+    Result(s);
+    if (!s.ok()) {
+      Say("(a federation started before 电子证照 has no licence types in its guides: "
+          "restart it with gateway/run-federation.sh --fresh)");
+    } else {
+      const auto& content = preview.preview().content();
+      std::string fields;
+      for (const auto& f : content.fields()) absl::StrAppend(&fields, " ", f.name(), "=", f.value());
+      Say(absl::StrCat("preview for the applicant (no signature yet): ", preview.preview().type_name_zh(),
+                       " ", content.number(), ", ", content.holder_name(), ", ",
+                       content.issuing_authority(), ";", fields));
+      v1::ConfirmLicenceRequest confirm;
+      *confirm.mutable_grant() = preview.preview().grant();
+      confirm.set_confirm(true);
+      v1::ConfirmLicenceResponse released;
+      grpc::ClientContext c3;
+      s = hunan_licences->ConfirmLicence(&c3, confirm, &released);
+      Result(s);
+      if (s.ok()) {
+        Say(absl::StrCat("张伟 confirms: 四川 releases ", released.licence().content().licence_id(),
+                         ", signed by its node (", released.licence().signature().signature().size(),
+                         "-byte ECDSA signature)"));
+        v1::SubmitApplicationRequest filing =
+            Filing("demo-licence-" + run, "QR00070104", "310000", zhang_wei, "张伟",
+                   {"M01", "M02", "M09"});
+        v1::LicenceMaterial* m03 = filing.add_licence_materials();
+        m03->set_material_id("M03");
+        *m03->mutable_licence() = released.licence();
+        v1::SubmitApplicationResponse filed;
+        grpc::ClientContext c4;
+        s = hunan->SubmitApplication(&c4, filing, &filed);
+        Result(s);
+        if (s.ok()) {
+          const std::string id = filed.application().application_id();
+          Say(absl::StrCat("filed ", id, " with M03 = the licence: ",
+                           State(filed.application().state())));
+          v1::GetApplicationRequest get;
+          get.set_application_id(id);
+          v1::GetApplicationResponse at_shanghai;
+          const bool delivered = WaitFor([&] {
+            grpc::ClientContext c;
+            return shanghai->GetApplication(&c, get, &at_shanghai).ok();
+          });
+          Say(delivered ? "上海 verified the licence itself on delivery (signature, holder, its own "
+                          "guide) and holds it as material M03"
+                        : "not delivered to 上海 within 15 s");
+        }
+      }
+    }
+    v1::ListHolderDisclosuresRequest log;
+    log.set_holder_id(zhang_wei);
+    log.set_page_size(5);
+    v1::ListLicenceDisclosuresResponse records;
+    grpc::ClientContext c5;
+    s = sichuan_licences->ListHolderDisclosures(&c5, log, &records);
+    Result(s);
+    if (s.ok()) {
+      Say("四川's signed disclosure log for 张伟, newest first:");
+      for (const auto& d : records.disclosures()) {
+        Say(absl::StrCat("  ", v1::DisclosureKind_Name(d.kind()).substr(sizeof("DISCLOSURE_KIND_") - 1),
+                         " by ", d.requester_province(), " ", d.requester(), ": ", d.purpose()));
+      }
+    }
+  }
+
+  Title("8. A search while one node is down → answered at once, naming whose part is stale");
   {
     const int pid = absl::GetFlag(FLAGS_freeze_pid);
     const std::string frozen = absl::GetFlag(FLAGS_freeze_province);

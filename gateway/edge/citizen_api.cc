@@ -24,6 +24,7 @@ using gateway::NodeResult;
 using gateway::NodeStubs;
 
 constexpr char kApplications[] = "tongban.v1.ApplicationService";
+constexpr char kLicences[] = "tongban.v1.LicenceService";
 // Believed by nodes only from the gateway's certificate (node/service/authz_policy.h).
 constexpr char kCitizenIdMetadata[] = "x-tongban-citizen-id";
 constexpr int kMaxNodePage = 200;  // the nodes' largest page
@@ -131,6 +132,39 @@ absl::StatusOr<std::string> IdempotencyKeyOf(const CitizenCaller& caller,
   return req.idempotency_key();
 }
 
+absl::Status ValidatePreviewMyLicence(const v1::PreviewMyLicenceRequest& req) {
+  absl::Status s = ValidateProvinceCode("issuing_province", req.issuing_province());
+  if (s.ok() && !req.has_use()) {
+    s = absl::InvalidArgumentError(
+        "use is required: the item_code, handling_province and material_id the licence is for");
+  }
+  return s;
+}
+
+absl::Status ValidateConfirmMyLicence(const v1::ConfirmMyLicenceRequest& req) {
+  if (!req.has_grant()) {
+    return absl::InvalidArgumentError(
+        "grant is required: the grant of the preview (PreviewMyLicence), unchanged");
+  }
+  return ValidateProvinceCode("grant.issuing_province", req.grant().issuing_province());
+}
+
+absl::Status ValidateListMyLicenceDisclosures(const v1::ListMyLicenceDisclosuresRequest& req) {
+  absl::Status s = ValidateProvinceCode("issuing_province", req.issuing_province());
+  int unused = 0;
+  if (s.ok()) s = ValidatePageSize("page_size", req.page_size(), &unused);
+  return s;
+}
+
+absl::Status ValidateLicenceMaterialCount(int count) {
+  if (count > kMaxLicenceMaterialsPerRequest) {
+    return absl::InvalidArgumentError(absl::StrCat("licence_materials lists ", count,
+                                                   " licences, at most ",
+                                                   kMaxLicenceMaterialsPerRequest));
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 bool Newer(const v1::Application& a, const v1::Application& b) {
@@ -224,6 +258,87 @@ grpc::Status CitizenApi::GetItemGuide(const CitizenCaller& caller,
   });
 }
 
+grpc::Status CitizenApi::FindLicenceEvidence(const CitizenCaller& caller,
+                                             const v1::FindMyLicenceEvidenceRequest& req,
+                                             v1::FindMyLicenceEvidenceResponse* resp) {
+  return Logged(caller, "FindLicenceEvidence", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    v1::FindLicenceEvidenceRequest q;
+    q.set_province_code(req.province_code());
+    q.set_item_code(req.item_code());
+    q.set_holder_id(caller.citizen_id);  // a resident identity number (the token's subject)
+    v1::FindLicenceEvidenceResponse r;
+    grpc::Status s = queries_->LicenceEvidence(q, NodeDeadline(caller), &r);
+    if (!s.ok()) return s;
+    resp->set_province_code(r.province_code());
+    resp->set_item_code(r.item_code());
+    resp->set_guide_version(r.guide_version());
+    resp->mutable_materials()->Swap(r.mutable_materials());
+    return s;
+  });
+}
+
+grpc::Status CitizenApi::PreviewMyLicence(const CitizenCaller& caller,
+                                          const v1::PreviewMyLicenceRequest& req,
+                                          v1::PreviewLicenceResponse* resp) {
+  return Logged(caller, "PreviewMyLicence", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    if (absl::Status v = ValidatePreviewMyLicence(req); !v.ok()) return ToGrpcStatus(v);
+    v1::PreviewLicenceRequest q;
+    q.set_issuing_province(req.issuing_province());
+    q.set_type_code(req.type_code());
+    // holder_id stays empty: the node takes the stamped citizen's.
+    *q.mutable_use() = req.use();
+    // At the issuing province's node: it holds the licence and signs the
+    // grant (requester_province = itself, for citizens through the gateway).
+    return CallNode(
+        nodes_, req.issuing_province(), kLicences, "PreviewLicence", NodeDeadline(caller),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::PreviewLicenceResponse* out) {
+          return stubs.licences->PreviewLicence(c, q, out);
+        },
+        resp, Stamp(caller));
+  });
+}
+
+grpc::Status CitizenApi::ConfirmMyLicence(const CitizenCaller& caller,
+                                          const v1::ConfirmMyLicenceRequest& req,
+                                          v1::ConfirmLicenceResponse* resp) {
+  return Logged(caller, "ConfirmMyLicence", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    if (absl::Status v = ValidateConfirmMyLicence(req); !v.ok()) return ToGrpcStatus(v);
+    v1::ConfirmLicenceRequest q;
+    *q.mutable_grant() = req.grant();
+    q.set_confirm(req.confirm());
+    // The node that signed the grant judges it (an altered one's signature fails there).
+    return CallNode(
+        nodes_, req.grant().issuing_province(), kLicences, "ConfirmLicence", NodeDeadline(caller),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c, v1::ConfirmLicenceResponse* out) {
+          return stubs.licences->ConfirmLicence(c, q, out);
+        },
+        resp, Stamp(caller));
+  });
+}
+
+grpc::Status CitizenApi::ListMyLicenceDisclosures(const CitizenCaller& caller,
+                                                  const v1::ListMyLicenceDisclosuresRequest& req,
+                                                  v1::ListLicenceDisclosuresResponse* resp) {
+  return Logged(caller, "ListMyLicenceDisclosures", [&]() -> grpc::Status {
+    if (caller.citizen_id.empty()) return NeedsCitizen();
+    if (absl::Status v = ValidateListMyLicenceDisclosures(req); !v.ok()) return ToGrpcStatus(v);
+    v1::ListHolderDisclosuresRequest q;
+    // holder_id stays empty: the node lists the stamped citizen's.
+    q.set_page_size(req.page_size());
+    q.set_page_token(req.page_token());
+    return CallNode(
+        nodes_, req.issuing_province(), kLicences, "ListHolderDisclosures", NodeDeadline(caller),
+        [&](const NodeStubs& stubs, grpc::ClientContext* c,
+            v1::ListLicenceDisclosuresResponse* out) {
+          return stubs.licences->ListHolderDisclosures(c, q, out);
+        },
+        resp, Stamp(caller));
+  });
+}
+
 grpc::Status CitizenApi::CheckMaterials(const CitizenCaller& caller,
                                         const v1::CheckMaterialsRequest& req,
                                         v1::CheckMaterialsResponse* resp) {
@@ -272,6 +387,10 @@ grpc::Status CitizenApi::SubmitMyApplication(const CitizenCaller& caller,
     *q.mutable_materials() = req.materials();
     q.set_note(req.note());
     *q.mutable_joint_roles() = req.joint_roles();
+    if (absl::Status v = ValidateLicenceMaterialCount(req.licence_materials_size()); !v.ok()) {
+      return ToGrpcStatus(v);
+    }
+    *q.mutable_licence_materials() = req.licence_materials();
     v1::SubmitApplicationResponse r;
     grpc::Status s = CallNode(
         nodes_, req.accepting_province(), kApplications, "SubmitApplication", NodeDeadline(caller),

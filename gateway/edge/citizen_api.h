@@ -57,6 +57,17 @@ struct CitizenApiOptions {
 absl::StatusOr<std::string> IdempotencyKeyOf(const CitizenCaller& caller,
                                              const v1::SubmitMyApplicationRequest& req);
 
+// 免证办 requests, as the edge checks them before routing (the issuing
+// node checks the rest: type code, use, the grant's signature): the
+// fields naming the province to call, and the presence of `use` / `grant`.
+absl::Status ValidatePreviewMyLicence(const v1::PreviewMyLicenceRequest& req);
+absl::Status ValidateConfirmMyLicence(const v1::ConfirmMyLicenceRequest& req);
+absl::Status ValidateListMyLicenceDisclosures(const v1::ListMyLicenceDisclosuresRequest& req);
+// SubmitMyApplicationRequest.licence_materials: at most 50 (the accepting
+// node checks each licence).
+inline constexpr int kMaxLicenceMaterialsPerRequest = 50;
+absl::Status ValidateLicenceMaterialCount(int count);
+
 class CitizenApi {
  public:
   // Pointers are not owned and must outlive the API.
@@ -69,6 +80,22 @@ class CitizenApi {
                                v1::FindWhereToFileResponse* resp);
   grpc::Status GetItemGuide(const CitizenCaller& caller, const v1::GetItemGuideRequest& req,
                             v1::GetItemGuideResponse* resp);
+  // 电子证照 directory for the signed-in citizen (the holder is the token's
+  // citizen): FederationQueryService.FindLicenceEvidence's answer.
+  grpc::Status FindLicenceEvidence(const CitizenCaller& caller,
+                                   const v1::FindMyLicenceEvidenceRequest& req,
+                                   v1::FindMyLicenceEvidenceResponse* resp);
+  // 免证办 (docs/licences.md), each at the issuing province's node with the
+  // citizen stamped (the node answers for the token's citizen only); the
+  // node's typed refusals (google.rpc.ErrorInfo in the status details) are
+  // passed on unchanged.
+  grpc::Status PreviewMyLicence(const CitizenCaller& caller, const v1::PreviewMyLicenceRequest& req,
+                                v1::PreviewLicenceResponse* resp);
+  grpc::Status ConfirmMyLicence(const CitizenCaller& caller, const v1::ConfirmMyLicenceRequest& req,
+                                v1::ConfirmLicenceResponse* resp);
+  grpc::Status ListMyLicenceDisclosures(const CitizenCaller& caller,
+                                        const v1::ListMyLicenceDisclosuresRequest& req,
+                                        v1::ListLicenceDisclosuresResponse* resp);
   grpc::Status CheckMaterials(const CitizenCaller& caller, const v1::CheckMaterialsRequest& req,
                               v1::CheckMaterialsResponse* resp);
   grpc::Status SubmitMyApplication(const CitizenCaller& caller,

@@ -158,6 +158,26 @@ grpc::Status CitizenGrpcService::GetItemGuide(grpc::ServerContext* ctx,
                                               v1::GetItemGuideResponse* resp) {
   return Handle(ctx, "GetItemGuide", *req, resp, &CitizenApi::GetItemGuide);
 }
+grpc::Status CitizenGrpcService::FindLicenceEvidence(grpc::ServerContext* ctx,
+                                                     const v1::FindMyLicenceEvidenceRequest* req,
+                                                     v1::FindMyLicenceEvidenceResponse* resp) {
+  return Handle(ctx, "FindLicenceEvidence", *req, resp, &CitizenApi::FindLicenceEvidence);
+}
+grpc::Status CitizenGrpcService::PreviewMyLicence(grpc::ServerContext* ctx,
+                                                  const v1::PreviewMyLicenceRequest* req,
+                                                  v1::PreviewLicenceResponse* resp) {
+  return Handle(ctx, "PreviewMyLicence", *req, resp, &CitizenApi::PreviewMyLicence);
+}
+grpc::Status CitizenGrpcService::ConfirmMyLicence(grpc::ServerContext* ctx,
+                                                  const v1::ConfirmMyLicenceRequest* req,
+                                                  v1::ConfirmLicenceResponse* resp) {
+  return Handle(ctx, "ConfirmMyLicence", *req, resp, &CitizenApi::ConfirmMyLicence);
+}
+grpc::Status CitizenGrpcService::ListMyLicenceDisclosures(
+    grpc::ServerContext* ctx, const v1::ListMyLicenceDisclosuresRequest* req,
+    v1::ListLicenceDisclosuresResponse* resp) {
+  return Handle(ctx, "ListMyLicenceDisclosures", *req, resp, &CitizenApi::ListMyLicenceDisclosures);
+}
 grpc::Status CitizenGrpcService::CheckMaterials(grpc::ServerContext* ctx,
                                                 const v1::CheckMaterialsRequest* req,
                                                 v1::CheckMaterialsResponse* resp) {

@@ -30,6 +30,16 @@ class CitizenGrpcService final : public v1::CitizenService::WithCallbackMethod_W
                                v1::FindWhereToFileResponse* resp) override;
   grpc::Status GetItemGuide(grpc::ServerContext* ctx, const v1::GetItemGuideRequest* req,
                             v1::GetItemGuideResponse* resp) override;
+  grpc::Status FindLicenceEvidence(grpc::ServerContext* ctx,
+                                   const v1::FindMyLicenceEvidenceRequest* req,
+                                   v1::FindMyLicenceEvidenceResponse* resp) override;
+  grpc::Status PreviewMyLicence(grpc::ServerContext* ctx, const v1::PreviewMyLicenceRequest* req,
+                                v1::PreviewLicenceResponse* resp) override;
+  grpc::Status ConfirmMyLicence(grpc::ServerContext* ctx, const v1::ConfirmMyLicenceRequest* req,
+                                v1::ConfirmLicenceResponse* resp) override;
+  grpc::Status ListMyLicenceDisclosures(grpc::ServerContext* ctx,
+                                        const v1::ListMyLicenceDisclosuresRequest* req,
+                                        v1::ListLicenceDisclosuresResponse* resp) override;
   grpc::Status CheckMaterials(grpc::ServerContext* ctx, const v1::CheckMaterialsRequest* req,
                               v1::CheckMaterialsResponse* resp) override;
   grpc::Status SubmitMyApplication(grpc::ServerContext* ctx,

@@ -140,7 +140,19 @@ google::rpc::Status RichStatus(const grpc::Status& status, FieldPathStyle style)
   rich.set_code(static_cast<int32_t>(status.error_code()));
   if (status.ok()) return rich;
   rich.set_message(ValidUtf8(status.error_message()));
-  const std::string field = FieldAtFault(status, style);
+  // What the node (or the gateway, common/grpc_status.h) already attached:
+  // an ErrorInfo reason an app branches on, kept as sent.
+  bool has_bad_request = false;
+  if (!status.error_details().empty()) {
+    google::rpc::Status sent;
+    if (sent.ParseFromString(status.error_details())) {
+      for (const google::protobuf::Any& any : sent.details()) {
+        has_bad_request |= any.Is<google::rpc::BadRequest>();
+        *rich.add_details() = any;
+      }
+    }
+  }
+  const std::string field = has_bad_request ? "" : FieldAtFault(status, style);
   if (!field.empty()) {
     google::rpc::BadRequest bad_request;
     google::rpc::BadRequest::FieldViolation* violation = bad_request.add_field_violations();
@@ -152,7 +164,11 @@ google::rpc::Status RichStatus(const grpc::Status& status, FieldPathStyle style)
 }
 
 grpc::Status WithErrorDetails(const grpc::Status& status) {
-  if (status.ok() || !status.error_details().empty()) return status;
+  if (status.ok()) return status;
+  google::rpc::Status sent;
+  if (!status.error_details().empty() && !sent.ParseFromString(status.error_details())) {
+    return status;  // not a google.rpc.Status: not ours to rewrite
+  }
   return grpc::Status(status.error_code(), status.error_message(),
                       RichStatus(status, FieldPathStyle::kProtoNames).SerializeAsString());
 }

@@ -5,7 +5,8 @@
 // OUT_OF_RANGE) and its message starts with the field at fault, a
 // google.rpc.BadRequest naming that field. The public gRPC face sends it in
 // the standard grpc-status-details-bin trailer (WithErrorDetails); the REST
-// error body carries the same violations (as JSON field paths).
+// error body carries the same violations (as JSON field paths) and the
+// ErrorInfo reason a node attached (ErrorBody.error_info).
 //
 //   grpc::Status s = api->Call(...);
 //   return WithErrorDetails(s);   // gRPC: details attached
@@ -37,14 +38,18 @@ enum class FieldPathStyle { kProtoNames, kJsonNames };
 std::string FieldAtFault(const grpc::Status& status, FieldPathStyle style);
 
 // google.rpc.Status of `status`: code, message (invalid UTF-8 replaced by
-// U+FFFD) and, when FieldAtFault names a field, one google.rpc.BadRequest
-// (packed in an Any) with that field and the message as its description.
-// An OK status gives code 0 and nothing else.
+// U+FFFD), the details `status` already carries (its error_details parsed
+// as a google.rpc.Status: e.g. the node's google.rpc.ErrorInfo reason, kept
+// as sent) and, when none of them is a BadRequest and FieldAtFault names a
+// field, one google.rpc.BadRequest (packed in an Any) with that field and
+// the message as its description. An OK status gives code 0 and nothing else.
 google::rpc::Status RichStatus(const grpc::Status& status, FieldPathStyle style);
 
 // `status` with RichStatus(status, kProtoNames) serialized as its binary
-// details (grpc-status-details-bin). OK, and a status that already carries
-// details, are returned unchanged.
+// details (grpc-status-details-bin): the details it already carries (a
+// node's ErrorInfo) are kept, a BadRequest is added when a field is at
+// fault. OK, and details that are not a google.rpc.Status, are returned
+// unchanged.
 grpc::Status WithErrorDetails(const grpc::Status& status);
 
 // proto field path → JSON field path, segment by segment as protoc derives

@@ -217,6 +217,14 @@ v1::ErrorBody MakeErrorBody(const grpc::Status& status) {
   google::rpc::Status rich = RichStatus(status, FieldPathStyle::kJsonNames);
   body.set_message(ValidUtf8(status.error_message()));
   for (const google::protobuf::Any& any : rich.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.Is<google::rpc::ErrorInfo>() && any.UnpackTo(&info)) {
+      if (!body.has_error_info()) {
+        body.mutable_error_info()->set_reason(ValidUtf8(info.reason()));
+        body.mutable_error_info()->set_domain(ValidUtf8(info.domain()));
+      }
+      continue;
+    }
     google::rpc::BadRequest bad;
     if (!any.UnpackTo(&bad)) continue;
     for (const auto& v : bad.field_violations()) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "catalog/joint_procedure_rules.h"
+#include "licence_types.h"
 #include "province_registry.h"
 
 namespace tongban::node {
@@ -29,6 +30,8 @@ constexpr char kOverridesFile[] = "province_overrides.tsv";
 constexpr char kAlliancesFile[] = "alliances.tsv";
 // Optional: 多地联办 procedures (a catalog without one has none).
 constexpr char kJointFile[] = "joint_procedures.tsv";
+// Optional: 电子证照 types that satisfy materials (a catalog without it lists none).
+constexpr char kMaterialLicencesFile[] = "material_licences.tsv";
 constexpr size_t kMaxReportedErrors = 50;
 constexpr int64_t kMaxDays = 365;
 constexpr int64_t kMaxFeeFen = 1'000'000'000;  // 10 million yuan
@@ -379,7 +382,7 @@ class Loader {
   absl::StatusOr<DemoCatalog> Load() {
     for (auto read : {&Loader::ReadAlliances, &Loader::ReadItems, &Loader::ReadMaterials,
                       &Loader::ReadGuides, &Loader::ReadOverrides,
-                      &Loader::ReadJointProcedures}) {
+                      &Loader::ReadJointProcedures, &Loader::ReadMaterialLicences}) {
       if (absl::Status s = (this->*read)(); !s.ok()) return s;
     }
     CheckCoverage();
@@ -755,6 +758,55 @@ class Loader {
       }
       auto guide = guides_.find(code);
       if (guide != guides_.end()) *guide->second.guide.mutable_joint_procedure() = entry.first;
+    }
+    return absl::OkStatus();
+  }
+
+  // 电子证照 directory: the licence types that satisfy a material, set on the
+  // material of the item's baseline guide (so every implementing province
+  // lists them; an override removing the material removes them too).
+  absl::Status ReadMaterialLicences() {
+    if (!std::ifstream(absl::StrCat(dir_, "/", kMaterialLicencesFile))) return absl::OkStatus();
+    absl::StatusOr<Table> t = ReadTable(dir_, kMaterialLicencesFile,
+                                        {"item_code", "material_id", "licence_types"}, errors_);
+    if (!t.ok()) return t.status();
+    const LicenceTypeList& types = LicenceTypeList::National();
+    std::map<std::pair<std::string, std::string>, int> seen;  // (item, material) -> line
+    for (const Row& row : t->rows) {
+      Cells c(*t, row, errors_);
+      if (!KnownItem(c, 0)) continue;
+      const std::string& code = c.Raw(0);
+      const std::string& id = c.Raw(1);
+      auto [at, first] = seen.emplace(std::make_pair(code, id), row.line);
+      if (!first) {
+        c.ColumnError(1, absl::StrCat("is already listed for ", code, " at line ", at->second));
+        continue;
+      }
+      auto guide = guides_.find(code);
+      if (guide == guides_.end()) continue;  // its bad guide or materials were reported
+      auto* materials = guide->second.guide.mutable_materials();
+      auto material =
+          std::find_if(materials->begin(), materials->end(),
+                       [&](const v1::MaterialRequirement& m) { return m.material_id() == id; });
+      if (material == materials->end()) {
+        c.ColumnError(1, absl::StrCat("is not a material of ", code, " in materials.tsv"));
+        continue;
+      }
+      std::vector<std::string> codes;
+      std::set<std::string> listed;
+      if (c.Raw(2).empty()) c.ColumnError(2, "must name at least one licence type");
+      for (absl::string_view part : absl::StrSplit(c.Raw(2), ',', absl::SkipEmpty())) {
+        const std::string type(absl::StripAsciiWhitespace(part));
+        if (types.Find(type) == nullptr) {
+          c.ColumnError(2, absl::StrCat(type, " is not a licence type of common/licence_types.tsv"));
+        } else if (!listed.insert(type).second) {
+          c.ColumnError(2, absl::StrCat(type, " is listed twice"));
+        } else {
+          codes.push_back(type);
+        }
+      }
+      if (!c.ok()) continue;
+      for (std::string& type : codes) material->add_licence_types(std::move(type));
     }
     return absl::OkStatus();
   }

@@ -40,7 +40,10 @@ struct DemoCatalog {
 };
 
 // Reads items.tsv, materials.tsv, guides.tsv, province_overrides.tsv and
-// alliances.tsv from `dir`, applies the overrides and validates the result.
+// alliances.tsv from `dir`, and the optional joint_procedures.tsv (多地联办
+// steps) and material_licences.tsv (the 电子证照 types that satisfy a
+// material, codes of LicenceTypeList::National()), applies the overrides and
+// validates the result.
 // NOT_FOUND when a file cannot be read; INVALID_ARGUMENT listing every
 // problem found (up to 50), each as "<file>:<line>: <what is wrong>".
 absl::StatusOr<DemoCatalog> LoadDemoCatalog(const std::string& dir);

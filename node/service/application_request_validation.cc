@@ -26,7 +26,7 @@ absl::Status ValidateApplicant(const std::string& field, const v1::Applicant& a)
 
 absl::Status ValidateSuppliedMaterials(
     const std::string& field, const google::protobuf::RepeatedPtrField<v1::SuppliedMaterial>& ms,
-    bool required) {
+    bool required, bool licences_allowed) {
   if (required && ms.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(field, " must list at least one material"));
   }
@@ -54,6 +54,10 @@ absl::Status ValidateSuppliedMaterials(
     }
     s = ValidateText(f + ".media_type", m.media_type(), 100, /*required=*/true);
     if (!s.ok()) return s;
+    if (m.has_licence() && !licences_allowed) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          f, ".licence is set by the accepting node; send a licence in licence_materials"));
+    }
   }
   return absl::OkStatus();
 }

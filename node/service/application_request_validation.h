@@ -16,9 +16,12 @@ inline constexpr size_t kMaxNoteChars = 500;
 absl::Status ValidateApplicant(const std::string& field, const v1::Applicant& applicant);
 
 // 1..50 materials (or 0..50 when !required), each well-formed, no id twice.
+// A material carrying a licence (免证办) is refused unless `licences_allowed`
+// (a delivered filing, whose licences the caller checks itself): clients
+// send licences in licence_materials, and events never carry them.
 absl::Status ValidateSuppliedMaterials(
     const std::string& field, const google::protobuf::RepeatedPtrField<v1::SuppliedMaterial>& ms,
-    bool required);
+    bool required, bool licences_allowed = false);
 
 absl::Status ValidateSubmit(const v1::SubmitApplicationRequest& req);
 absl::Status ValidatePrecheck(const v1::PrecheckApplicationRequest& req);

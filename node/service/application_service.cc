@@ -24,6 +24,7 @@
 #include "record_signing.h"
 #include "service/clock_monitor.h"
 #include "service/application_request_validation.h"
+#include "service/licence_materials.h"
 #include "service/application_state_machine.h"
 #include "filing_policy.h"
 #include "service/guide_precheck.h"
@@ -238,8 +239,22 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
     }
   }
 
+  // 免证办: licences released with the applicant's confirmation stand for
+  // materials once they verify against the handling province's guide.
+  google::protobuf::RepeatedPtrField<v1::SuppliedMaterial> materials = req.materials();
+  if (req.licence_materials_size() > 0) {
+    if (joint) {
+      return absl::InvalidArgumentError(
+          "licence_materials: 多地联办 items take uploaded materials only for now");
+    }
+    absl::StatusOr<std::vector<v1::SuppliedMaterial>> licensed =
+        AcceptLicenceMaterials(req.licence_materials(), req.materials(), guide,
+                               req.applicant().id_number(), *d_.verifier, d_.clock->Now());
+    if (!licensed.ok()) return licensed.status();
+    for (v1::SuppliedMaterial& m : *licensed) *materials.Add() = std::move(m);
+  }
   std::set<std::string> supplied;
-  for (const auto& m : req.materials()) supplied.insert(m.material_id());
+  for (const auto& m : materials) supplied.insert(m.material_id());
   absl::StatusOr<PrecheckResult> check = Precheck(guide, supplied, "materials");
   if (!check.ok()) return check.status();
   *outcome = check->outcome;
@@ -256,7 +271,7 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
   filing.guide = &guide;
   filing.check = &*check;
   filing.applicant = req.applicant();
-  filing.materials = req.materials();
+  filing.materials = std::move(materials);
   filing.actor = caller.actor();
   filing.note = req.note();
   filing.now = d_.clock->Now();

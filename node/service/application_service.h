@@ -40,6 +40,8 @@ struct ApplicationServiceDeps {
   EventLog* log = nullptr;
   // Signs this node's events on cross-province applications.
   signing::RecordSigner* signer = nullptr;
+  // Checks licences filed as materials (免证办); required.
+  const signing::RecordVerifier* verifier = nullptr;
   // Working days: time-limit clocks and 容缺 supplement deadlines.
   const WorkingDayCalendar* calendar = nullptr;
   // Optional: called (on the handler's thread) after a committed write that

@@ -77,6 +77,8 @@ AuthzPolicy AuthzPolicy::ForNode(std::string own_province) {
       {f + "DeliverEvent", Rule::kGatewayRelay},
       {f + "FetchGuide", Rule::kGatewayRelay},
       {f + "CheckLicence", Rule::kGatewayRelay},
+      {f + "FetchLicencePreview", Rule::kGatewayRelay},
+      {f + "ReleaseLicence", Rule::kGatewayRelay},
   };
   return AuthzPolicy(std::move(own_province), std::move(rules));
 }

@@ -8,6 +8,7 @@
 #include "grpc_server_metrics.h"
 #include "grpc_status.h"
 #include "input_validation.h"
+#include "licence_types.h"
 #include "page_token.h"
 #include "request_id.h"
 #include "structured_log.h"
@@ -215,6 +216,21 @@ absl::Status ValidateGuideAmendment(const v1::Guide& g) {
           field,
           " is a key material and cannot be deficiency_allowed (容缺 covers only secondary "
           "materials)"));
+    }
+    // 电子证照 types that satisfy the material: codes of the national list, each once.
+    std::set<std::string> types;
+    for (int j = 0; j < m.licence_types_size(); ++j) {
+      const std::string& type = m.licence_types(j);
+      const std::string type_field = absl::StrCat(field, ".licence_types[", j, "]");
+      if (LicenceTypeList::National().Find(type) == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            type_field, type.size() <= 16 ? absl::StrCat(" \"", type, "\"") : std::string(),
+            " is not a licence type of the national list (LicenceService.ListLicenceTypes)"));
+      }
+      if (!types.insert(type).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(type_field, " ", type, " is listed twice for this material"));
+      }
     }
     has_key |= m.key();
   }

@@ -95,7 +95,9 @@ class CatalogServiceImpl final : public CatalogServiceBase {
   uint64_t answers_generation_ = 0;
 };
 
-// Checks an amended guide: materials, limits, texts. INVALID_ARGUMENT naming the field.
+// Checks an amended guide: materials (with their 电子证照 licence_types: codes
+// of the national list, none twice), limits, texts. INVALID_ARGUMENT naming
+// the field, e.g. guide.materials[1].licence_types[0].
 absl::Status ValidateGuideAmendment(const v1::Guide& guide);
 
 }  // namespace tongban::node

@@ -49,4 +49,18 @@ absl::StatusOr<v1::VerifyLicenceResponse> GatewayFederationClient::CheckLicence(
   });
 }
 
+absl::StatusOr<v1::PreviewLicenceResponse> GatewayFederationClient::FetchLicencePreview(
+    const v1::FetchLicencePreviewRequest& request) {
+  return Invoke<v1::PreviewLicenceResponse>(timeout_, [&](grpc::ClientContext* c, auto* r) {
+    return stub_->FetchLicencePreview(c, request, r);
+  });
+}
+
+absl::StatusOr<v1::ConfirmLicenceResponse> GatewayFederationClient::ReleaseLicence(
+    const v1::ReleaseLicenceRequest& request) {
+  return Invoke<v1::ConfirmLicenceResponse>(timeout_, [&](grpc::ClientContext* c, auto* r) {
+    return stub_->ReleaseLicence(c, request, r);
+  });
+}
+
 }  // namespace tongban::node

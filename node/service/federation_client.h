@@ -24,6 +24,10 @@ class FederationClient {
       const v1::DeliverEventRequest& request) = 0;
   virtual absl::StatusOr<v1::VerifyLicenceResponse> CheckLicence(
       const v1::CheckLicenceRequest& request) = 0;
+  virtual absl::StatusOr<v1::PreviewLicenceResponse> FetchLicencePreview(
+      const v1::FetchLicencePreviewRequest& request) = 0;
+  virtual absl::StatusOr<v1::ConfirmLicenceResponse> ReleaseLicence(
+      const v1::ReleaseLicenceRequest& request) = 0;
 };
 
 // Calls the gateway's FederationService relay on one long-lived channel.
@@ -37,6 +41,10 @@ class GatewayFederationClient final : public FederationClient {
       const v1::DeliverEventRequest& request) override;
   absl::StatusOr<v1::VerifyLicenceResponse> CheckLicence(
       const v1::CheckLicenceRequest& request) override;
+  absl::StatusOr<v1::PreviewLicenceResponse> FetchLicencePreview(
+      const v1::FetchLicencePreviewRequest& request) override;
+  absl::StatusOr<v1::ConfirmLicenceResponse> ReleaseLicence(
+      const v1::ReleaseLicenceRequest& request) override;
 
  private:
   std::unique_ptr<v1::FederationService::Stub> stub_;

@@ -13,6 +13,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "grpc_status.h"
 #include "input_validation.h"
+#include "service/licence_materials.h"
 #include "record_signing.h"
 #include "resident_id.h"
 #include "service/application_clocks.h"
@@ -227,7 +228,10 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
   }
   absl::Status s = ValidateItemCode("application.filing.item_code", filing.item_code());
   if (s.ok()) s = ValidateApplicant("application.filing.applicant", filing.applicant());
-  if (s.ok()) s = ValidateSuppliedMaterials("application.filing.materials", filing.materials(), false);
+  if (s.ok()) {
+    s = ValidateSuppliedMaterials("application.filing.materials", filing.materials(), false,
+                                  /*licences_allowed=*/true);
+  }
   if (s.ok() && !filing.has_filed_at()) {
     s = absl::InvalidArgumentError("application.filing.filed_at is required");
   }
@@ -267,6 +271,15 @@ absl::Status FederationServiceImpl::Deliver(const Caller& caller, const v1::Appl
     s = CheckDeliveredTask(filing, *guide);
     if (!s.ok()) return s;
   }
+  // 免证办: a licence stands for a material only if its issuer signed it,
+  // the applicant holds it, it is valid, and this province's own guide takes
+  // its type for that material; the accepting node's word is not enough.
+  // Validity is judged at filing time: a delivery retried for days must not
+  // turn a licence valid at acceptance into a refusal.
+  s = CheckFiledLicences("application.filing.materials", filing.materials(), *guide,
+                         filing.applicant().id_number(), *verifier_,
+                         absl::FromUnixSeconds(filing.filed_at().seconds()));
+  if (!s.ok()) return s;
 
   // Re-run the pre-check against this province's own guide; ids the guide
   // does not know are kept and named for the officer, not trusted.
@@ -590,6 +603,55 @@ grpc::Status FederationServiceImpl::CheckLicence(grpc::ServerContext* ctx,
   absl::StatusOr<v1::VerifyLicenceResponse> answer = licences_->Check(question);
   if (!answer.ok()) return ToGrpcStatus(answer.status());
   *resp = *std::move(answer);
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationServiceImpl::FetchLicencePreview(grpc::ServerContext* ctx,
+                                                        const v1::FetchLicencePreviewRequest* req,
+                                                        v1::PreviewLicenceResponse* resp) {
+  absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("FetchLicencePreview"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (req->issuing_province() != own_) {
+    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
+        "this node serves province ", own_, ", not ", Shown(req->issuing_province()))));
+  }
+  if (licences_ == nullptr) {
+    return ToGrpcStatus(absl::UnavailableError("this node keeps no licence register"));
+  }
+  if (absl::Status s = ValidateText("requester", req->requester(), 200, true); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  LicenceFetch fetch{req->type_code(), req->holder_id(), req->use(), caller->origin_province,
+                     req->requester()};
+  if (absl::Status s = ValidateLicenceFetch(fetch, licences_->types()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  absl::StatusOr<v1::PreviewLicenceResponse> preview = licences_->Preview(fetch);
+  if (!preview.ok()) return ToGrpcStatus(preview.status());
+  *resp = *std::move(preview);
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationServiceImpl::ReleaseLicence(grpc::ServerContext* ctx,
+                                                   const v1::ReleaseLicenceRequest* req,
+                                                   v1::ConfirmLicenceResponse* resp) {
+  absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("ReleaseLicence"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (req->issuing_province() != own_ || req->grant().issuing_province() != own_) {
+    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
+        "this node serves province ", own_, "; the grant is of ",
+        Shown(req->grant().issuing_province()))));
+  }
+  if (licences_ == nullptr) {
+    return ToGrpcStatus(absl::UnavailableError("this node keeps no licence register"));
+  }
+  if (absl::Status s = ValidateText("requester", req->requester(), 200, true); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  absl::StatusOr<v1::ConfirmLicenceResponse> decided = licences_->Release(
+      req->grant(), req->confirm(), caller->origin_province, req->requester());
+  if (!decided.ok()) return ToGrpcStatus(decided.status());
+  *resp = *std::move(decided);
   return grpc::Status::OK;
 }
 

@@ -59,6 +59,13 @@ class FederationServiceImpl final : public v1::FederationService::Service {
   // asking province is the gateway's stamp, never a field of the request.
   grpc::Status CheckLicence(grpc::ServerContext* ctx, const v1::CheckLicenceRequest* req,
                             v1::VerifyLicenceResponse* resp) override;
+  // 免证办 asked by another province's node for its applicant: a preview
+  // with a grant, then the holder's decision on it.
+  grpc::Status FetchLicencePreview(grpc::ServerContext* ctx,
+                                   const v1::FetchLicencePreviewRequest* req,
+                                   v1::PreviewLicenceResponse* resp) override;
+  grpc::Status ReleaseLicence(grpc::ServerContext* ctx, const v1::ReleaseLicenceRequest* req,
+                              v1::ConfirmLicenceResponse* resp) override;
 
   // This province's licence register (电子证照). Set before serving; without
   // it CheckLicence answers UNAVAILABLE.

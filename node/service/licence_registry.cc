@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "application_id.h"
+#include "grpc_status.h"
 #include "input_validation.h"
 #include "licence_signing.h"
 #include "working_day_calendar.h"
@@ -108,6 +109,21 @@ absl::Status ValidateLicenceQuestion(const LicenceQuestion& q, const LicenceType
     if (!parts.ok()) return parts.status();
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateLicenceFetch(const LicenceFetch& f, const LicenceTypeList& types) {
+  if (absl::Status s = ValidateTypeCode("type_code", f.type_code, types); !s.ok()) return s;
+  if (absl::Status s =
+          ValidateHolderId("holder_id", types.Find(f.type_code)->holder_kind(), f.holder_id);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateItemCode("use.item_code", f.use.item_code()); !s.ok()) return s;
+  if (absl::Status s = ValidateProvinceCode("use.handling_province", f.use.handling_province());
+      !s.ok()) {
+    return s;
+  }
+  return ValidateMaterialId("use.material_id", f.use.material_id());
 }
 
 LicenceRegistry::LicenceRegistry(LicenceRegistryDeps deps) : d_(std::move(deps)) {}
@@ -293,14 +309,173 @@ absl::StatusOr<v1::VerifyLicenceResponse> LicenceRegistry::Check(const LicenceQu
     record.set_status(answer.status());
     record.set_licence_id(licence->content().licence_id());
   }
-  if (absl::Status s = signing::SignDisclosure(*d_.signer, &record); !s.ok()) return s;
-  absl::StatusOr<int64_t> stored = d_.store->AppendDisclosure(record);
-  if (!stored.ok()) return stored.status();
   answer.set_disclosure_id(record.disclosure_id());
+  if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
   if (d_.metrics != nullptr) {
     d_.metrics->LicenceChecked(q.requester_province != d_.own_province, answer);
   }
   return answer;
+}
+
+absl::Status LicenceRegistry::Record(v1::LicenceDisclosure record) {
+  if (absl::Status s = signing::SignDisclosure(*d_.signer, &record); !s.ok()) return s;
+  absl::StatusOr<int64_t> stored = d_.store->AppendDisclosure(record);
+  return stored.status();
+}
+
+absl::StatusOr<v1::PreviewLicenceResponse> LicenceRegistry::Preview(const LicenceFetch& f) {
+  const absl::Time now = d_.clock->Now();
+  v1::LicenceDisclosure record;
+  record.set_disclosure_id(NewDisclosureId(d_.own_province));
+  record.set_issuing_province(d_.own_province);
+  record.set_kind(v1::DISCLOSURE_KIND_PREVIEW);
+  record.set_type_code(f.type_code);
+  record.set_holder_id(f.holder_id);
+  record.set_requester_province(f.requester_province);
+  record.set_requester(f.requester);
+  record.set_purpose(absl::StrCat("material ", f.use.material_id(), " of item ",
+                                  f.use.item_code(), " handled by ", f.use.handling_province()));
+  *record.mutable_use() = f.use;
+  *record.mutable_at() = ToTimestamp(now);
+
+  LicenceFilter filter;
+  filter.holder_id = f.holder_id;
+  filter.type_code = f.type_code;
+  absl::StatusOr<std::vector<v1::Licence>> held = d_.store->ListLicences(filter, "", 100);
+  if (!held.ok()) return held.status();
+  const v1::Licence* chosen = nullptr;  // the newest valid one
+  const v1::Licence* revoked = nullptr;
+  const v1::Licence* expired = nullptr;
+  for (const v1::Licence& licence : *held) {
+    switch (StatusAt(licence, now)) {
+      case v1::LICENCE_STATUS_VALID:
+        if (chosen == nullptr ||
+            licence.content().valid_from() > chosen->content().valid_from()) {
+          chosen = &licence;
+        }
+        break;
+      case v1::LICENCE_STATUS_REVOKED: revoked = &licence; break;
+      default: expired = &licence; break;
+    }
+  }
+  if (chosen == nullptr) {
+    // Recorded too: the holder may ask who looked for their licences.
+    if (absl::Status s = Record(record); !s.ok()) return s;
+    const std::string& name = d_.types->Find(f.type_code)->name_zh();
+    if (revoked != nullptr) {
+      return WithReason(
+          absl::FailedPreconditionError(absl::StrCat(
+              "the applicant's ", name, " (", f.type_code, ") ", revoked->content().licence_id(),
+              " was revoked by province ", d_.own_province, ": ", revoked->revocation().reason(),
+              "; supply the material as an upload or ask the issuing authority")),
+          kReasonLicenceRevoked);
+    }
+    if (expired != nullptr) {
+      return WithReason(
+          absl::FailedPreconditionError(absl::StrCat(
+              "the applicant's ", name, " (", f.type_code, ") ", expired->content().licence_id(),
+              " expired on ", expired->content().valid_until(),
+              "; renew it with the issuing authority or supply the material as an upload")),
+          kReasonLicenceExpired);
+    }
+    return WithReason(absl::NotFoundError(absl::StrCat(
+                          "province ", d_.own_province, " holds no ", name, " (", f.type_code,
+                          ") of this applicant; check the issuing province or upload the material")),
+                      kReasonLicenceNotFound);
+  }
+  v1::LicenceGrant grant;
+  grant.set_grant_id(absl::StrCat(d_.own_province, "-g-",
+                                  record.disclosure_id().substr(d_.own_province.size() + 3)));
+  grant.set_issuing_province(d_.own_province);
+  grant.set_licence_id(chosen->content().licence_id());
+  grant.set_holder_id(f.holder_id);
+  grant.set_requester_province(f.requester_province);
+  *grant.mutable_use() = f.use;
+  *grant.mutable_expires_at() = ToTimestamp(now + d_.grant_lifetime);
+  if (absl::Status s = signing::SignGrant(*d_.signer, &grant); !s.ok()) return s;
+
+  record.set_number(chosen->content().number());
+  record.set_licence_id(chosen->content().licence_id());
+  record.set_matched(true);
+  record.set_status(v1::LICENCE_STATUS_VALID);
+  record.set_grant_id(grant.grant_id());
+  if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
+
+  v1::PreviewLicenceResponse out;
+  v1::LicencePreview* preview = out.mutable_preview();
+  *preview->mutable_content() = chosen->content();
+  preview->set_status(v1::LICENCE_STATUS_VALID);
+  preview->set_type_name_zh(d_.types->Find(f.type_code)->name_zh());
+  *preview->mutable_grant() = std::move(grant);
+  if (d_.metrics != nullptr) d_.metrics->LicenceFetchStep("preview");
+  return out;
+}
+
+absl::StatusOr<v1::ConfirmLicenceResponse> LicenceRegistry::Release(
+    const v1::LicenceGrant& grant, bool confirm, const std::string& requester_province,
+    const std::string& requester) {
+  const absl::Time now = d_.clock->Now();
+  if (grant.issuing_province() != d_.own_province) {
+    return absl::PermissionDeniedError(absl::StrCat("grant ", Shown(grant.grant_id()),
+                                                    " is not of province ", d_.own_province));
+  }
+  if (absl::Status s = signing::VerifyGrant(*d_.verifier, grant, now); !s.ok()) return s;
+  if (grant.requester_province() != requester_province) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "grant ", grant.grant_id(), " was issued to province ", grant.requester_province(),
+        ", not to ", requester_province));
+  }
+  if (!grant.has_expires_at() || absl::FromUnixSeconds(grant.expires_at().seconds()) < now) {
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                          "grant ", grant.grant_id(), " expired; preview the licence again")),
+                      kReasonGrantExpired);
+  }
+  absl::StatusOr<v1::Licence> licence = d_.store->GetLicence(grant.licence_id());
+  if (!licence.ok()) return licence.status();
+
+  v1::LicenceDisclosure record;
+  record.set_disclosure_id(NewDisclosureId(d_.own_province));
+  record.set_issuing_province(d_.own_province);
+  record.set_kind(confirm ? v1::DISCLOSURE_KIND_RELEASE : v1::DISCLOSURE_KIND_DECLINE);
+  record.set_type_code(licence->content().type_code());
+  record.set_number(licence->content().number());
+  record.set_holder_id(grant.holder_id());
+  record.set_licence_id(grant.licence_id());
+  record.set_requester_province(requester_province);
+  record.set_requester(requester);
+  record.set_purpose(absl::StrCat("material ", grant.use().material_id(), " of item ",
+                                  grant.use().item_code(), " handled by ",
+                                  grant.use().handling_province()));
+  *record.mutable_use() = grant.use();
+  record.set_grant_id(grant.grant_id());
+  *record.mutable_at() = ToTimestamp(now);
+  record.set_matched(true);
+  const v1::LicenceStatus status = StatusAt(*licence, now);
+  record.set_status(status);
+  v1::ConfirmLicenceResponse out;
+  if (!confirm) {
+    if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
+    out.set_declined(true);
+    if (d_.metrics != nullptr) d_.metrics->LicenceFetchStep("decline");
+    return out;
+  }
+  if (status != v1::LICENCE_STATUS_VALID) {
+    // Nothing leaves: the attempt is logged as a DECLINE carrying the status
+    // that stopped it.
+    record.set_kind(v1::DISCLOSURE_KIND_DECLINE);
+    if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
+    return WithReason(
+        absl::FailedPreconditionError(absl::StrCat(
+            "licence ", grant.licence_id(), " is ",
+            status == v1::LICENCE_STATUS_REVOKED ? "revoked" : "expired",
+            " since the preview; nothing was released")),
+        status == v1::LICENCE_STATUS_REVOKED ? kReasonLicenceRevoked : kReasonLicenceExpired);
+  }
+  if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
+  licence->set_status(status);
+  *out.mutable_licence() = *std::move(licence);
+  if (d_.metrics != nullptr) d_.metrics->LicenceFetchStep("release");
+  return out;
 }
 
 absl::StatusOr<std::vector<StoredDisclosure>> LicenceRegistry::ListDisclosures(

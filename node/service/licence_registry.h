@@ -28,8 +28,33 @@ struct LicenceRegistryDeps {
   signing::RecordSigner* signer = nullptr;
   const Clock* clock = nullptr;
   const LicenceTypeList* types = nullptr;
+  // Checks this node's own grants when a decision comes back.
+  const signing::RecordVerifier* verifier = nullptr;
   NodeMetrics* metrics = nullptr;  // optional (tests)
+  // How long a preview's grant may be decided on.
+  absl::Duration grant_lifetime = absl::Minutes(10);
 };
+
+// Machine-readable reasons (google.rpc.ErrorInfo, grpc_status.h) of the
+// 免证办 answers an app shows differently.
+inline constexpr char kReasonLicenceNotFound[] = "LICENCE_NOT_FOUND";
+inline constexpr char kReasonLicenceRevoked[] = "LICENCE_REVOKED";
+inline constexpr char kReasonLicenceExpired[] = "LICENCE_EXPIRED";
+inline constexpr char kReasonGrantExpired[] = "LICENCE_GRANT_EXPIRED";
+inline constexpr char kReasonTypeNotAccepted[] = "LICENCE_TYPE_NOT_ACCEPTED";
+
+// An applicant's request for their licence of a type, for one use.
+struct LicenceFetch {
+  std::string type_code;
+  std::string holder_id;
+  v1::LicenceUse use;
+  std::string requester_province;  // verified by the caller of Preview
+  std::string requester;
+};
+
+// Validates the fields of a fetch (type_code, holder_id, use.*), named as in
+// PreviewLicenceRequest.
+absl::Status ValidateLicenceFetch(const LicenceFetch& fetch, const LicenceTypeList& types);
 
 // One yes/no question: "is licence <number> of <type> held by <holder>?".
 struct LicenceQuestion {
@@ -90,6 +115,22 @@ class LicenceRegistry {
   // type and number held by someone else answers exactly as no licence.
   absl::StatusOr<v1::VerifyLicenceResponse> Check(const LicenceQuestion& question);
 
+  // The holder's newest valid licence of the type as a preview with a signed
+  // grant, recorded (PREVIEW) first. NOT_FOUND (LICENCE_NOT_FOUND) when the
+  // holder has none of the type here; FAILED_PRECONDITION (LICENCE_REVOKED /
+  // LICENCE_EXPIRED) when all they have are revoked or expired. The fetch
+  // must be valid (ValidateLicenceFetch).
+  absl::StatusOr<v1::PreviewLicenceResponse> Preview(const LicenceFetch& fetch);
+
+  // The holder's decision on one of this node's grants, passed on by
+  // `requester` of `requester_province`, recorded (RELEASE / DECLINE) first.
+  // PERMISSION_DENIED when the grant is not this node's, altered, or for
+  // another province; FAILED_PRECONDITION when it expired
+  // (LICENCE_GRANT_EXPIRED) or the licence was revoked since (LICENCE_REVOKED).
+  absl::StatusOr<v1::ConfirmLicenceResponse> Release(const v1::LicenceGrant& grant, bool confirm,
+                                                     const std::string& requester_province,
+                                                     const std::string& requester);
+
   // The disclosure log, newest first, below `before_sequence` (0 = newest).
   absl::StatusOr<std::vector<StoredDisclosure>> ListDisclosures(const DisclosureFilter& filter,
                                                                 int64_t before_sequence,
@@ -102,6 +143,8 @@ class LicenceRegistry {
   const LicenceTypeList& types() const { return *d_.types; }
 
  private:
+  // A signed record of one access, stored before its answer is given.
+  absl::Status Record(v1::LicenceDisclosure record);
   LicenceRegistryDeps d_;
 };
 

@@ -5,6 +5,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "application_id.h"
+#include "licence_signing.h"
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "page_token.h"
@@ -31,12 +34,15 @@ absl::Status ValidateHolderFilter(absl::string_view value) {
 
 }  // namespace
 
-LicenceServiceImpl::LicenceServiceImpl(LicenceRegistry* registry, FederationClient* federation,
-                                       EventLog* log)
-    : registry_(registry),
-      federation_(federation),
-      log_(log),
-      authz_(Policy(registry->own_province())) {}
+LicenceServiceImpl::LicenceServiceImpl(LicenceServiceDeps deps)
+    : registry_(deps.registry),
+      federation_(deps.federation),
+      guides_(deps.guides),
+      verifier_(deps.verifier),
+      clock_(deps.clock),
+      log_(deps.log),
+      applications_(deps.applications),
+      authz_(Policy(deps.registry->own_province())) {}
 
 AuthzPolicy LicenceServiceImpl::Policy(const std::string& own_province) {
   std::map<std::string, Rule, std::less<>> rules;
@@ -46,6 +52,10 @@ AuthzPolicy LicenceServiceImpl::Policy(const std::string& own_province) {
   }
   rules.emplace(Method("ListLicenceTypes"), Rule::kOwnOfficerOrOperator);
   rules.emplace(Method("ListLicenceDisclosures"), Rule::kOwnOfficerOrOperator);
+  rules.emplace(Method("PreviewLicence"), Rule::kOwnOfficerOrCitizen);
+  rules.emplace(Method("ConfirmLicence"), Rule::kOwnOfficerOrCitizen);
+  rules.emplace(Method("ListHolderDisclosures"), Rule::kOwnOfficerOrCitizen);
+  rules.emplace(Method("CheckApplicationLicences"), Rule::kOwnOfficer);
   return AuthzPolicy(own_province, std::move(rules));
 }
 
@@ -150,35 +160,66 @@ grpc::Status LicenceServiceImpl::VerifyLicence(grpc::ServerContext* ctx,
   if (absl::Status s = ValidateLicenceQuestion(question, registry_->types()); !s.ok()) {
     return ToGrpcStatus(s);
   }
-  if (req->issuing_province() == registry_->own_province()) {
-    absl::StatusOr<v1::VerifyLicenceResponse> answer = registry_->Check(question);
-    if (!answer.ok()) return ToGrpcStatus(answer.status());
-    *resp = *std::move(answer);
-    return grpc::Status::OK;
-  }
+  absl::StatusOr<v1::VerifyLicenceResponse> answer = Ask(req->issuing_province(), question);
+  if (!answer.ok()) return ToGrpcStatus(answer.status());
+  *resp = *std::move(answer);
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::VerifyLicenceResponse> LicenceServiceImpl::Ask(
+    const std::string& issuing_province, const LicenceQuestion& question) {
+  if (issuing_province == registry_->own_province()) return registry_->Check(question);
   if (federation_ == nullptr) {
-    return ToGrpcStatus(absl::UnavailableError(absl::StrCat(
-        "this node has no gateway_address, so it cannot ask issuing province ",
-        req->issuing_province())));
+    return absl::UnavailableError(absl::StrCat(
+        "this node has no gateway_address, so it cannot ask issuing province ", issuing_province));
   }
   v1::CheckLicenceRequest check;
-  check.set_issuing_province(req->issuing_province());
-  check.set_type_code(req->type_code());
-  check.set_number(req->number());
-  check.set_holder_id(req->holder_id());
-  check.set_purpose(req->purpose());
-  check.set_application_id(req->application_id());
-  check.set_requester(caller->actor());
+  check.set_issuing_province(issuing_province);
+  check.set_type_code(question.type_code);
+  check.set_number(question.number);
+  check.set_holder_id(question.holder_id);
+  check.set_purpose(question.purpose);
+  check.set_application_id(question.application_id);
+  check.set_requester(question.requester);
   absl::StatusOr<v1::VerifyLicenceResponse> answer = federation_->CheckLicence(check);
   if (!answer.ok()) {
     const absl::Status& s = answer.status();
     log_->Warn("licence.check_failed",
-               {{"issuing_province", req->issuing_province()}, {"error", s.ToString()}});
-    return ToGrpcStatus(absl::Status(
-        s.code(), absl::StrCat("issuing province ", req->issuing_province(),
-                               " could not answer the check: ", s.message())));
+               {{"issuing_province", issuing_province}, {"error", s.ToString()}});
+    return absl::Status(s.code(), absl::StrCat("issuing province ", issuing_province,
+                                               " could not answer the check: ", s.message()));
   }
-  *resp = *std::move(answer);
+  return answer;
+}
+
+grpc::Status LicenceServiceImpl::CheckApplicationLicences(
+    grpc::ServerContext* ctx, const v1::CheckApplicationLicencesRequest* req,
+    v1::CheckApplicationLicencesResponse* resp) {
+  absl::StatusOr<Caller> caller = authz_.Authorize(*ctx, Method("CheckApplicationLicences"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::StatusOr<ApplicationIdParts> id = ParseApplicationId(req->application_id(), "application_id");
+  if (!id.ok()) return ToGrpcStatus(id.status());
+  absl::StatusOr<v1::Application> app =
+      applications_->GetApplication(req->application_id(), /*with_events=*/false);
+  if (!app.ok()) return ToGrpcStatus(app.status());
+  for (const v1::SuppliedMaterial& m : app->materials()) {
+    if (!m.has_licence()) continue;
+    const v1::LicenceContent& c = m.licence().content();
+    LicenceQuestion question{c.type_code(),
+                             c.number(),
+                             c.holder_id(),
+                             absl::StrCat("licence material ", m.material_id(), " of application ",
+                                          req->application_id()),
+                             req->application_id(),
+                             registry_->own_province(),
+                             caller->actor()};
+    absl::StatusOr<v1::VerifyLicenceResponse> answer = Ask(c.issuing_province(), question);
+    if (!answer.ok()) return ToGrpcStatus(answer.status());
+    v1::ApplicationLicenceStatus* out = resp->add_licences();
+    out->set_material_id(m.material_id());
+    out->set_licence_id(c.licence_id());
+    *out->mutable_answer() = *std::move(answer);
+  }
   return grpc::Status::OK;
 }
 
@@ -205,25 +246,188 @@ grpc::Status LicenceServiceImpl::ListLicenceDisclosures(
     }
     filter.requester_province = req->requester_province();
   }
-  int page_size = 0;
-  if (absl::Status s = ValidatePageSize("page_size", req->page_size(), &page_size); !s.ok()) {
-    return ToGrpcStatus(s);
-  }
   const std::string list = absl::StrCat("disclosures:", filter.holder_id, ":", filter.licence_id,
                                         ":", filter.requester_province);
-  absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, req->page_token());
-  if (!cursor.ok()) return ToGrpcStatus(cursor.status());
+  return ToGrpcStatus(DisclosurePage(filter, list, req->page_size(), req->page_token(), resp));
+}
+
+absl::Status LicenceServiceImpl::DisclosurePage(const DisclosureFilter& filter,
+                                                const std::string& list, int32_t page_size_asked,
+                                                const std::string& page_token,
+                                                v1::ListLicenceDisclosuresResponse* resp) {
+  int page_size = 0;
+  if (absl::Status s = ValidatePageSize("page_size", page_size_asked, &page_size); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::string> cursor = DecodePageToken("page_token", list, page_token);
+  if (!cursor.ok()) return cursor.status();
   int64_t before = 0;
   if (!cursor->empty() && (!absl::SimpleAtoi(*cursor, &before) || before <= 0)) {
-    return ToGrpcStatus(absl::InvalidArgumentError("page_token is not a token of this listing"));
+    return absl::InvalidArgumentError("page_token is not a token of this listing");
   }
   absl::StatusOr<std::vector<StoredDisclosure>> page =
       registry_->ListDisclosures(filter, before, page_size + 1);
-  if (!page.ok()) return ToGrpcStatus(page.status());
+  if (!page.ok()) return page.status();
   const bool more = static_cast<int>(page->size()) > page_size;
   if (more) page->pop_back();
   for (StoredDisclosure& row : *page) *resp->add_disclosures() = std::move(row.disclosure);
   if (more) resp->set_next_page_token(EncodePageToken(list, absl::StrCat(page->back().sequence)));
+  return absl::OkStatus();
+}
+
+grpc::Status LicenceServiceImpl::ListHolderDisclosures(
+    grpc::ServerContext* ctx, const v1::ListHolderDisclosuresRequest* req,
+    v1::ListLicenceDisclosuresResponse* resp) {
+  absl::StatusOr<Caller> caller = authz_.Authorize(*ctx, Method("ListHolderDisclosures"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  DisclosureFilter filter;
+  if (caller->is_citizen()) {
+    // A citizen reads only their own: anyone else's answers as an empty log.
+    filter.holder_id = caller->citizen_id;
+    if (!req->holder_id().empty() && req->holder_id() != caller->citizen_id) return grpc::Status::OK;
+  } else {
+    if (absl::Status s = ValidateHolderFilter(req->holder_id()); !s.ok()) return ToGrpcStatus(s);
+    filter.holder_id = req->holder_id();
+  }
+  return ToGrpcStatus(DisclosurePage(filter, absl::StrCat("holder-disclosures:", filter.holder_id),
+                                     req->page_size(), req->page_token(), resp));
+}
+
+absl::Status LicenceServiceImpl::CheckUse(const v1::LicenceUse& use,
+                                          const std::string& type_code) {
+  absl::StatusOr<GuideResolver::GuidePtr> guide = guides_->Resolve(use.handling_province(), use.item_code());
+  if (!guide.ok()) return guide.status();
+  for (const v1::MaterialRequirement& m : (*guide)->materials()) {
+    if (m.material_id() != use.material_id()) continue;
+    for (const std::string& t : m.licence_types()) {
+      if (t == type_code) return absl::OkStatus();
+    }
+    return WithReason(
+        absl::FailedPreconditionError(absl::StrCat(
+            "province ", use.handling_province(), "'s guide of item ", use.item_code(),
+            " does not take licence type ", type_code, " for material ", use.material_id(), " (",
+            m.name_zh(), ")",
+            m.licence_types().empty()
+                ? ": that material is uploaded only"
+                : absl::StrCat(": it takes ", absl::StrJoin(m.licence_types(), ", ")))),
+        kReasonTypeNotAccepted);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "use.material_id ", Shown(use.material_id()), " is not a material of province ",
+      use.handling_province(), "'s guide of item ", use.item_code()));
+}
+
+grpc::Status LicenceServiceImpl::PreviewLicence(grpc::ServerContext* ctx,
+                                                const v1::PreviewLicenceRequest* req,
+                                                v1::PreviewLicenceResponse* resp) {
+  absl::StatusOr<Caller> caller = authz_.Authorize(*ctx, Method("PreviewLicence"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (absl::Status s = ValidateProvinceCode("issuing_province", req->issuing_province()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  std::string holder = req->holder_id();
+  if (caller->is_citizen()) {
+    // A citizen fetches only their own licences; asking for anyone else's
+    // answers as a licence that does not exist.
+    if (!holder.empty() && holder != caller->citizen_id) {
+      return ToGrpcStatus(WithReason(
+          absl::NotFoundError(absl::StrCat("province ", req->issuing_province(),
+                                           " holds no such licence of this applicant")),
+          kReasonLicenceNotFound));
+    }
+    holder = caller->citizen_id;
+  } else if (holder.empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "holder_id is required: the applicant's resident identity number or credit code"));
+  }
+  LicenceFetch fetch{req->type_code(), holder, req->use(), registry_->own_province(),
+                     caller->actor()};
+  if (absl::Status s = ValidateLicenceFetch(fetch, registry_->types()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  if (absl::Status s = CheckUse(req->use(), req->type_code()); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<v1::PreviewLicenceResponse> preview;
+  if (req->issuing_province() == registry_->own_province()) {
+    preview = registry_->Preview(fetch);
+  } else if (federation_ == nullptr) {
+    preview = absl::UnavailableError(absl::StrCat(
+        "this node has no gateway_address, so it cannot ask issuing province ",
+        req->issuing_province()));
+  } else {
+    v1::FetchLicencePreviewRequest ask;
+    ask.set_issuing_province(req->issuing_province());
+    ask.set_type_code(req->type_code());
+    ask.set_holder_id(holder);
+    *ask.mutable_use() = req->use();
+    ask.set_requester(caller->actor());
+    preview = federation_->FetchLicencePreview(ask);
+    if (preview.ok() &&
+        (preview->preview().grant().issuing_province() != req->issuing_province() ||
+         preview->preview().grant().holder_id() != holder ||
+         preview->preview().content().holder_id() != holder)) {
+      // Never pass on another holder's data, whatever the other node said.
+      log_->Warn("licence.preview_refused", {{"issuing_province", req->issuing_province()}});
+      preview = absl::UnavailableError(absl::StrCat("issuing province ", req->issuing_province(),
+                                                    " answered a preview of another holder"));
+    }
+  }
+  if (!preview.ok()) return ToGrpcStatus(preview.status());
+  *resp = *std::move(preview);
+  return grpc::Status::OK;
+}
+
+grpc::Status LicenceServiceImpl::ConfirmLicence(grpc::ServerContext* ctx,
+                                                const v1::ConfirmLicenceRequest* req,
+                                                v1::ConfirmLicenceResponse* resp) {
+  absl::StatusOr<Caller> caller = authz_.Authorize(*ctx, Method("ConfirmLicence"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  const v1::LicenceGrant& grant = req->grant();
+  if (!req->has_grant() || grant.grant_id().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "grant is required: the grant of the preview (PreviewLicence), unchanged"));
+  }
+  if (absl::Status s = ValidateProvinceCode("grant.issuing_province", grant.issuing_province());
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  if (caller->is_citizen() && grant.holder_id() != caller->citizen_id) {
+    return ToGrpcStatus(WithReason(
+        absl::NotFoundError("no such licence of this applicant"), kReasonLicenceNotFound));
+  }
+  absl::StatusOr<v1::ConfirmLicenceResponse> decided;
+  if (grant.issuing_province() == registry_->own_province()) {
+    decided = registry_->Release(grant, req->confirm(), registry_->own_province(), caller->actor());
+  } else if (federation_ == nullptr) {
+    decided = absl::UnavailableError(absl::StrCat(
+        "this node has no gateway_address, so it cannot reach issuing province ",
+        grant.issuing_province()));
+  } else {
+    v1::ReleaseLicenceRequest release;
+    release.set_issuing_province(grant.issuing_province());
+    *release.mutable_grant() = grant;
+    release.set_confirm(req->confirm());
+    release.set_requester(caller->actor());
+    decided = federation_->ReleaseLicence(release);
+  }
+  if (!decided.ok()) return ToGrpcStatus(decided.status());
+  if (decided->has_licence()) {
+    // What another node released is checked here before anyone relies on it.
+    const v1::Licence& licence = decided->licence();
+    absl::Status verified = signing::VerifyLicence(*verifier_, licence, clock_->Now(),
+                                                   signing::VerifyMode::kHistorical);
+    if (verified.ok() && (licence.content().licence_id() != grant.licence_id() ||
+                          licence.content().holder_id() != grant.holder_id())) {
+      verified = absl::PermissionDeniedError("the released licence is not the one granted");
+    }
+    if (!verified.ok()) {
+      log_->Warn("licence.release_refused",
+                 {{"grant", grant.grant_id()}, {"reason", verified.ToString()}});
+      return ToGrpcStatus(absl::UnavailableError(absl::StrCat(
+          "issuing province ", grant.issuing_province(),
+          " released a licence that does not verify: ", verified.message())));
+    }
+  }
+  *resp = *std::move(decided);
   return grpc::Status::OK;
 }
 

@@ -5,25 +5,53 @@
 // disclosure log. The rules (validation, signing, the log) are
 // LicenceRegistry's; this file authorises callers and pages.
 //
+// 免证办 (PreviewLicence, ConfirmLicence) enters at the node the applicant
+// files at — or, for a citizen's app, at the issuing node through the
+// gateway. This node checks that the handling province's guide takes the
+// licence type for the material, then asks the issuing node (itself, or
+// through the gateway), and verifies a released licence's signature, holder
+// and id before passing it on.
+//
 // Authorization (the table lives here, next to the methods it guards):
 // every method is Rule::kOwnOfficer, except ListLicenceTypes (the national
-// code list: also operators) and ListLicenceDisclosures (officers and
-// operators: audit).
+// code list: also operators), ListLicenceDisclosures (officers and
+// operators: audit) and PreviewLicence / ConfirmLicence /
+// ListHolderDisclosures (officers, or a citizen through the gateway for
+// their own licences).
 #pragma once
 
 #include "service/authz_policy.h"
+#include "clock.h"
+#include "record_signing.h"
 #include "service/federation_client.h"
+#include "service/guide_resolver.h"
 #include "service/licence_registry.h"
+#include "store/application_store.h"
 #include "structured_log.h"
 #include "tongban/v1/licence.grpc.pb.h"
 
 namespace tongban::node {
 
+struct LicenceServiceDeps {
+  LicenceRegistry* registry = nullptr;
+  // Carries questions about other provinces' licences to the gateway; null
+  // without a gateway (they answer UNAVAILABLE then).
+  FederationClient* federation = nullptr;
+  // The handling province's guide: which licence types it takes per material.
+  GuideResolver* guides = nullptr;
+  // Checks licences released by other provinces.
+  const signing::RecordVerifier* verifier = nullptr;
+  const Clock* clock = nullptr;
+  EventLog* log = nullptr;
+  // The applications whose licences CheckApplicationLicences checks.
+  ApplicationStore* applications = nullptr;
+};
+
 class LicenceServiceImpl final : public v1::LicenceService::Service {
  public:
-  // Not owned; must outlive the service. `federation` carries checks of
-  // other provinces' licences to the gateway.
-  LicenceServiceImpl(LicenceRegistry* registry, FederationClient* federation, EventLog* log);
+  // Pointers in `deps` are not owned and must outlive the service; all but
+  // `federation` are required.
+  explicit LicenceServiceImpl(LicenceServiceDeps deps);
 
   // The authorization table of this service.
   static AuthzPolicy Policy(const std::string& own_province);
@@ -43,11 +71,39 @@ class LicenceServiceImpl final : public v1::LicenceService::Service {
   grpc::Status ListLicenceDisclosures(grpc::ServerContext* ctx,
                                       const v1::ListLicenceDisclosuresRequest* req,
                                       v1::ListLicenceDisclosuresResponse* resp) override;
+  grpc::Status PreviewLicence(grpc::ServerContext* ctx, const v1::PreviewLicenceRequest* req,
+                              v1::PreviewLicenceResponse* resp) override;
+  grpc::Status ConfirmLicence(grpc::ServerContext* ctx, const v1::ConfirmLicenceRequest* req,
+                              v1::ConfirmLicenceResponse* resp) override;
+  grpc::Status ListHolderDisclosures(grpc::ServerContext* ctx,
+                                     const v1::ListHolderDisclosuresRequest* req,
+                                     v1::ListLicenceDisclosuresResponse* resp) override;
+  grpc::Status CheckApplicationLicences(grpc::ServerContext* ctx,
+                                        const v1::CheckApplicationLicencesRequest* req,
+                                        v1::CheckApplicationLicencesResponse* resp) override;
 
  private:
+  // A yes/no question to the issuing province (this node, or through the
+  // gateway), with `requester` as the asker.
+  absl::StatusOr<v1::VerifyLicenceResponse> Ask(const std::string& issuing_province,
+                                                const LicenceQuestion& question);
+  // One page of the log under `filter`, newest first, with the page token
+  // tied to `list` (the listing and its filter).
+  absl::Status DisclosurePage(const DisclosureFilter& filter, const std::string& list,
+                              int32_t page_size, const std::string& page_token,
+                              v1::ListLicenceDisclosuresResponse* resp);
+  // OK when `province`'s guide of the use's item lists `type_code` for the
+  // use's material; FAILED_PRECONDITION (LICENCE_TYPE_NOT_ACCEPTED) naming
+  // what it takes otherwise.
+  absl::Status CheckUse(const v1::LicenceUse& use, const std::string& type_code);
+
   LicenceRegistry* registry_;
   FederationClient* federation_;
+  GuideResolver* guides_;
+  const signing::RecordVerifier* verifier_;
+  const Clock* clock_;
   EventLog* log_;
+  ApplicationStore* applications_;
   AuthzPolicy authz_;
 };
 

@@ -103,7 +103,14 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
                           .Help("Yes/no licence checks answered by this issuing node (each one "
                                 "recorded in the disclosure log), by asker (local, relayed) "
                                 "and outcome (valid, revoked, expired, no_match).")
-                          .Register(registry)) {
+                          .Register(registry)),
+      licence_fetches_(prometheus::BuildCounter()
+                           .Name("tongban_licence_fetches_total")
+                           .Help("免证办 at this issuing node: licences previewed to their "
+                                 "holders, released on confirmation, and declined, by step "
+                                 "(preview, release, decline).")
+                           .Register(registry)) {
+  for (const char* step : {"preview", "release", "decline"}) licence_fetches_.Add({{"step", step}});
   for (const char* action : {"issued", "revoked"}) licences_.Add({{"action", action}});
   for (const char* asker : {"local", "relayed"}) {
     for (const char* outcome : {"valid", "revoked", "expired", "no_match"}) {
@@ -180,6 +187,9 @@ void NodeMetrics::JointStepStarted() { joint_steps_started_.Increment(); }
 void NodeMetrics::JointAdvanceFailed() { joint_advance_failures_.Increment(); }
 void NodeMetrics::LicenceIssued() { licences_.Add({{"action", "issued"}}).Increment(); }
 void NodeMetrics::LicenceRevoked() { licences_.Add({{"action", "revoked"}}).Increment(); }
+void NodeMetrics::LicenceFetchStep(const std::string& step) {
+  licence_fetches_.Add({{"step", step}}).Increment();
+}
 void NodeMetrics::LicenceChecked(bool relayed, const v1::VerifyLicenceResponse& answer) {
   const char* outcome = "no_match";
   if (answer.matched()) {

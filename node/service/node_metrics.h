@@ -62,6 +62,8 @@ class NodeMetrics final {
   void LicenceIssued();
   void LicenceRevoked();
   void LicenceChecked(bool relayed, const v1::VerifyLicenceResponse& answer);
+  // 免证办 at the issuing node: step preview | release | decline.
+  void LicenceFetchStep(const std::string& step);
 
  private:
   prometheus::Family<prometheus::Counter>& submitted_;
@@ -82,6 +84,7 @@ class NodeMetrics final {
   prometheus::Counter& joint_advance_failures_;
   prometheus::Family<prometheus::Counter>& licences_;
   prometheus::Family<prometheus::Counter>& licence_checks_;
+  prometheus::Family<prometheus::Counter>& licence_fetches_;
   // Every filing counts one submission and one event: resolving their series
   // once keeps Family::Add (a labels map built and hashed under the family's
   // lock) off the filing path.

@@ -31,6 +31,7 @@ struct BenchContext {
   Report* report = nullptr;
   LoadOptions load;               // warm-up and window; concurrency set per point
   std::vector<int> concurrencies;  // routed reads and submissions
+  std::vector<int> licence_concurrencies = {16, 64};  // 电子证照 paths
   int fanout_concurrency = 16;
   int forwarding_samples = 100;
   std::string run_id;  // makes idempotency keys unique across runs
@@ -96,6 +97,16 @@ void RunPostgres(const BenchContext& ctx);
 // 8. Slow watch readers: RSS of the gateway and the node while 200
 // WatchMyApplication streams stop reading and the history grows by megabytes.
 void RunSlowWatchers(const BenchContext& ctx);
+
+// 9. 电子证照 (issue 13) through the gateway: an officer's VerifyLicence at
+// 430000 for 510000's licence (node → gateway → issuing node, which signs and
+// durably logs a disclosure), CheckLicence at the gateway as node 430000, and
+// the routed reads of the same run as baselines; ratios, p99, the issuing
+// node's CPU per check, an audit of its disclosure log against the calls
+// made, and one SignDisclosure + VerifyDisclosure in-process
+// (bench_licences.cc). The fetch (PreviewLicence + ConfirmLicence at 430000,
+// one operation; two rows in the log) is measured beside them by the same code.
+void RunLicenceChecks(const BenchContext& ctx);
 
 // Helpers shared by the scenario files.
 // Client threads filing local applications (item kItem, `materials`) at

@@ -295,6 +295,74 @@ TEST(DemoCatalogFixturesTest, JingjinTwoZonesItems) {
   EXPECT_EQ(FindGuide(Shipped(), "120000", "XK94000100")->item().name_zh(), "人力资源服务许可");
 }
 
+std::vector<std::string> LicenceTypes(const v1::MaterialRequirement& m) {
+  return {m.licence_types().begin(), m.licence_types().end()};
+}
+
+// 电子证照 directory (material_licences.tsv): fixture k.
+TEST(DemoCatalogFixturesTest, K_SpouseHukouTransferListsHouseholdRegisterAndMarriageCertificate) {
+  const std::set<std::string> provinces = ProvincesImplementing(Shipped(), "QR00070104");
+  EXPECT_EQ(provinces.size(), 31u);
+  for (const std::string& province : provinces) {
+    SCOPED_TRACE(province);
+    const v1::Guide* g = FindGuide(Shipped(), province, "QR00070104");
+    EXPECT_EQ(LicenceTypes(*FindMaterial(*g, "M02")), std::vector<std::string>{"GA01"});
+    EXPECT_EQ(LicenceTypes(*FindMaterial(*g, "M03")), std::vector<std::string>{"MZ01"});
+    EXPECT_TRUE(FindMaterial(*g, "M01")->licence_types().empty());
+    EXPECT_TRUE(FindMaterial(*g, "M04")->licence_types().empty());
+  }
+  const v1::MaterialRequirement* m09 =
+      FindMaterial(*FindGuide(Shipped(), "310000", "QR00070104"), "M09");  // 上海市居住证
+  ASSERT_NE(m09, nullptr);
+  EXPECT_TRUE(m09->licence_types().empty());
+  for (const v1::Guide& g : Shipped().guides) {
+    if (g.item().item_code() != "GG00020600") continue;
+    for (const v1::MaterialRequirement& m : g.materials()) {
+      EXPECT_TRUE(m.licence_types().empty()) << g.province_code() << " " << m.material_id();
+    }
+  }
+}
+
+TEST(DemoCatalogLicencesTest, EveryShippedRowIsInEveryProvincesGuideOfTheItem) {
+  struct Row {
+    const char* item;
+    const char* material;
+    const char* type;
+  };
+  const std::vector<Row> rows = {
+      {"QR00070104", "M02", "GA01"}, {"QR00070104", "M03", "MZ01"}, {"QR00070100", "M02", "GA01"},
+      {"QR00070101", "M02", "GA01"}, {"QR00070102", "M02", "GA01"}, {"GG00010102", "M02", "GA01"},
+      {"GG00030101", "M02", "JY01"}, {"GG00030102", "M02", "JY02"}, {"GG00020100", "M02", "RS02"},
+      {"GG00020400", "M02", "JY01"}, {"GG00040102", "M02", "ZR01"}, {"GG00040102", "M04", "MZ01"},
+      {"QR00080100", "M02", "ZR01"}, {"XK00000200", "M03", "SC01"}, {"XK00130100", "M03", "GA02"},
+      {"GG96000100", "M02", "RS01"}};
+  std::map<std::pair<std::string, std::string>, std::string> expected;
+  for (const Row& r : rows) expected[{r.item, r.material}] = r.type;
+  int listed = 0;
+  for (const v1::Guide& g : Shipped().guides) {
+    for (const v1::MaterialRequirement& m : g.materials()) {
+      auto it = expected.find({g.item().item_code(), m.material_id()});
+      SCOPED_TRACE(absl::StrCat(g.province_code(), " ", g.item().item_code(), " ",
+                                m.material_id()));
+      if (it == expected.end()) {
+        EXPECT_TRUE(m.licence_types().empty());
+        continue;
+      }
+      EXPECT_EQ(LicenceTypes(m), std::vector<std::string>{it->second});
+      ++listed;
+    }
+  }
+  // Each row in each implementing province: 15 national rows × 31 (QR00070104 is
+  // adopted everywhere) and the Yangtze-delta row in its 4 members.
+  EXPECT_EQ(ProvincesImplementing(Shipped(), "GG96000100").size(), 4u);
+  EXPECT_EQ(listed, 15 * 31 + 4);
+  // Zhejiang removes GG00040102's purchase invoice (M03); M02 and M04 keep their types.
+  const v1::Guide* zj = FindGuide(Shipped(), "330000", "GG00040102");
+  ASSERT_NE(zj, nullptr);
+  EXPECT_EQ(FindMaterial(*zj, "M03"), nullptr);
+  EXPECT_EQ(LicenceTypes(*FindMaterial(*zj, "M04")), std::vector<std::string>{"MZ01"});
+}
+
 // ---------------------------------------------------------------------------
 // Overrides and placeholders as shipped.
 
@@ -640,6 +708,83 @@ TEST_F(BrokenCatalogTest, AllProblemsAreReportedTogether) {
   EXPECT_THAT(error, HasSubstr("is invalid (2 problems)"));
   EXPECT_THAT(error, HasSubstr(absl::StrCat("materials.tsv:", a, ":")));
   EXPECT_THAT(error, HasSubstr(absl::StrCat("province_overrides.tsv:", b, ": value \"-1\"")));
+}
+
+// material_licences.tsv: optional; its types are set on the material in every
+// province's guide of the item.
+TEST_F(BrokenCatalogTest, MaterialLicencesApplyToEveryProvincesGuide) {
+  absl::StatusOr<DemoCatalog> without = Load();
+  ASSERT_TRUE(without.ok()) << without.status();
+  for (const v1::Guide& g : without->guides) {
+    for (const v1::MaterialRequirement& m : g.materials()) EXPECT_TRUE(m.licence_types().empty());
+  }
+  Append("materials.tsv", "GG00020600\tM03\t照片\tPhoto\t0\t1");
+  Append("province_overrides.tsv", "430000\tGG00020600\tremove_material\tM02\twaived");
+  Write("material_licences.tsv",
+        "# test\r\n"
+        "item_code\tmaterial_id\tlicence_types\r\n"
+        "GG00020600\tM02\tRS01, GA01\r\n"
+        "QT46000100\tM01\tSC01\r\n");
+  absl::StatusOr<DemoCatalog> c = Load();
+  ASSERT_TRUE(c.ok()) << c.status();
+  int guides = 0;
+  for (const v1::Guide& g : c->guides) {
+    if (g.item().item_code() != "GG00020600") continue;
+    ++guides;
+    SCOPED_TRACE(g.province_code());
+    const v1::MaterialRequirement* m02 = FindMaterial(g, "M02");
+    if (g.province_code() == "430000") {
+      EXPECT_EQ(m02, nullptr);  // removed by the override, its types with it
+    } else {
+      ASSERT_NE(m02, nullptr);
+      EXPECT_EQ(LicenceTypes(*m02), (std::vector<std::string>{"RS01", "GA01"}));
+    }
+    EXPECT_TRUE(FindMaterial(g, "M01")->licence_types().empty());
+    EXPECT_TRUE(FindMaterial(g, "M03")->licence_types().empty());
+  }
+  EXPECT_EQ(guides, 31);
+  const v1::MaterialRequirement* m09 = FindMaterial(*FindGuide(*c, "310000", "GG00020600"), "M09");
+  ASSERT_NE(m09, nullptr);  // Shanghai's extra material lists none
+  EXPECT_TRUE(m09->licence_types().empty());
+  EXPECT_EQ(LicenceTypes(*FindMaterial(*FindGuide(*c, "460000", "QT46000100"), "M01")),
+            std::vector<std::string>{"SC01"});
+}
+
+TEST_F(BrokenCatalogTest, MaterialLicencesBadRowsNameFileAndLine) {
+  Write("material_licences.tsv", "item_code\tmaterial_id\tlicence_types\n");
+  const int good = Append("material_licences.tsv", "GG00020600\tM02\tRS01");
+  const int unknown_item = Append("material_licences.tsv", "GG00029999\tM01\tGA01");
+  const int unknown_material = Append("material_licences.tsv", "GG00020600\tM07\tGA01");
+  const int baseline_only = Append("material_licences.tsv", "GG00020600\tM09\tRS01");
+  const int unknown_type = Append("material_licences.tsv", "XK98000100\tM01\tGA01,XX01");
+  const int twice = Append("material_licences.tsv", "QT46000100\tM01\tSC01,SC01");
+  const int duplicate = Append("material_licences.tsv", "GG00020600\tM02\tGA01");
+  const int empty = Append("material_licences.tsv", "GG00020600\tM01\t");
+  const std::string error = LoadError();
+  const auto at = [](int line) { return absl::StrCat("material_licences.tsv:", line, ": "); };
+  EXPECT_THAT(error, Not(HasSubstr(at(good))));
+  EXPECT_THAT(error, HasSubstr(at(unknown_item) +
+                               "item_code \"GG00029999\": is not an item of items.tsv"));
+  EXPECT_THAT(error, HasSubstr(at(unknown_material) +
+                               "material_id \"M07\": is not a material of GG00020600 in "
+                               "materials.tsv"));
+  EXPECT_THAT(error, HasSubstr(at(baseline_only) + "material_id \"M09\": is not a material"));
+  EXPECT_THAT(error, HasSubstr(at(unknown_type) +
+                               "licence_types \"GA01,XX01\": XX01 is not a licence type of "
+                               "common/licence_types.tsv"));
+  EXPECT_THAT(error, HasSubstr(at(twice) + "licence_types \"SC01,SC01\": SC01 is listed twice"));
+  EXPECT_THAT(error, HasSubstr(absl::StrCat(at(duplicate),
+                                            "material_id \"M02\": is already listed for "
+                                            "GG00020600 at line ",
+                                            good)));
+  EXPECT_THAT(error, HasSubstr(at(empty) + "licence_types \"\": must name at least one"));
+  EXPECT_THAT(error, HasSubstr("(7 problems)"));
+}
+
+TEST_F(BrokenCatalogTest, MaterialLicencesWrongHeader) {
+  Write("material_licences.tsv", "item_code\tmaterial\tlicence_types\nGG00020600\tM02\tRS01\n");
+  EXPECT_THAT(LoadError(), HasSubstr("material_licences.tsv:1: header must be "
+                                     "\"item_code<TAB>material_id<TAB>licence_types\""));
 }
 
 TEST_F(BrokenCatalogTest, MissingFileIsNotFound) {

@@ -12,7 +12,8 @@
 //
 // Provinces: 430000 Hunan (the window province), 310000 Shanghai (adds key
 // material M09 to GG00020600), 110000 Beijing (GG11000100 closed to other
-// provinces), 450000 Guangxi (XK45000101 open to others), 440000 Guangdong.
+// provinces), 450000 Guangxi (XK45000101 open to others), 440000 Guangdong,
+// 510000 Sichuan (issued the demo marriage certificate of 张伟, 免证办).
 #include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -66,6 +67,16 @@ constexpr char kShanghai[] = "310000";
 constexpr char kBeijing[] = "110000";
 constexpr char kGuangxi[] = "450000";
 constexpr char kGuangdong[] = "440000";
+constexpr char kSichuan[] = "510000";
+
+// 免证办 (docs/licences.md), node/demo_catalog/licences.tsv: Sichuan's
+// marriage certificate of 张伟 (a Hunan resident married in Chengdu); Shanghai's
+// guide of 夫妻投靠户口迁移 takes MZ01 for M03. kNobody holds no licence.
+constexpr char kZhangWei[] = "430102199001011238";
+constexpr char kNobody[] = "430102199001012249";
+constexpr char kSpouseHukou[] = "QR00070104";
+constexpr char kMarriageUse[] =
+    R"("use": {"itemCode": "QR00070104", "handlingProvince": "310000", "materialId": "M03"})";
 
 constexpr char kAppOrigin[] = "https://app.example.cn";
 constexpr char kEvilOrigin[] = "https://evil.example";
@@ -315,7 +326,7 @@ class EdgeRestTest : public ::testing::Test {
     workdir_ = new std::string(MakeTempDir("edge-rest"));
     FederationOptions options;
     options.name = "edge-rest";
-    options.provinces = {kHunan, kShanghai, kBeijing, kGuangxi, kGuangdong};
+    options.provinces = {kHunan, kShanghai, kBeijing, kGuangxi, kGuangdong, kSichuan};
     options.public_edge = true;  // default rate limit: burst 20, 10/s
     options.cors_allowed_origins = {kAppOrigin};
     federation_ = new Federation(options);
@@ -521,7 +532,8 @@ TEST_F(EdgeRestTest, CatalogRoutesAnswerAnonymousCitizensInChinese) {
     EXPECT_TRUE(Contains(g.item().name_zh(), "社会保障卡")) << g.item().name_zh();
     if (g.item().item_code() == kSocialSecurityCard) provinces.insert(g.province_code());
   }
-  EXPECT_EQ(provinces, (std::set<std::string>{kBeijing, kShanghai, kGuangdong, kGuangxi, kHunan}));
+  EXPECT_EQ(provinces, (std::set<std::string>{kBeijing, kShanghai, kGuangdong, kGuangxi, kHunan,
+                                              kSichuan}));
   EXPECT_EQ(found.missing_provinces_size(), 0) << search.body;
   // Best match first, with its score (docs/search.md).
   ASSERT_EQ(found.relevance_size(), found.guides_size()) << search.body;
@@ -543,7 +555,8 @@ TEST_F(EdgeRestTest, CatalogRoutesAnswerAnonymousCitizensInChinese) {
   }
   // In province code order.
   EXPECT_EQ(handling,
-            (std::vector<std::string>{kBeijing, kShanghai, kHunan, kGuangdong, kGuangxi}));
+            (std::vector<std::string>{kBeijing, kShanghai, kHunan, kGuangdong, kGuangxi,
+                                      kSichuan}));
 
   // Shanghai's guide: its own key material M09 on top of the national list.
   HttpResult guide = Get("/v1/provinces/310000/items/GG00020600/guide");
@@ -824,6 +837,17 @@ TEST_F(EdgeRestTest, OpenApiDocumentListsExactlyTheServedRoutes) {
   check.add_material_ids("M01");
   v1::SupplementMyMaterialsRequest supplement;
   *supplement.add_materials() = MaterialMeta("M03");
+  // 免证办 as 张伟: a grant to decline (ConfirmMyLicence with confirm false).
+  const std::string zhang_wei = TokenFor(kZhangWei);
+  const std::string preview_body =
+      std::string(R"({"issuingProvince": "510000", "typeCode": "MZ01", )") + kMarriageUse + "}";
+  HttpResult previewed = Post("/v1/licences:preview", preview_body, zhang_wei);
+  ASSERT_EQ(previewed.status, 200) << previewed.Describe();
+  v1::PreviewLicenceResponse preview;
+  ASSERT_TRUE(ParseJson(previewed.body, &preview));
+  v1::ConfirmMyLicenceRequest decline;
+  *decline.mutable_grant() = preview.preview().grant();
+  decline.set_confirm(false);
 
   struct Served {
     std::string doc_path;
@@ -843,12 +867,24 @@ TEST_F(EdgeRestTest, OpenApiDocumentListsExactlyTheServedRoutes) {
     r.body = body;
     return r;
   };
+  auto as = [](const std::string& who, HttpRequest r) {
+    r.token = who;
+    return r;
+  };
   const std::vector<Served> served = {
       {"/v1/guides", "get", get(std::string("/v1/guides?query=") + kSocialSecurityCardQuery), 200},
       {"/v1/items/{item_code}/filing-options", "get",
        get("/v1/items/GG00020600/filing-options?acceptingProvince=430000"), 200},
       {"/v1/provinces/{province_code}/items/{item_code}/guide", "get",
        get("/v1/provinces/310000/items/GG00020600/guide"), 200},
+      {"/v1/provinces/{province_code}/items/{item_code}/licence-evidence", "get",
+       get("/v1/provinces/310000/items/QR00070104/licence-evidence"), 200},
+      {"/v1/licences:preview", "post", as(zhang_wei, post("/v1/licences:preview", preview_body)),
+       200},
+      {"/v1/licences:confirm", "post", as(zhang_wei, post("/v1/licences:confirm", ToJson(decline))),
+       200},
+      {"/v1/provinces/{issuing_province}/licence-disclosures", "get",
+       get("/v1/provinces/510000/licence-disclosures?pageSize=5"), 200},
       {"/v1/applications:precheck", "post", post("/v1/applications:precheck", ToJson(check)), 200},
       {"/v1/applications", "post",
        post("/v1/applications", ToJson(Submission("rest-openapi-02", kHunan, kHunan,
@@ -884,6 +920,102 @@ TEST_F(EdgeRestTest, OpenApiDocumentListsExactlyTheServedRoutes) {
     EXPECT_TRUE(exercised.count({path, method}))
         << method << " " << path << " is documented but this test does not call it";
   }
+}
+
+// 免证办 through the edge (docs/licences.md, docs/public-api.md): 张伟 previews
+// the marriage certificate Sichuan issued him, confirms, files Shanghai's
+// 夫妻投靠户口迁移 from Hunan with it as material M03, and reads Sichuan's log
+// of those accesses; a citizen holding nothing gets a typed 404.
+TEST_F(EdgeRestTest, CitizenFetchesALicenceFilesWithItAndSeesTheLog) {
+  const std::string token = TokenFor(kZhangWei);
+  const std::string preview_body =
+      std::string(R"({"issuingProvince": "510000", "typeCode": "MZ01", )") + kMarriageUse + "}";
+  HttpResult previewed = Post("/v1/licences:preview", preview_body, token);
+  ASSERT_EQ(previewed.status, 200) << previewed.Describe();
+  ExpectCommonHeaders(previewed);
+  EXPECT_TRUE(Contains(previewed.body, "holderName")) << previewed.body;
+  EXPECT_TRUE(Contains(previewed.body, "张伟")) << previewed.body;  // UTF-8 as is
+  v1::PreviewLicenceResponse preview;
+  ASSERT_TRUE(ParseJson(previewed.body, &preview));
+  EXPECT_EQ(preview.preview().content().holder_name(), "张伟");
+  EXPECT_EQ(preview.preview().content().holder_id(), kZhangWei);
+  EXPECT_EQ(preview.preview().content().issuing_province(), kSichuan);
+  EXPECT_EQ(preview.preview().content().type_code(), "MZ01");
+  EXPECT_EQ(preview.preview().status(), v1::LICENCE_STATUS_VALID);
+  const v1::LicenceGrant& grant = preview.preview().grant();
+  EXPECT_FALSE(grant.grant_id().empty());
+  EXPECT_EQ(grant.issuing_province(), kSichuan);
+  EXPECT_EQ(grant.holder_id(), kZhangWei);
+  EXPECT_EQ(grant.use().material_id(), "M03");
+
+  // Confirm with the grant unchanged (JSON there and back).
+  v1::ConfirmMyLicenceRequest confirm;
+  *confirm.mutable_grant() = grant;
+  confirm.set_confirm(true);
+  HttpResult confirmed = Post("/v1/licences:confirm", ToJson(confirm), token);
+  ASSERT_EQ(confirmed.status, 200) << confirmed.Describe();
+  v1::ConfirmLicenceResponse released;
+  ASSERT_TRUE(ParseJson(confirmed.body, &released));
+  EXPECT_FALSE(released.declined());
+  ASSERT_TRUE(released.has_licence()) << confirmed.body;
+  EXPECT_EQ(released.licence().content().licence_id(), "510000-MZ01-J510107-2019-000123");
+  EXPECT_TRUE(released.licence().has_signature());
+
+  // File from Hunan for Shanghai: uploads M01 M02 M09, the licence as M03.
+  v1::SubmitMyApplicationRequest filing = Submission("rest-licence-0001", kHunan, kShanghai,
+                                                     kSpouseHukou, {"M01", "M02", "M09"}, "张伟");
+  v1::LicenceMaterial* lm = filing.add_licence_materials();
+  lm->set_material_id("M03");
+  *lm->mutable_licence() = released.licence();
+  const std::string filing_json = ToJson(filing);
+  EXPECT_TRUE(Contains(filing_json, R"("licenceMaterials":[{"materialId":"M03")")) << filing_json;
+  const v1::Application app = File(token, filing);
+  ASSERT_FALSE(app.application_id().empty());
+  EXPECT_EQ(app.accepting_province(), kHunan);
+  EXPECT_EQ(app.handling_province(), kShanghai);
+  bool m03_is_the_licence = false;
+  for (const v1::SuppliedMaterial& m : app.materials()) {
+    if (m.material_id() == "M03") {
+      m03_is_the_licence = m.licence().content().licence_id() == "510000-MZ01-J510107-2019-000123";
+    }
+  }
+  EXPECT_TRUE(m03_is_the_licence) << ToJson(app);
+
+  // Sichuan's log of 张伟's licences: this preview and release among them.
+  HttpResult log = Get("/v1/provinces/510000/licence-disclosures?pageSize=50", token);
+  ASSERT_EQ(log.status, 200) << log.Describe();
+  v1::ListLicenceDisclosuresResponse disclosures;
+  ASSERT_TRUE(ParseJson(log.body, &disclosures));
+  bool previewed_logged = false;
+  bool released_logged = false;
+  for (const v1::LicenceDisclosure& d : disclosures.disclosures()) {
+    EXPECT_EQ(d.holder_id(), kZhangWei);
+    EXPECT_EQ(d.issuing_province(), kSichuan);
+    if (d.grant_id() != grant.grant_id()) continue;
+    previewed_logged |= d.kind() == v1::DISCLOSURE_KIND_PREVIEW;
+    released_logged |= d.kind() == v1::DISCLOSURE_KIND_RELEASE;
+    EXPECT_EQ(d.requester(), std::string("citizen:") + kZhangWei);
+  }
+  EXPECT_TRUE(previewed_logged) << log.body;
+  EXPECT_TRUE(released_logged) << log.body;
+
+  // A citizen holding nothing: 404 with the ErrorInfo reason in the body.
+  HttpResult none = Post("/v1/licences:preview", preview_body, TokenFor(kNobody));
+  v1::ErrorBody body = ExpectError(none, 404, "NOT_FOUND");
+  EXPECT_EQ(body.error_info().reason(), "LICENCE_NOT_FOUND") << none.body;
+  EXPECT_EQ(body.error_info().domain(), "tongban.v1") << none.body;
+  EXPECT_TRUE(Contains(none.body, R"("reason":"LICENCE_NOT_FOUND")")) << none.body;
+  // And nothing of 张伟's is in anyone else's log answer.
+  HttpResult other_log = Get("/v1/provinces/510000/licence-disclosures", TokenFor(kNobody));
+  ASSERT_EQ(other_log.status, 200) << other_log.Describe();
+  v1::ListLicenceDisclosuresResponse others;
+  ASSERT_TRUE(ParseJson(other_log.body, &others));
+  for (const v1::LicenceDisclosure& d : others.disclosures()) EXPECT_EQ(d.holder_id(), kNobody);
+
+  // The edge checks what it routes by; a missing use names the field.
+  HttpResult no_use =
+      Post("/v1/licences:preview", R"({"issuingProvince": "510000", "typeCode": "MZ01"})", token);
+  ExpectFieldError(no_use, "use");
 }
 
 TEST_F(EdgeRestTest, HealthzSaysOk) {

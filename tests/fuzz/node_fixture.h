@@ -346,6 +346,7 @@ class NodeFixture {
     deps.metrics = metrics_.get();
     deps.log = log_.get();
     deps.signer = signer_.get();
+    deps.verifier = verifier_.get();
     deps.calendar = calendar_.get();
     application_service_ = std::make_unique<node::ApplicationServiceImpl>(deps);
     node::NodeAdminServiceDeps admin;
@@ -374,14 +375,21 @@ class NodeFixture {
     licences.signer = signer_.get();
     licences.clock = &clock_;
     licences.types = &LicenceTypeList::National();
+    licences.verifier = verifier_.get();
     licences.metrics = metrics_.get();
     licences_ = std::make_unique<node::LicenceRegistry>(std::move(licences));
     absl::Status issued = node::SeedDemoLicencesIfEmpty(TONGBAN_DEMO_CATALOG_DIR, *licence_store_,
                                                         *licences_, nullptr);
     if (!issued.ok()) Die("seed demo licences: " + issued.ToString());
     federation_service_->set_licences(licences_.get());
-    licence_service_ =
-        std::make_unique<node::LicenceServiceImpl>(licences_.get(), nullptr, log_.get());
+    node::LicenceServiceDeps licence_service;
+    licence_service.registry = licences_.get();
+    licence_service.guides = guides_.get();
+    licence_service.verifier = verifier_.get();
+    licence_service.clock = &clock_;
+    licence_service.log = log_.get();
+    licence_service.applications = applications_.get();
+    licence_service_ = std::make_unique<node::LicenceServiceImpl>(licence_service);
   }
 
   [[noreturn]] static void Die(const std::string& what) {

@@ -113,6 +113,12 @@ const std::vector<Rpc>& Rpcs() {
       LICENCE_RPC(ListLicences),
       LICENCE_RPC(VerifyLicence),
       LICENCE_RPC(ListLicenceDisclosures),
+      FEDERATION_RPC(FetchLicencePreview),
+      FEDERATION_RPC(ReleaseLicence),
+      LICENCE_RPC(PreviewLicence),
+      LICENCE_RPC(ConfirmLicence),
+      LICENCE_RPC(ListHolderDisclosures),
+      LICENCE_RPC(CheckApplicationLicences),
   };
   return *rpcs;
 }

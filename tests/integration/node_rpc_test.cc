@@ -4,6 +4,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -208,6 +209,71 @@ TEST_F(NodeRpcTest, AmendmentBumpsVersionAndStaleAmendmentIsAborted) {
 
   grpc::ClientContext c5;  // same expected_version again: stale
   EXPECT_EQ(catalog_->AmendGuide(&c5, amend, &amended).error_code(), StatusCode::ABORTED);
+}
+
+// 电子证照 directory: a material's licence_types are codes of the national
+// list, each once; the amendment states them (materials are replaced whole).
+TEST_F(NodeRpcTest, AmendmentRefusesUnknownOrRepeatedLicenceTypesAndKeepsStatedOnes) {
+  grpc::ClientContext c1;
+  v1::GetGuideRequest greq;
+  greq.set_item_code("QR00070104");  // 夫妻投靠: M02 居民户口簿 GA01, M03 结婚证 MZ01
+  v1::GetGuideResponse guide;
+  ASSERT_TRUE(catalog_->GetGuide(&c1, greq, &guide).ok());
+  ASSERT_GE(guide.guide().materials_size(), 3);
+  ASSERT_EQ(guide.guide().materials(1).material_id(), "M02");
+  ASSERT_EQ(std::vector<std::string>(guide.guide().materials(1).licence_types().begin(),
+                                     guide.guide().materials(1).licence_types().end()),
+            std::vector<std::string>{"GA01"});
+  ASSERT_EQ(guide.guide().materials(2).licence_types_size(), 1);
+  EXPECT_EQ(guide.guide().materials(2).licence_types(0), "MZ01");
+
+  struct Bad {
+    std::vector<std::string> types;
+    std::string field;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {{"XX99"}, "guide.materials[1].licence_types[0]"},
+           {{"GA01", "ga02"}, "guide.materials[1].licence_types[1]"},
+           {{"GA01", "MZ01", "GA01"}, "guide.materials[1].licence_types[2]"},
+           {{""}, "guide.materials[1].licence_types[0]"}}) {
+    v1::AmendGuideRequest amend;
+    *amend.mutable_guide() = guide.guide();
+    amend.set_expected_version(guide.guide().version());
+    amend.mutable_guide()->mutable_materials(1)->clear_licence_types();
+    for (const std::string& t : bad.types) {
+      amend.mutable_guide()->mutable_materials(1)->add_licence_types(t);
+    }
+    grpc::ClientContext ctx;
+    v1::AmendGuideResponse amended;
+    grpc::Status s = catalog_->AmendGuide(&ctx, amend, &amended);
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << bad.field;
+    EXPECT_EQ(s.error_message().rfind(bad.field + " ", 0), 0u) << s.error_message();
+  }
+
+  // Refused amendments changed nothing.
+  grpc::ClientContext c2;
+  v1::GetGuideResponse unchanged;
+  ASSERT_TRUE(catalog_->GetGuide(&c2, greq, &unchanged).ok());
+  EXPECT_EQ(unchanged.guide().version(), guide.guide().version());
+
+  // The amendment states M02's types (two now) and leaves M03's out: stored as stated.
+  v1::AmendGuideRequest amend;
+  *amend.mutable_guide() = guide.guide();
+  amend.set_expected_version(guide.guide().version());
+  amend.mutable_guide()->mutable_materials(1)->add_licence_types("WJ01");
+  amend.mutable_guide()->mutable_materials(2)->clear_licence_types();
+  grpc::ClientContext c3;
+  v1::AmendGuideResponse amended;
+  grpc::Status s = catalog_->AmendGuide(&c3, amend, &amended);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  grpc::ClientContext c4;
+  v1::GetGuideResponse after;
+  ASSERT_TRUE(catalog_->GetGuide(&c4, greq, &after).ok());
+  EXPECT_EQ(after.guide().version(), amended.guide().version());
+  EXPECT_EQ(std::vector<std::string>(after.guide().materials(1).licence_types().begin(),
+                                     after.guide().materials(1).licence_types().end()),
+            (std::vector<std::string>{"GA01", "WJ01"}));
+  EXPECT_EQ(after.guide().materials(2).licence_types_size(), 0);
 }
 
 TEST_F(NodeRpcTest, AbolishedItemCanNoLongerBeFiled) {

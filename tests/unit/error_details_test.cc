@@ -7,6 +7,8 @@
 
 #include "google/rpc/code.pb.h"
 #include "google/rpc/error_details.pb.h"
+#include "grpc_status.h"
+#include "http_conventions.h"
 
 namespace tongban::edge {
 namespace {
@@ -118,6 +120,83 @@ TEST(ErrorDetailsTest, MessagesBecomeValidUtf8) {
   EXPECT_EQ(BadRequestOf(rich).field_violations(0).description(), rich.message());
   EXPECT_EQ(ValidUtf8("张三"), "张三");
   EXPECT_EQ(ValidUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
+}
+
+}  // namespace
+}  // namespace tongban::edge
+
+namespace tongban::edge {
+namespace {
+
+// A node's typed refusal (common/grpc_status.h WithReason + ToGrpcStatus).
+grpc::Status NodeRefusal(absl::Status s, absl::string_view reason) {
+  return ToGrpcStatus(WithReason(std::move(s), reason));
+}
+
+google::rpc::ErrorInfo ErrorInfoOf(const google::rpc::Status& rich) {
+  google::rpc::ErrorInfo info;
+  int found = 0;
+  for (const auto& any : rich.details()) {
+    if (any.Is<google::rpc::ErrorInfo>()) {
+      EXPECT_TRUE(any.UnpackTo(&info));
+      ++found;
+    }
+  }
+  EXPECT_EQ(found, 1);
+  return info;
+}
+
+TEST(ErrorDetailsTest, RichStatusKeepsTheNodesErrorInfo) {
+  const grpc::Status node = NodeRefusal(
+      absl::NotFoundError("province 510000 holds no such licence of this applicant"),
+      "LICENCE_NOT_FOUND");
+  for (FieldPathStyle style : {FieldPathStyle::kProtoNames, FieldPathStyle::kJsonNames}) {
+    const google::rpc::Status rich = RichStatus(node, style);
+    EXPECT_EQ(rich.code(), google::rpc::NOT_FOUND);
+    EXPECT_EQ(rich.message(), node.error_message());
+    EXPECT_EQ(rich.details_size(), 1);
+    const google::rpc::ErrorInfo info = ErrorInfoOf(rich);
+    EXPECT_EQ(info.reason(), "LICENCE_NOT_FOUND");
+    EXPECT_EQ(info.domain(), "tongban.v1");
+  }
+}
+
+TEST(ErrorDetailsTest, RichStatusAddsABadRequestNextToTheErrorInfo) {
+  const grpc::Status node = NodeRefusal(
+      absl::InvalidArgumentError("licence_materials[0].licence is not signed by its issuer"),
+      "LICENCE_NOT_VERIFIED");
+  const google::rpc::Status rich = RichStatus(node, FieldPathStyle::kJsonNames);
+  EXPECT_EQ(rich.details_size(), 2);
+  EXPECT_EQ(ErrorInfoOf(rich).reason(), "LICENCE_NOT_VERIFIED");
+  ASSERT_EQ(BadRequestOf(rich).field_violations_size(), 1);
+  EXPECT_EQ(BadRequestOf(rich).field_violations(0).field(), "licenceMaterials[0].licence");
+
+  // The public gRPC face: the node's ErrorInfo stays, the BadRequest is added.
+  const grpc::Status with = WithErrorDetails(node);
+  google::rpc::Status sent;
+  ASSERT_TRUE(sent.ParseFromString(with.error_details()));
+  EXPECT_EQ(ErrorInfoOf(sent).reason(), "LICENCE_NOT_VERIFIED");
+  EXPECT_EQ(BadRequestOf(sent).field_violations(0).field(), "licence_materials[0].licence");
+  // Once only: a second pass adds nothing.
+  google::rpc::Status again;
+  ASSERT_TRUE(again.ParseFromString(WithErrorDetails(with).error_details()));
+  EXPECT_EQ(again.details_size(), 2);
+}
+
+TEST(ErrorDetailsTest, RestErrorBodyCarriesTheErrorInfo) {
+  const v1::ErrorBody body = MakeErrorBody(NodeRefusal(
+      absl::FailedPreconditionError("licence 510000-MZ01-X was revoked: 登记错误"),
+      "LICENCE_REVOKED"));
+  EXPECT_EQ(body.code(), "FAILED_PRECONDITION");
+  ASSERT_TRUE(body.has_error_info());
+  EXPECT_EQ(body.error_info().reason(), "LICENCE_REVOKED");
+  EXPECT_EQ(body.error_info().domain(), "tongban.v1");
+  EXPECT_EQ(body.details_size(), 0);
+  // Without a reason, no error_info.
+  EXPECT_FALSE(MakeErrorBody(grpc::Status(StatusCode::NOT_FOUND, "x")).has_error_info());
+  EXPECT_THAT(ErrorBodyJson(NodeRefusal(absl::NotFoundError("none"), "LICENCE_NOT_FOUND")),
+              ::testing::HasSubstr(
+                  R"("errorInfo":{"reason":"LICENCE_NOT_FOUND","domain":"tongban.v1"})"));
 }
 
 }  // namespace

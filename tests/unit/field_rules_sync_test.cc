@@ -18,6 +18,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "application_id.h"
+#include "citizen_api.h"
+#include "licence_types.h"
+#include "service/licence_registry.h"
 #include "google/protobuf/descriptor.h"
 #include "input_validation.h"
 #include "resident_id.h"
@@ -132,6 +135,48 @@ const std::map<std::string, Validator>& Validators() {
       {"tongban.v1.FindWhereToFileRequest.accepting_province", Province("accepting_province")},
       {"tongban.v1.GetItemGuideRequest.province_code", Province("province_code")},
       {"tongban.v1.GetItemGuideRequest.item_code", ItemCode()},
+      // FindLicenceEvidence: the gateway (QueryServiceImpl::LicenceEvidence).
+      {"tongban.v1.FindMyLicenceEvidenceRequest.province_code", Province("province_code")},
+      {"tongban.v1.FindMyLicenceEvidenceRequest.item_code", ItemCode()},
+      // 免证办: the edge (CitizenApi) checks what it routes by and the
+      // presence of use / grant; the issuing node the rest (type code).
+      {"tongban.v1.PreviewMyLicenceRequest.issuing_province", Text([](const std::string& v) {
+         v1::PreviewMyLicenceRequest r;
+         r.set_issuing_province(v);
+         r.mutable_use();
+         return edge::ValidatePreviewMyLicence(r);
+       })},
+      {"tongban.v1.PreviewMyLicenceRequest.type_code", Text([](const std::string& v) {
+         node::LicenceFetch f{v, "430102199001011238", v1::LicenceUse(), "510000",
+                              "citizen:430102199001011238"};
+         f.use.set_item_code("QR00070104");
+         f.use.set_handling_province("310000");
+         f.use.set_material_id("M03");
+         return node::ValidateLicenceFetch(f, LicenceTypeList::National());
+       })},
+      {"tongban.v1.PreviewMyLicenceRequest.use", Present([](bool present) {
+         v1::PreviewMyLicenceRequest r;
+         r.set_issuing_province("510000");
+         if (present) r.mutable_use();
+         return edge::ValidatePreviewMyLicence(r);
+       })},
+      {"tongban.v1.ConfirmMyLicenceRequest.grant", Present([](bool present) {
+         v1::ConfirmMyLicenceRequest r;
+         if (present) r.mutable_grant()->set_issuing_province("510000");
+         return edge::ValidateConfirmMyLicence(r);
+       })},
+      {"tongban.v1.ListMyLicenceDisclosuresRequest.issuing_province",
+       Text([](const std::string& v) {
+         v1::ListMyLicenceDisclosuresRequest r;
+         r.set_issuing_province(v);
+         return edge::ValidateListMyLicenceDisclosures(r);
+       })},
+      {"tongban.v1.ListMyLicenceDisclosuresRequest.page_size", Number([](int64_t n) {
+         v1::ListMyLicenceDisclosuresRequest r;
+         r.set_issuing_province("510000");
+         r.set_page_size(static_cast<int32_t>(n));
+         return edge::ValidateListMyLicenceDisclosures(r);
+       })},
       {"tongban.v1.CheckMaterialsRequest.accepting_province", Province("accepting_province")},
       {"tongban.v1.CheckMaterialsRequest.handling_province", Text([](const std::string& v) {
          auto r = Precheck();
@@ -193,6 +238,8 @@ const std::map<std::string, Validator>& Validators() {
          }
          return node::ValidateSubmit(r);
        })},
+      {"tongban.v1.SubmitMyApplicationRequest.licence_materials",
+       Count([](int n) { return edge::ValidateLicenceMaterialCount(n); })},
       {"tongban.v1.SubmitMyApplicationRequest.note", Text([](const std::string& v) {
          auto r = Submit();
          r.set_note(v);

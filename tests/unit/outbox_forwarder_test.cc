@@ -138,6 +138,14 @@ class FakeFederation final : public FederationClient {
   absl::StatusOr<v1::VerifyLicenceResponse> CheckLicence(const v1::CheckLicenceRequest&) override {
     return absl::UnimplementedError("not used by the forwarder");
   }
+  absl::StatusOr<v1::PreviewLicenceResponse> FetchLicencePreview(
+      const v1::FetchLicencePreviewRequest&) override {
+    return absl::UnimplementedError("not used by the forwarder");
+  }
+  absl::StatusOr<v1::ConfirmLicenceResponse> ReleaseLicence(
+      const v1::ReleaseLicenceRequest&) override {
+    return absl::UnimplementedError("not used by the forwarder");
+  }
 
   absl::StatusOr<v1::DeliverApplicationResponse> DeliverApplication(
       const v1::DeliverApplicationRequest& request) override {

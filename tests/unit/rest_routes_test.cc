@@ -66,6 +66,12 @@ constexpr ExpectedRoute kCitizenRoutes[] = {
     {"FindWhereToFile", "GET", "/v1/items/{item_code}/filing-options", "", false, 200},
     {"GetItemGuide", "GET", "/v1/provinces/{province_code}/items/{item_code}/guide", "", false,
      200},
+    {"FindLicenceEvidence", "GET",
+     "/v1/provinces/{province_code}/items/{item_code}/licence-evidence", "", false, 200},
+    {"PreviewMyLicence", "POST", "/v1/licences:preview", "preview", true, 200},
+    {"ConfirmMyLicence", "POST", "/v1/licences:confirm", "confirm", true, 200},
+    {"ListMyLicenceDisclosures", "GET", "/v1/provinces/{issuing_province}/licence-disclosures", "",
+     false, 200},
     {"CheckMaterials", "POST", "/v1/applications:precheck", "precheck", true, 200},
     {"SubmitMyApplication", "POST", "/v1/applications", "", true, 201},
     {"ListMyApplications", "GET", "/v1/applications", "", false, 200},
@@ -98,8 +104,10 @@ TEST(RestRouteTableTest, CatalogIsAnonymousApplicationsAreNot) {
   for (const char* method : {"SearchGuides", "FindWhereToFile", "GetItemGuide"}) {
     EXPECT_TRUE(RouteOf(method).anonymous) << method;
   }
-  for (const char* method : {"SubmitMyApplication", "ListMyApplications", "GetMyApplication",
-                             "SupplementMyMaterials", "WithdrawMyApplication",
+  // FindLicenceEvidence and the 免证办 calls answer for the token's citizen (the holder).
+  for (const char* method : {"FindLicenceEvidence", "PreviewMyLicence", "ConfirmMyLicence",
+                             "ListMyLicenceDisclosures", "SubmitMyApplication", "ListMyApplications",
+                             "GetMyApplication", "SupplementMyMaterials", "WithdrawMyApplication",
                              "RateMyApplication"}) {
     EXPECT_FALSE(RouteOf(method).anonymous) << method;
   }
