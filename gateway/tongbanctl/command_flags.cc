@@ -1,5 +1,6 @@
 #include "command_flags.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -78,6 +79,18 @@ bool TakeNodeConnection(Flags* flags, const std::string& identity, NodeConnectio
     }
   }
   return true;
+}
+
+int ReportFailedCall(const char* command, int code, const std::string& message) {
+  static const char* const kNames[] = {
+      "OK",        "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",    "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  std::fprintf(stderr, "tongbanctl %s: %s: %s\n", command,
+               code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN", message.c_str());
+  return 1;
 }
 
 }  // namespace tongban::tongbanctl

@@ -42,4 +42,9 @@ struct NodeConnection {
 bool TakeNodeConnection(Flags* flags, const std::string& identity, NodeConnection* out,
                         std::string* error);
 
+// Prints "tongbanctl <command>: <CODE>: <message>" on stderr (the code by
+// its google.rpc.Code name, as operators see it in docs and logs); returns 1,
+// the exit code of a call the node refused or could not answer.
+int ReportFailedCall(const char* command, int code, const std::string& message);
+
 }  // namespace tongban::tongbanctl

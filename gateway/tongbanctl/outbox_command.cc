@@ -119,16 +119,7 @@ int PrintJson(const google::protobuf::Message& message) {
 }
 
 int Failed(const grpc::Status& status) {
-  static const char* const kNames[] = {
-      "OK",          "CANCELLED",          "UNKNOWN",      "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-      "NOT_FOUND",   "ALREADY_EXISTS",     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED",    "OUT_OF_RANGE", "UNIMPLEMENTED",      "INTERNAL",
-      "UNAVAILABLE", "DATA_LOSS",          "UNAUTHENTICATED"};
-  const int code = static_cast<int>(status.error_code());
-  std::fprintf(stderr, "tongbanctl outbox: %s: %s\n",
-               code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN",
-               status.error_message().c_str());
-  return 1;
+  return ReportFailedCall("outbox", static_cast<int>(status.error_code()), status.error_message());
 }
 
 void PrintEntry(const v1::OutboxEntryInfo& e) {

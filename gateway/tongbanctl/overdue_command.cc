@@ -113,27 +113,7 @@ int OverdueCommand(const std::vector<std::string>& args) {
   v1::ListOverdueApplicationsResponse resp;
   grpc::Status s = stub->ListOverdueApplications(&ctx, req, &resp);
   if (!s.ok()) {
-    static const char* const kNames[] = {"OK",
-                                         "CANCELLED",
-                                         "UNKNOWN",
-                                         "INVALID_ARGUMENT",
-                                         "DEADLINE_EXCEEDED",
-                                         "NOT_FOUND",
-                                         "ALREADY_EXISTS",
-                                         "PERMISSION_DENIED",
-                                         "RESOURCE_EXHAUSTED",
-                                         "FAILED_PRECONDITION",
-                                         "ABORTED",
-                                         "OUT_OF_RANGE",
-                                         "UNIMPLEMENTED",
-                                         "INTERNAL",
-                                         "UNAVAILABLE",
-                                         "DATA_LOSS",
-                                         "UNAUTHENTICATED"};
-    const int code = static_cast<int>(s.error_code());
-    std::fprintf(stderr, "tongbanctl overdue: %s: %s\n",
-                 code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN", s.error_message().c_str());
-    return 1;
+    return ReportFailedCall("overdue", static_cast<int>(s.error_code()), s.error_message());
   }
   if (json) {
     std::string out;
