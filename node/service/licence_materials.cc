@@ -7,12 +7,14 @@
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "licence_signing.h"
+#include "service/application_request_validation.h"
 #include "service/licence_registry.h"
 
 namespace tongban::node {
 namespace {
 
-constexpr int kMaxLicenceMaterials = 20;
+// As many as materials may be uploaded (the public API documents 50).
+constexpr int kMaxLicenceMaterials = kMaxMaterialsPerRequest;
 
 }  // namespace
 
