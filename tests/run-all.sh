@@ -9,12 +9,12 @@ tongban_install_packages
 tongban_build
 
 # A brief fuzzing run (docs/architecture.md, "Fuzzing"): every libFuzzer target
-# for TONGBAN_FUZZ_SECONDS s (default 10) in its own clang build, build-fuzz/;
+# for TONGBAN_FUZZ_SECONDS s (default 5) in its own clang build, build-fuzz/;
 # TONGBAN_FUZZ_SECONDS=0 skips it. (ctest below already replays every corpus
 # file.) The clang build runs beside ctest at the lowest CPU priority (nice
 # 19): it only takes the CPU the tests leave idle while they wait on processes
 # they started, so it neither slows the tests nor waits for them to finish.
-fuzz_seconds=${TONGBAN_FUZZ_SECONDS:-10}
+fuzz_seconds=${TONGBAN_FUZZ_SECONDS:-5}
 fuzz_log="$TONGBAN_BUILD/fuzz-build.log"
 fuzz_pid=
 if [ "$fuzz_seconds" != 0 ]; then

@@ -6,7 +6,7 @@
 # non-zero when any target found one. See docs/architecture.md, "Fuzzing".
 #
 # Usage: tests/fuzz/run-fuzzers.sh [SECONDS_PER_TARGET] [TARGET...]
-#   SECONDS_PER_TARGET  default 60 (tests/run-all.sh runs 10)
+#   SECONDS_PER_TARGET  default 60 (tests/run-all.sh runs 5)
 #   TARGET              citizen_token rest_binder id_parsers node_requests
 #                       federation_delivery (default: all)
 # Environment:
