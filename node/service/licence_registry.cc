@@ -270,13 +270,14 @@ absl::StatusOr<LicenceRegistry::Page> LicenceRegistry::List(const LicenceFilter&
   const bool more = static_cast<int>(rows->size()) > limit;
   if (more) rows->pop_back();
   Page page;
+  // Read before the licences are moved out below.
+  if (more) page.next_after = rows->back().content().licence_id();
   const absl::Time now = d_.clock->Now();
   for (v1::Licence& licence : *rows) {
     licence.set_status(StatusAt(licence, now));
     if (status != v1::LICENCE_STATUS_UNSPECIFIED && licence.status() != status) continue;
     page.licences.push_back(std::move(licence));
   }
-  if (more) page.next_after = rows->back().content().licence_id();
   return page;
 }
 

@@ -141,6 +141,23 @@ TEST_F(LicenceRegistryTest, PreviewChoosesTheNewestValidLicenceAndTypesTheRefusa
   EXPECT_EQ(ReasonOf(revoked.status()), kReasonLicenceRevoked);
 }
 
+TEST_F(LicenceRegistryTest, ListingPagesThroughTheRegisterWithoutGapsOrRepeats) {
+  for (const char* number : {"J-1", "J-2", "J-3"}) {
+    ASSERT_TRUE(registry_->Issue(Marriage(number, "2020-05-01"), "o").ok());
+  }
+  LicenceFilter holder;
+  holder.holder_id = kZhangWei;
+  auto first = registry_->List(holder, v1::LICENCE_STATUS_UNSPECIFIED, "", 2);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->licences.size(), 2u);
+  EXPECT_EQ(first->next_after, "510000-MZ01-J-2");
+  auto second = registry_->List(holder, v1::LICENCE_STATUS_UNSPECIFIED, first->next_after, 2);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->licences.size(), 1u);
+  EXPECT_EQ(second->licences[0].content().licence_id(), "510000-MZ01-J-3");
+  EXPECT_EQ(second->next_after, "");
+}
+
 TEST_F(LicenceRegistryTest, AGrantIsCashedOnlyAsIssuedInTimeAndByItsProvince) {
   ASSERT_TRUE(registry_->Issue(Marriage("J-2020", "2020-05-01"), "o").ok());
   auto preview = registry_->Preview(Fetch());
