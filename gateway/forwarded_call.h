@@ -23,6 +23,11 @@
 
 namespace tongban::gateway {
 
+// The province the gateway verified a call to come from, stamped on the
+// node's call (relayed federation calls, a citizen's routed reads); nodes
+// trust it only from the gateway's certificate.
+inline constexpr char kOriginMetadata[] = "x-tongban-origin-province";
+
 struct ForwardTarget {
   std::string province;
   const char* service;  // "tongban.v1.CatalogService", for metrics and the path

@@ -27,7 +27,6 @@ namespace {
 
 constexpr char kCatalog[] = "tongban.v1.CatalogService";
 constexpr char kApplications[] = "tongban.v1.ApplicationService";
-constexpr char kOriginMetadata[] = "x-tongban-origin-province";
 
 std::string Method(const char* name) {
   return absl::StrCat("/tongban.v1.FederationQueryService/", name);

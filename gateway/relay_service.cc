@@ -14,7 +14,6 @@ namespace tongban::gateway {
 namespace {
 
 constexpr char kFederation[] = "tongban.v1.FederationService";
-constexpr char kOriginMetadata[] = "x-tongban-origin-province";
 
 }  // namespace
 

@@ -14,8 +14,6 @@ namespace tongban::edge {
 namespace {
 
 bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
 // The length of the field path at the start of `s` ("materials[0].content_sha256"):
 // segments [a-z][a-z0-9_]* (or [A-Za-z][A-Za-z0-9_]* when `json_names`, for
 // parameter names a client spelled), each with an optional [N], joined by
@@ -24,14 +22,14 @@ size_t FieldPathLength(absl::string_view s, bool json_names) {
   auto starts_segment = [&](char c) {
     return IsLower(c) || (json_names && absl::ascii_isupper(c));
   };
-  auto in_segment = [&](char c) { return starts_segment(c) || IsDigit(c) || c == '_'; };
+  auto in_segment = [&](char c) { return starts_segment(c) || absl::ascii_isdigit(c) || c == '_'; };
   size_t i = 0;
   while (true) {
     if (i >= s.size() || !starts_segment(s[i])) return 0;
     while (i < s.size() && in_segment(s[i])) ++i;
     if (i < s.size() && s[i] == '[') {
       size_t digits = ++i;
-      while (i < s.size() && IsDigit(s[i])) ++i;
+      while (i < s.size() && absl::ascii_isdigit(s[i])) ++i;
       if (i == digits || i >= s.size() || s[i] != ']') return 0;
       ++i;
     }

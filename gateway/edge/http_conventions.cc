@@ -15,8 +15,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "google/protobuf/descriptor.h"
 #include "error_details.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/rpc/error_details.pb.h"
 
@@ -67,9 +67,6 @@ const char* CodeName(grpc::StatusCode code) {
       return "UNKNOWN";
   }
 }
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
 
 bool IsOws(char c) { return c == ' ' || c == '\t'; }
 
@@ -123,7 +120,7 @@ double ParseQValue(absl::string_view v) {
   if (v.empty() || v.size() > 5 || (v[0] != '0' && v[0] != '1')) return -1;
   if (v.size() > 1 && v[1] != '.') return -1;
   for (size_t i = 2; i < v.size(); ++i) {
-    if (!IsDigit(v[i]) || (v[0] == '1' && v[i] != '0')) return -1;
+    if (!absl::ascii_isdigit(v[i]) || (v[0] == '1' && v[i] != '0')) return -1;
   }
   double q = 0;
   if (!absl::SimpleAtod(v, &q)) return -1;
@@ -381,7 +378,8 @@ absl::Status ValidateCorsOrigins(absl::string_view key, const std::vector<std::s
     }
     if (!port.empty()) {
       int n = 0;
-      if (port.size() > 5 || !std::all_of(port.begin(), port.end(), IsDigit) ||
+      if (port.size() > 5 ||
+          !std::all_of(port.begin(), port.end(), [](char c) { return absl::ascii_isdigit(c); }) ||
           !absl::SimpleAtoi(port, &n) || n < 1 || n > 65535) {
         return bad(absl::StrContains(port, '/') ? "has a path or a trailing /"
                                                 : "has an invalid port");
