@@ -1,5 +1,8 @@
 #include "federation_client.h"
 
+#include <memory>
+#include <utility>
+
 #include "grpc_status.h"
 
 namespace tongban::node {
@@ -47,6 +50,30 @@ absl::StatusOr<v1::VerifyLicenceResponse> GatewayFederationClient::CheckLicence(
   return Invoke<v1::VerifyLicenceResponse>(timeout_, [&](grpc::ClientContext* c, auto* r) {
     return stub_->CheckLicence(c, request, r);
   });
+}
+
+void GatewayFederationClient::CheckLicenceAsync(const v1::CheckLicenceRequest& request,
+                                                CheckDone done) {
+  // Lives until gRPC calls back: the call's context, request and answer.
+  struct Call {
+    grpc::ClientContext context;
+    v1::CheckLicenceRequest request;
+    v1::VerifyLicenceResponse response;
+    CheckDone done;
+  };
+  auto* call = new Call;
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  call->request = request;
+  call->done = std::move(done);
+  stub_->async()->CheckLicence(&call->context, &call->request, &call->response,
+                               [call](grpc::Status status) {
+                                 std::unique_ptr<Call> owned(call);
+                                 if (!status.ok()) {
+                                   owned->done(FromGrpcStatus(status));
+                                 } else {
+                                   owned->done(std::move(owned->response));
+                                 }
+                               });
 }
 
 absl::StatusOr<v1::PreviewLicenceResponse> GatewayFederationClient::FetchLicencePreview(

@@ -4,6 +4,7 @@
 // calls the gateway over mTLS with the node's own certificate.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,13 @@ class FederationClient {
       const v1::DeliverEventRequest& request) = 0;
   virtual absl::StatusOr<v1::VerifyLicenceResponse> CheckLicence(
       const v1::CheckLicenceRequest& request) = 0;
+  // CheckLicence for callers on gRPC's callback API: `done` gets the answer
+  // on a gRPC thread, without a thread waiting meanwhile. This default asks
+  // on the calling thread (fakes in tests).
+  using CheckDone = std::function<void(absl::StatusOr<v1::VerifyLicenceResponse>)>;
+  virtual void CheckLicenceAsync(const v1::CheckLicenceRequest& request, CheckDone done) {
+    done(CheckLicence(request));
+  }
   virtual absl::StatusOr<v1::PreviewLicenceResponse> FetchLicencePreview(
       const v1::FetchLicencePreviewRequest& request) = 0;
   virtual absl::StatusOr<v1::ConfirmLicenceResponse> ReleaseLicence(
@@ -41,6 +49,7 @@ class GatewayFederationClient final : public FederationClient {
       const v1::DeliverEventRequest& request) override;
   absl::StatusOr<v1::VerifyLicenceResponse> CheckLicence(
       const v1::CheckLicenceRequest& request) override;
+  void CheckLicenceAsync(const v1::CheckLicenceRequest& request, CheckDone done) override;
   absl::StatusOr<v1::PreviewLicenceResponse> FetchLicencePreview(
       const v1::FetchLicencePreviewRequest& request) override;
   absl::StatusOr<v1::ConfirmLicenceResponse> ReleaseLicence(

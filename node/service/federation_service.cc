@@ -6,25 +6,25 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/str_cat.h"
 #include "application_id.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpc_status.h"
 #include "input_validation.h"
-#include "service/licence_materials.h"
 #include "record_signing.h"
 #include "resident_id.h"
 #include "service/application_clocks.h"
 #include "service/application_events.h"
 #include "service/application_ratings.h"
-#include "service/rectifications.h"
 #include "service/application_request_validation.h"
 #include "service/application_state_machine.h"
 #include "service/federation_authority.h"
 #include "service/guide_precheck.h"
 #include "service/joint_procedure.h"
+#include "service/licence_materials.h"
+#include "service/rectifications.h"
 
 namespace tongban::node {
 namespace {
@@ -575,84 +575,139 @@ grpc::Status FederationServiceImpl::FetchGuide(grpc::ServerContext* ctx,
 
 namespace tongban::node {
 
-grpc::Status FederationServiceImpl::CheckLicence(grpc::ServerContext* ctx,
-                                                 const v1::CheckLicenceRequest* req,
-                                                 v1::VerifyLicenceResponse* resp) {
-  absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("CheckLicence"));
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  if (absl::Status s = ValidateProvinceCode("issuing_province", req->issuing_province()); !s.ok()) {
-    return ToGrpcStatus(s);
-  }
-  if (req->issuing_province() != own_) {
-    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
-        "this node serves province ", own_, ", not ", req->issuing_province())));
-  }
-  if (licences_ == nullptr) {
-    return ToGrpcStatus(absl::UnavailableError("this node keeps no licence register"));
-  }
-  if (absl::Status s = ValidateText("requester", req->requester(), 200, true); !s.ok()) {
-    return ToGrpcStatus(s);
-  }
-  LicenceQuestion question{req->type_code(),      req->number(),
-                           req->holder_id(),      req->purpose(),
-                           req->application_id(), caller->origin_province,
-                           req->requester()};
-  if (absl::Status s = ValidateLicenceQuestion(question, licences_->types()); !s.ok()) {
-    return ToGrpcStatus(s);
-  }
-  absl::StatusOr<v1::VerifyLicenceResponse> answer = licences_->Check(question);
+namespace {
+
+// Finishes a callback call with the register's answer.
+template <typename Answer>
+LicenceRegistry::Done<Answer> FinishWith(grpc::ServerUnaryReactor* reactor, Answer* resp) {
+  return [reactor, resp](absl::StatusOr<Answer> answer) {
+    if (!answer.ok()) {
+      reactor->Finish(ToGrpcStatus(answer.status()));
+      return;
+    }
+    *resp = *std::move(answer);
+    reactor->Finish(grpc::Status::OK);
+  };
+}
+
+template <typename Answer>
+grpc::Status Answered(absl::StatusOr<Answer> answer, Answer* resp) {
   if (!answer.ok()) return ToGrpcStatus(answer.status());
   *resp = *std::move(answer);
   return grpc::Status::OK;
 }
 
-grpc::Status FederationServiceImpl::FetchLicencePreview(grpc::ServerContext* ctx,
-                                                        const v1::FetchLicencePreviewRequest* req,
-                                                        v1::PreviewLicenceResponse* resp) {
-  absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("FetchLicencePreview"));
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  if (req->issuing_province() != own_) {
-    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
-        "this node serves province ", own_, ", not ", Shown(req->issuing_province()))));
-  }
-  if (licences_ == nullptr) {
-    return ToGrpcStatus(absl::UnavailableError("this node keeps no licence register"));
-  }
-  if (absl::Status s = ValidateText("requester", req->requester(), 200, true); !s.ok()) {
-    return ToGrpcStatus(s);
-  }
-  LicenceFetch fetch{req->type_code(), req->holder_id(), req->use(), caller->origin_province,
-                     req->requester()};
-  if (absl::Status s = ValidateLicenceFetch(fetch, licences_->types()); !s.ok()) {
-    return ToGrpcStatus(s);
-  }
-  absl::StatusOr<v1::PreviewLicenceResponse> preview = licences_->Preview(fetch);
-  if (!preview.ok()) return ToGrpcStatus(preview.status());
-  *resp = *std::move(preview);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* Refused(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
 }
 
-grpc::Status FederationServiceImpl::ReleaseLicence(grpc::ServerContext* ctx,
-                                                   const v1::ReleaseLicenceRequest* req,
-                                                   v1::ConfirmLicenceResponse* resp) {
-  absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("ReleaseLicence"));
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  if (req->issuing_province() != own_ || req->grant().issuing_province() != own_) {
-    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
-        "this node serves province ", own_, "; the grant is of ",
-        Shown(req->grant().issuing_province()))));
+}  // namespace
+
+absl::StatusOr<LicenceQuestion> FederationServiceImpl::CheckQuestion(
+    const grpc::ServerContextBase& ctx, const v1::CheckLicenceRequest& req) {
+  absl::StatusOr<Caller> caller = authz_->Authorize(ctx, Method("CheckLicence"));
+  if (!caller.ok()) return caller.status();
+  if (absl::Status s = ValidateProvinceCode("issuing_province", req.issuing_province()); !s.ok()) {
+    return s;
   }
-  if (licences_ == nullptr) {
-    return ToGrpcStatus(absl::UnavailableError("this node keeps no licence register"));
+  if (req.issuing_province() != own_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("this node serves province ", own_, ", not ", req.issuing_province()));
   }
-  if (absl::Status s = ValidateText("requester", req->requester(), 200, true); !s.ok()) {
-    return ToGrpcStatus(s);
+  if (licences_ == nullptr) return absl::UnavailableError("this node keeps no licence register");
+  if (absl::Status s = ValidateText("requester", req.requester(), 200, true); !s.ok()) return s;
+  LicenceQuestion question{req.type_code(), req.number(),         req.holder_id(),
+                           req.purpose(),   req.application_id(), caller->origin_province,
+                           req.requester()};
+  if (absl::Status s = ValidateLicenceQuestion(question, licences_->types()); !s.ok()) return s;
+  return question;
+}
+
+grpc::ServerUnaryReactor* FederationServiceImpl::CheckLicence(grpc::CallbackServerContext* ctx,
+                                                              const v1::CheckLicenceRequest* req,
+                                                              v1::VerifyLicenceResponse* resp) {
+  absl::StatusOr<LicenceQuestion> question = CheckQuestion(*ctx, *req);
+  if (!question.ok()) return Refused(ctx, question.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  licences_->CheckAsync(*question, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::Status FederationServiceImpl::CheckLicenceNow(const grpc::ServerContextBase& ctx,
+                                                    const v1::CheckLicenceRequest& req,
+                                                    v1::VerifyLicenceResponse* resp) {
+  absl::StatusOr<LicenceQuestion> question = CheckQuestion(ctx, req);
+  if (!question.ok()) return ToGrpcStatus(question.status());
+  return Answered(licences_->Check(*question), resp);
+}
+
+absl::StatusOr<LicenceFetch> FederationServiceImpl::PreviewFetch(
+    const grpc::ServerContextBase& ctx, const v1::FetchLicencePreviewRequest& req) {
+  absl::StatusOr<Caller> caller = authz_->Authorize(ctx, Method("FetchLicencePreview"));
+  if (!caller.ok()) return caller.status();
+  if (req.issuing_province() != own_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("this node serves province ", own_, ", not ", Shown(req.issuing_province())));
   }
-  absl::StatusOr<v1::ConfirmLicenceResponse> decided = licences_->Release(
-      req->grant(), req->confirm(), caller->origin_province, req->requester());
-  if (!decided.ok()) return ToGrpcStatus(decided.status());
-  *resp = *std::move(decided);
-  return grpc::Status::OK;
+  if (licences_ == nullptr) return absl::UnavailableError("this node keeps no licence register");
+  if (absl::Status s = ValidateText("requester", req.requester(), 200, true); !s.ok()) return s;
+  LicenceFetch fetch{req.type_code(), req.holder_id(), req.use(), caller->origin_province,
+                     req.requester()};
+  if (absl::Status s = ValidateLicenceFetch(fetch, licences_->types()); !s.ok()) return s;
+  return fetch;
+}
+
+grpc::ServerUnaryReactor* FederationServiceImpl::FetchLicencePreview(
+    grpc::CallbackServerContext* ctx, const v1::FetchLicencePreviewRequest* req,
+    v1::PreviewLicenceResponse* resp) {
+  absl::StatusOr<LicenceFetch> fetch = PreviewFetch(*ctx, *req);
+  if (!fetch.ok()) return Refused(ctx, fetch.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  licences_->PreviewAsync(*fetch, FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::Status FederationServiceImpl::FetchLicencePreviewNow(
+    const grpc::ServerContextBase& ctx, const v1::FetchLicencePreviewRequest& req,
+    v1::PreviewLicenceResponse* resp) {
+  absl::StatusOr<LicenceFetch> fetch = PreviewFetch(ctx, req);
+  if (!fetch.ok()) return ToGrpcStatus(fetch.status());
+  return Answered(licences_->Preview(*fetch), resp);
+}
+
+absl::StatusOr<std::string> FederationServiceImpl::ReleaseOrigin(
+    const grpc::ServerContextBase& ctx, const v1::ReleaseLicenceRequest& req) {
+  absl::StatusOr<Caller> caller = authz_->Authorize(ctx, Method("ReleaseLicence"));
+  if (!caller.ok()) return caller.status();
+  if (req.issuing_province() != own_ || req.grant().issuing_province() != own_) {
+    return absl::FailedPreconditionError(absl::StrCat("this node serves province ", own_,
+                                                      "; the grant is of ",
+                                                      Shown(req.grant().issuing_province())));
+  }
+  if (licences_ == nullptr) return absl::UnavailableError("this node keeps no licence register");
+  if (absl::Status s = ValidateText("requester", req.requester(), 200, true); !s.ok()) return s;
+  return caller->origin_province;
+}
+
+grpc::ServerUnaryReactor* FederationServiceImpl::ReleaseLicence(
+    grpc::CallbackServerContext* ctx, const v1::ReleaseLicenceRequest* req,
+    v1::ConfirmLicenceResponse* resp) {
+  absl::StatusOr<std::string> origin = ReleaseOrigin(*ctx, *req);
+  if (!origin.ok()) return Refused(ctx, origin.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  licences_->ReleaseAsync(req->grant(), req->confirm(), *origin, req->requester(),
+                          FinishWith(reactor, resp));
+  return reactor;
+}
+
+grpc::Status FederationServiceImpl::ReleaseLicenceNow(const grpc::ServerContextBase& ctx,
+                                                      const v1::ReleaseLicenceRequest& req,
+                                                      v1::ConfirmLicenceResponse* resp) {
+  absl::StatusOr<std::string> origin = ReleaseOrigin(ctx, req);
+  if (!origin.ok()) return ToGrpcStatus(origin.status());
+  return Answered(licences_->Release(req.grant(), req.confirm(), *origin, req.requester()), resp);
 }
 
 }  // namespace tongban::node

@@ -23,7 +23,14 @@
 
 namespace tongban::node {
 
-class FederationServiceImpl final : public v1::FederationService::Service {
+// The licence calls (电子证照, the federation's highest-volume exchange) run on
+// gRPC's callback API: the answer leaves when its disclosure record commits,
+// with no thread waiting on the commit (issue #13's cost of a check).
+using FederationServiceBase = v1::FederationService::WithCallbackMethod_CheckLicence<
+    v1::FederationService::WithCallbackMethod_FetchLicencePreview<
+        v1::FederationService::WithCallbackMethod_ReleaseLicence<v1::FederationService::Service>>>;
+
+class FederationServiceImpl final : public FederationServiceBase {
  public:
   // Pointers are not owned and must outlive the service. `node_identity` is
   // this node's SPIFFE id, recorded as the actor of DELIVER events. `signer`
@@ -57,15 +64,28 @@ class FederationServiceImpl final : public v1::FederationService::Service {
                           v1::FetchGuideResponse* resp) override;
   // Another province's officer checks one of this province's licences; the
   // asking province is the gateway's stamp, never a field of the request.
-  grpc::Status CheckLicence(grpc::ServerContext* ctx, const v1::CheckLicenceRequest* req,
-                            v1::VerifyLicenceResponse* resp) override;
+  grpc::ServerUnaryReactor* CheckLicence(grpc::CallbackServerContext* ctx,
+                                         const v1::CheckLicenceRequest* req,
+                                         v1::VerifyLicenceResponse* resp) override;
   // 免证办 asked by another province's node for its applicant: a preview
   // with a grant, then the holder's decision on it.
-  grpc::Status FetchLicencePreview(grpc::ServerContext* ctx,
-                                   const v1::FetchLicencePreviewRequest* req,
-                                   v1::PreviewLicenceResponse* resp) override;
-  grpc::Status ReleaseLicence(grpc::ServerContext* ctx, const v1::ReleaseLicenceRequest* req,
-                              v1::ConfirmLicenceResponse* resp) override;
+  grpc::ServerUnaryReactor* FetchLicencePreview(grpc::CallbackServerContext* ctx,
+                                                const v1::FetchLicencePreviewRequest* req,
+                                                v1::PreviewLicenceResponse* resp) override;
+  grpc::ServerUnaryReactor* ReleaseLicence(grpc::CallbackServerContext* ctx,
+                                           const v1::ReleaseLicenceRequest* req,
+                                           v1::ConfirmLicenceResponse* resp) override;
+
+  // The same three answered on the calling thread, for callers without a
+  // callback context (the fuzzer); same checks, same records.
+  grpc::Status CheckLicenceNow(const grpc::ServerContextBase& ctx,
+                               const v1::CheckLicenceRequest& req, v1::VerifyLicenceResponse* resp);
+  grpc::Status FetchLicencePreviewNow(const grpc::ServerContextBase& ctx,
+                                      const v1::FetchLicencePreviewRequest& req,
+                                      v1::PreviewLicenceResponse* resp);
+  grpc::Status ReleaseLicenceNow(const grpc::ServerContextBase& ctx,
+                                 const v1::ReleaseLicenceRequest& req,
+                                 v1::ConfirmLicenceResponse* resp);
 
   // This province's licence register (电子证照). Set before serving; without
   // it CheckLicence answers UNAVAILABLE.
@@ -74,7 +94,16 @@ class FederationServiceImpl final : public v1::FederationService::Service {
  private:
   absl::Status Deliver(const Caller& caller, const v1::Application& app,
                        v1::DeliverApplicationResponse* resp);
-  absl::Status ApplyEvent(const Caller& caller, const v1::DeliverEventRequest& req, bool* duplicate);
+  absl::Status ApplyEvent(const Caller& caller, const v1::DeliverEventRequest& req,
+                          bool* duplicate);
+  // A licence call authorised and validated into what the register answers.
+  absl::StatusOr<LicenceQuestion> CheckQuestion(const grpc::ServerContextBase& ctx,
+                                                const v1::CheckLicenceRequest& req);
+  absl::StatusOr<LicenceFetch> PreviewFetch(const grpc::ServerContextBase& ctx,
+                                            const v1::FetchLicencePreviewRequest& req);
+  // The verified origin province of a ReleaseLicence.
+  absl::StatusOr<std::string> ReleaseOrigin(const grpc::ServerContextBase& ctx,
+                                            const v1::ReleaseLicenceRequest& req);
 
   const AuthzPolicy* authz_;
   ApplicationStore* applications_;

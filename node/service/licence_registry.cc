@@ -3,7 +3,9 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <memory>
 #include <set>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -19,6 +21,13 @@ namespace tongban::node {
 namespace {
 
 constexpr int kMaxFields = 30;
+
+// The metrics of a fetch step, counted once its answer is given.
+auto FetchStepCounter(NodeMetrics* metrics, const char* step) {
+  return [metrics, step](const auto&) {
+    if (metrics != nullptr) metrics->LicenceFetchStep(step);
+  };
+}
 
 absl::Status ValidateDate(absl::string_view field, absl::string_view value, bool required,
                           absl::CivilDay* out) {
@@ -281,7 +290,74 @@ absl::StatusOr<LicenceRegistry::Page> LicenceRegistry::List(const LicenceFilter&
   return page;
 }
 
+template <typename Answer>
+absl::StatusOr<Answer> LicenceRegistry::Give(Logged<Answer> logged) {
+  if (logged.record.has_value()) {
+    if (absl::Status s = signing::SignDisclosure(*d_.signer, &*logged.record); !s.ok()) return s;
+    absl::StatusOr<int64_t> stored = d_.store->AppendDisclosure(*logged.record);
+    if (!stored.ok()) return stored.status();
+  }
+  if (logged.answer.ok() && logged.count) logged.count(*logged.answer);
+  return std::move(logged.answer);
+}
+
+template <typename Answer>
+void LicenceRegistry::GiveAsync(Logged<Answer> logged, Done<Answer> done) {
+  if (!logged.record.has_value()) {
+    done(std::move(logged.answer));
+    return;
+  }
+  if (absl::Status s = signing::SignDisclosure(*d_.signer, &*logged.record); !s.ok()) {
+    done(s);
+    return;
+  }
+  const v1::LicenceDisclosure record = *std::move(logged.record);
+  logged.record.reset();
+  // shared_ptr: std::function needs a copyable callback.
+  auto pending = std::make_shared<Logged<Answer>>(std::move(logged));
+  d_.store->AppendDisclosureAsync(
+      record, [pending, done = std::move(done)](absl::StatusOr<int64_t> stored) {
+        if (!stored.ok()) {
+          done(stored.status());
+          return;
+        }
+        if (pending->answer.ok() && pending->count) pending->count(*pending->answer);
+        done(std::move(pending->answer));
+      });
+}
+
 absl::StatusOr<v1::VerifyLicenceResponse> LicenceRegistry::Check(const LicenceQuestion& q) {
+  return Give(DecideCheck(q));
+}
+
+void LicenceRegistry::CheckAsync(const LicenceQuestion& q, Done<v1::VerifyLicenceResponse> done) {
+  GiveAsync(DecideCheck(q), std::move(done));
+}
+
+absl::StatusOr<v1::PreviewLicenceResponse> LicenceRegistry::Preview(const LicenceFetch& f) {
+  return Give(DecidePreview(f));
+}
+
+void LicenceRegistry::PreviewAsync(const LicenceFetch& f, Done<v1::PreviewLicenceResponse> done) {
+  GiveAsync(DecidePreview(f), std::move(done));
+}
+
+absl::StatusOr<v1::ConfirmLicenceResponse> LicenceRegistry::Release(
+    const v1::LicenceGrant& grant, bool confirm, const std::string& requester_province,
+    const std::string& requester) {
+  return Give(DecideRelease(grant, confirm, requester_province, requester));
+}
+
+void LicenceRegistry::ReleaseAsync(const v1::LicenceGrant& grant, bool confirm,
+                                   const std::string& requester_province,
+                                   const std::string& requester,
+                                   Done<v1::ConfirmLicenceResponse> done) {
+  GiveAsync(DecideRelease(grant, confirm, requester_province, requester), std::move(done));
+}
+
+LicenceRegistry::Logged<v1::VerifyLicenceResponse> LicenceRegistry::DecideCheck(
+    const LicenceQuestion& q) {
+  Logged<v1::VerifyLicenceResponse> out;
   const absl::Time now = d_.clock->Now();
   v1::LicenceDisclosure record;
   record.set_disclosure_id(NewDisclosureId(d_.own_province));
@@ -299,7 +375,10 @@ absl::StatusOr<v1::VerifyLicenceResponse> LicenceRegistry::Check(const LicenceQu
   v1::VerifyLicenceResponse answer;
   absl::StatusOr<v1::Licence> licence =
       d_.store->GetLicence(signing::LicenceId(d_.own_province, q.type_code, q.number));
-  if (!licence.ok() && !absl::IsNotFound(licence.status())) return licence.status();
+  if (!licence.ok() && !absl::IsNotFound(licence.status())) {
+    out.answer = licence.status();
+    return out;
+  }
   // Another holder's licence answers as no licence at all: a check must not
   // tell whether a number exists.
   if (licence.ok() && licence->content().holder_id() == q.holder_id) {
@@ -311,20 +390,18 @@ absl::StatusOr<v1::VerifyLicenceResponse> LicenceRegistry::Check(const LicenceQu
     record.set_licence_id(licence->content().licence_id());
   }
   answer.set_disclosure_id(record.disclosure_id());
-  if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
+  out.record = std::move(record);
+  out.answer = std::move(answer);
   if (d_.metrics != nullptr) {
-    d_.metrics->LicenceChecked(q.requester_province != d_.own_province, answer);
+    out.count = [metrics = d_.metrics, relayed = q.requester_province != d_.own_province](
+                    const v1::VerifyLicenceResponse& a) { metrics->LicenceChecked(relayed, a); };
   }
-  return answer;
+  return out;
 }
 
-absl::Status LicenceRegistry::Record(v1::LicenceDisclosure record) {
-  if (absl::Status s = signing::SignDisclosure(*d_.signer, &record); !s.ok()) return s;
-  absl::StatusOr<int64_t> stored = d_.store->AppendDisclosure(record);
-  return stored.status();
-}
-
-absl::StatusOr<v1::PreviewLicenceResponse> LicenceRegistry::Preview(const LicenceFetch& f) {
+LicenceRegistry::Logged<v1::PreviewLicenceResponse> LicenceRegistry::DecidePreview(
+    const LicenceFetch& f) {
+  Logged<v1::PreviewLicenceResponse> out;
   const absl::Time now = d_.clock->Now();
   v1::LicenceDisclosure record;
   record.set_disclosure_id(NewDisclosureId(d_.own_province));
@@ -343,7 +420,10 @@ absl::StatusOr<v1::PreviewLicenceResponse> LicenceRegistry::Preview(const Licenc
   filter.holder_id = f.holder_id;
   filter.type_code = f.type_code;
   absl::StatusOr<std::vector<v1::Licence>> held = d_.store->ListLicences(filter, "", 100);
-  if (!held.ok()) return held.status();
+  if (!held.ok()) {
+    out.answer = held.status();
+    return out;
+  }
   const v1::Licence* chosen = nullptr;  // the newest valid one
   const v1::Licence* revoked = nullptr;
   const v1::Licence* expired = nullptr;
@@ -361,28 +441,32 @@ absl::StatusOr<v1::PreviewLicenceResponse> LicenceRegistry::Preview(const Licenc
   }
   if (chosen == nullptr) {
     // Recorded too: the holder may ask who looked for their licences.
-    if (absl::Status s = Record(record); !s.ok()) return s;
+    out.record = std::move(record);
     const std::string& name = d_.types->Find(f.type_code)->name_zh();
     if (revoked != nullptr) {
-      return WithReason(
+      out.answer = WithReason(
           absl::FailedPreconditionError(absl::StrCat(
               "the applicant's ", name, " (", f.type_code, ") ", revoked->content().licence_id(),
               " was revoked by province ", d_.own_province, ": ", revoked->revocation().reason(),
               "; supply the material as an upload or ask the issuing authority")),
           kReasonLicenceRevoked);
+      return out;
     }
     if (expired != nullptr) {
-      return WithReason(
+      out.answer = WithReason(
           absl::FailedPreconditionError(absl::StrCat(
               "the applicant's ", name, " (", f.type_code, ") ", expired->content().licence_id(),
               " expired on ", expired->content().valid_until(),
               "; renew it with the issuing authority or supply the material as an upload")),
           kReasonLicenceExpired);
+      return out;
     }
-    return WithReason(absl::NotFoundError(absl::StrCat(
-                          "province ", d_.own_province, " holds no ", name, " (", f.type_code,
-                          ") of this applicant; check the issuing province or upload the material")),
-                      kReasonLicenceNotFound);
+    out.answer =
+        WithReason(absl::NotFoundError(absl::StrCat(
+                       "province ", d_.own_province, " holds no ", name, " (", f.type_code,
+                       ") of this applicant; check the issuing province or upload the material")),
+                   kReasonLicenceNotFound);
+    return out;
   }
   v1::LicenceGrant grant;
   grant.set_grant_id(absl::StrCat(d_.own_province, "-g-",
@@ -393,46 +477,60 @@ absl::StatusOr<v1::PreviewLicenceResponse> LicenceRegistry::Preview(const Licenc
   grant.set_requester_province(f.requester_province);
   *grant.mutable_use() = f.use;
   *grant.mutable_expires_at() = ToTimestamp(now + d_.grant_lifetime);
-  if (absl::Status s = signing::SignGrant(*d_.signer, &grant); !s.ok()) return s;
+  if (absl::Status s = signing::SignGrant(*d_.signer, &grant); !s.ok()) {
+    out.answer = s;
+    return out;
+  }
 
   record.set_number(chosen->content().number());
   record.set_licence_id(chosen->content().licence_id());
   record.set_matched(true);
   record.set_status(v1::LICENCE_STATUS_VALID);
   record.set_grant_id(grant.grant_id());
-  if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
+  out.record = std::move(record);
 
-  v1::PreviewLicenceResponse out;
-  v1::LicencePreview* preview = out.mutable_preview();
+  v1::PreviewLicenceResponse answer;
+  v1::LicencePreview* preview = answer.mutable_preview();
   *preview->mutable_content() = chosen->content();
   preview->set_status(v1::LICENCE_STATUS_VALID);
   preview->set_type_name_zh(d_.types->Find(f.type_code)->name_zh());
   *preview->mutable_grant() = std::move(grant);
-  if (d_.metrics != nullptr) d_.metrics->LicenceFetchStep("preview");
+  out.answer = std::move(answer);
+  out.count = FetchStepCounter(d_.metrics, "preview");
   return out;
 }
 
-absl::StatusOr<v1::ConfirmLicenceResponse> LicenceRegistry::Release(
+LicenceRegistry::Logged<v1::ConfirmLicenceResponse> LicenceRegistry::DecideRelease(
     const v1::LicenceGrant& grant, bool confirm, const std::string& requester_province,
     const std::string& requester) {
+  Logged<v1::ConfirmLicenceResponse> out;
   const absl::Time now = d_.clock->Now();
   if (grant.issuing_province() != d_.own_province) {
-    return absl::PermissionDeniedError(absl::StrCat("grant ", Shown(grant.grant_id()),
-                                                    " is not of province ", d_.own_province));
+    out.answer = absl::PermissionDeniedError(
+        absl::StrCat("grant ", Shown(grant.grant_id()), " is not of province ", d_.own_province));
+    return out;
   }
-  if (absl::Status s = signing::VerifyGrant(*d_.verifier, grant, now); !s.ok()) return s;
+  if (absl::Status s = signing::VerifyGrant(*d_.verifier, grant, now); !s.ok()) {
+    out.answer = s;
+    return out;
+  }
   if (grant.requester_province() != requester_province) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "grant ", grant.grant_id(), " was issued to province ", grant.requester_province(),
-        ", not to ", requester_province));
+    out.answer = absl::PermissionDeniedError(
+        absl::StrCat("grant ", grant.grant_id(), " was issued to province ",
+                     grant.requester_province(), ", not to ", requester_province));
+    return out;
   }
   if (!grant.has_expires_at() || absl::FromUnixSeconds(grant.expires_at().seconds()) < now) {
-    return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                          "grant ", grant.grant_id(), " expired; preview the licence again")),
-                      kReasonGrantExpired);
+    out.answer = WithReason(absl::FailedPreconditionError(absl::StrCat(
+                                "grant ", grant.grant_id(), " expired; preview the licence again")),
+                            kReasonGrantExpired);
+    return out;
   }
   absl::StatusOr<v1::Licence> licence = d_.store->GetLicence(grant.licence_id());
-  if (!licence.ok()) return licence.status();
+  if (!licence.ok()) {
+    out.answer = licence.status();
+    return out;
+  }
 
   v1::LicenceDisclosure record;
   record.set_disclosure_id(NewDisclosureId(d_.own_province));
@@ -453,29 +551,32 @@ absl::StatusOr<v1::ConfirmLicenceResponse> LicenceRegistry::Release(
   record.set_matched(true);
   const v1::LicenceStatus status = StatusAt(*licence, now);
   record.set_status(status);
-  v1::ConfirmLicenceResponse out;
+  v1::ConfirmLicenceResponse answer;
   if (!confirm) {
-    if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
-    out.set_declined(true);
-    if (d_.metrics != nullptr) d_.metrics->LicenceFetchStep("decline");
+    out.record = std::move(record);
+    answer.set_declined(true);
+    out.answer = std::move(answer);
+    out.count = FetchStepCounter(d_.metrics, "decline");
     return out;
   }
   if (status != v1::LICENCE_STATUS_VALID) {
     // Nothing leaves: the attempt is logged as a DECLINE carrying the status
     // that stopped it.
     record.set_kind(v1::DISCLOSURE_KIND_DECLINE);
-    if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
-    return WithReason(
-        absl::FailedPreconditionError(absl::StrCat(
-            "licence ", grant.licence_id(), " is ",
-            status == v1::LICENCE_STATUS_REVOKED ? "revoked" : "expired",
-            " since the preview; nothing was released")),
+    out.record = std::move(record);
+    out.answer = WithReason(
+        absl::FailedPreconditionError(
+            absl::StrCat("licence ", grant.licence_id(), " is ",
+                         status == v1::LICENCE_STATUS_REVOKED ? "revoked" : "expired",
+                         " since the preview; nothing was released")),
         status == v1::LICENCE_STATUS_REVOKED ? kReasonLicenceRevoked : kReasonLicenceExpired);
+    return out;
   }
-  if (absl::Status s = Record(std::move(record)); !s.ok()) return s;
+  out.record = std::move(record);
   licence->set_status(status);
-  *out.mutable_licence() = *std::move(licence);
-  if (d_.metrics != nullptr) d_.metrics->LicenceFetchStep("release");
+  *answer.mutable_licence() = *std::move(licence);
+  out.answer = std::move(answer);
+  out.count = FetchStepCounter(d_.metrics, "release");
   return out;
 }
 

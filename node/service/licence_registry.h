@@ -8,6 +8,8 @@
 // Requests are validated here, so every entrance applies the same rules.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -115,6 +117,18 @@ class LicenceRegistry {
   // type and number held by someone else answers exactly as no licence.
   absl::StatusOr<v1::VerifyLicenceResponse> Check(const LicenceQuestion& question);
 
+  // The Check, Preview and Release of callers on gRPC's callback API: the
+  // answer (or refusal) goes to `done` once its record is durable, without
+  // a thread waiting on the store's commit. `done` may run on the store's
+  // writer thread; it must be cheap and must not call this registry.
+  template <typename Answer>
+  using Done = std::function<void(absl::StatusOr<Answer>)>;
+  void CheckAsync(const LicenceQuestion& question, Done<v1::VerifyLicenceResponse> done);
+  void PreviewAsync(const LicenceFetch& fetch, Done<v1::PreviewLicenceResponse> done);
+  void ReleaseAsync(const v1::LicenceGrant& grant, bool confirm,
+                    const std::string& requester_province, const std::string& requester,
+                    Done<v1::ConfirmLicenceResponse> done);
+
   // The holder's newest valid licence of the type as a preview with a signed
   // grant, recorded (PREVIEW) first. NOT_FOUND (LICENCE_NOT_FOUND) when the
   // holder has none of the type here; FAILED_PRECONDITION (LICENCE_REVOKED /
@@ -143,8 +157,27 @@ class LicenceRegistry {
   const LicenceTypeList& types() const { return *d_.types; }
 
  private:
-  // A signed record of one access, stored before its answer is given.
-  absl::Status Record(v1::LicenceDisclosure record);
+  // An answer that may leave only once the record of the access that
+  // produced it is stored (a refusal may need no record: bad grants).
+  template <typename Answer>
+  struct Logged {
+    std::optional<v1::LicenceDisclosure> record;  // not yet signed
+    absl::StatusOr<Answer> answer;
+    std::function<void(const Answer&)> count;  // metrics once it is given
+  };
+
+  Logged<v1::VerifyLicenceResponse> DecideCheck(const LicenceQuestion& question);
+  Logged<v1::PreviewLicenceResponse> DecidePreview(const LicenceFetch& fetch);
+  Logged<v1::ConfirmLicenceResponse> DecideRelease(const v1::LicenceGrant& grant, bool confirm,
+                                                   const std::string& requester_province,
+                                                   const std::string& requester);
+  // Signs and stores the record, then gives the answer: on this thread
+  // (Give) or from the store's commit (GiveAsync).
+  template <typename Answer>
+  absl::StatusOr<Answer> Give(Logged<Answer> logged);
+  template <typename Answer>
+  void GiveAsync(Logged<Answer> logged, Done<Answer> done);
+
   LicenceRegistryDeps d_;
 };
 

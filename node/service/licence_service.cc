@@ -7,9 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "application_id.h"
-#include "licence_signing.h"
 #include "grpc_status.h"
 #include "input_validation.h"
+#include "licence_signing.h"
 #include "page_token.h"
 
 namespace tongban::node {
@@ -145,34 +145,56 @@ grpc::Status LicenceServiceImpl::ListLicences(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status LicenceServiceImpl::VerifyLicence(grpc::ServerContext* ctx,
-                                               const v1::VerifyLicenceRequest* req,
-                                               v1::VerifyLicenceResponse* resp) {
-  absl::StatusOr<Caller> caller = authz_.Authorize(*ctx, Method("VerifyLicence"));
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  if (absl::Status s = ValidateProvinceCode("issuing_province", req->issuing_province()); !s.ok()) {
-    return ToGrpcStatus(s);
+absl::StatusOr<LicenceQuestion> LicenceServiceImpl::VerifyQuestion(
+    const grpc::ServerContextBase& ctx, const v1::VerifyLicenceRequest& req) {
+  absl::StatusOr<Caller> caller = authz_.Authorize(ctx, Method("VerifyLicence"));
+  if (!caller.ok()) return caller.status();
+  if (absl::Status s = ValidateProvinceCode("issuing_province", req.issuing_province()); !s.ok()) {
+    return s;
   }
-  LicenceQuestion question{req->type_code(),      req->number(),
-                           req->holder_id(),      req->purpose(),
-                           req->application_id(), registry_->own_province(),
+  LicenceQuestion question{req.type_code(), req.number(),         req.holder_id(),
+                           req.purpose(),   req.application_id(), registry_->own_province(),
                            caller->actor()};
-  if (absl::Status s = ValidateLicenceQuestion(question, registry_->types()); !s.ok()) {
-    return ToGrpcStatus(s);
+  if (absl::Status s = ValidateLicenceQuestion(question, registry_->types()); !s.ok()) return s;
+  return question;
+}
+
+grpc::ServerUnaryReactor* LicenceServiceImpl::VerifyLicence(grpc::CallbackServerContext* ctx,
+                                                            const v1::VerifyLicenceRequest* req,
+                                                            v1::VerifyLicenceResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<LicenceQuestion> question = VerifyQuestion(*ctx, *req);
+  if (!question.ok()) {
+    reactor->Finish(ToGrpcStatus(question.status()));
+    return reactor;
   }
-  absl::StatusOr<v1::VerifyLicenceResponse> answer = Ask(req->issuing_province(), question);
+  AskAsync(req->issuing_province(), *question,
+           [reactor, resp](absl::StatusOr<v1::VerifyLicenceResponse> answer) {
+             if (!answer.ok()) {
+               reactor->Finish(ToGrpcStatus(answer.status()));
+               return;
+             }
+             *resp = *std::move(answer);
+             reactor->Finish(grpc::Status::OK);
+           });
+  return reactor;
+}
+
+grpc::Status LicenceServiceImpl::VerifyLicenceNow(const grpc::ServerContextBase& ctx,
+                                                  const v1::VerifyLicenceRequest& req,
+                                                  v1::VerifyLicenceResponse* resp) {
+  absl::StatusOr<LicenceQuestion> question = VerifyQuestion(ctx, req);
+  if (!question.ok()) return ToGrpcStatus(question.status());
+  absl::StatusOr<v1::VerifyLicenceResponse> answer = Ask(req.issuing_province(), *question);
   if (!answer.ok()) return ToGrpcStatus(answer.status());
   *resp = *std::move(answer);
   return grpc::Status::OK;
 }
 
-absl::StatusOr<v1::VerifyLicenceResponse> LicenceServiceImpl::Ask(
-    const std::string& issuing_province, const LicenceQuestion& question) {
-  if (issuing_province == registry_->own_province()) return registry_->Check(question);
-  if (federation_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "this node has no gateway_address, so it cannot ask issuing province ", issuing_province));
-  }
+namespace {
+
+v1::CheckLicenceRequest RelayedCheck(const std::string& issuing_province,
+                                     const LicenceQuestion& question) {
   v1::CheckLicenceRequest check;
   check.set_issuing_province(issuing_province);
   check.set_type_code(question.type_code);
@@ -181,15 +203,55 @@ absl::StatusOr<v1::VerifyLicenceResponse> LicenceServiceImpl::Ask(
   check.set_purpose(question.purpose);
   check.set_application_id(question.application_id);
   check.set_requester(question.requester);
-  absl::StatusOr<v1::VerifyLicenceResponse> answer = federation_->CheckLicence(check);
-  if (!answer.ok()) {
-    const absl::Status& s = answer.status();
-    log_->Warn("licence.check_failed",
-               {{"issuing_province", issuing_province}, {"error", s.ToString()}});
-    return absl::Status(s.code(), absl::StrCat("issuing province ", issuing_province,
-                                               " could not answer the check: ", s.message()));
-  }
+  return check;
+}
+
+absl::Status NoGateway(const std::string& issuing_province) {
+  return absl::UnavailableError(absl::StrCat(
+      "this node has no gateway_address, so it cannot ask issuing province ", issuing_province));
+}
+
+// The issuing province's failure as this node's answer, logged.
+absl::Status CheckFailed(EventLog* log, const std::string& issuing_province,
+                         const absl::Status& s) {
+  log->Warn("licence.check_failed",
+            {{"issuing_province", issuing_province}, {"error", s.ToString()}});
+  return absl::Status(s.code(), absl::StrCat("issuing province ", issuing_province,
+                                             " could not answer the check: ", s.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::VerifyLicenceResponse> LicenceServiceImpl::Ask(
+    const std::string& issuing_province, const LicenceQuestion& question) {
+  if (issuing_province == registry_->own_province()) return registry_->Check(question);
+  if (federation_ == nullptr) return NoGateway(issuing_province);
+  absl::StatusOr<v1::VerifyLicenceResponse> answer =
+      federation_->CheckLicence(RelayedCheck(issuing_province, question));
+  if (!answer.ok()) return CheckFailed(log_, issuing_province, answer.status());
   return answer;
+}
+
+void LicenceServiceImpl::AskAsync(const std::string& issuing_province,
+                                  const LicenceQuestion& question,
+                                  LicenceRegistry::Done<v1::VerifyLicenceResponse> done) {
+  if (issuing_province == registry_->own_province()) {
+    registry_->CheckAsync(question, std::move(done));
+    return;
+  }
+  if (federation_ == nullptr) {
+    done(NoGateway(issuing_province));
+    return;
+  }
+  federation_->CheckLicenceAsync(RelayedCheck(issuing_province, question),
+                                 [log = log_, issuing_province, done = std::move(done)](
+                                     absl::StatusOr<v1::VerifyLicenceResponse> answer) {
+                                   if (!answer.ok()) {
+                                     done(CheckFailed(log, issuing_province, answer.status()));
+                                   } else {
+                                     done(std::move(answer));
+                                   }
+                                 });
 }
 
 grpc::Status LicenceServiceImpl::CheckApplicationLicences(

@@ -20,9 +20,9 @@
 // their own licences).
 #pragma once
 
-#include "service/authz_policy.h"
 #include "clock.h"
 #include "record_signing.h"
+#include "service/authz_policy.h"
 #include "service/federation_client.h"
 #include "service/guide_resolver.h"
 #include "service/licence_registry.h"
@@ -47,7 +47,13 @@ struct LicenceServiceDeps {
   ApplicationStore* applications = nullptr;
 };
 
-class LicenceServiceImpl final : public v1::LicenceService::Service {
+// VerifyLicence, an officer's yes/no check and the most frequent call here,
+// runs on gRPC's callback API: no thread waits while the issuing province
+// answers through the gateway, or while this node's own record commits.
+using LicenceServiceBase =
+    v1::LicenceService::WithCallbackMethod_VerifyLicence<v1::LicenceService::Service>;
+
+class LicenceServiceImpl final : public LicenceServiceBase {
  public:
   // Pointers in `deps` are not owned and must outlive the service; all but
   // `federation` are required.
@@ -66,8 +72,13 @@ class LicenceServiceImpl final : public v1::LicenceService::Service {
                           v1::GetLicenceResponse* resp) override;
   grpc::Status ListLicences(grpc::ServerContext* ctx, const v1::ListLicencesRequest* req,
                             v1::ListLicencesResponse* resp) override;
-  grpc::Status VerifyLicence(grpc::ServerContext* ctx, const v1::VerifyLicenceRequest* req,
-                             v1::VerifyLicenceResponse* resp) override;
+  grpc::ServerUnaryReactor* VerifyLicence(grpc::CallbackServerContext* ctx,
+                                          const v1::VerifyLicenceRequest* req,
+                                          v1::VerifyLicenceResponse* resp) override;
+  // VerifyLicence answered on the calling thread (the fuzzer).
+  grpc::Status VerifyLicenceNow(const grpc::ServerContextBase& ctx,
+                                const v1::VerifyLicenceRequest& req,
+                                v1::VerifyLicenceResponse* resp);
   grpc::Status ListLicenceDisclosures(grpc::ServerContext* ctx,
                                       const v1::ListLicenceDisclosuresRequest* req,
                                       v1::ListLicenceDisclosuresResponse* resp) override;
@@ -87,6 +98,11 @@ class LicenceServiceImpl final : public v1::LicenceService::Service {
   // gateway), with `requester` as the asker.
   absl::StatusOr<v1::VerifyLicenceResponse> Ask(const std::string& issuing_province,
                                                 const LicenceQuestion& question);
+  void AskAsync(const std::string& issuing_province, const LicenceQuestion& question,
+                LicenceRegistry::Done<v1::VerifyLicenceResponse> done);
+  // VerifyLicence authorised and validated into its question.
+  absl::StatusOr<LicenceQuestion> VerifyQuestion(const grpc::ServerContextBase& ctx,
+                                                 const v1::VerifyLicenceRequest& req);
   // One page of the log under `filter`, newest first, with the page token
   // tied to `list` (the listing and its filter).
   absl::Status DisclosurePage(const DisclosureFilter& filter, const std::string& list,

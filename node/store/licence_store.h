@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,6 +70,16 @@ class LicenceStore {
   // Appends one signed disclosure record; returns its sequence.
   // ALREADY_EXISTS when its disclosure_id is stored already.
   virtual absl::StatusOr<int64_t> AppendDisclosure(const v1::LicenceDisclosure& disclosure) = 0;
+
+  // AppendDisclosure for callers on gRPC's callback API: `done` gets its
+  // result once the record is durable (or refused), possibly on another
+  // thread; it must be cheap and must not call back into this store. This
+  // default appends on the calling thread, which it blocks meanwhile (the
+  // PostgreSQL store: one round trip); SQLite's group commit does not block.
+  using AppendDone = std::function<void(absl::StatusOr<int64_t>)>;
+  virtual void AppendDisclosureAsync(const v1::LicenceDisclosure& disclosure, AppendDone done) {
+    done(AppendDisclosure(disclosure));
+  }
 
   // Disclosures matching the filter, newest first (decreasing sequence),
   // starting below `before_sequence` (0 = from the newest), at most `limit`.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -164,11 +165,13 @@ absl::StatusOr<int64_t> ReadUserVersion(sqlite3* db) {
 
 }  // namespace
 
-// One caller's write, living on the caller's stack until `done`.
+// One caller's write: on Write's stack until `done`, or (WriteAsync) on the
+// heap until the writer has called `on_done` and deleted it.
 struct SqliteDatabase::PendingWrite {
   Fn fn;
   absl::Status status;
   bool done = false;  // guarded by SqliteDatabase::mu_
+  Done on_done;       // set for WriteAsync only
 };
 
 absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
@@ -247,7 +250,7 @@ absl::Status SqliteDatabase::MigrateInTransaction() {
 }
 
 absl::Status SqliteDatabase::Write(Fn fn) {
-  PendingWrite pending{std::move(fn), absl::OkStatus(), false};
+  PendingWrite pending{std::move(fn), absl::OkStatus(), false, nullptr};
   absl::MutexLock lock(&mu_);
   if (writer_id_ == std::this_thread::get_id()) {
     return absl::FailedPreconditionError(
@@ -260,6 +263,27 @@ absl::Status SqliteDatabase::Write(Fn fn) {
   queue_.push_back(&pending);
   mu_.Await(absl::Condition(&pending.done));
   return pending.status;
+}
+
+void SqliteDatabase::WriteAsync(Fn fn, Done done) {
+  auto pending = std::make_unique<PendingWrite>();
+  pending->fn = std::move(fn);
+  pending->on_done = std::move(done);
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    if (writer_id_ == std::this_thread::get_id()) {
+      refused = absl::FailedPreconditionError(
+          "SqliteDatabase::WriteAsync called from inside a write function");
+    } else if (stopping_) {
+      refused = absl::FailedPreconditionError(
+          absl::StrCat("the node database ", options_.path, " is closed"));
+    } else {
+      queue_.push_back(pending.release());  // the writer deletes it
+      return;
+    }
+  }
+  pending->on_done(refused);
 }
 
 absl::Status SqliteDatabase::Read(const Fn& fn) {
@@ -294,8 +318,22 @@ void SqliteDatabase::WriterLoop() {
     std::vector<PendingWrite*> batch = TakeBatch();
     if (batch.empty()) return;  // stopping and drained
     RunBatch(batch);
-    absl::MutexLock lock(&mu_);
-    for (PendingWrite* w : batch) w->done = true;  // wakes each caller's Await
+    std::vector<PendingWrite*> detached;
+    {
+      absl::MutexLock lock(&mu_);
+      for (PendingWrite* w : batch) {
+        if (w->on_done) {
+          detached.push_back(w);
+        } else {
+          w->done = true;  // wakes the caller's Await
+        }
+      }
+    }
+    // Outside the lock: a callback may start another write.
+    for (PendingWrite* w : detached) {
+      w->on_done(w->status);
+      delete w;
+    }
   }
 }
 

@@ -98,6 +98,15 @@ class SqliteDatabase final {
   // itself alone (no BEGIN/COMMIT/ROLLBACK).
   absl::Status Write(Fn fn);
 
+  // Write without waiting: `done` gets what Write would return, once the
+  // transaction holding fn's changes has committed (or failed). For callers
+  // on gRPC's callback API, which must not block a thread on the commit.
+  // `done` runs on the writer thread (or at once on this thread when the
+  // database is closed or this is the writer thread); it must be cheap and
+  // must not call Write or Read.
+  using Done = std::function<void(absl::Status)>;
+  void WriteAsync(Fn fn, Done done);
+
   // Runs `fn` in a read transaction (a consistent snapshot holding every
   // write acknowledged before Read was called).
   absl::Status Read(const Fn& fn);

@@ -1,6 +1,8 @@
 #include "store/sqlite_licence_store.h"
 
 #include <limits>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -150,8 +152,38 @@ absl::StatusOr<std::vector<v1::Licence>> SqliteLicenceStore::ListLicences(
   return licences;
 }
 
-absl::StatusOr<int64_t> SqliteLicenceStore::AppendDisclosure(
-    const v1::LicenceDisclosure& disclosure) {
+namespace {
+
+// The append of one disclosure, run by the writer; `sequence` gets the row's.
+SqliteDatabase::Fn AppendFn(const v1::LicenceDisclosure& disclosure, std::string record,
+                            int64_t* sequence) {
+  return
+      [disclosure_id = disclosure.disclosure_id(), holder_id = disclosure.holder_id(),
+       licence_id = disclosure.licence_id(), requester_province = disclosure.requester_province(),
+       record = std::move(record), sequence](sqlite3* db) -> absl::Status {
+        auto stmt = SqliteStatement::Prepare(
+            db,
+            "INSERT INTO licence_disclosures (disclosure_id, holder_id, licence_id, "
+            "requester_province, record) VALUES (?1, ?2, ?3, ?4, ?5) "
+            "ON CONFLICT (disclosure_id) DO NOTHING RETURNING sequence");
+        if (!stmt.ok()) return stmt.status();
+        stmt->BindText(1, disclosure_id)
+            .BindText(2, holder_id)
+            .BindText(3, licence_id)
+            .BindText(4, requester_province)
+            .BindBlob(5, record);
+        auto row = stmt->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("disclosure ", disclosure_id, " already exists"));
+        }
+        *sequence = stmt->ColumnInt64(0);
+        return absl::OkStatus();
+      };
+}
+
+absl::StatusOr<std::string> DisclosureRecord(const v1::LicenceDisclosure& disclosure) {
   if (disclosure.disclosure_id().empty()) {
     return absl::InvalidArgumentError("a disclosure has no disclosure_id");
   }
@@ -160,30 +192,39 @@ absl::StatusOr<int64_t> SqliteLicenceStore::AppendDisclosure(
     return absl::InternalError(
         absl::StrCat("cannot serialize disclosure ", disclosure.disclosure_id()));
   }
+  return record;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> SqliteLicenceStore::AppendDisclosure(
+    const v1::LicenceDisclosure& disclosure) {
+  absl::StatusOr<std::string> record = DisclosureRecord(disclosure);
+  if (!record.ok()) return record.status();
   int64_t sequence = 0;
-  absl::Status status = db_.Write([&](sqlite3* db) -> absl::Status {
-    auto stmt = SqliteStatement::Prepare(
-        db,
-        "INSERT INTO licence_disclosures (disclosure_id, holder_id, licence_id, "
-        "requester_province, record) VALUES (?1, ?2, ?3, ?4, ?5) "
-        "ON CONFLICT (disclosure_id) DO NOTHING RETURNING sequence");
-    if (!stmt.ok()) return stmt.status();
-    stmt->BindText(1, disclosure.disclosure_id())
-        .BindText(2, disclosure.holder_id())
-        .BindText(3, disclosure.licence_id())
-        .BindText(4, disclosure.requester_province())
-        .BindBlob(5, record);
-    auto row = stmt->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("disclosure ", disclosure.disclosure_id(), " already exists"));
-    }
-    sequence = stmt->ColumnInt64(0);
-    return absl::OkStatus();
-  });
+  absl::Status status = db_.Write(AppendFn(disclosure, *std::move(record), &sequence));
   if (!status.ok()) return status;
   return sequence;
+}
+
+void SqliteLicenceStore::AppendDisclosureAsync(const v1::LicenceDisclosure& disclosure,
+                                               AppendDone done) {
+  absl::StatusOr<std::string> record = DisclosureRecord(disclosure);
+  if (!record.ok()) {
+    done(record.status());
+    return;
+  }
+  // The writer runs the function after this returns: it owns its copies of
+  // the row's values, and the sequence lives with `done`.
+  auto sequence = std::make_shared<int64_t>(0);
+  db_.WriteAsync(AppendFn(disclosure, *std::move(record), sequence.get()),
+                 [sequence, done = std::move(done)](absl::Status status) {
+                   if (!status.ok()) {
+                     done(status);
+                   } else {
+                     done(*sequence);
+                   }
+                 });
 }
 
 absl::StatusOr<std::vector<StoredDisclosure>> SqliteLicenceStore::ListDisclosures(

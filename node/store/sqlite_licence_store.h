@@ -29,6 +29,7 @@ class SqliteLicenceStore final : public LicenceStore {
                                                         const std::string& after_licence_id,
                                                         int limit) override;
   absl::StatusOr<int64_t> AppendDisclosure(const v1::LicenceDisclosure& disclosure) override;
+  void AppendDisclosureAsync(const v1::LicenceDisclosure& disclosure, AppendDone done) override;
   absl::StatusOr<std::vector<StoredDisclosure>> ListDisclosures(const DisclosureFilter& filter,
                                                                 int64_t before_sequence,
                                                                 int limit) override;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/barrier.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "store/postgres_licence_store.h"
 #include "store/sqlite_licence_store.h"
@@ -348,6 +349,33 @@ TEST_P(LicenceStoreTest, ADuplicateDisclosureIdIsRefusedAndNotStored) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   ASSERT_EQ(stored->size(), 1u);
   EXPECT_EQ((*stored)[0].disclosure.holder_id(), kZhangSan);
+}
+
+// The callback API's append (FederationService's licence calls): the same
+// row and sequence as AppendDisclosure, given to `done` once stored, and the
+// same refusal of a duplicate id.
+TEST_P(LicenceStoreTest, AsyncAppendAnswersWithTheStoredSequence) {
+  const int64_t first = Append(MakeDisclosure("510000-d-01", kZhangSan, "", kHunan));
+  absl::Notification answered, refused;
+  absl::StatusOr<int64_t> sequence, duplicate;
+  store_->AppendDisclosureAsync(MakeDisclosure("510000-d-02", kLiSi, "", kShanghai),
+                                [&](absl::StatusOr<int64_t> s) {
+                                  sequence = s;
+                                  answered.Notify();
+                                });
+  answered.WaitForNotification();
+  ASSERT_TRUE(sequence.ok()) << sequence.status();
+  EXPECT_GT(*sequence, first);
+  EXPECT_EQ(Disclosures(DisclosureFilter()),
+            (std::vector<std::string>{"510000-d-02", "510000-d-01"}));
+
+  store_->AppendDisclosureAsync(MakeDisclosure("510000-d-02", kZhangSan, "", kHunan),
+                                [&](absl::StatusOr<int64_t> s) {
+                                  duplicate = s;
+                                  refused.Notify();
+                                });
+  refused.WaitForNotification();
+  EXPECT_EQ(duplicate.status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_P(LicenceStoreTest, ListsDisclosuresNewestFirstFilteredAndPaged) {

@@ -4,12 +4,14 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "store_test_util.h"
@@ -317,6 +319,76 @@ TEST(SqliteDatabaseTest, CloseCommitsQueuedWritesCheckpointsAndRefusesLaterCalls
   auto reopened = OpenWith(path, {kTableT});
   ASSERT_NE(reopened, nullptr);
   EXPECT_EQ(Keys(*reopened), (std::set<std::string>{"blocker", "q0", "q1", "q2"}));
+}
+
+// WriteAsync (the callback API's write): each write gets its own result once
+// its batch committed, in one batch with blocking writers, and the data is
+// there when `done` runs; after Close it is refused at once.
+TEST(SqliteDatabaseTest, AsyncWritesAreAnsweredAfterTheirCommitEachWithItsOwnResult) {
+  TempDir dir;
+  auto db = OpenWith(dir.File("node.db"), {kTableT});
+  ASSERT_NE(db, nullptr);
+  absl::Notification entered, release;
+  std::thread blocker([&] {
+    EXPECT_TRUE(db->Write([&](sqlite3* c) {
+                    entered.Notify();
+                    release.WaitForNotification();
+                    return InsertKey(c, "blocker");
+                  }).ok());
+  });
+  entered.WaitForNotification();
+
+  constexpr int kWrites = 4;
+  absl::Mutex mu;
+  std::vector<std::optional<absl::Status>> results(kWrites);
+  for (int i = 0; i < kWrites; ++i) {
+    db->WriteAsync(
+        [i](sqlite3* c) -> absl::Status {
+          absl::Status s = InsertKey(c, absl::StrCat("a", i));
+          if (!s.ok() || i != 1) return s;
+          return absl::InvalidArgumentError("write 1 refused itself");
+        },
+        [&, i](absl::Status status) {
+          absl::MutexLock lock(&mu);
+          results[i] = status;
+        });
+  }
+  std::thread sync_writer(
+      [&] { EXPECT_TRUE(db->Write([](sqlite3* c) { return InsertKey(c, "sync"); }).ok()); });
+  db->WaitUntilQueuedForTesting(kWrites + 1);
+  {
+    absl::MutexLock lock(&mu);
+    for (const auto& r : results) EXPECT_FALSE(r.has_value()) << "answered before its commit";
+  }
+  release.Notify();
+  blocker.join();
+  sync_writer.join();
+  {
+    absl::MutexLock lock(&mu);
+    auto all_answered = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu) {
+      for (const auto& r : results) {
+        if (!r.has_value()) return false;
+      }
+      return true;
+    };
+    mu.Await(absl::Condition(&all_answered));
+    for (int i = 0; i < kWrites; ++i) {
+      if (i == 1) {
+        EXPECT_EQ(results[i]->code(), absl::StatusCode::kInvalidArgument);
+      } else {
+        EXPECT_TRUE(results[i]->ok()) << i << ": " << *results[i];
+      }
+    }
+  }
+  EXPECT_EQ(Keys(*db), (std::set<std::string>{"blocker", "a0", "a2", "a3", "sync"}));
+  EXPECT_EQ(db->GetWriteStats().commits, 2);
+
+  db->Close();
+  std::optional<absl::Status> late;
+  db->WriteAsync([](sqlite3*) { return absl::OkStatus(); },
+                 [&](absl::Status status) { late = status; });
+  ASSERT_TRUE(late.has_value()) << "a closed database answers at once";
+  EXPECT_EQ(late->code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(SqliteDatabaseTest, StatementRefusesTwoStatementsAndReportsBadSql) {
