@@ -18,6 +18,32 @@ absl::StatusOr<Response> Invoke(absl::Duration timeout, Call call) {
   return response;
 }
 
+// One call on gRPC's callback client API: `start(context, request, response,
+// on_status)` starts it (a stub's async() method); `done` gets the answer.
+template <typename Request, typename Response, typename Start>
+void CallAsync(absl::Duration timeout, const Request& request,
+               std::function<void(absl::StatusOr<Response>)> done, Start start) {
+  // Lives until gRPC calls back: the call's context, request and answer.
+  struct Call {
+    grpc::ClientContext context;
+    Request request;
+    Response response;
+    std::function<void(absl::StatusOr<Response>)> done;
+  };
+  auto* call = new Call;
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  call->request = request;
+  call->done = std::move(done);
+  start(&call->context, &call->request, &call->response, [call](grpc::Status status) {
+    std::unique_ptr<Call> owned(call);
+    if (!status.ok()) {
+      owned->done(FromGrpcStatus(status));
+    } else {
+      owned->done(std::move(owned->response));
+    }
+  });
+}
+
 }  // namespace
 
 GatewayFederationClient::GatewayFederationClient(std::shared_ptr<grpc::Channel> gateway_channel,
@@ -52,30 +78,6 @@ absl::StatusOr<v1::VerifyLicenceResponse> GatewayFederationClient::CheckLicence(
   });
 }
 
-void GatewayFederationClient::CheckLicenceAsync(const v1::CheckLicenceRequest& request,
-                                                CheckDone done) {
-  // Lives until gRPC calls back: the call's context, request and answer.
-  struct Call {
-    grpc::ClientContext context;
-    v1::CheckLicenceRequest request;
-    v1::VerifyLicenceResponse response;
-    CheckDone done;
-  };
-  auto* call = new Call;
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-  call->request = request;
-  call->done = std::move(done);
-  stub_->async()->CheckLicence(&call->context, &call->request, &call->response,
-                               [call](grpc::Status status) {
-                                 std::unique_ptr<Call> owned(call);
-                                 if (!status.ok()) {
-                                   owned->done(FromGrpcStatus(status));
-                                 } else {
-                                   owned->done(std::move(owned->response));
-                                 }
-                               });
-}
-
 absl::StatusOr<v1::PreviewLicenceResponse> GatewayFederationClient::FetchLicencePreview(
     const v1::FetchLicencePreviewRequest& request) {
   return Invoke<v1::PreviewLicenceResponse>(timeout_, [&](grpc::ClientContext* c, auto* r) {
@@ -87,6 +89,27 @@ absl::StatusOr<v1::ConfirmLicenceResponse> GatewayFederationClient::ReleaseLicen
     const v1::ReleaseLicenceRequest& request) {
   return Invoke<v1::ConfirmLicenceResponse>(timeout_, [&](grpc::ClientContext* c, auto* r) {
     return stub_->ReleaseLicence(c, request, r);
+  });
+}
+
+void GatewayFederationClient::CheckLicenceAsync(const v1::CheckLicenceRequest& request,
+                                                CheckDone done) {
+  CallAsync(timeout_, request, std::move(done), [this](auto... args) {
+    stub_->async()->CheckLicence(std::move(args)...);
+  });
+}
+
+void GatewayFederationClient::FetchLicencePreviewAsync(
+    const v1::FetchLicencePreviewRequest& request, PreviewDone done) {
+  CallAsync(timeout_, request, std::move(done), [this](auto... args) {
+    stub_->async()->FetchLicencePreview(std::move(args)...);
+  });
+}
+
+void GatewayFederationClient::ReleaseLicenceAsync(const v1::ReleaseLicenceRequest& request,
+                                                  ReleaseDone done) {
+  CallAsync(timeout_, request, std::move(done), [this](auto... args) {
+    stub_->async()->ReleaseLicence(std::move(args)...);
   });
 }
 

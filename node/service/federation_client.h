@@ -36,6 +36,16 @@ class FederationClient {
       const v1::FetchLicencePreviewRequest& request) = 0;
   virtual absl::StatusOr<v1::ConfirmLicenceResponse> ReleaseLicence(
       const v1::ReleaseLicenceRequest& request) = 0;
+  // The same for the 免证办 steps (defaults: on the calling thread).
+  using PreviewDone = std::function<void(absl::StatusOr<v1::PreviewLicenceResponse>)>;
+  using ReleaseDone = std::function<void(absl::StatusOr<v1::ConfirmLicenceResponse>)>;
+  virtual void FetchLicencePreviewAsync(const v1::FetchLicencePreviewRequest& request,
+                                        PreviewDone done) {
+    done(FetchLicencePreview(request));
+  }
+  virtual void ReleaseLicenceAsync(const v1::ReleaseLicenceRequest& request, ReleaseDone done) {
+    done(ReleaseLicence(request));
+  }
 };
 
 // Calls the gateway's FederationService relay on one long-lived channel.
@@ -54,6 +64,9 @@ class GatewayFederationClient final : public FederationClient {
       const v1::FetchLicencePreviewRequest& request) override;
   absl::StatusOr<v1::ConfirmLicenceResponse> ReleaseLicence(
       const v1::ReleaseLicenceRequest& request) override;
+  void FetchLicencePreviewAsync(const v1::FetchLicencePreviewRequest& request,
+                                PreviewDone done) override;
+  void ReleaseLicenceAsync(const v1::ReleaseLicenceRequest& request, ReleaseDone done) override;
 
  private:
   std::unique_ptr<v1::FederationService::Stub> stub_;

@@ -12,6 +12,7 @@
 #include "application_id.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpc_status.h"
+#include "service/callback_reply.h"
 #include "input_validation.h"
 #include "record_signing.h"
 #include "resident_id.h"
@@ -575,36 +576,6 @@ grpc::Status FederationServiceImpl::FetchGuide(grpc::ServerContext* ctx,
 
 namespace tongban::node {
 
-namespace {
-
-// Finishes a callback call with the register's answer.
-template <typename Answer>
-LicenceRegistry::Done<Answer> FinishWith(grpc::ServerUnaryReactor* reactor, Answer* resp) {
-  return [reactor, resp](absl::StatusOr<Answer> answer) {
-    if (!answer.ok()) {
-      reactor->Finish(ToGrpcStatus(answer.status()));
-      return;
-    }
-    *resp = *std::move(answer);
-    reactor->Finish(grpc::Status::OK);
-  };
-}
-
-template <typename Answer>
-grpc::Status Answered(absl::StatusOr<Answer> answer, Answer* resp) {
-  if (!answer.ok()) return ToGrpcStatus(answer.status());
-  *resp = *std::move(answer);
-  return grpc::Status::OK;
-}
-
-grpc::ServerUnaryReactor* Refused(grpc::CallbackServerContext* ctx, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
-}  // namespace
-
 absl::StatusOr<LicenceQuestion> FederationServiceImpl::CheckQuestion(
     const grpc::ServerContextBase& ctx, const v1::CheckLicenceRequest& req) {
   absl::StatusOr<Caller> caller = authz_->Authorize(ctx, Method("CheckLicence"));
@@ -629,7 +600,7 @@ grpc::ServerUnaryReactor* FederationServiceImpl::CheckLicence(grpc::CallbackServ
                                                               const v1::CheckLicenceRequest* req,
                                                               v1::VerifyLicenceResponse* resp) {
   absl::StatusOr<LicenceQuestion> question = CheckQuestion(*ctx, *req);
-  if (!question.ok()) return Refused(ctx, question.status());
+  if (!question.ok()) return Refuse(ctx, question.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   licences_->CheckAsync(*question, FinishWith(reactor, resp));
   return reactor;
@@ -663,7 +634,7 @@ grpc::ServerUnaryReactor* FederationServiceImpl::FetchLicencePreview(
     grpc::CallbackServerContext* ctx, const v1::FetchLicencePreviewRequest* req,
     v1::PreviewLicenceResponse* resp) {
   absl::StatusOr<LicenceFetch> fetch = PreviewFetch(*ctx, *req);
-  if (!fetch.ok()) return Refused(ctx, fetch.status());
+  if (!fetch.ok()) return Refuse(ctx, fetch.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   licences_->PreviewAsync(*fetch, FinishWith(reactor, resp));
   return reactor;
@@ -695,7 +666,7 @@ grpc::ServerUnaryReactor* FederationServiceImpl::ReleaseLicence(
     grpc::CallbackServerContext* ctx, const v1::ReleaseLicenceRequest* req,
     v1::ConfirmLicenceResponse* resp) {
   absl::StatusOr<std::string> origin = ReleaseOrigin(*ctx, *req);
-  if (!origin.ok()) return Refused(ctx, origin.status());
+  if (!origin.ok()) return Refuse(ctx, origin.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   licences_->ReleaseAsync(req->grant(), req->confirm(), *origin, req->requester(),
                           FinishWith(reactor, resp));

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "application_id.h"
 #include "grpc_status.h"
+#include "service/callback_reply.h"
 #include "input_validation.h"
 #include "licence_signing.h"
 #include "page_token.h"
@@ -162,21 +163,10 @@ absl::StatusOr<LicenceQuestion> LicenceServiceImpl::VerifyQuestion(
 grpc::ServerUnaryReactor* LicenceServiceImpl::VerifyLicence(grpc::CallbackServerContext* ctx,
                                                             const v1::VerifyLicenceRequest* req,
                                                             v1::VerifyLicenceResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::StatusOr<LicenceQuestion> question = VerifyQuestion(*ctx, *req);
-  if (!question.ok()) {
-    reactor->Finish(ToGrpcStatus(question.status()));
-    return reactor;
-  }
-  AskAsync(req->issuing_province(), *question,
-           [reactor, resp](absl::StatusOr<v1::VerifyLicenceResponse> answer) {
-             if (!answer.ok()) {
-               reactor->Finish(ToGrpcStatus(answer.status()));
-               return;
-             }
-             *resp = *std::move(answer);
-             reactor->Finish(grpc::Status::OK);
-           });
+  if (!question.ok()) return Refuse(ctx, question.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  AskAsync(req->issuing_province(), *question, FinishWith(reactor, resp));
   return reactor;
 }
 
@@ -185,10 +175,7 @@ grpc::Status LicenceServiceImpl::VerifyLicenceNow(const grpc::ServerContextBase&
                                                   v1::VerifyLicenceResponse* resp) {
   absl::StatusOr<LicenceQuestion> question = VerifyQuestion(ctx, req);
   if (!question.ok()) return ToGrpcStatus(question.status());
-  absl::StatusOr<v1::VerifyLicenceResponse> answer = Ask(req.issuing_province(), *question);
-  if (!answer.ok()) return ToGrpcStatus(answer.status());
-  *resp = *std::move(answer);
-  return grpc::Status::OK;
+  return Answered(Ask(req.issuing_province(), *question), resp);
 }
 
 namespace {
@@ -379,118 +366,184 @@ absl::Status LicenceServiceImpl::CheckUse(const v1::LicenceUse& use,
       use.handling_province(), "'s guide of item ", use.item_code()));
 }
 
-grpc::Status LicenceServiceImpl::PreviewLicence(grpc::ServerContext* ctx,
-                                                const v1::PreviewLicenceRequest* req,
-                                                v1::PreviewLicenceResponse* resp) {
-  absl::StatusOr<Caller> caller = authz_.Authorize(*ctx, Method("PreviewLicence"));
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  if (absl::Status s = ValidateProvinceCode("issuing_province", req->issuing_province()); !s.ok()) {
-    return ToGrpcStatus(s);
+absl::StatusOr<LicenceServiceImpl::PreviewAsk> LicenceServiceImpl::PreviewAsked(
+    const grpc::ServerContextBase& ctx, const v1::PreviewLicenceRequest& req) {
+  absl::StatusOr<Caller> caller = authz_.Authorize(ctx, Method("PreviewLicence"));
+  if (!caller.ok()) return caller.status();
+  if (absl::Status s = ValidateProvinceCode("issuing_province", req.issuing_province()); !s.ok()) {
+    return s;
   }
-  std::string holder = req->holder_id();
+  std::string holder = req.holder_id();
   if (caller->is_citizen()) {
     // A citizen fetches only their own licences; asking for anyone else's
     // answers as a licence that does not exist.
     if (!holder.empty() && holder != caller->citizen_id) {
-      return ToGrpcStatus(WithReason(
-          absl::NotFoundError(absl::StrCat("province ", req->issuing_province(),
+      return WithReason(
+          absl::NotFoundError(absl::StrCat("province ", req.issuing_province(),
                                            " holds no such licence of this applicant")),
-          kReasonLicenceNotFound));
+          kReasonLicenceNotFound);
     }
     holder = caller->citizen_id;
   } else if (holder.empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        "holder_id is required: the applicant's resident identity number or credit code"));
+    return absl::InvalidArgumentError(
+        "holder_id is required: the applicant's resident identity number or credit code");
   }
-  LicenceFetch fetch{req->type_code(), holder, req->use(), registry_->own_province(),
-                     caller->actor()};
-  if (absl::Status s = ValidateLicenceFetch(fetch, registry_->types()); !s.ok()) {
-    return ToGrpcStatus(s);
+  PreviewAsk ask{req.issuing_province(),
+                 LicenceFetch{req.type_code(), holder, req.use(), registry_->own_province(),
+                              caller->actor()}};
+  if (absl::Status s = ValidateLicenceFetch(ask.fetch, registry_->types()); !s.ok()) return s;
+  if (absl::Status s = CheckUse(req.use(), req.type_code()); !s.ok()) return s;
+  if (ask.issuing_province != registry_->own_province() && federation_ == nullptr) {
+    return NoGateway(ask.issuing_province);
   }
-  if (absl::Status s = CheckUse(req->use(), req->type_code()); !s.ok()) return ToGrpcStatus(s);
-  absl::StatusOr<v1::PreviewLicenceResponse> preview;
-  if (req->issuing_province() == registry_->own_province()) {
-    preview = registry_->Preview(fetch);
-  } else if (federation_ == nullptr) {
-    preview = absl::UnavailableError(absl::StrCat(
-        "this node has no gateway_address, so it cannot ask issuing province ",
-        req->issuing_province()));
-  } else {
-    v1::FetchLicencePreviewRequest ask;
-    ask.set_issuing_province(req->issuing_province());
-    ask.set_type_code(req->type_code());
-    ask.set_holder_id(holder);
-    *ask.mutable_use() = req->use();
-    ask.set_requester(caller->actor());
-    preview = federation_->FetchLicencePreview(ask);
-    if (preview.ok() &&
-        (preview->preview().grant().issuing_province() != req->issuing_province() ||
-         preview->preview().grant().holder_id() != holder ||
-         preview->preview().content().holder_id() != holder)) {
-      // Never pass on another holder's data, whatever the other node said.
-      log_->Warn("licence.preview_refused", {{"issuing_province", req->issuing_province()}});
-      preview = absl::UnavailableError(absl::StrCat("issuing province ", req->issuing_province(),
-                                                    " answered a preview of another holder"));
-    }
-  }
-  if (!preview.ok()) return ToGrpcStatus(preview.status());
-  *resp = *std::move(preview);
-  return grpc::Status::OK;
+  return ask;
 }
 
-grpc::Status LicenceServiceImpl::ConfirmLicence(grpc::ServerContext* ctx,
-                                                const v1::ConfirmLicenceRequest* req,
-                                                v1::ConfirmLicenceResponse* resp) {
-  absl::StatusOr<Caller> caller = authz_.Authorize(*ctx, Method("ConfirmLicence"));
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  const v1::LicenceGrant& grant = req->grant();
-  if (!req->has_grant() || grant.grant_id().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        "grant is required: the grant of the preview (PreviewLicence), unchanged"));
+v1::FetchLicencePreviewRequest LicenceServiceImpl::RelayedPreview(const PreviewAsk& ask) const {
+  v1::FetchLicencePreviewRequest relayed;
+  relayed.set_issuing_province(ask.issuing_province);
+  relayed.set_type_code(ask.fetch.type_code);
+  relayed.set_holder_id(ask.fetch.holder_id);
+  *relayed.mutable_use() = ask.fetch.use;
+  relayed.set_requester(ask.fetch.requester);
+  return relayed;
+}
+
+absl::StatusOr<v1::PreviewLicenceResponse> LicenceServiceImpl::CheckedPreview(
+    const PreviewAsk& ask, absl::StatusOr<v1::PreviewLicenceResponse> preview) {
+  const std::string& holder = ask.fetch.holder_id;
+  if (preview.ok() && (preview->preview().grant().issuing_province() != ask.issuing_province ||
+                       preview->preview().grant().holder_id() != holder ||
+                       preview->preview().content().holder_id() != holder)) {
+    // Never pass on another holder's data, whatever the other node said.
+    log_->Warn("licence.preview_refused", {{"issuing_province", ask.issuing_province}});
+    return absl::UnavailableError(absl::StrCat("issuing province ", ask.issuing_province,
+                                               " answered a preview of another holder"));
+  }
+  return preview;
+}
+
+grpc::ServerUnaryReactor* LicenceServiceImpl::PreviewLicence(grpc::CallbackServerContext* ctx,
+                                                             const v1::PreviewLicenceRequest* req,
+                                                             v1::PreviewLicenceResponse* resp) {
+  absl::StatusOr<PreviewAsk> ask = PreviewAsked(*ctx, *req);
+  if (!ask.ok()) return Refuse(ctx, ask.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto finish = FinishWith(reactor, resp);
+  if (ask->issuing_province == registry_->own_province()) {
+    registry_->PreviewAsync(ask->fetch, std::move(finish));
+    return reactor;
+  }
+  const v1::FetchLicencePreviewRequest relayed = RelayedPreview(*ask);
+  federation_->FetchLicencePreviewAsync(
+      relayed, [this, ask = *std::move(ask), finish = std::move(finish)](
+                   absl::StatusOr<v1::PreviewLicenceResponse> preview) {
+        finish(CheckedPreview(ask, std::move(preview)));
+      });
+  return reactor;
+}
+
+grpc::Status LicenceServiceImpl::PreviewLicenceNow(const grpc::ServerContextBase& ctx,
+                                                   const v1::PreviewLicenceRequest& req,
+                                                   v1::PreviewLicenceResponse* resp) {
+  absl::StatusOr<PreviewAsk> ask = PreviewAsked(ctx, req);
+  if (!ask.ok()) return ToGrpcStatus(ask.status());
+  if (ask->issuing_province == registry_->own_province()) {
+    return Answered(registry_->Preview(ask->fetch), resp);
+  }
+  return Answered(CheckedPreview(*ask, federation_->FetchLicencePreview(RelayedPreview(*ask))),
+                  resp);
+}
+
+absl::StatusOr<std::string> LicenceServiceImpl::ConfirmAsker(const grpc::ServerContextBase& ctx,
+                                                             const v1::ConfirmLicenceRequest& req) {
+  absl::StatusOr<Caller> caller = authz_.Authorize(ctx, Method("ConfirmLicence"));
+  if (!caller.ok()) return caller.status();
+  const v1::LicenceGrant& grant = req.grant();
+  if (!req.has_grant() || grant.grant_id().empty()) {
+    return absl::InvalidArgumentError(
+        "grant is required: the grant of the preview (PreviewLicence), unchanged");
   }
   if (absl::Status s = ValidateProvinceCode("grant.issuing_province", grant.issuing_province());
       !s.ok()) {
-    return ToGrpcStatus(s);
+    return s;
   }
   if (caller->is_citizen() && grant.holder_id() != caller->citizen_id) {
-    return ToGrpcStatus(WithReason(
-        absl::NotFoundError("no such licence of this applicant"), kReasonLicenceNotFound));
+    return WithReason(absl::NotFoundError("no such licence of this applicant"),
+                      kReasonLicenceNotFound);
   }
-  absl::StatusOr<v1::ConfirmLicenceResponse> decided;
+  if (grant.issuing_province() != registry_->own_province() && federation_ == nullptr) {
+    return NoGateway(grant.issuing_province());
+  }
+  return caller->actor();
+}
+
+absl::StatusOr<v1::ConfirmLicenceResponse> LicenceServiceImpl::CheckedRelease(
+    const v1::LicenceGrant& grant, absl::StatusOr<v1::ConfirmLicenceResponse> decided) {
+  if (!decided.ok() || !decided->has_licence()) return decided;
+  // What another node released is checked here before anyone relies on it.
+  const v1::Licence& licence = decided->licence();
+  absl::Status verified = signing::VerifyLicence(*verifier_, licence, clock_->Now(),
+                                                 signing::VerifyMode::kHistorical);
+  if (verified.ok() && (licence.content().licence_id() != grant.licence_id() ||
+                        licence.content().holder_id() != grant.holder_id())) {
+    verified = absl::PermissionDeniedError("the released licence is not the one granted");
+  }
+  if (!verified.ok()) {
+    log_->Warn("licence.release_refused",
+               {{"grant", grant.grant_id()}, {"reason", verified.ToString()}});
+    return absl::UnavailableError(absl::StrCat("issuing province ", grant.issuing_province(),
+                                               " released a licence that does not verify: ",
+                                               verified.message()));
+  }
+  return decided;
+}
+
+namespace {
+
+v1::ReleaseLicenceRequest RelayedRelease(const v1::ConfirmLicenceRequest& req,
+                                         const std::string& asker) {
+  v1::ReleaseLicenceRequest release;
+  release.set_issuing_province(req.grant().issuing_province());
+  *release.mutable_grant() = req.grant();
+  release.set_confirm(req.confirm());
+  release.set_requester(asker);
+  return release;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LicenceServiceImpl::ConfirmLicence(grpc::CallbackServerContext* ctx,
+                                                             const v1::ConfirmLicenceRequest* req,
+                                                             v1::ConfirmLicenceResponse* resp) {
+  absl::StatusOr<std::string> asker = ConfirmAsker(*ctx, *req);
+  if (!asker.ok()) return Refuse(ctx, asker.status());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const v1::LicenceGrant& grant = req->grant();
+  auto finish = [this, grant, done = FinishWith(reactor, resp)](
+                    absl::StatusOr<v1::ConfirmLicenceResponse> decided) {
+    done(CheckedRelease(grant, std::move(decided)));
+  };
   if (grant.issuing_province() == registry_->own_province()) {
-    decided = registry_->Release(grant, req->confirm(), registry_->own_province(), caller->actor());
-  } else if (federation_ == nullptr) {
-    decided = absl::UnavailableError(absl::StrCat(
-        "this node has no gateway_address, so it cannot reach issuing province ",
-        grant.issuing_province()));
-  } else {
-    v1::ReleaseLicenceRequest release;
-    release.set_issuing_province(grant.issuing_province());
-    *release.mutable_grant() = grant;
-    release.set_confirm(req->confirm());
-    release.set_requester(caller->actor());
-    decided = federation_->ReleaseLicence(release);
+    registry_->ReleaseAsync(grant, req->confirm(), registry_->own_province(), *asker,
+                            std::move(finish));
+    return reactor;
   }
-  if (!decided.ok()) return ToGrpcStatus(decided.status());
-  if (decided->has_licence()) {
-    // What another node released is checked here before anyone relies on it.
-    const v1::Licence& licence = decided->licence();
-    absl::Status verified = signing::VerifyLicence(*verifier_, licence, clock_->Now(),
-                                                   signing::VerifyMode::kHistorical);
-    if (verified.ok() && (licence.content().licence_id() != grant.licence_id() ||
-                          licence.content().holder_id() != grant.holder_id())) {
-      verified = absl::PermissionDeniedError("the released licence is not the one granted");
-    }
-    if (!verified.ok()) {
-      log_->Warn("licence.release_refused",
-                 {{"grant", grant.grant_id()}, {"reason", verified.ToString()}});
-      return ToGrpcStatus(absl::UnavailableError(absl::StrCat(
-          "issuing province ", grant.issuing_province(),
-          " released a licence that does not verify: ", verified.message())));
-    }
-  }
-  *resp = *std::move(decided);
-  return grpc::Status::OK;
+  federation_->ReleaseLicenceAsync(RelayedRelease(*req, *asker), std::move(finish));
+  return reactor;
+}
+
+grpc::Status LicenceServiceImpl::ConfirmLicenceNow(const grpc::ServerContextBase& ctx,
+                                                   const v1::ConfirmLicenceRequest& req,
+                                                   v1::ConfirmLicenceResponse* resp) {
+  absl::StatusOr<std::string> asker = ConfirmAsker(ctx, req);
+  if (!asker.ok()) return ToGrpcStatus(asker.status());
+  const v1::LicenceGrant& grant = req.grant();
+  absl::StatusOr<v1::ConfirmLicenceResponse> decided =
+      grant.issuing_province() == registry_->own_province()
+          ? registry_->Release(grant, req.confirm(), registry_->own_province(), *asker)
+          : federation_->ReleaseLicence(RelayedRelease(req, *asker));
+  return Answered(CheckedRelease(grant, std::move(decided)), resp);
 }
 
 }  // namespace tongban::node

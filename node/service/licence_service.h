@@ -47,11 +47,13 @@ struct LicenceServiceDeps {
   ApplicationStore* applications = nullptr;
 };
 
-// VerifyLicence, an officer's yes/no check and the most frequent call here,
-// runs on gRPC's callback API: no thread waits while the issuing province
-// answers through the gateway, or while this node's own record commits.
-using LicenceServiceBase =
-    v1::LicenceService::WithCallbackMethod_VerifyLicence<v1::LicenceService::Service>;
+// VerifyLicence (an officer's yes/no check, the most frequent call here) and
+// the two 免证办 steps run on gRPC's callback API: no thread waits while the
+// issuing province answers through the gateway, or while this node's own
+// record commits.
+using LicenceServiceBase = v1::LicenceService::WithCallbackMethod_VerifyLicence<
+    v1::LicenceService::WithCallbackMethod_PreviewLicence<
+        v1::LicenceService::WithCallbackMethod_ConfirmLicence<v1::LicenceService::Service>>>;
 
 class LicenceServiceImpl final : public LicenceServiceBase {
  public:
@@ -82,10 +84,19 @@ class LicenceServiceImpl final : public LicenceServiceBase {
   grpc::Status ListLicenceDisclosures(grpc::ServerContext* ctx,
                                       const v1::ListLicenceDisclosuresRequest* req,
                                       v1::ListLicenceDisclosuresResponse* resp) override;
-  grpc::Status PreviewLicence(grpc::ServerContext* ctx, const v1::PreviewLicenceRequest* req,
-                              v1::PreviewLicenceResponse* resp) override;
-  grpc::Status ConfirmLicence(grpc::ServerContext* ctx, const v1::ConfirmLicenceRequest* req,
-                              v1::ConfirmLicenceResponse* resp) override;
+  grpc::ServerUnaryReactor* PreviewLicence(grpc::CallbackServerContext* ctx,
+                                           const v1::PreviewLicenceRequest* req,
+                                           v1::PreviewLicenceResponse* resp) override;
+  grpc::ServerUnaryReactor* ConfirmLicence(grpc::CallbackServerContext* ctx,
+                                           const v1::ConfirmLicenceRequest* req,
+                                           v1::ConfirmLicenceResponse* resp) override;
+  // The two answered on the calling thread (the fuzzer).
+  grpc::Status PreviewLicenceNow(const grpc::ServerContextBase& ctx,
+                                 const v1::PreviewLicenceRequest& req,
+                                 v1::PreviewLicenceResponse* resp);
+  grpc::Status ConfirmLicenceNow(const grpc::ServerContextBase& ctx,
+                                 const v1::ConfirmLicenceRequest& req,
+                                 v1::ConfirmLicenceResponse* resp);
   grpc::Status ListHolderDisclosures(grpc::ServerContext* ctx,
                                      const v1::ListHolderDisclosuresRequest* req,
                                      v1::ListLicenceDisclosuresResponse* resp) override;
@@ -103,6 +114,25 @@ class LicenceServiceImpl final : public LicenceServiceBase {
   // VerifyLicence authorised and validated into its question.
   absl::StatusOr<LicenceQuestion> VerifyQuestion(const grpc::ServerContextBase& ctx,
                                                  const v1::VerifyLicenceRequest& req);
+  // PreviewLicence authorised, validated and its use checked against the
+  // handling province's guide (which may fetch the guide through the gateway
+  // once) into the fetch to ask of `issuing_province`.
+  struct PreviewAsk {
+    std::string issuing_province;
+    LicenceFetch fetch;
+  };
+  absl::StatusOr<PreviewAsk> PreviewAsked(const grpc::ServerContextBase& ctx,
+                                          const v1::PreviewLicenceRequest& req);
+  // Another province's preview, refused if it is of another holder.
+  absl::StatusOr<v1::PreviewLicenceResponse> CheckedPreview(
+      const PreviewAsk& ask, absl::StatusOr<v1::PreviewLicenceResponse> preview);
+  v1::FetchLicencePreviewRequest RelayedPreview(const PreviewAsk& ask) const;
+  // ConfirmLicence authorised and validated: the asker (actor) to record.
+  absl::StatusOr<std::string> ConfirmAsker(const grpc::ServerContextBase& ctx,
+                                           const v1::ConfirmLicenceRequest& req);
+  // A released licence checked before anyone relies on it.
+  absl::StatusOr<v1::ConfirmLicenceResponse> CheckedRelease(
+      const v1::LicenceGrant& grant, absl::StatusOr<v1::ConfirmLicenceResponse> decided);
   // One page of the log under `filter`, newest first, with the page token
   // tied to `list` (the listing and its filter).
   absl::Status DisclosurePage(const DisclosureFilter& filter, const std::string& list,

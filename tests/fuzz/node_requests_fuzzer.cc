@@ -139,8 +139,8 @@ const std::vector<Rpc>& Rpcs() {
       LICENCE_RPC(ListLicenceDisclosures),
       FEDERATION_NOW_RPC(FetchLicencePreview),
       FEDERATION_NOW_RPC(ReleaseLicence),
-      LICENCE_RPC(PreviewLicence),
-      LICENCE_RPC(ConfirmLicence),
+      LICENCE_NOW_RPC(PreviewLicence),
+      LICENCE_NOW_RPC(ConfirmLicence),
       LICENCE_RPC(ListHolderDisclosures),
       LICENCE_RPC(CheckApplicationLicences),
   };
