@@ -8,10 +8,10 @@
 #include "absl/strings/str_join.h"
 #include "application_id.h"
 #include "grpc_status.h"
-#include "service/callback_reply.h"
 #include "input_validation.h"
 #include "licence_signing.h"
 #include "page_token.h"
+#include "service/callback_reply.h"
 
 namespace tongban::node {
 namespace {
