@@ -24,18 +24,27 @@ namespace {
 
 constexpr char kProvince[] = "310000";
 
-// Parses `bytes` as Req and calls `method` of `service`; false when they do not parse.
-template <typename Svc, typename Req, typename Resp>
-bool Invoke(Svc& service, grpc::Status (Svc::*method)(grpc::ServerContext*, const Req*, Resp*),
-            absl::string_view bytes, grpc::ServerContext* ctx, grpc::Status* status) {
+// Parses `bytes` as Req and answers it with `call(req, &resp)`; false when
+// they do not parse.
+template <typename Req, typename Resp, typename Call>
+bool ParseAndCall(absl::string_view bytes, grpc::Status* status, Call call) {
   Req req;
   if (!req.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
   Resp resp;
-  *status = (service.*method)(ctx, &req, &resp);
+  *status = call(req, &resp);
   // What the handler answered must go back on the wire.
   std::string out;
   FUZZ_CHECK(resp.SerializeToString(&out));
   return true;
+}
+
+// Calls a synchronous `method` of `service` with the parsed request.
+template <typename Svc, typename Req, typename Resp>
+bool Invoke(Svc& service, grpc::Status (Svc::*method)(grpc::ServerContext*, const Req*, Resp*),
+            absl::string_view bytes, grpc::ServerContext* ctx, grpc::Status* status) {
+  return ParseAndCall<Req, Resp>(bytes, status, [&](const Req& req, Resp* resp) {
+    return (service.*method)(ctx, &req, resp);
+  });
 }
 
 // The same for a method answering on the calling thread in place of a
@@ -44,13 +53,9 @@ template <typename Svc, typename Req, typename Resp>
 bool Invoke(Svc& service,
             grpc::Status (Svc::*method)(const grpc::ServerContextBase&, const Req&, Resp*),
             absl::string_view bytes, grpc::ServerContext* ctx, grpc::Status* status) {
-  Req req;
-  if (!req.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
-  Resp resp;
-  *status = (service.*method)(*ctx, req, &resp);
-  std::string out;
-  FUZZ_CHECK(resp.SerializeToString(&out));
-  return true;
+  return ParseAndCall<Req, Resp>(bytes, status, [&](const Req& req, Resp* resp) {
+    return (service.*method)(*ctx, req, resp);
+  });
 }
 
 struct Rpc {
