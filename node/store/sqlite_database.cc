@@ -269,21 +269,17 @@ void SqliteDatabase::WriteAsync(Fn fn, Done done) {
   auto pending = std::make_unique<PendingWrite>();
   pending->fn = std::move(fn);
   pending->on_done = std::move(done);
-  absl::Status refused;
   {
+    // No writer-thread check, unlike Write: nothing waits here, so a write
+    // queued by a `done` (or a write function) simply joins the next batch.
     absl::MutexLock lock(&mu_);
-    if (writer_id_ == std::this_thread::get_id()) {
-      refused = absl::FailedPreconditionError(
-          "SqliteDatabase::WriteAsync called from inside a write function");
-    } else if (stopping_) {
-      refused = absl::FailedPreconditionError(
-          absl::StrCat("the node database ", options_.path, " is closed"));
-    } else {
+    if (!stopping_) {
       queue_.push_back(pending.release());  // the writer deletes it
       return;
     }
   }
-  pending->on_done(refused);
+  pending->on_done(absl::FailedPreconditionError(
+      absl::StrCat("the node database ", options_.path, " is closed")));
 }
 
 absl::Status SqliteDatabase::Read(const Fn& fn) {
@@ -329,7 +325,7 @@ void SqliteDatabase::WriterLoop() {
         }
       }
     }
-    // Outside the lock: a callback may start another write.
+    // Outside the lock: a callback may queue another write (WriteAsync).
     for (PendingWrite* w : detached) {
       w->on_done(w->status);
       delete w;

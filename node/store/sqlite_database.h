@@ -102,8 +102,8 @@ class SqliteDatabase final {
   // transaction holding fn's changes has committed (or failed). For callers
   // on gRPC's callback API, which must not block a thread on the commit.
   // `done` runs on the writer thread (or at once on this thread when the
-  // database is closed or this is the writer thread); it must be cheap and
-  // must not call Write or Read.
+  // database is closed); it must be cheap and must not call Write or Read
+  // (WriteAsync is fine: it joins the next batch).
   using Done = std::function<void(absl::Status)>;
   void WriteAsync(Fn fn, Done done);
 

@@ -391,6 +391,30 @@ TEST(SqliteDatabaseTest, AsyncWritesAreAnsweredAfterTheirCommitEachWithItsOwnRes
   EXPECT_EQ(late->code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A completion may queue the next write (a chain of steps each needing the
+// previous one durable): it joins a later batch instead of deadlocking.
+TEST(SqliteDatabaseTest, AnAsyncWritesCompletionMayQueueTheNextWrite) {
+  TempDir dir;
+  auto db = OpenWith(dir.File("node.db"), {kTableT});
+  ASSERT_NE(db, nullptr);
+  absl::Notification chained;
+  absl::Status first, second;
+  db->WriteAsync([](sqlite3* c) { return InsertKey(c, "first"); },
+                 [&](absl::Status status) {
+                   first = status;
+                   db->WriteAsync([](sqlite3* c) { return InsertKey(c, "second"); },
+                                  [&](absl::Status s) {
+                                    second = s;
+                                    chained.Notify();
+                                  });
+                 });
+  chained.WaitForNotification();
+  EXPECT_TRUE(first.ok()) << first;
+  EXPECT_TRUE(second.ok()) << second;
+  EXPECT_EQ(Keys(*db), (std::set<std::string>{"first", "second"}));
+  EXPECT_EQ(db->GetWriteStats().commits, 2);
+}
+
 TEST(SqliteDatabaseTest, StatementRefusesTwoStatementsAndReportsBadSql) {
   TempDir dir;
   auto db = OpenWith(dir.File("node.db"), {kTableT});
