@@ -22,6 +22,12 @@ namespace {
 
 constexpr int kMaxFields = 30;
 
+// A fetch's purpose as its records state it (the use, readable on its own).
+std::string UsePurpose(const v1::LicenceUse& use) {
+  return absl::StrCat("material ", use.material_id(), " of item ", use.item_code(),
+                      " handled by ", use.handling_province());
+}
+
 // The metrics of a fetch step, counted once its answer is given.
 auto FetchStepCounter(NodeMetrics* metrics, const char* step) {
   return [metrics, step](const auto&) {
@@ -355,22 +361,33 @@ void LicenceRegistry::ReleaseAsync(const v1::LicenceGrant& grant, bool confirm,
   GiveAsync(DecideRelease(grant, confirm, requester_province, requester), std::move(done));
 }
 
+v1::LicenceDisclosure LicenceRegistry::NewRecord(v1::DisclosureKind kind,
+                                                const std::string& type_code,
+                                                const std::string& holder_id,
+                                                const std::string& requester_province,
+                                                const std::string& requester,
+                                                absl::Time now) const {
+  v1::LicenceDisclosure record;
+  record.set_disclosure_id(NewDisclosureId(d_.own_province));
+  record.set_issuing_province(d_.own_province);
+  record.set_kind(kind);
+  record.set_type_code(type_code);
+  record.set_holder_id(holder_id);
+  record.set_requester_province(requester_province);
+  record.set_requester(requester);
+  *record.mutable_at() = ToTimestamp(now);
+  return record;
+}
+
 LicenceRegistry::Logged<v1::VerifyLicenceResponse> LicenceRegistry::DecideCheck(
     const LicenceQuestion& q) {
   Logged<v1::VerifyLicenceResponse> out;
   const absl::Time now = d_.clock->Now();
-  v1::LicenceDisclosure record;
-  record.set_disclosure_id(NewDisclosureId(d_.own_province));
-  record.set_issuing_province(d_.own_province);
-  record.set_kind(v1::DISCLOSURE_KIND_CHECK);
-  record.set_type_code(q.type_code);
+  v1::LicenceDisclosure record = NewRecord(v1::DISCLOSURE_KIND_CHECK, q.type_code, q.holder_id,
+                                           q.requester_province, q.requester, now);
   record.set_number(q.number);
-  record.set_holder_id(q.holder_id);
-  record.set_requester_province(q.requester_province);
-  record.set_requester(q.requester);
   record.set_purpose(q.purpose);
   record.set_application_id(q.application_id);
-  *record.mutable_at() = ToTimestamp(now);
 
   v1::VerifyLicenceResponse answer;
   absl::StatusOr<v1::Licence> licence =
@@ -403,18 +420,10 @@ LicenceRegistry::Logged<v1::PreviewLicenceResponse> LicenceRegistry::DecidePrevi
     const LicenceFetch& f) {
   Logged<v1::PreviewLicenceResponse> out;
   const absl::Time now = d_.clock->Now();
-  v1::LicenceDisclosure record;
-  record.set_disclosure_id(NewDisclosureId(d_.own_province));
-  record.set_issuing_province(d_.own_province);
-  record.set_kind(v1::DISCLOSURE_KIND_PREVIEW);
-  record.set_type_code(f.type_code);
-  record.set_holder_id(f.holder_id);
-  record.set_requester_province(f.requester_province);
-  record.set_requester(f.requester);
-  record.set_purpose(absl::StrCat("material ", f.use.material_id(), " of item ",
-                                  f.use.item_code(), " handled by ", f.use.handling_province()));
+  v1::LicenceDisclosure record = NewRecord(v1::DISCLOSURE_KIND_PREVIEW, f.type_code, f.holder_id,
+                                           f.requester_province, f.requester, now);
+  record.set_purpose(UsePurpose(f.use));
   *record.mutable_use() = f.use;
-  *record.mutable_at() = ToTimestamp(now);
 
   LicenceFilter filter;
   filter.holder_id = f.holder_id;
@@ -532,22 +541,15 @@ LicenceRegistry::Logged<v1::ConfirmLicenceResponse> LicenceRegistry::DecideRelea
     return out;
   }
 
-  v1::LicenceDisclosure record;
-  record.set_disclosure_id(NewDisclosureId(d_.own_province));
-  record.set_issuing_province(d_.own_province);
-  record.set_kind(confirm ? v1::DISCLOSURE_KIND_RELEASE : v1::DISCLOSURE_KIND_DECLINE);
-  record.set_type_code(licence->content().type_code());
+  v1::LicenceDisclosure record =
+      NewRecord(confirm ? v1::DISCLOSURE_KIND_RELEASE : v1::DISCLOSURE_KIND_DECLINE,
+                licence->content().type_code(), grant.holder_id(), requester_province, requester,
+                now);
   record.set_number(licence->content().number());
-  record.set_holder_id(grant.holder_id());
   record.set_licence_id(grant.licence_id());
-  record.set_requester_province(requester_province);
-  record.set_requester(requester);
-  record.set_purpose(absl::StrCat("material ", grant.use().material_id(), " of item ",
-                                  grant.use().item_code(), " handled by ",
-                                  grant.use().handling_province()));
+  record.set_purpose(UsePurpose(grant.use()));
   *record.mutable_use() = grant.use();
   record.set_grant_id(grant.grant_id());
-  *record.mutable_at() = ToTimestamp(now);
   record.set_matched(true);
   const v1::LicenceStatus status = StatusAt(*licence, now);
   record.set_status(status);

@@ -166,6 +166,11 @@ class LicenceRegistry {
     std::function<void(const Answer&)> count;  // metrics once it is given
   };
 
+  // A new record of one access, with what every kind carries.
+  v1::LicenceDisclosure NewRecord(v1::DisclosureKind kind, const std::string& type_code,
+                                  const std::string& holder_id,
+                                  const std::string& requester_province,
+                                  const std::string& requester, absl::Time now) const;
   Logged<v1::VerifyLicenceResponse> DecideCheck(const LicenceQuestion& question);
   Logged<v1::PreviewLicenceResponse> DecidePreview(const LicenceFetch& fetch);
   Logged<v1::ConfirmLicenceResponse> DecideRelease(const v1::LicenceGrant& grant, bool confirm,

@@ -120,6 +120,17 @@ class LicenceFetchTest : public ::testing::Test {
     return Licences(kHunan)->ConfirmLicence(&ctx, req, out);
   }
 
+  // Sichuan's officer revokes 张伟's marriage certificate.
+  grpc::Status RevokeMarriageCertificate() {
+    v1::RevokeLicenceRequest revoke;
+    revoke.set_licence_id("510000-MZ01-J510107-2019-000123");
+    revoke.set_reason("婚姻登记撤销");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(10000));
+    v1::RevokeLicenceResponse resp;
+    return Licences(kSichuan)->RevokeLicence(&ctx, revoke, &resp);
+  }
+
   grpc::Status File(const std::string& key, const v1::Licence& licence,
                     v1::SubmitApplicationResponse* out) {
     v1::SubmitApplicationRequest req;
@@ -251,14 +262,7 @@ TEST_F(LicenceFetchTest, HunanWindowFilesShanghaiItemWithSichuansMarriageCertifi
 
   // Sichuan revokes the certificate after the filing: Shanghai's officer
   // sees it on the application, and Sichuan logs that check with its id.
-  {
-    v1::RevokeLicenceRequest revoke;
-    revoke.set_licence_id("510000-MZ01-J510107-2019-000123");
-    revoke.set_reason("婚姻登记撤销");
-    grpc::ClientContext ctx;
-    v1::RevokeLicenceResponse resp;
-    ASSERT_TRUE(Licences(kSichuan)->RevokeLicence(&ctx, revoke, &resp).ok());
-  }
+  ASSERT_TRUE(RevokeMarriageCertificate().ok());
   v1::CheckApplicationLicencesRequest check;
   check.set_application_id(id);
   v1::CheckApplicationLicencesResponse now;
@@ -290,14 +294,7 @@ TEST_F(LicenceFetchTest, DeclineReleasesNothingAndRevocationIsATypedRefusal) {
 
   // Previewed again, then revoked by Sichuan before the applicant confirms.
   ASSERT_TRUE(Preview(kZhangWei, &preview).ok());
-  {
-    v1::RevokeLicenceRequest revoke;
-    revoke.set_licence_id("510000-MZ01-J510107-2019-000123");
-    revoke.set_reason("婚姻登记撤销");
-    grpc::ClientContext ctx;
-    v1::RevokeLicenceResponse resp;
-    ASSERT_TRUE(Licences(kSichuan)->RevokeLicence(&ctx, revoke, &resp).ok());
-  }
+  ASSERT_TRUE(RevokeMarriageCertificate().ok());
   v1::ConfirmLicenceResponse late;
   s = Confirm(preview.preview().grant(), true, &late);
   EXPECT_EQ(s.error_code(), StatusCode::FAILED_PRECONDITION);
