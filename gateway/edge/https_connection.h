@@ -19,33 +19,13 @@
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include "https_server.h"
+#include "worker_pool.h"
 
 namespace tongban::edge {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using TlsStream = asio::ssl::stream<beast::tcp_stream>;
-
-// Threads that run the handler, with a bounded queue: a full queue is
-// refused (503) rather than grown, so a flood cannot exhaust memory.
-class WorkerPool {
- public:
-  WorkerPool(int threads, int max_queued);
-  ~WorkerPool();
-  // False when the queue is full or the pool is draining.
-  bool TryPost(std::function<void()> task);
-  // Runs what is queued, then joins the threads; idempotent.
-  void Drain();
-
- private:
-  void Run();
-  const size_t max_queued_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool draining_ = false;
-  std::vector<std::thread> threads_;
-};
 
 // Statistics as atomics (HttpsServerStats is the snapshot).
 struct AtomicStats {
