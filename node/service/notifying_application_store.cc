@@ -21,6 +21,14 @@ absl::StatusOr<CreateResult> NotifyingApplicationStore::CreateApplication(
   return r;
 }
 
+void NotifyingApplicationStore::CreateApplicationAsync(CreateRequest request, CreateDone done) {
+  store_->CreateApplicationAsync(
+      std::move(request), [hub = hub_, done = std::move(done)](absl::StatusOr<CreateResult> r) {
+        if (r.ok() && !r->replayed) hub->Notify(r->application.application_id());
+        done(std::move(r));
+      });
+}
+
 absl::StatusOr<InsertResult> NotifyingApplicationStore::InsertForeignApplication(
     const v1::Application& application, const MutateFn& on_insert) {
   absl::StatusOr<InsertResult> r = store_->InsertForeignApplication(application, on_insert);

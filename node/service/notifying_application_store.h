@@ -21,6 +21,8 @@ class NotifyingApplicationStore final : public ApplicationStore {
       : store_(std::move(store)), hub_(hub) {}
 
   absl::StatusOr<CreateResult> CreateApplication(const CreateRequest& request) override;
+  void CreateApplicationAsync(CreateRequest request, CreateDone done) override;
+  bool creates_asynchronously() const override { return store_->creates_asynchronously(); }
   absl::StatusOr<InsertResult> InsertForeignApplication(const v1::Application& application,
                                                         const MutateFn& on_insert) override;
   absl::StatusOr<v1::Application> MutateApplication(const std::string& application_id,

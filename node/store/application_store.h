@@ -135,6 +135,19 @@ class ApplicationStore {
 
   virtual absl::StatusOr<CreateResult> CreateApplication(const CreateRequest& request) = 0;
 
+  // CreateApplication without waiting for the commit, for callers on gRPC's
+  // callback API: `done` gets what CreateApplication would return once the
+  // write has committed (or failed), possibly on a thread of the store's
+  // (SQLite: its completion thread), where it must not block for long. Stores that write
+  // on the caller's thread (creates_asynchronously() false: PostgreSQL, one
+  // round trip) keep this default, so such a caller runs CreateApplication on
+  // a thread that may block instead.
+  using CreateDone = std::function<void(absl::StatusOr<CreateResult>)>;
+  virtual void CreateApplicationAsync(CreateRequest request, CreateDone done) {
+    done(CreateApplication(request));
+  }
+  virtual bool creates_asynchronously() const { return false; }
+
   // Inserts an application received from another province as it is (its id
   // kept) unless one with that id exists; when inserted, runs `on_insert` in
   // the same transaction (to append the DELIVER event and its outbox entry).

@@ -123,22 +123,49 @@ absl::StatusOr<Page<v1::Application>> ListApplications(
   return page;
 }
 
-}  // namespace
-
-absl::StatusOr<CreateResult> SqliteApplicationStore::CreateApplication(
-    const CreateRequest& request) {
-  const v1::Application& proposed = request.application;
+absl::Status CheckProvincesKnown(const v1::Application& proposed) {
   if (FindProvince(proposed.accepting_province()) == nullptr ||
       FindProvince(proposed.handling_province()) == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "application needs known accepting and handling provinces, got \"",
         proposed.accepting_province(), "\" and \"", proposed.handling_province(), "\""));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<CreateResult> SqliteApplicationStore::CreateApplication(
+    const CreateRequest& request) {
+  if (absl::Status known = CheckProvincesKnown(request.application); !known.ok()) return known;
   CreateResult result;
   absl::Status status =
       db_.Write([&](sqlite3* db) { return CreateInTransaction(db, request, result); });
   if (!status.ok()) return status;
   return result;
+}
+
+void SqliteApplicationStore::CreateApplicationAsync(CreateRequest request, CreateDone done) {
+  if (absl::Status known = CheckProvincesKnown(request.application); !known.ok()) {
+    done(known);
+    return;
+  }
+  // The writer runs the function after this returns: the request and the
+  // result live with the two functions.
+  struct Pending {
+    CreateRequest request;
+    CreateResult result;
+  };
+  auto pending = std::make_shared<Pending>(Pending{std::move(request), CreateResult{}});
+  db_.WriteAsync(
+      [this, pending](sqlite3* db) { return CreateInTransaction(db, pending->request, pending->result); },
+      [pending, done = std::move(done)](absl::Status status) {
+        if (!status.ok()) {
+          done(status);
+        } else {
+          done(std::move(pending->result));
+        }
+      });
 }
 
 absl::Status SqliteApplicationStore::CreateInTransaction(sqlite3* db, const CreateRequest& request,

@@ -38,6 +38,9 @@ class SqliteApplicationStore final : public ApplicationStore {
       : db_(db), own_province_(std::move(own_province_code)), clock_(clock) {}
 
   absl::StatusOr<CreateResult> CreateApplication(const CreateRequest& request) override;
+  // Through the group commit's WriteAsync: no thread waits for the commit.
+  void CreateApplicationAsync(CreateRequest request, CreateDone done) override;
+  bool creates_asynchronously() const override { return true; }
   absl::StatusOr<InsertResult> InsertForeignApplication(const v1::Application& application,
                                                         const MutateFn& on_insert) override;
   absl::StatusOr<v1::Application> MutateApplication(const std::string& application_id,

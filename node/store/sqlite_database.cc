@@ -186,6 +186,7 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(
     return s;
   }
   db->writer_ = std::thread([raw = db.get()] { raw->WriterLoop(); });
+  db->completer_ = std::thread([raw = db.get()] { raw->CompleterLoop(); });
   db->writer_id_ = db->writer_.get_id();
   return db;
 }
@@ -325,8 +326,28 @@ void SqliteDatabase::WriterLoop() {
         }
       }
     }
+    if (!detached.empty()) {
+      absl::MutexLock lock(&completions_mu_);
+      completions_.push_back(std::move(detached));
+    }
+  }
+}
+
+void SqliteDatabase::CompleterLoop() {
+  while (true) {
+    std::vector<PendingWrite*> batch;
+    {
+      absl::MutexLock lock(&completions_mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(completions_mu_) {
+        return !completions_.empty() || writer_finished_;
+      };
+      completions_mu_.Await(absl::Condition(&ready));
+      if (completions_.empty()) return;  // the writer is gone and all is answered
+      batch = std::move(completions_.front());
+      completions_.pop_front();
+    }
     // Outside the lock: a callback may queue another write (WriteAsync).
-    for (PendingWrite* w : detached) {
+    for (PendingWrite* w : batch) {
       w->on_done(w->status);
       delete w;
     }
@@ -408,6 +429,12 @@ void SqliteDatabase::DoClose() {
     stopping_ = true;  // the writer drains the queue, then returns
   }
   if (writer_.joinable()) writer_.join();
+  {
+    // Every batch is committed and handed over: answer them, then stop.
+    absl::MutexLock lock(&completions_mu_);
+    writer_finished_ = true;
+  }
+  if (completer_.joinable()) completer_.join();
   {
     absl::MutexLock lock(&pool_mu_);
     readers_closed_ = true;

@@ -101,9 +101,12 @@ class SqliteDatabase final {
   // Write without waiting: `done` gets what Write would return, once the
   // transaction holding fn's changes has committed (or failed). For callers
   // on gRPC's callback API, which must not block a thread on the commit.
-  // `done` runs on the writer thread (or at once on this thread when the
-  // database is closed); it must be cheap and must not call Write or Read
-  // (WriteAsync is fine: it joins the next batch).
+  // `done` runs on the database's completion thread, in commit order (or at
+  // once on this thread when the database is closed), so that answering
+  // callers (gRPC's Finish: serialize, encrypt, send) overlaps the writer's
+  // next batch instead of delaying it. It must not block for long: later
+  // completions wait for it. It may queue writes (WriteAsync joins a later
+  // batch).
   using Done = std::function<void(absl::Status)>;
   void WriteAsync(Fn fn, Done done);
 
@@ -131,6 +134,8 @@ class SqliteDatabase final {
   absl::Status Migrate();
   absl::Status MigrateInTransaction();
   void WriterLoop();
+  // Runs the `done` of committed asynchronous writes, batch by batch.
+  void CompleterLoop();
   std::vector<PendingWrite*> TakeBatch();
   void RunBatch(const std::vector<PendingWrite*>& batch);
   void DoClose();
@@ -143,6 +148,12 @@ class SqliteDatabase final {
   std::thread writer_;
   std::thread::id writer_id_;  // set by Open before any Write, then immutable
   std::once_flag close_once_;
+  std::thread completer_;
+
+  // Committed asynchronous writes whose `done` has not run yet, by batch.
+  absl::Mutex completions_mu_;
+  std::deque<std::vector<PendingWrite*>> completions_ ABSL_GUARDED_BY(completions_mu_);
+  bool writer_finished_ ABSL_GUARDED_BY(completions_mu_) = false;
 
   mutable absl::Mutex mu_;
   std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);  // callers' stack objects

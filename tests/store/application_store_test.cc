@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "clock.h"
 #include "gtest/gtest.h"
 #include "store_backends.h"
@@ -161,6 +162,40 @@ TEST_P(ApplicationStoreTest, SameKeyReplaysAndDifferentRequestIsRefused) {
       << conflict.status();
   // Another caller's key space is separate; replays consumed no sequence.
   EXPECT_EQ(Create(kBob, "key-0001").application_id(), "TB-430000-310000-20261125-00000002");
+}
+
+// SubmitApplication's way on the callback API: the answer comes once the
+// filing is committed (readable by anyone), with the sync path's rules.
+TEST_P(ApplicationStoreTest, AsyncCreateAnswersOnceCommittedWithTheSameRules) {
+  auto create = [&](CreateRequest request) {
+    absl::Notification answered;
+    absl::StatusOr<CreateResult> result;
+    store_->CreateApplicationAsync(std::move(request), [&](absl::StatusOr<CreateResult> r) {
+      result = std::move(r);
+      answered.Notify();
+    });
+    answered.WaitForNotification();
+    return result;
+  };
+  auto created = create(Request(kAlice, "key-0001"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_FALSE(created->replayed);
+  EXPECT_EQ(created->application.application_id(), "TB-430000-310000-20261125-00000001");
+  auto stored = store_->GetApplication(created->application.application_id(), true);
+  ASSERT_TRUE(stored.ok()) << "answered before it could be read: " << stored.status();
+  EXPECT_EQ(EventIds(*stored), std::vector<std::string>{"430000-1"});
+  EXPECT_EQ(store_->GetOutboxStats()->depth, 1);
+
+  auto replay = create(Request(kAlice, "key-0001"));
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(replay->application.application_id(), created->application.application_id());
+  EXPECT_EQ(create(Request(kAlice, "key-0001", "other-fingerprint")).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  CreateRequest unknown = Request(kBob, "key-0002");
+  unknown.application.set_handling_province("990000");
+  EXPECT_EQ(create(std::move(unknown)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetOutboxStats()->depth, 1) << "refused filings wrote nothing";
 }
 
 TEST_P(ApplicationStoreTest, FailedMutationWritesNothing) {

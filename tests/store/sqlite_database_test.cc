@@ -415,6 +415,28 @@ TEST(SqliteDatabaseTest, AnAsyncWritesCompletionMayQueueTheNextWrite) {
   EXPECT_EQ(db->GetWriteStats().commits, 2);
 }
 
+// Completions run beside the writer, not on it: answering one caller (a
+// gRPC Finish) never holds back the next commit. Here the first write's
+// completion waits for the second write to commit; on the writer thread it
+// would wait out its deadline instead.
+TEST(SqliteDatabaseTest, AnAsyncWritesCompletionDoesNotHoldBackTheNextCommit) {
+  TempDir dir;
+  auto db = OpenWith(dir.File("node.db"), {kTableT});
+  ASSERT_NE(db, nullptr);
+  absl::Notification second_committed, first_answered;
+  bool saw_second = false;
+  db->WriteAsync([](sqlite3* c) { return InsertKey(c, "first"); },
+                 [&](absl::Status status) {
+                   EXPECT_TRUE(status.ok()) << status;
+                   saw_second = second_committed.WaitForNotificationWithTimeout(absl::Seconds(30));
+                   first_answered.Notify();
+                 });
+  EXPECT_TRUE(db->Write([](sqlite3* c) { return InsertKey(c, "second"); }).ok());
+  second_committed.Notify();
+  first_answered.WaitForNotification();
+  EXPECT_TRUE(saw_second) << "the second write committed only after the first's completion";
+}
+
 TEST(SqliteDatabaseTest, StatementRefusesTwoStatementsAndReportsBadSql) {
   TempDir dir;
   auto db = OpenWith(dir.File("node.db"), {kTableT});
