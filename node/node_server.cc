@@ -51,6 +51,10 @@ namespace tongban::node {
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
+// Filings that must block, on SQLite: rare (a guide not in memory, 多地联办).
+constexpr int kBlockingFilingThreads = 4;
+// Filings waiting for a thread at most; more are refused (UNAVAILABLE).
+constexpr int kBlockingFilingQueue = 1024;
 
 // The node's identity is its certificate's; the config must agree with it.
 absl::StatusOr<std::string> CheckIdentity(const v1::NodeConfig& config) {
@@ -95,6 +99,7 @@ class RunningNode final : public NodeServer {
       server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(grace_seconds_)));
       server_->Wait();
     }
+    if (blocking_filings_ != nullptr) blocking_filings_->Drain();
     // No handler writes any more; finish (or time out) the deliveries in
     // flight and record them while the store is still open.
     if (forwarder_ != nullptr) forwarder_->Stop();
@@ -127,6 +132,8 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<GuideResolver> guides_;
   std::unique_ptr<CatalogServiceImpl> catalog_service_;
   std::unique_ptr<JointCoordinator> joint_;
+  // Filings that must block (application_service.h); outlives the service.
+  std::unique_ptr<WorkerPool> blocking_filings_;
   std::unique_ptr<ApplicationServiceImpl> application_service_;
   std::unique_ptr<FederationServiceImpl> federation_service_;
   std::unique_ptr<NodeAdminServiceImpl> admin_service_;
@@ -294,7 +301,14 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
       if (app.ok()) coordinator->TaskChanged(*app);
     });
   }
+  // Threads for filings that must block: PostgreSQL's (every filing: one
+  // transaction each, as many as its connection pool holds), or on SQLite a
+  // guide to fetch or a 多地联办 item; beyond the queue, UNAVAILABLE.
+  node->blocking_filings_ = std::make_unique<WorkerPool>(
+      config.has_postgres() ? config.postgres().pool_size() : kBlockingFilingThreads,
+      kBlockingFilingQueue);
   ApplicationServiceDeps deps;
+  deps.blocking_filings = node->blocking_filings_.get();
   deps.joint = coordinator;
   deps.authz = node->authz_.get();
   deps.signer = node->signer_.get();

@@ -22,6 +22,7 @@
 #include "service/rectifications.h"
 #include "rating_counts.h"
 #include "record_signing.h"
+#include "service/callback_reply.h"
 #include "service/clock_monitor.h"
 #include "service/application_request_validation.h"
 #include "service/licence_materials.h"
@@ -137,6 +138,21 @@ absl::StatusOr<GuideResolver::GuidePtr> ApplicationServiceImpl::FileableGuide(
   return guide;
 }
 
+absl::StatusOr<GuideResolver::GuidePtr> ApplicationServiceImpl::FileableGuideInMemory(
+    const std::string& handling, const std::string& item_code) {
+  GuideResolver::GuidePtr guide = d_.guides->InMemory(handling, item_code);
+  if (guide == nullptr) return guide;
+  std::shared_ptr<const std::vector<v1::Alliance>> alliances;
+  {
+    absl::MutexLock lock(&alliances_mu_);
+    alliances = alliances_;
+  }
+  if (alliances == nullptr) return GuideResolver::GuidePtr();
+  absl::Status fileable = CheckFileableFrom(*guide, own_, *alliances);
+  if (!fileable.ok()) return fileable;
+  return guide;
+}
+
 absl::StatusOr<std::shared_ptr<const std::vector<v1::Alliance>>>
 ApplicationServiceImpl::Alliances() {
   absl::MutexLock lock(&alliances_mu_);
@@ -190,19 +206,19 @@ grpc::Status ApplicationServiceImpl::PrecheckApplication(grpc::ServerContext* ct
   return grpc::Status::OK;
 }
 
-absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
-    const Caller& caller, const v1::SubmitApplicationRequest& req, bool* replayed,
-    v1::PrecheckOutcome* outcome) {
+absl::Status ApplicationServiceImpl::CheckSubmission(const Caller& caller,
+                                                     const v1::SubmitApplicationRequest& req) {
   absl::Status valid = ValidateSubmit(req);
   if (!valid.ok()) return valid;
   if (caller.is_citizen() && req.applicant().id_number() != caller.citizen_id) {
     return absl::PermissionDeniedError(
         "rule citizen-files-for-self: applicant.id_number must be the signed-in citizen's");
   }
-  absl::StatusOr<GuideResolver::GuidePtr> resolved =
-      FileableGuide(req.handling_province(), req.item_code());
-  if (!resolved.ok()) return resolved.status();
-  const v1::Guide& guide = **resolved;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ApplicationServiceImpl::PreparedFiling> ApplicationServiceImpl::PrepareFiling(
+    const Caller& caller, const v1::SubmitApplicationRequest& req, const v1::Guide& guide) {
   // 多地联办: the lead province's guide declares the procedure; every step's
   // province must be able to take its task (checked now, not when the
   // task is filed).
@@ -257,7 +273,6 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
   for (const auto& m : materials) supplied.insert(m.material_id());
   absl::StatusOr<PrecheckResult> check = Precheck(guide, supplied, "materials");
   if (!check.ok()) return check.status();
-  *outcome = check->outcome;
   const bool cross = req.handling_province() != own_;
   if (check->outcome == v1::PRECHECK_OUTCOME_REFUSE) {
     d_.metrics->Submitted("refused", cross);
@@ -280,44 +295,114 @@ absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
     filing.joint_roles = req.joint_roles();
     filing.joint = NewJointHandling(guide.joint_procedure(), req.joint_roles());
   }
-  CreateRequest create = NewFilingRequest(filing, *d_.calendar, d_.signer);
-  create.idempotency_scope = caller.actor();
-  create.idempotency_key = req.idempotency_key();
-  create.request_fingerprint = Fingerprint(req);
-  absl::StatusOr<CreateResult> created = d_.applications->CreateApplication(create);
-  if (!created.ok()) return created.status();
-  *replayed = created->replayed;
-  if (joint) {
-    // The first stage's tasks are filed now; should that fail, the
-    // coordinator's sweep files them (the joint application is durable).
-    (void)d_.joint->AdvanceOrLog(created->application.application_id());
-    absl::StatusOr<v1::Application> now_stored = d_.applications->GetApplication(
-        created->application.application_id(), /*with_events=*/true);
-    if (now_stored.ok()) created->application = std::move(*now_stored);
-  }
-  if (!created->replayed) {
-    OutboxWritten(created->application);
-    d_.metrics->Submitted(OutcomeLabel(check->outcome), cross);
-    d_.metrics->Event("SUBMIT");
-    d_.log->Info("application.submitted",
-                 {{"id", created->application.application_id()},
-                  {"item", req.item_code()},
-                  {"handling", req.handling_province()},
-                  {"state", StateName(created->application.state())},
-                  {"by", caller.actor()}});
-  }
-  return created->application;
+  PreparedFiling prepared;
+  prepared.outcome = check->outcome;
+  prepared.joint = joint;
+  prepared.cross = cross;
+  prepared.create = NewFilingRequest(filing, *d_.calendar, d_.signer);
+  prepared.create.idempotency_scope = caller.actor();
+  prepared.create.idempotency_key = req.idempotency_key();
+  prepared.create.request_fingerprint = Fingerprint(req);
+  return prepared;
 }
 
-grpc::Status ApplicationServiceImpl::SubmitApplication(grpc::ServerContext* ctx,
-                                                       const v1::SubmitApplicationRequest* req,
-                                                       v1::SubmitApplicationResponse* resp) {
-  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
-  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("SubmitApplication"));
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  bool replayed = false;
-  v1::PrecheckOutcome outcome = v1::PRECHECK_OUTCOME_UNSPECIFIED;
-  absl::StatusOr<v1::Application> app = Submit(*caller, *req, &replayed, &outcome);
+absl::StatusOr<v1::Application> ApplicationServiceImpl::CompleteFiling(
+    const Caller& caller, const v1::SubmitApplicationRequest& req, const PreparedFiling& filing,
+    CreateResult created) {
+  if (filing.joint) {
+    // The first stage's tasks are filed now; should that fail, the
+    // coordinator's sweep files them (the joint application is durable).
+    (void)d_.joint->AdvanceOrLog(created.application.application_id());
+    absl::StatusOr<v1::Application> now_stored = d_.applications->GetApplication(
+        created.application.application_id(), /*with_events=*/true);
+    if (now_stored.ok()) created.application = std::move(*now_stored);
+  }
+  if (!created.replayed) {
+    OutboxWritten(created.application);
+    d_.metrics->Submitted(OutcomeLabel(filing.outcome), filing.cross);
+    d_.metrics->Event("SUBMIT");
+    d_.log->Info("application.submitted",
+                 {{"id", created.application.application_id()},
+                  {"item", req.item_code()},
+                  {"handling", req.handling_province()},
+                  {"state", StateName(created.application.state())},
+                  {"by", caller.actor()}});
+  }
+  return std::move(created.application);
+}
+
+absl::StatusOr<v1::Application> ApplicationServiceImpl::Submit(
+    const Caller& caller, const v1::SubmitApplicationRequest& req, bool* replayed,
+    v1::PrecheckOutcome* outcome) {
+  if (absl::Status s = CheckSubmission(caller, req); !s.ok()) return s;
+  absl::StatusOr<GuideResolver::GuidePtr> resolved =
+      FileableGuide(req.handling_province(), req.item_code());
+  if (!resolved.ok()) return resolved.status();
+  absl::StatusOr<PreparedFiling> filing = PrepareFiling(caller, req, **resolved);
+  if (!filing.ok()) return filing.status();
+  *outcome = filing->outcome;
+  absl::StatusOr<CreateResult> created = d_.applications->CreateApplication(filing->create);
+  if (!created.ok()) return created.status();
+  *replayed = created->replayed;
+  return CompleteFiling(caller, req, *filing, *std::move(created));
+}
+
+bool ApplicationServiceImpl::TrySubmitWithoutBlocking(const Caller& caller,
+                                                      const v1::SubmitApplicationRequest& req,
+                                                      v1::SubmitApplicationResponse* resp,
+                                                      std::function<void(grpc::Status)> done) {
+  if (!d_.applications->creates_asynchronously()) return false;
+  if (absl::Status s = CheckSubmission(caller, req); !s.ok()) {
+    done(ToGrpcStatus(s));
+    return true;
+  }
+  absl::StatusOr<GuideResolver::GuidePtr> guide =
+      FileableGuideInMemory(req.handling_province(), req.item_code());
+  if (guide.ok() && (*guide == nullptr || (*guide)->has_joint_procedure())) return false;
+  if (!guide.ok()) {
+    done(ToGrpcStatus(guide.status()));
+    return true;
+  }
+  absl::StatusOr<PreparedFiling> prepared = PrepareFiling(caller, req, **guide);
+  if (!prepared.ok()) {
+    done(ToGrpcStatus(prepared.status()));
+    return true;
+  }
+  CreateRequest create = std::move(prepared->create);
+  // The completion runs on the store's completion thread, which answers every
+  // filing in commit order: what it needs is copied, and it reads nothing (a
+  // replayed joint application, whose answer needs reads, goes to the pool).
+  auto filing = std::make_shared<const PreparedFiling>(*std::move(prepared));
+  d_.applications->CreateApplicationAsync(
+      std::move(create),
+      [this, caller, &req, resp, filing, done = std::move(done),
+       request_id = std::string(CurrentRequestId())](absl::StatusOr<CreateResult> created) {
+        const ScopedRequestId scoped(request_id);
+        if (!created.ok()) {
+          done(ToGrpcStatus(created.status()));
+          return;
+        }
+        const bool needs_reads = created->application.has_joint();
+        auto complete = [this, caller, &req, resp, filing, done,
+                         created = *std::move(created)]() mutable {
+          const bool replayed = created.replayed;
+          done(SubmitAnswer(CompleteFiling(caller, req, *filing, std::move(created)),
+                            filing->outcome, replayed, resp));
+        };
+        if (!needs_reads) {
+          complete();
+        } else if (!d_.blocking_filings->TryPost(std::move(complete))) {
+          done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "node busy: too many filings waiting; retry with the same "
+                            "idempotency_key"));
+        }
+      });
+  return true;
+}
+
+grpc::Status ApplicationServiceImpl::SubmitAnswer(absl::StatusOr<v1::Application> app,
+                                                  v1::PrecheckOutcome outcome, bool replayed,
+                                                  v1::SubmitApplicationResponse* resp) const {
   if (!app.ok()) return ToGrpcStatus(app.status());
   resp->set_replayed(replayed);
   // A joint application keeps no missing materials itself (its tasks do):
@@ -327,8 +412,45 @@ grpc::Status ApplicationServiceImpl::SubmitApplication(grpc::ServerContext* ctx,
                                       outcome == v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY)
                                  ? v1::PRECHECK_OUTCOME_ACCEPT_WITH_DEFICIENCY
                                  : v1::PRECHECK_OUTCOME_COMPLETE);
-  *resp->mutable_application() = std::move(*WithClocks(std::move(*app)));
+  absl::StatusOr<v1::Application> answered = WithClocks(*std::move(app));
+  if (!answered.ok()) return ToGrpcStatus(answered.status());
+  *resp->mutable_application() = *std::move(answered);
   return grpc::Status::OK;
+}
+
+grpc::Status ApplicationServiceImpl::SubmitApplicationNow(const grpc::ServerContextBase& ctx,
+                                                          const v1::SubmitApplicationRequest& req,
+                                                          v1::SubmitApplicationResponse* resp) {
+  const ScopedRequestId request_id(RequestIdOfCall(ctx.client_metadata()));
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(ctx, Method("SubmitApplication"));
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  bool replayed = false;
+  v1::PrecheckOutcome outcome = v1::PRECHECK_OUTCOME_UNSPECIFIED;
+  absl::StatusOr<v1::Application> app = Submit(*caller, req, &replayed, &outcome);
+  return SubmitAnswer(std::move(app), outcome, replayed, resp);
+}
+
+grpc::ServerUnaryReactor* ApplicationServiceImpl::SubmitApplication(
+    grpc::CallbackServerContext* ctx, const v1::SubmitApplicationRequest* req,
+    v1::SubmitApplicationResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto finish = [reactor](grpc::Status status) { reactor->Finish(std::move(status)); };
+  {
+    const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
+    absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("SubmitApplication"));
+    if (!caller.ok()) return Refuse(ctx, caller.status());
+    if (TrySubmitWithoutBlocking(*caller, *req, resp, finish)) return reactor;
+  }
+  // A filing that must block (a guide to fetch, 多地联办, a store that writes
+  // on the caller's thread) runs on the pool; the call, its context and its
+  // messages live until Finish.
+  if (!d_.blocking_filings->TryPost(
+          [this, ctx, req, resp, finish] { finish(SubmitApplicationNow(*ctx, *req, resp)); })) {
+    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "node busy: too many filings waiting; retry with the same "
+                        "idempotency_key"));
+  }
+  return reactor;
 }
 
 grpc::Status ApplicationServiceImpl::GetApplication(grpc::ServerContext* ctx,

@@ -24,6 +24,7 @@
 #include "store/catalog_store.h"
 #include "structured_log.h"
 #include "tongban/v1/application.grpc.pb.h"
+#include "worker_pool.h"
 #include "working_day_calendar.h"
 
 namespace tongban::node {
@@ -56,13 +57,20 @@ struct ApplicationServiceDeps {
   // UNAVAILABLE. Not owned.
   ApplicationWatchHub* watch_hub = nullptr;
   WatchOptions watch;
+  // Filings that cannot finish without blocking (a guide not in memory, a
+  // 多地联办 item, a store without asynchronous writes) run here, off gRPC's
+  // callback threads; a full queue answers UNAVAILABLE. Required.
+  WorkerPool* blocking_filings = nullptr;
 };
 
 // WatchApplication runs on gRPC's callback API (a stream must not hold a
-// thread of the synchronous pool); every other method is synchronous.
+// thread of the synchronous pool), and so does SubmitApplication (the
+// highest-volume write: no thread waits for its group commit); every other
+// method is synchronous.
 class ApplicationServiceImpl final
-    : public v1::ApplicationService::WithCallbackMethod_WatchApplication<
-          v1::ApplicationService::Service> {
+    : public v1::ApplicationService::WithCallbackMethod_SubmitApplication<
+          v1::ApplicationService::WithCallbackMethod_WatchApplication<
+              v1::ApplicationService::Service>> {
  public:
   // Everything in `deps` is required, not owned, and must outlive the service.
   explicit ApplicationServiceImpl(ApplicationServiceDeps deps);
@@ -70,8 +78,14 @@ class ApplicationServiceImpl final
   grpc::Status PrecheckApplication(grpc::ServerContext* ctx,
                                    const v1::PrecheckApplicationRequest* req,
                                    v1::PrecheckApplicationResponse* resp) override;
-  grpc::Status SubmitApplication(grpc::ServerContext* ctx, const v1::SubmitApplicationRequest* req,
-                                 v1::SubmitApplicationResponse* resp) override;
+  grpc::ServerUnaryReactor* SubmitApplication(grpc::CallbackServerContext* ctx,
+                                              const v1::SubmitApplicationRequest* req,
+                                              v1::SubmitApplicationResponse* resp) override;
+  // The same filing on the calling thread, which it may block (the fuzzer's
+  // entry; the callback method's way for filings that must block).
+  grpc::Status SubmitApplicationNow(const grpc::ServerContextBase& ctx,
+                                    const v1::SubmitApplicationRequest& req,
+                                    v1::SubmitApplicationResponse* resp);
   grpc::Status GetApplication(grpc::ServerContext* ctx, const v1::GetApplicationRequest* req,
                               v1::GetApplicationResponse* resp) override;
   grpc::Status ListApplicationsByApplicant(grpc::ServerContext* ctx,
@@ -125,6 +139,10 @@ class ApplicationServiceImpl final
   // The guide of the handling province, checked for filing from here.
   absl::StatusOr<GuideResolver::GuidePtr> FileableGuide(const std::string& handling,
                                                         const std::string& item_code);
+  // FileableGuide from memory only: nullptr when that would need a read (a
+  // guide not in memory or due for revalidation, the alliances not loaded).
+  absl::StatusOr<GuideResolver::GuidePtr> FileableGuideInMemory(const std::string& handling,
+                                                                const std::string& item_code);
   // Loads an application the caller may see; NOT_FOUND for a citizen's
   // request about someone else's (so ids cannot be probed).
   absl::StatusOr<v1::Application> LoadForCaller(const std::string& id, const Caller& caller);
@@ -150,9 +168,38 @@ class ApplicationServiceImpl final
   // `app` with its clocks (docs/time-limits.md) and its rating
   // (docs/ratings.md) derived now.
   absl::StatusOr<v1::Application> WithClocks(absl::StatusOr<v1::Application> app) const;
+  // A filing between its guide and its write, and what its completion needs.
+  struct PreparedFiling {
+    CreateRequest create;
+    v1::PrecheckOutcome outcome = v1::PRECHECK_OUTCOME_UNSPECIFIED;
+    bool joint = false;
+    bool cross = false;
+  };
+  // Input and who may file it, before any look-up.
+  absl::Status CheckSubmission(const Caller& caller, const v1::SubmitApplicationRequest& req);
+  // The guide's rules, licences and pre-check; the store's request. Blocks
+  // only for a 多地联办 item (every step's province's guide).
+  absl::StatusOr<PreparedFiling> PrepareFiling(const Caller& caller,
+                                               const v1::SubmitApplicationRequest& req,
+                                               const v1::Guide& guide);
+  // After the write: a joint application's first stage (which blocks),
+  // metrics and the log line; the application as answered.
+  absl::StatusOr<v1::Application> CompleteFiling(const Caller& caller,
+                                                 const v1::SubmitApplicationRequest& req,
+                                                 const PreparedFiling& filing,
+                                                 CreateResult created);
   absl::StatusOr<v1::Application> Submit(const Caller& caller,
                                          const v1::SubmitApplicationRequest& req, bool* replayed,
                                          v1::PrecheckOutcome* outcome);
+  // SubmitApplication's answer from Submit's result.
+  grpc::Status SubmitAnswer(absl::StatusOr<v1::Application> app, v1::PrecheckOutcome outcome,
+                            bool replayed, v1::SubmitApplicationResponse* resp) const;
+  // Files without blocking this thread: false, with nothing done, when the
+  // filing would block; otherwise `done` gets the answer (written to
+  // `resp`), on this thread or the store's writer thread.
+  bool TrySubmitWithoutBlocking(const Caller& caller, const v1::SubmitApplicationRequest& req,
+                                v1::SubmitApplicationResponse* resp,
+                                std::function<void(grpc::Status)> done);
   absl::StatusOr<v1::Application> Supplement(const Caller& caller,
                                              const v1::SupplementMaterialsRequest& req);
   absl::StatusOr<v1::Escalation> Escalate(const Caller& caller,

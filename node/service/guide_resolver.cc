@@ -27,24 +27,27 @@ void GuideResolver::Invalidate(const std::string& province, const std::string& i
   memory_.erase({province, item_code});
 }
 
+GuideResolver::GuidePtr GuideResolver::InMemory(const std::string& province,
+                                                const std::string& item_code) {
+  const bool authoritative = province == own_province_ || remote_ == nullptr;
+  absl::MutexLock lock(&mu_);
+  auto it = memory_.find({province, item_code});
+  if (it == memory_.end()) return nullptr;
+  auto checked = checked_at_.find({province, item_code});
+  const bool own_fresh = own_guide_ttl_ == absl::InfiniteDuration() ||
+                         clock_->Now() - remembered_at_[{province, item_code}] < own_guide_ttl_;
+  if ((authoritative && own_fresh) ||
+      (!authoritative && checked != checked_at_.end() &&
+       clock_->Now() - checked->second < revalidate_after_)) {
+    return it->second;
+  }
+  return nullptr;
+}
+
 absl::StatusOr<GuideResolver::GuidePtr> GuideResolver::Resolve(const std::string& province,
                                                                const std::string& item_code) {
+  if (GuidePtr kept = InMemory(province, item_code)) return kept;
   const bool authoritative = province == own_province_ || remote_ == nullptr;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = memory_.find({province, item_code});
-    if (it != memory_.end()) {
-      auto checked = checked_at_.find({province, item_code});
-      const bool own_fresh =
-          own_guide_ttl_ == absl::InfiniteDuration() ||
-          clock_->Now() - remembered_at_[{province, item_code}] < own_guide_ttl_;
-      if ((authoritative && own_fresh) ||
-          (!authoritative && checked != checked_at_.end() &&
-           clock_->Now() - checked->second < revalidate_after_)) {
-        return it->second;
-      }
-    }
-  }
   absl::StatusOr<v1::Guide> cached = store_->GetGuide(province, item_code);
   if (authoritative) {
     if (absl::IsNotFound(cached.status())) {

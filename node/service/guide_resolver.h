@@ -34,6 +34,10 @@ class GuideResolver final {
   // one): the node's own until Invalidate, others' until `revalidate_after`.
   absl::StatusOr<GuidePtr> Resolve(const std::string& province, const std::string& item_code);
 
+  // Resolve's answer when it needs no read (no store, no gateway): the guide
+  // in memory while fresh, else nullptr. For threads that must not block.
+  GuidePtr InMemory(const std::string& province, const std::string& item_code);
+
   // Forgets the in-memory copy (called after the node's own guide is amended).
   void Invalidate(const std::string& province, const std::string& item_code);
 

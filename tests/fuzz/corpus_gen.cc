@@ -451,13 +451,13 @@ void FederationDeliveries() {
     CallContext ctx(FakeCaller{kOfficer310, false, "", false, ""});
     auto req = Submission("fuzz-seed-outgoing-1", "GG00020600", "430000", {"M01", "M02", "M03"});
     v1::SubmitApplicationResponse resp;
-    Check(n310.application_service().SubmitApplication(ctx.get(), &req, &resp), "submit 310→430");
+    Check(n310.application_service().SubmitApplicationNow(*ctx.get(), req, &resp), "submit 310→430");
   }
   for (const char* key : {"fuzz-seed-incoming-1", "fuzz-seed-incoming-2"}) {
     CallContext ctx(FakeCaller{kOfficer430, false, "", false, ""});
     auto req = Submission(key, "GG00020600", "310000", {"M01", "M02", "M09"});  // 容缺: M03
     v1::SubmitApplicationResponse resp;
-    Check(n430.application_service().SubmitApplication(ctx.get(), &req, &resp), "submit 430→310");
+    Check(n430.application_service().SubmitApplicationNow(*ctx.get(), req, &resp), "submit 430→310");
   }
   int counter = 0;
   std::vector<std::string> events;

@@ -74,7 +74,7 @@ NodeFixture& Node() {
       CallContext ctx(FakeCaller{kOfficer310, false, "", false, ""});
       v1::SubmitApplicationResponse resp;
       auto req = Submission("fuzz-seed-outgoing-1", kOther, {"M01", "M02", "M03"});
-      Expect(own.application_service().SubmitApplication(ctx.get(), &req, &resp),
+      Expect(own.application_service().SubmitApplicationNow(*ctx.get(), req, &resp),
              "submit at 310000 for 430000");
     }
     // What node 430000 would forward: its stored application, filed by its officer.
@@ -84,7 +84,7 @@ NodeFixture& Node() {
       CallContext ctx(FakeCaller{kOfficer430, false, "", false, ""});
       v1::SubmitApplicationResponse resp;
       auto req = Submission("fuzz-seed-incoming-1", kOwn, {"M01", "M02", "M03", "M09"});
-      Expect(other.application_service().SubmitApplication(ctx.get(), &req, &resp),
+      Expect(other.application_service().SubmitApplicationNow(*ctx.get(), req, &resp),
              "submit at 430000 for 310000");
       id = resp.application().application_id();
     }

@@ -48,6 +48,7 @@
 #include "store/sqlite_database.h"
 #include "store/sqlite_licence_store.h"
 #include "structured_log.h"
+#include "worker_pool.h"
 #include "working_day_calendar.h"
 
 namespace tongban::fuzz {
@@ -348,6 +349,7 @@ class NodeFixture {
     deps.signer = signer_.get();
     deps.verifier = verifier_.get();
     deps.calendar = calendar_.get();
+    deps.blocking_filings = &blocking_filings_;
     application_service_ = std::make_unique<node::ApplicationServiceImpl>(deps);
     node::NodeAdminServiceDeps admin;
     admin.own_province = province_;
@@ -417,6 +419,8 @@ class NodeFixture {
   std::unique_ptr<node::SqliteDatabase> db_;
   std::unique_ptr<node::SqliteCatalogStore> catalog_;
   std::unique_ptr<node::SqliteApplicationStore> applications_;
+  // Unused by the fuzzers (they call SubmitApplicationNow), required by the service.
+  WorkerPool blocking_filings_{1, 1};
   std::unique_ptr<signing::RecordSigner> signer_;
   std::unique_ptr<signing::RecordVerifier> verifier_;
   std::unique_ptr<node::AuthzPolicy> authz_;

@@ -76,6 +76,10 @@ struct Rpc {
         return Invoke(n.federation_service(), &node::FederationServiceImpl::M, b, c, s);     \
       }}
 // Callback-API methods, through their calling-thread twins (M##Now).
+#define APP_NOW_RPC(M) \
+  Rpc{#M, [](NodeFixture& n, absl::string_view b, grpc::ServerContext* c, grpc::Status* s) { \
+        return Invoke(n.application_service(), &node::ApplicationServiceImpl::M##Now, b, c, s); \
+      }}
 #define FEDERATION_NOW_RPC(M) \
   Rpc{#M, [](NodeFixture& n, absl::string_view b, grpc::ServerContext* c, grpc::Status* s) { \
         return Invoke(n.federation_service(), &node::FederationServiceImpl::M##Now, b, c, s); \
@@ -99,7 +103,7 @@ struct Rpc {
 const std::vector<Rpc>& Rpcs() {
   static const auto* rpcs = new std::vector<Rpc>{
       APP_RPC(PrecheckApplication),
-      APP_RPC(SubmitApplication),
+      APP_NOW_RPC(SubmitApplication),
       APP_RPC(GetApplication),
       APP_RPC(ListApplicationsByApplicant),
       APP_RPC(ListApplicationsByState),
