@@ -38,6 +38,13 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
+// The blocking-filing pool's queue is full; a retry with the same key is safe
+// (it files once, or replays the filing that was made).
+grpc::Status FilingQueueFull() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "node busy: too many filings waiting; retry with the same idempotency_key");
+}
+
 // The handling province alone decides an application's state.
 bool DecidedHere(const v1::Application& app, const std::string& own) {
   return app.handling_province() == own;
@@ -392,9 +399,7 @@ bool ApplicationServiceImpl::TrySubmitWithoutBlocking(const Caller& caller,
         if (!needs_reads) {
           complete();
         } else if (!d_.blocking_filings->TryPost(std::move(complete))) {
-          done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                            "node busy: too many filings waiting; retry with the same "
-                            "idempotency_key"));
+          done(FilingQueueFull());
         }
       });
   return true;
@@ -446,9 +451,7 @@ grpc::ServerUnaryReactor* ApplicationServiceImpl::SubmitApplication(
   // messages live until Finish.
   if (!d_.blocking_filings->TryPost(
           [this, ctx, req, resp, finish] { finish(SubmitApplicationNow(*ctx, *req, resp)); })) {
-    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "node busy: too many filings waiting; retry with the same "
-                        "idempotency_key"));
+    finish(FilingQueueFull());
   }
   return reactor;
 }

@@ -196,7 +196,7 @@ class ApplicationServiceImpl final
                             bool replayed, v1::SubmitApplicationResponse* resp) const;
   // Files without blocking this thread: false, with nothing done, when the
   // filing would block; otherwise `done` gets the answer (written to
-  // `resp`), on this thread or the store's writer thread.
+  // `resp`), on this thread, the store's completion thread or the pool.
   bool TrySubmitWithoutBlocking(const Caller& caller, const v1::SubmitApplicationRequest& req,
                                 v1::SubmitApplicationResponse* resp,
                                 std::function<void(grpc::Status)> done);

@@ -120,7 +120,8 @@ class LicenceRegistry {
   // The Check, Preview and Release of callers on gRPC's callback API: the
   // answer (or refusal) goes to `done` once its record is durable, without
   // a thread waiting on the store's commit. `done` may run on the store's
-  // writer thread; it must be cheap and must not call this registry.
+  // completion thread, where later answers wait for it: it must be cheap
+  // and must not call this registry.
   template <typename Answer>
   using Done = std::function<void(absl::StatusOr<Answer>)>;
   void CheckAsync(const LicenceQuestion& question, Done<v1::VerifyLicenceResponse> done);
