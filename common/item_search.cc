@@ -156,6 +156,19 @@ std::string NormalizeForSearch(absl::string_view text) {
   return out;
 }
 
+uint64_t SearchBytePairs(absl::string_view text) {
+  uint64_t pairs = 0;
+  for (size_t i = 1; i < text.size(); ++i) {
+    const uint64_t pair = (static_cast<uint64_t>(static_cast<unsigned char>(text[i - 1])) << 8) |
+                          static_cast<unsigned char>(text[i]);
+    pairs |= uint64_t{1} << ((pair * 0x9E3779B97F4A7C15ull) >> 58);  // Fibonacci hashing
+  }
+  return pairs;
+}
+
+SearchableName::SearchableName(absl::string_view name)
+    : text(NormalizeForSearch(name)), pairs(SearchBytePairs(text)) {}
+
 size_t SearchTextLength(absl::string_view text) {
   size_t n = 0;
   for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
@@ -268,9 +281,18 @@ absl::StatusOr<SearchQuery> SearchQuery::Parse(absl::string_view field, absl::st
     SearchTerm term;
     term.text = std::string(word);
     term.variants = Variants(term.text, synonyms);
+    std::vector<uint64_t>& pairs = q.term_pairs_.emplace_back();
+    pairs.push_back(SearchBytePairs(term.text));
+    for (const std::string& v : term.variants) pairs.push_back(SearchBytePairs(v));
     q.terms_.push_back(std::move(term));
   }
   return q;
+}
+
+bool SearchQuery::MayMatch(uint64_t name_pairs) const {
+  return std::all_of(term_pairs_.begin(), term_pairs_.end(), [&](const std::vector<uint64_t>& t) {
+    return std::any_of(t.begin(), t.end(), [&](uint64_t p) { return (p & ~name_pairs) == 0; });
+  });
 }
 
 int SearchQuery::Tier(absl::string_view name) const {
@@ -307,6 +329,12 @@ int32_t SearchQuery::ScoreNormalized(absl::string_view name_zh, absl::string_vie
   if (tier == 0) return 0;
   const size_t length = std::min<size_t>(99, SearchTextLength(name_zh));
   return static_cast<int32_t>(100 * tier + (99 - length));
+}
+
+int32_t SearchQuery::ScoreNormalized(const SearchableName& name_zh,
+                                     const SearchableName& name_en) const {
+  if (!MayMatch(name_zh.pairs) && !MayMatch(name_en.pairs)) return 0;
+  return ScoreNormalized(name_zh.text, name_en.text);
 }
 
 int32_t SearchQuery::Score(absl::string_view name_zh, absl::string_view name_en) const {

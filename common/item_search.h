@@ -38,6 +38,21 @@ std::string NormalizeForSearch(absl::string_view text);
 // Number of UTF-8 characters (code points) in `text`.
 size_t SearchTextLength(absl::string_view text);
 
+// The adjacent byte pairs of a text as a 64-bit set (each pair hashed to one
+// bit). A text can contain another only if its set covers the other's, so a
+// scan over many names skips most non-matching ones with one AND instead of
+// string searches. Byte pairs rather than characters keep that true for any
+// bytes (a query is not always valid UTF-8).
+uint64_t SearchBytePairs(absl::string_view text);
+
+// A name normalised once for repeated scoring (the gateway's catalog cache).
+struct SearchableName {
+  SearchableName() = default;
+  explicit SearchableName(absl::string_view name);
+  std::string text;    // NormalizeForSearch(name)
+  uint64_t pairs = 0;  // SearchBytePairs(text)
+};
+
 // Abbreviations and colloquial terms people type, each with the words item
 // names use for it, read from a TSV file (docs/search.md).
 class SynonymTable final {
@@ -115,12 +130,19 @@ class SearchQuery final {
   int32_t Score(absl::string_view name_zh, absl::string_view name_en) const;
   // Same, for names already passed through NormalizeForSearch.
   int32_t ScoreNormalized(absl::string_view name_zh, absl::string_view name_en) const;
+  // Same again; a name whose byte pairs cannot hold every term is 0 at once.
+  int32_t ScoreNormalized(const SearchableName& name_zh, const SearchableName& name_en) const;
 
  private:
   int Tier(absl::string_view name) const;
+  // False when no name with these byte pairs can score: every tier needs
+  // each term, as typed or as one of its variants, inside the name.
+  bool MayMatch(uint64_t name_pairs) const;
 
   std::string normalized_;
   std::vector<SearchTerm> terms_;
+  // Per term: SearchBytePairs of its text, then of each variant.
+  std::vector<std::vector<uint64_t>> term_pairs_;
 };
 
 }  // namespace tongban

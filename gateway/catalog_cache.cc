@@ -118,8 +118,8 @@ absl::Status CatalogCache::Reload(const std::string& province, int64_t version) 
     token = resp.next_page_token();
   } while (!token.empty());
   for (const v1::Guide& g : entry->guides) {
-    entry->name_zh_search.push_back(NormalizeForSearch(g.item().name_zh()));
-    entry->name_en_search.push_back(NormalizeForSearch(g.item().name_en()));
+    entry->name_zh_search.emplace_back(g.item().name_zh());
+    entry->name_en_search.emplace_back(g.item().name_en());
   }
   log_->Info("catalog_cache.loaded", {{"province", province},
                                       {"version", absl::StrCat(version)},

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "clock.h"
+#include "item_search.h"
 #include "node_call.h"
 #include "structured_log.h"
 #include "tongban/v1/catalog.pb.h"
@@ -29,11 +30,11 @@ class CatalogCache final {
   struct Entry {
     int64_t version = 0;
     std::vector<v1::Guide> guides;  // item_code order, abolished included
-    // guides[i]'s name_zh and name_en through NormalizeForSearch
-    // (item_search.h), made once per load so a search does not normalise
-    // 1 700 names per call.
-    std::vector<std::string> name_zh_search;
-    std::vector<std::string> name_en_search;
+    // guides[i]'s name_zh and name_en normalised, with their byte pairs
+    // (item_search.h), made once per load so a search neither normalises
+    // 1 700 names per call nor compares strings with most of them.
+    std::vector<SearchableName> name_zh_search;
+    std::vector<SearchableName> name_en_search;
   };
 
   // A province's copy as a search may use it.

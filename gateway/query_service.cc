@@ -213,11 +213,12 @@ void QueryServiceImpl::SearchAsync(const v1::SearchFederationRequest& req, absl:
     }
     const CatalogCache::Entry& entry = *copy.entry;
     for (size_t i = 0; i < entry.guides.size(); ++i) {
-      const v1::Guide& g = entry.guides[i];
-      if (g.status() != v1::ITEM_STATUS_ACTIVE) continue;
+      // Names first: most fail on their byte pairs without touching the guide.
       int32_t relevance =
           search->query.ScoreNormalized(entry.name_zh_search[i], entry.name_en_search[i]);
-      if (relevance > 0) search->found.push_back({&g, relevance});
+      if (relevance == 0) continue;
+      const v1::Guide& g = entry.guides[i];
+      if (g.status() == v1::ITEM_STATUS_ACTIVE) search->found.push_back({&g, relevance});
     }
     if (!copy.fresh) {
       v1::StaleProvince& stale = search->stale.emplace_back();

@@ -203,6 +203,57 @@ TEST(SearchQueryScoreTest, ShorterNamesFirstWithinATierAndLengthIsCapped) {
   EXPECT_EQ(q.Score(std::string(150, 'x') + "社会保障", ""), 200);  // 99+ characters: +0
 }
 
+// The byte-pair filter only skips names that cannot score: for every query
+// (every byte range of the names below, mid-character ones included, and
+// synonym queries) the filtered score equals the full one.
+TEST(SearchQueryScoreTest, ByteFilteredScoresEqualFullScoresForEveryQuery) {
+  const SynonymTable& shipped = SynonymTable::Shipped();
+  const std::vector<std::pair<std::string, std::string>> names = {
+      {"社会保障卡申领", "Application for social security card"},
+      {"长三角社会保障卡居民服务一卡通开通", ""},
+      {"失业登记", "Unemployment registration"},
+      {"生育登记（二孩）", "Birth registration (second child)"},
+      {"基本养老保险关系转移接续", "Transfer of basic pension insurance"},
+      {"医保 异地 就医备案", "Medical insurance: treatment in another province"},
+      {"", "\xe7\xa4\xbe broken utf-8 \xff"},
+  };
+  std::vector<std::string> queries = {"社保", "社保卡", "医保 备案", "养老 转移", "PENSION",
+                                      "户口 迁移", "card social", "二孩", "xyz"};
+  for (const auto& [zh, en] : names) {
+    for (const std::string* name : {&zh, &en}) {
+      for (size_t i = 0; i < name->size(); ++i) {
+        for (size_t n = 1; n <= 12 && i + n <= name->size(); ++n) {
+          queries.push_back(name->substr(i, n));
+        }
+      }
+    }
+  }
+  int matched = 0;
+  for (const std::string& raw : queries) {
+    absl::StatusOr<SearchQuery> q = SearchQuery::Parse("query", raw, shipped);
+    if (!q.ok()) continue;  // whitespace only
+    for (const auto& [zh, en] : names) {
+      const SearchableName fast_zh(zh), fast_en(en);
+      const int32_t full = q->ScoreNormalized(fast_zh.text, fast_en.text);
+      EXPECT_EQ(q->ScoreNormalized(fast_zh, fast_en), full) << raw << " in " << zh << " / " << en;
+      if (full > 0) ++matched;
+    }
+  }
+  EXPECT_GT(matched, 1000);  // the ranges above are mostly matches
+}
+
+TEST(SearchBytePairsTest, ATextCoversThePairsOfEveryPartOfIt) {
+  const std::string text = "社会保障卡 Social \xe4\xb8";
+  const uint64_t all = SearchBytePairs(text);
+  for (size_t i = 0; i < text.size(); ++i) {
+    for (size_t n = 0; i + n <= text.size(); ++n) {
+      EXPECT_EQ(SearchBytePairs(text.substr(i, n)) & ~all, 0u) << i << "+" << n;
+    }
+  }
+  EXPECT_EQ(SearchBytePairs("a"), 0u);  // no pair: filters nothing out
+  EXPECT_NE(SearchBytePairs("社会"), 0u);
+}
+
 // The list shipped in common/search_synonyms.tsv parses, and the
 // abbreviations issue 12 names reach the words the demo items use.
 TEST(ShippedSynonymsTest, ParsesAndCoversTheCommonAbbreviations) {
