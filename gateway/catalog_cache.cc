@@ -120,6 +120,7 @@ absl::Status CatalogCache::Reload(const std::string& province, int64_t version) 
   for (const v1::Guide& g : entry->guides) {
     entry->name_zh_search.emplace_back(g.item().name_zh());
     entry->name_en_search.emplace_back(g.item().name_en());
+    entry->guide_bytes.push_back(g.SerializeAsString());
   }
   log_->Info("catalog_cache.loaded", {{"province", province},
                                       {"version", absl::StrCat(version)},

@@ -35,6 +35,8 @@ class CatalogCache final {
     // 1 700 names per call nor compares strings with most of them.
     std::vector<SearchableName> name_zh_search;
     std::vector<SearchableName> name_en_search;
+    // guides[i] serialized, spliced into search answers as it is.
+    std::vector<std::string> guide_bytes;
   };
 
   // A province's copy as a search may use it.

@@ -7,6 +7,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "application_id.h"
 #include "caller_identity.h"
 #include "filing_policy.h"
@@ -45,7 +47,33 @@ void AddMissing(std::vector<v1::MissingProvince>* missing, const std::string& pr
 struct SearchHit {
   const v1::Guide* guide;
   int32_t relevance;
+  // The guide serialized, when the catalog cache keeps it so (else nullptr).
+  const std::string* bytes = nullptr;
 };
+
+// A page's guides as SearchFederationResponse field 1, each one's bytes as
+// the cache keeps them (a guide from a live node serialized now), so that a
+// page of cached guides is neither copied nor re-encoded.
+void AppendGuideFields(const std::vector<const SearchHit*>& page, std::string* out) {
+  using google::protobuf::internal::WireFormatLite;
+  using google::protobuf::io::CodedOutputStream;
+  for (const SearchHit* hit : page) {
+    std::string live;
+    const std::string* bytes = hit->bytes;
+    if (bytes == nullptr) {
+      live = hit->guide->SerializeAsString();
+      bytes = &live;
+    }
+    uint8_t header[2 * 5];
+    uint8_t* end = CodedOutputStream::WriteTagToArray(
+        WireFormatLite::MakeTag(v1::SearchFederationResponse::kGuidesFieldNumber,
+                                WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+        header);
+    end = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(bytes->size()), end);
+    out->append(reinterpret_cast<const char*>(header), end - header);
+    out->append(*bytes);
+  }
+}
 
 // Position in the merged order: relevance (highest first), province code,
 // item code. Total, so pages are stable. Views into a guide or a cursor.
@@ -117,26 +145,16 @@ grpc::ServerUnaryReactor* QueryServiceImpl::SearchFederation(grpc::CallbackServe
     reactor->Finish(ToGrpcStatus(who.status()));
     return reactor;
   }
-  struct Call {
-    v1::SearchFederationRequest request;
-    v1::SearchFederationResponse response;
-  };
-  auto call = std::make_shared<Call>();
+  auto req = std::make_shared<v1::SearchFederationRequest>();
   grpc::ByteBuffer bytes(*request);  // shares the slices; parsing consumes the copy
-  if (!grpc::SerializationTraits<v1::SearchFederationRequest>::Deserialize(&bytes, &call->request)
+  if (!grpc::SerializationTraits<v1::SearchFederationRequest>::Deserialize(&bytes, req.get())
            .ok()) {
     reactor->Finish(UnparsedRequestStatus(Method("SearchFederation").c_str()));
     return reactor;
   }
-  SearchAsync(call->request, Deadline(*ctx), &call->response,
-              [reactor, call, response](grpc::Status s) {
-                bool own_buffer = false;
-                if (s.ok()) {
-                  s = grpc::SerializationTraits<v1::SearchFederationResponse>::Serialize(
-                      call->response, response, &own_buffer);
-                }
-                reactor->Finish(s);
-              });
+  // Answered as bytes: cached guides go out as the cache keeps them.
+  StartSearch(*req, Deadline(*ctx), SearchOutput{nullptr, response},
+              [reactor, req](grpc::Status s) { reactor->Finish(s); });
   return reactor;
 }
 
@@ -166,13 +184,18 @@ struct QueryServiceImpl::SearchInProgress {
   std::vector<std::shared_ptr<const CatalogCache::Entry>> cached;
   std::vector<NodeResult<v1::SearchItemsResponse>> fetched;
   std::vector<v1::StaleProvince> stale;
-  v1::SearchFederationResponse* resp = nullptr;
+  SearchOutput out;
   std::function<void(grpc::Status)> done;
 };
 
 void QueryServiceImpl::SearchAsync(const v1::SearchFederationRequest& req, absl::Time deadline,
                                    v1::SearchFederationResponse* resp,
                                    std::function<void(grpc::Status)> done) {
+  StartSearch(req, deadline, SearchOutput{resp, nullptr}, std::move(done));
+}
+
+void QueryServiceImpl::StartSearch(const v1::SearchFederationRequest& req, absl::Time deadline,
+                                   SearchOutput out, std::function<void(grpc::Status)> done) {
   absl::Status s = ValidateText("query", req.query(), 64, /*required=*/true);
   int limit = 0;
   if (s.ok()) s = ValidatePageSize("page_size", req.page_size(), &limit);
@@ -197,7 +220,7 @@ void QueryServiceImpl::SearchAsync(const v1::SearchFederationRequest& req, absl:
   search->cursor = *std::move(cursor);
   search->list = list;
   search->limit = limit;
-  search->resp = resp;
+  search->out = out;
   search->done = std::move(done);
   // Cached catalogs are scored here with the same rule and synonyms as a
   // node's SearchItems (item_search.h), so cached and live provinces merge
@@ -218,7 +241,9 @@ void QueryServiceImpl::SearchAsync(const v1::SearchFederationRequest& req, absl:
           search->query.ScoreNormalized(entry.name_zh_search[i], entry.name_en_search[i]);
       if (relevance == 0) continue;
       const v1::Guide& g = entry.guides[i];
-      if (g.status() == v1::ITEM_STATUS_ACTIVE) search->found.push_back({&g, relevance});
+      if (g.status() == v1::ITEM_STATUS_ACTIVE) {
+        search->found.push_back({&g, relevance, &entry.guide_bytes[i]});
+      }
     }
     if (!copy.fresh) {
       v1::StaleProvince& stale = search->stale.emplace_back();
@@ -269,25 +294,36 @@ void QueryServiceImpl::FinishSearch(const std::shared_ptr<SearchInProgress>& sea
   std::sort(found.begin(), found.end(),
             [](const SearchHit& a, const SearchHit& b) { return Before(KeyOf(a), KeyOf(b)); });
   // Stable order across pages: strictly after the cursor's (relevance, province, item).
-  v1::SearchFederationResponse* resp = search->resp;
+  v1::SearchFederationResponse rest;  // all but the guides, for a bytes answer
+  v1::SearchFederationResponse* resp = search->out.message ? search->out.message : &rest;
   const SearchCursor& cursor = search->cursor;
-  int added = 0;
+  std::vector<const SearchHit*> page;
   for (const SearchHit& hit : found) {
     if (!cursor.province.empty() && !Before(cursor.key(), KeyOf(hit))) continue;
-    if (added == search->limit) {
-      const v1::Guide& last = *resp->guides().rbegin();
+    if (static_cast<int>(page.size()) == search->limit) {
+      const SearchHit& last = *page.back();
       resp->set_next_page_token(EncodePageToken(
-          search->list, absl::StrCat(*resp->relevance().rbegin(), "/", last.province_code(), "/",
-                                     last.item().item_code())));
+          search->list, absl::StrCat(last.relevance, "/", last.guide->province_code(), "/",
+                                     last.guide->item().item_code())));
       break;
     }
-    *resp->add_guides() = *hit.guide;
+    page.push_back(&hit);
     resp->add_relevance(hit.relevance);
-    ++added;
   }
   caller_.metrics->FanOut("SearchFederation", Names(missing));
   for (auto& m : missing) *resp->add_missing_provinces() = std::move(m);
   for (auto& st : search->stale) *resp->add_stale_provinces() = std::move(st);
+  if (search->out.message != nullptr) {
+    for (const SearchHit* hit : page) *resp->add_guides() = *hit->guide;
+  } else {
+    // Fields may come in any order on the wire; guides keep theirs, so
+    // relevance[i] still belongs to guides[i].
+    std::string wire;
+    AppendGuideFields(page, &wire);
+    rest.AppendToString(&wire);
+    grpc::Slice slice(wire);
+    *search->out.bytes = grpc::ByteBuffer(&slice, 1);
+  }
   // The last reference may be the fan-out's; `done` may end the call.
   std::function<void(grpc::Status)> done = std::move(search->done);
   done(grpc::Status::OK);

@@ -98,6 +98,14 @@ class QueryServiceImpl final : public QueryServiceBase {
   std::map<std::string, v1::Guide> GuidesOfItem(const std::string& item_code, absl::Time deadline,
                                                 std::vector<v1::MissingProvince>* missing);
   absl::Time Deadline(const grpc::ServerContextBase& ctx) const;
+  // Where a search's page goes: a message, or bytes with the cached guides
+  // spliced in as the cache keeps them (SearchFederation).
+  struct SearchOutput {
+    v1::SearchFederationResponse* message = nullptr;
+    grpc::ByteBuffer* bytes = nullptr;
+  };
+  void StartSearch(const v1::SearchFederationRequest& req, absl::Time deadline, SearchOutput out,
+                   std::function<void(grpc::Status)> done);
   struct SearchInProgress;
   // Merges what the cached and live provinces found into the page, and answers.
   void FinishSearch(const std::shared_ptr<SearchInProgress>& search);
