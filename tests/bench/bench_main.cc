@@ -288,6 +288,17 @@ int Run(const std::string& command_line) {
   report.AddTarget("node idle RSS ≤ 20 MB", absl::StrCat(MbCell(idle.node_rss_kb), " VmRSS (",
                                                          MbCell(idle.node_anon_kb), " Anonymous)"),
                    idle.node_rss_kb >= 0 && idle.node_rss_kb <= 20 * 1024);
+  // Issue #14: memory the load took is given back (arenas trimmed, no
+  // thread per call kept).
+  const auto ratio = [](int64_t after_kb, int64_t idle_kb) {
+    return idle_kb > 0 && after_kb >= 0 ? static_cast<double>(after_kb) / idle_kb : -1.0;
+  };
+  const double node_ratio = ratio(after.node_rss_kb, idle.node_rss_kb);
+  const double gateway_ratio = ratio(after.gateway_rss_kb, idle.gateway_rss_kb);
+  report.AddTarget("VmRSS after all load ≤ 1.3× idle, node 430000 / gateway",
+                   absl::StrCat(Fmt(node_ratio, 2), "× / ", Fmt(gateway_ratio, 2), "×"),
+                   node_ratio > 0 && node_ratio <= 1.3 && gateway_ratio > 0 &&
+                       gateway_ratio <= 1.3);
   report.AddTarget("31-node federation up ≤ 5 s",
                    absl::StrCat(Fmt(absl::ToDoubleSeconds(federation_up), 2), " s"),
                    federation_up <= absl::Seconds(5));
