@@ -145,16 +145,15 @@ grpc::ServerUnaryReactor* QueryServiceImpl::SearchFederation(grpc::CallbackServe
     reactor->Finish(ToGrpcStatus(who.status()));
     return reactor;
   }
-  auto req = std::make_shared<v1::SearchFederationRequest>();
+  v1::SearchFederationRequest req;
   grpc::ByteBuffer bytes(*request);  // shares the slices; parsing consumes the copy
-  if (!grpc::SerializationTraits<v1::SearchFederationRequest>::Deserialize(&bytes, req.get())
-           .ok()) {
+  if (!grpc::SerializationTraits<v1::SearchFederationRequest>::Deserialize(&bytes, &req).ok()) {
     reactor->Finish(UnparsedRequestStatus(Method("SearchFederation").c_str()));
     return reactor;
   }
   // Answered as bytes: cached guides go out as the cache keeps them.
-  StartSearch(*req, Deadline(*ctx), SearchOutput{nullptr, response},
-              [reactor, req](grpc::Status s) { reactor->Finish(s); });
+  StartSearch(req, Deadline(*ctx), SearchOutput{nullptr, response},
+              [reactor](grpc::Status s) { reactor->Finish(s); });
   return reactor;
 }
 

@@ -104,6 +104,7 @@ class QueryServiceImpl final : public QueryServiceBase {
     v1::SearchFederationResponse* message = nullptr;
     grpc::ByteBuffer* bytes = nullptr;
   };
+  // Reads `req` before it returns; `out` must stay valid until `done`.
   void StartSearch(const v1::SearchFederationRequest& req, absl::Time deadline, SearchOutput out,
                    std::function<void(grpc::Status)> done);
   struct SearchInProgress;

@@ -365,11 +365,11 @@ bool ApplicationServiceImpl::TrySubmitWithoutBlocking(const Caller& caller,
   }
   absl::StatusOr<GuideResolver::GuidePtr> guide =
       FileableGuideInMemory(req.handling_province(), req.item_code());
-  if (guide.ok() && (*guide == nullptr || (*guide)->has_joint_procedure())) return false;
   if (!guide.ok()) {
     done(ToGrpcStatus(guide.status()));
     return true;
   }
+  if (*guide == nullptr || (*guide)->has_joint_procedure()) return false;
   absl::StatusOr<PreparedFiling> prepared = PrepareFiling(caller, req, **guide);
   if (!prepared.ok()) {
     done(ToGrpcStatus(prepared.status()));
@@ -429,9 +429,15 @@ grpc::Status ApplicationServiceImpl::SubmitApplicationNow(const grpc::ServerCont
   const ScopedRequestId request_id(RequestIdOfCall(ctx.client_metadata()));
   absl::StatusOr<Caller> caller = d_.authz->Authorize(ctx, Method("SubmitApplication"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return SubmitAs(*caller, req, resp);
+}
+
+grpc::Status ApplicationServiceImpl::SubmitAs(const Caller& caller,
+                                              const v1::SubmitApplicationRequest& req,
+                                              v1::SubmitApplicationResponse* resp) {
   bool replayed = false;
   v1::PrecheckOutcome outcome = v1::PRECHECK_OUTCOME_UNSPECIFIED;
-  absl::StatusOr<v1::Application> app = Submit(*caller, req, &replayed, &outcome);
+  absl::StatusOr<v1::Application> app = Submit(caller, req, &replayed, &outcome);
   return SubmitAnswer(std::move(app), outcome, replayed, resp);
 }
 
@@ -440,17 +446,18 @@ grpc::ServerUnaryReactor* ApplicationServiceImpl::SubmitApplication(
     v1::SubmitApplicationResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto finish = [reactor](grpc::Status status) { reactor->Finish(std::move(status)); };
-  {
-    const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
-    absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("SubmitApplication"));
-    if (!caller.ok()) return Refuse(ctx, caller.status());
-    if (TrySubmitWithoutBlocking(*caller, *req, resp, finish)) return reactor;
-  }
+  const ScopedRequestId request_id(RequestIdOfCall(ctx->client_metadata()));
+  absl::StatusOr<Caller> caller = d_.authz->Authorize(*ctx, Method("SubmitApplication"));
+  if (!caller.ok()) return Refuse(ctx, caller.status());
+  if (TrySubmitWithoutBlocking(*caller, *req, resp, finish)) return reactor;
   // A filing that must block (a guide to fetch, 多地联办, a store that writes
-  // on the caller's thread) runs on the pool; the call, its context and its
-  // messages live until Finish.
-  if (!d_.blocking_filings->TryPost(
-          [this, ctx, req, resp, finish] { finish(SubmitApplicationNow(*ctx, *req, resp)); })) {
+  // on the caller's thread) runs on the pool, as the caller already
+  // authorized; the call's messages live until Finish.
+  if (!d_.blocking_filings->TryPost([this, caller = *std::move(caller), req, resp, finish,
+                                     id = std::string(CurrentRequestId())] {
+        const ScopedRequestId scoped(id);
+        finish(SubmitAs(caller, *req, resp));
+      })) {
     finish(FilingQueueFull());
   }
   return reactor;

@@ -191,6 +191,9 @@ class ApplicationServiceImpl final
   absl::StatusOr<v1::Application> Submit(const Caller& caller,
                                          const v1::SubmitApplicationRequest& req, bool* replayed,
                                          v1::PrecheckOutcome* outcome);
+  // Submit, answered (SubmitApplicationNow and the pool's way).
+  grpc::Status SubmitAs(const Caller& caller, const v1::SubmitApplicationRequest& req,
+                        v1::SubmitApplicationResponse* resp);
   // SubmitApplication's answer from Submit's result.
   grpc::Status SubmitAnswer(absl::StatusOr<v1::Application> app, v1::PrecheckOutcome outcome,
                             bool replayed, v1::SubmitApplicationResponse* resp) const;
