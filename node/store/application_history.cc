@@ -58,4 +58,13 @@ absl::StatusOr<absl::Time> AppendEvents(const std::string& own_province,
   return latest;
 }
 
+std::vector<v1::ApplicationEvent> TakeEvents(v1::Application& app) {
+  std::vector<v1::ApplicationEvent> events;
+  events.reserve(app.events_size());
+  // Same arena (none) on both sides: a move swaps instead of copying.
+  for (v1::ApplicationEvent& e : *app.mutable_events()) events.push_back(std::move(e));
+  app.clear_events();
+  return events;
+}
+
 }  // namespace tongban::node::history

@@ -36,4 +36,8 @@ absl::StatusOr<absl::Time> AppendEvents(const std::string& own_province,
                                         std::vector<v1::ApplicationEvent> events,
                                         v1::Application& app);
 
+// Moves the events out of `app` (left with none): the new events of a
+// filing, re-appended by AppendEvents, without copying them.
+std::vector<v1::ApplicationEvent> TakeEvents(v1::Application& app);
+
 }  // namespace tongban::node::history

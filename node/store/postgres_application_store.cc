@@ -21,6 +21,7 @@ namespace {
 using history::AppendEvents;
 using history::ParseInto;
 using history::SetTimestamp;
+using history::TakeEvents;
 using history::ToTime;
 using pg_rows::LoadApplication;
 using pg_rows::PersistMutation;
@@ -150,8 +151,7 @@ absl::Status PostgresApplicationStore::CreateInTransaction(PgConnection& conn,
   auto seq = pg_rows::TakeSequence(conn);
   if (!seq.ok()) return seq.status();
   v1::Application app = request.application;
-  std::vector<v1::ApplicationEvent> events(app.events().begin(), app.events().end());
-  app.clear_events();
+  std::vector<v1::ApplicationEvent> events = TakeEvents(app);
   if (!app.has_created_at()) SetTimestamp(clock_.Now(), app.mutable_created_at());
   app.set_application_id(FormatApplicationId(app.accepting_province(), app.handling_province(),
                                              ToTime(app.created_at()), *seq));
@@ -187,8 +187,7 @@ absl::StatusOr<InsertResult> PostgresApplicationStore::InsertForeignApplication(
   absl::Status status = db_.Write([&](PgConnection& conn) -> absl::Status {
     // Its history as the other province recorded it, ids kept.
     v1::Application app = application;
-    std::vector<v1::ApplicationEvent> events(app.events().begin(), app.events().end());
-    app.clear_events();
+    std::vector<v1::ApplicationEvent> events = TakeEvents(app);
     auto appended = AppendEvents(own_province_, std::move(events), app);
     if (!appended.ok()) return appended.status();
     auto inserted = pg_rows::InsertApplicationIfAbsent(conn, app);

@@ -29,6 +29,7 @@ using history::AppendEvents;
 using history::kMaxApplicationSequence;
 using history::ParseInto;
 using history::SetTimestamp;
+using history::TakeEvents;
 using history::ToTime;
 
 // The application (with its events when asked); NOT_FOUND when absent.

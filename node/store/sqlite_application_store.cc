@@ -22,6 +22,7 @@ using sqlite_rows::ParseInto;
 using sqlite_rows::PersistMutation;
 using sqlite_rows::RecordIdempotency;
 using sqlite_rows::SetTimestamp;
+using sqlite_rows::TakeEvents;
 using sqlite_rows::TakeSequence;
 using sqlite_rows::ToTime;
 
@@ -140,7 +141,7 @@ absl::StatusOr<CreateResult> SqliteApplicationStore::CreateApplication(
   if (absl::Status known = CheckProvincesKnown(request.application); !known.ok()) return known;
   CreateResult result;
   absl::Status status =
-      db_.Write([&](sqlite3* db) { return CreateInTransaction(db, request, result); });
+      db_.Write([&](sqlite3* db) { return CreateInTransaction(db, request, nullptr, result); });
   if (!status.ok()) return status;
   return result;
 }
@@ -151,14 +152,18 @@ void SqliteApplicationStore::CreateApplicationAsync(CreateRequest request, Creat
     return;
   }
   // The writer runs the function after this returns: the request and the
-  // result live with the two functions.
+  // result live with the two functions. It runs once (a batch that fails
+  // is answered, never re-run), so it may take the application.
   struct Pending {
     CreateRequest request;
     CreateResult result;
   };
   auto pending = std::make_shared<Pending>(Pending{std::move(request), CreateResult{}});
   db_.WriteAsync(
-      [this, pending](sqlite3* db) { return CreateInTransaction(db, pending->request, pending->result); },
+      [this, pending](sqlite3* db) {
+        return CreateInTransaction(db, pending->request, &pending->request.application,
+                                   pending->result);
+      },
       [pending, done = std::move(done)](absl::Status status) {
         if (!status.ok()) {
           done(status);
@@ -169,6 +174,7 @@ void SqliteApplicationStore::CreateApplicationAsync(CreateRequest request, Creat
 }
 
 absl::Status SqliteApplicationStore::CreateInTransaction(sqlite3* db, const CreateRequest& request,
+                                                         v1::Application* take,
                                                          CreateResult& result) const {
   // Idempotency check and insert share the transaction, so two racing
   // requests with one key cannot both file.
@@ -180,9 +186,9 @@ absl::Status SqliteApplicationStore::CreateInTransaction(sqlite3* db, const Crea
   }
   auto seq = TakeSequence(db);
   if (!seq.ok()) return seq.status();
-  v1::Application app = request.application;
-  std::vector<v1::ApplicationEvent> events(app.events().begin(), app.events().end());
-  app.clear_events();
+  // Moved when the caller hands its application over, else copied.
+  v1::Application app = take != nullptr ? std::move(*take) : request.application;
+  std::vector<v1::ApplicationEvent> events = TakeEvents(app);
   if (!app.has_created_at()) SetTimestamp(clock_.Now(), app.mutable_created_at());
   app.set_application_id(FormatApplicationId(app.accepting_province(), app.handling_province(),
                                              ToTime(app.created_at()), *seq));
@@ -221,8 +227,7 @@ absl::StatusOr<InsertResult> SqliteApplicationStore::InsertForeignApplication(
     if (!absl::IsNotFound(existing.status())) return existing.status();
     // Its history as the other province recorded it, ids kept.
     v1::Application app = application;
-    std::vector<v1::ApplicationEvent> events(app.events().begin(), app.events().end());
-    app.clear_events();
+    std::vector<v1::ApplicationEvent> events = TakeEvents(app);
     auto appended = AppendEvents(own_province_, std::move(events), app);
     if (!appended.ok()) return appended.status();
     if (absl::Status s = PersistMutation(db, app, /*insert_row=*/true, 0, std::nullopt, {},

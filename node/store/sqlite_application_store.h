@@ -83,8 +83,10 @@ class SqliteApplicationStore final : public ApplicationStore {
 
  private:
   // The body of CreateApplication, on the writer thread inside its Write.
+  // `take`, when set, is request.application handed over to be moved from
+  // (read only after the idempotency replay check).
   absl::Status CreateInTransaction(sqlite3* db, const CreateRequest& request,
-                                   CreateResult& result) const;
+                                   v1::Application* take, CreateResult& result) const;
   // Loads the application, marks it delivered when asked, runs `fn` (may be
   // empty) on it and writes the result into `application`. Runs on the
   // writer thread inside a Write.
