@@ -9,6 +9,7 @@ TONGBAN_BUILD=${TONGBAN_BUILD:-$TONGBAN_ROOT/build}
 TONGBAN_PACKAGES=(cmake g++ make pkg-config openssl libgrpc++-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler prometheus-cpp-dev libssl-dev libgtest-dev libgmock-dev
   libsqlite3-dev libcpp-httplib-dev zlib1g-dev libboost-dev libnghttp2-dev libbrotli-dev
+  libgoogle-perftools-dev  # tcmalloc for the servers (CMakeLists.txt)
   libpq-dev postgresql-15  # the PostgreSQL store and the server its tests start (tests/store/)
   prometheus python3-yaml unzip curl
   mmdebstrap umoci  # container images from Debian packages (helm/images/, tests/images/)

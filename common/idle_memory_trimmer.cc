@@ -1,7 +1,8 @@
 #include "idle_memory_trimmer.h"
 
-#include <malloc.h>
 #include <sys/resource.h>
+
+#include "heap_allocator.h"
 
 namespace tongban {
 namespace {
@@ -36,7 +37,7 @@ bool IdleTrimPolicy::Sample(absl::Duration cpu, absl::Duration elapsed) {
 IdleMemoryTrimmer::IdleMemoryTrimmer(IdleTrimOptions options, std::function<void()> trim,
                                      std::function<absl::Duration()> cpu_time)
     : options_(options),
-      trim_(trim ? std::move(trim) : [] { malloc_trim(0); }),
+      trim_(trim ? std::move(trim) : ReleaseFreeHeapMemory),
       cpu_time_(cpu_time ? std::move(cpu_time) : ProcessCpuTime),
       policy_(options) {
   thread_ = std::thread([this] { Run(); });

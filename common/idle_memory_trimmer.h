@@ -8,6 +8,9 @@
 // load: the trimmer samples the process's CPU time every `interval` and
 // trims when an interval that used at least `busy_share` of a core is
 // followed by one under `quiet_share`.
+//
+// The trim is ReleaseFreeHeapMemory() (heap_allocator.h): tcmalloc's
+// release of its free pages in the servers, malloc_trim(0) under glibc.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +46,8 @@ class IdleTrimPolicy final {
 
 class IdleMemoryTrimmer final {
  public:
-  // `trim` defaults to malloc_trim(0); `cpu_time` to getrusage(RUSAGE_SELF).
+  // `trim` defaults to ReleaseFreeHeapMemory() (heap_allocator.h);
+  // `cpu_time` to getrusage(RUSAGE_SELF).
   explicit IdleMemoryTrimmer(IdleTrimOptions options = {}, std::function<void()> trim = {},
                              std::function<absl::Duration()> cpu_time = {});
   ~IdleMemoryTrimmer();  // stops the thread

@@ -14,6 +14,7 @@
 #include "directory_watcher.h"
 #include "edge_metrics.h"
 #include "gateway_metrics.h"
+#include "heap_allocator.h"
 #include "grpc/health/v1/health.pb.h"
 #include "grpc_server_metrics.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -269,7 +270,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
       .Name("tongban_build_info")
       .Help("Build and identity of this process (value 1).")
       .Register(*gw->registry_)
-      .Add({{"component", "gateway"}, {"version", kVersion}})
+      .Add({{"component", "gateway"}, {"version", kVersion}, {"allocator", HeapAllocatorName()}})
       .Set(1);
   // tongban_cert_expiry_timestamp_seconds{cert}, re-read at every scrape:
   // certificates are renewed without a restart.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway_config.h"
 #include "gateway_server.h"
+#include "heap_allocator.h"
 #include "idle_memory_trimmer.h"
 #include "process_lifecycle.h"
 
@@ -41,6 +42,7 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tongban::ConfigureHeapAllocator();  // before any thread allocates
   using tongban::OverrideFromFlag;
   tongban::TuneProcessForServing();
   absl::FlagsUsageConfig usage;
@@ -80,7 +82,9 @@ int main(int argc, char** argv) {
                                        " health=", (*gateway)->health_address(),
                                        " https=", (*gateway)->https_address(),
                                        " public_grpc=", (*gateway)->public_grpc_address()));
-  // Heap a load burst left behind goes back to the OS once the process is quiet.
+  // What start-up allocated and freed (configuration, catalog) goes back now;
+  // heap a load burst leaves behind, once the process is quiet.
+  tongban::ReleaseFreeHeapMemory();
   tongban::IdleMemoryTrimmer trimmer;
   stop.Wait();
   (*gateway)->Shutdown();

@@ -13,6 +13,7 @@
 #include "absl/types/optional.h"
 #include "node_config.h"
 #include "node_server.h"
+#include "heap_allocator.h"
 #include "idle_memory_trimmer.h"
 #include "process_lifecycle.h"
 
@@ -53,6 +54,7 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tongban::ConfigureHeapAllocator();  // before any thread allocates
   using tongban::OverrideFromFlag;
   tongban::TuneProcessForServing();
   absl::FlagsUsageConfig usage;
@@ -112,7 +114,9 @@ int main(int argc, char** argv) {
                           absl::StrCat("grpc=", (*node)->grpc_address(),
                                        " metrics=", (*node)->metrics_address(),
                                        " health=", (*node)->health_address()));
-  // Heap a load burst left behind goes back to the OS once the process is quiet.
+  // What start-up allocated and freed (configuration, catalog) goes back now;
+  // heap a load burst leaves behind, once the process is quiet.
+  tongban::ReleaseFreeHeapMemory();
   tongban::IdleMemoryTrimmer trimmer;
   stop.Wait();
   (*node)->Shutdown();

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "heap_allocator.h"
 
 namespace tongban::node {
 namespace {
@@ -122,7 +123,10 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry, const std::string& prov
       .Name("tongban_build_info")
       .Help("Build and identity of this process (value 1).")
       .Register(registry)
-      .Add({{"component", "node"}, {"province", province}, {"version", version}})
+      .Add({{"component", "node"},
+            {"province", province},
+            {"version", version},
+            {"allocator", HeapAllocatorName()}})
       .Set(1);
   // Create every series at zero so rate() and alerts work from the first scrape.
   const char* const outcomes[] = {"complete", "deficiency", "refused"};

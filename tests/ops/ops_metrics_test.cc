@@ -589,6 +589,9 @@ void ExpectProcessSeries(const std::string& metrics, const std::string& who) {
   EXPECT_GT(MetricValue(metrics, "process_max_fds"), 0) << who;
   EXPECT_GT(MetricValue(metrics, "process_start_time_seconds"), 1.7e9) << who;
   EXPECT_GE(MetricValue(metrics, "process_threads"), 2) << who;
+  // The heap allocator the build linked (CMakeLists.txt, tongban_server_allocator).
+  EXPECT_NE(metrics.find("allocator=\"" TONGBAN_SERVER_ALLOCATOR "\""), std::string::npos)
+      << who << ": tongban_build_info does not name " TONGBAN_SERVER_ALLOCATOR " as the allocator";
 }
 
 // The last `year` line of the shipped national calendar.
