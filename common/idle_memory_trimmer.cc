@@ -15,7 +15,7 @@ absl::Duration ProcessCpuTime() {
 
 }  // namespace
 
-bool IdleTrimPolicy::Sample(absl::Duration cpu, absl::Duration elapsed) {
+bool IdleTrimPolicy::Sample(absl::Duration cpu, absl::Duration elapsed, uint64_t releasable) {
   if (!have_last_ || elapsed <= absl::ZeroDuration()) {
     have_last_ = true;
     last_cpu_ = cpu;
@@ -27,7 +27,8 @@ bool IdleTrimPolicy::Sample(absl::Duration cpu, absl::Duration elapsed) {
     busy_since_trim_ = true;
     return false;
   }
-  if (share < options_.quiet_share && busy_since_trim_) {
+  if (share < options_.quiet_share &&
+      (busy_since_trim_ || (options_.releasable_floor > 0 && releasable >= options_.releasable_floor))) {
     busy_since_trim_ = false;
     return true;
   }
@@ -35,10 +36,12 @@ bool IdleTrimPolicy::Sample(absl::Duration cpu, absl::Duration elapsed) {
 }
 
 IdleMemoryTrimmer::IdleMemoryTrimmer(IdleTrimOptions options, std::function<void()> trim,
-                                     std::function<absl::Duration()> cpu_time)
+                                     std::function<absl::Duration()> cpu_time,
+                                     std::function<uint64_t()> releasable)
     : options_(options),
       trim_(trim ? std::move(trim) : ReleaseFreeHeapMemory),
       cpu_time_(cpu_time ? std::move(cpu_time) : ProcessCpuTime),
+      releasable_(releasable ? std::move(releasable) : ReleasableHeapBytes),
       policy_(options) {
   thread_ = std::thread([this] { Run(); });
 }
@@ -67,7 +70,7 @@ void IdleMemoryTrimmer::Run() {
       if (stopping_) return;
     }
     const absl::Time now = absl::Now();
-    const bool trim = policy_.Sample(cpu_time_(), now - last);
+    const bool trim = policy_.Sample(cpu_time_(), now - last, releasable_());
     last = now;
     if (!trim) continue;
     trim_();

@@ -7,7 +7,11 @@
 // their locks, so it is worth doing once per burst, not periodically under
 // load: the trimmer samples the process's CPU time every `interval` and
 // trims when an interval that used at least `busy_share` of a core is
-// followed by one under `quiet_share`.
+// followed by one under `quiet_share`. A quiet interval also trims when the
+// allocator reports at least `releasable_floor` of free pages (tcmalloc):
+// threads that give their caches back after going idle (heap_allocator.h)
+// and late frees refill the page heap after the burst's trim, and a node
+// measured 5–6 MB of such pages kept for good.
 //
 // The trim is ReleaseFreeHeapMemory() (heap_allocator.h): tcmalloc's
 // release of its free pages in the servers, malloc_trim(0) under glibc.
@@ -26,6 +30,7 @@ struct IdleTrimOptions {
   absl::Duration interval = absl::Seconds(1);
   double busy_share = 0.05;   // of one core
   double quiet_share = 0.02;  // of one core
+  uint64_t releasable_floor = 1 << 20;
 };
 
 // Decides when to trim from CPU-time samples; no clock or thread of its own,
@@ -34,8 +39,9 @@ class IdleTrimPolicy final {
  public:
   explicit IdleTrimPolicy(IdleTrimOptions options) : options_(options) {}
   // `cpu` = the process's CPU time (user + system) at the end of an interval
-  // of length `elapsed`. True when the heap should be trimmed now.
-  bool Sample(absl::Duration cpu, absl::Duration elapsed);
+  // of length `elapsed`; `releasable` = ReleasableHeapBytes() then. True
+  // when the heap should be trimmed now.
+  bool Sample(absl::Duration cpu, absl::Duration elapsed, uint64_t releasable = 0);
 
  private:
   const IdleTrimOptions options_;
@@ -47,9 +53,11 @@ class IdleTrimPolicy final {
 class IdleMemoryTrimmer final {
  public:
   // `trim` defaults to ReleaseFreeHeapMemory() (heap_allocator.h);
-  // `cpu_time` to getrusage(RUSAGE_SELF).
+  // `cpu_time` to getrusage(RUSAGE_SELF); `releasable` to
+  // ReleasableHeapBytes().
   explicit IdleMemoryTrimmer(IdleTrimOptions options = {}, std::function<void()> trim = {},
-                             std::function<absl::Duration()> cpu_time = {});
+                             std::function<absl::Duration()> cpu_time = {},
+                             std::function<uint64_t()> releasable = {});
   ~IdleMemoryTrimmer();  // stops the thread
   IdleMemoryTrimmer(const IdleMemoryTrimmer&) = delete;
   IdleMemoryTrimmer& operator=(const IdleMemoryTrimmer&) = delete;
@@ -62,6 +70,7 @@ class IdleMemoryTrimmer final {
   const IdleTrimOptions options_;
   const std::function<void()> trim_;
   const std::function<absl::Duration()> cpu_time_;
+  const std::function<uint64_t()> releasable_;
   IdleTrimPolicy policy_;
   mutable absl::Mutex mu_;
   bool stopping_ = false;  // guarded by mu_

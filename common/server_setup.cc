@@ -14,11 +14,19 @@ void ConfigureServerBuilder(const ServerSetup& setup, grpc::ServerBuilder* build
   // Recycle connections (tls.max_connection_age_seconds) so each is
   // re-authenticated with the current certificates and CRLs.
   SetMaxConnectionAge(setup.tls, builder);
-  // Keep polling threads alive between bursts: with the defaults (1..2
-  // pollers) the sync server created and destroyed ~850 threads/s under load
-  // (tongban-bench), about a third of the gateway's CPU per routed call.
+  // A sync handler's thread, once its call is done, stays as a poller while
+  // there are fewer than MAX_POLLERS of them, and a poller only exits when
+  // there are more (gRPC's ThreadManager): so MAX_POLLERS is how many threads
+  // a burst leaves behind for good. gRPC's default (1..2) created and
+  // destroyed ~850 threads/s under load when the gateway's routed calls were
+  // sync; with the hot paths on the callback API, what stays sync (a node's
+  // SearchItems, DeliverApplication, reads of applications) is served as
+  // fast with 4 (tongban-bench, 2026-12-07), and the 64 used before left a
+  // node with 19 idle pollers after the bench's load, each keeping its stack
+  // and its allocator cache (docs/performance.md, "Memory after load").
   builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
-  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
+  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                               setup.max_pollers);
   builder->SetMaxReceiveMessageSize(setup.max_message_bytes);
   builder->SetMaxSendMessageSize(setup.max_message_bytes);
   grpc::ResourceQuota quota(setup.name);

@@ -1,7 +1,7 @@
 // The federation's gRPC server settings in one place, for the node and the
 // gateway alike: an mTLS listener that refuses to share its port, recycled
-// connections (so certificates and CRLs are re-checked), polling threads kept
-// alive between bursts, message-size limits and a bound on handler threads.
+// connections (so certificates and CRLs are re-checked), a few polling
+// threads kept between bursts, message-size limits and a bound on handler threads.
 #pragma once
 
 #include <string>
@@ -16,6 +16,7 @@ struct ServerSetup {
   v1::TlsFiles tls;
   int max_message_bytes = 4 * 1024 * 1024;
   int max_threads = 256;       // sync handlers may block (group commit, node calls)
+  int max_pollers = 4;         // sync threads kept between bursts (server_setup.cc)
   std::string name;            // resource quota name, e.g. "tongban-node"
 };
 

@@ -1,5 +1,7 @@
 #include "worker_pool.h"
 
+#include "heap_allocator.h"
+
 namespace tongban {
 
 WorkerPool::WorkerPool(int threads, int max_queued) : max_queued_(static_cast<size_t>(max_queued)) {
@@ -9,21 +11,17 @@ WorkerPool::WorkerPool(int threads, int max_queued) : max_queued_(static_cast<si
 WorkerPool::~WorkerPool() { Drain(); }
 
 bool WorkerPool::TryPost(std::function<void()> task) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (draining_ || queue_.size() >= max_queued_) return false;
-    queue_.push_back(std::move(task));
-  }
-  cv_.notify_one();
+  absl::MutexLock lock(&mu_);
+  if (draining_ || queue_.size() >= max_queued_) return false;
+  queue_.push_back(std::move(task));
   return true;
 }
 
 void WorkerPool::Drain() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     draining_ = true;
   }
-  cv_.notify_all();
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -33,8 +31,8 @@ void WorkerPool::Run() {
   for (;;) {
     std::function<void()> task;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return draining_ || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      AwaitReleasingIdleCache(mu_, absl::Condition(this, &WorkerPool::HasWorkOrDraining));
       if (queue_.empty()) return;  // draining and nothing left
       task = std::move(queue_.front());
       queue_.pop_front();

@@ -4,13 +4,14 @@
 // a node's gRPC callback threads).
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace tongban {
 
@@ -28,11 +29,13 @@ class WorkerPool {
 
  private:
   void Run();
+  bool HasWorkOrDraining() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return draining_ || !queue_.empty();
+  }
   const size_t max_queued_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool draining_ = false;
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "catalog_cache.h"
 #include "cert_expiry_gauge.h"
+#include "heap_metrics.h"
 #include "process_metrics.h"
 #include "citizen_api.h"
 #include "citizen_gate.h"
@@ -88,6 +89,7 @@ class RunningGateway final : public GatewayServer {
   std::unique_ptr<prometheus::Exposer> exposer_;
   // process_* series; the exposer holds collectables by weak_ptr.
   std::shared_ptr<ProcessMetrics> process_metrics_ = std::make_shared<ProcessMetrics>();
+  std::shared_ptr<HeapMetrics> heap_metrics_ = std::make_shared<HeapMetrics>();
   std::unique_ptr<GrpcServerMetrics> server_metrics_;
   std::unique_ptr<GatewayMetrics> metrics_;
   std::shared_ptr<CertExpiryGauge> cert_expiry_;
@@ -372,6 +374,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> StartGatewayServer(const v1::Gate
     gw->exposer_->RegisterCollectable(gw->registry_);
     gw->exposer_->RegisterCollectable(gw->cert_expiry_);
     gw->exposer_->RegisterCollectable(gw->process_metrics_);
+    gw->exposer_->RegisterCollectable(gw->heap_metrics_);
     if (gw->rest_ != nullptr) {
       edge::RestServer* rest = gw->rest_.get();
       gw->https_collector_ =

@@ -13,6 +13,7 @@
 #include "catalog/demo_catalog.h"
 #include "service/demo_licences.h"
 #include "cert_expiry_gauge.h"
+#include "heap_metrics.h"
 #include "process_metrics.h"
 #include "clock.h"
 #include "grpc_server_metrics.h"
@@ -123,6 +124,7 @@ class RunningNode final : public NodeServer {
   std::unique_ptr<prometheus::Exposer> exposer_;
   // process_* series; the exposer holds collectables by weak_ptr.
   std::shared_ptr<ProcessMetrics> process_metrics_ = std::make_shared<ProcessMetrics>();
+  std::shared_ptr<HeapMetrics> heap_metrics_ = std::make_shared<HeapMetrics>();
   std::unique_ptr<GrpcServerMetrics> grpc_metrics_;
   std::unique_ptr<NodeMetrics> node_metrics_;
   std::shared_ptr<StoreGauges> store_gauges_;
@@ -449,6 +451,7 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
     node->exposer_->RegisterCollectable(node->store_gauges_);
     node->exposer_->RegisterCollectable(node->cert_expiry_);
     node->exposer_->RegisterCollectable(node->process_metrics_);
+    node->exposer_->RegisterCollectable(node->heap_metrics_);
     node->metrics_address_ = BoundAddress(config.metrics_address(),
                                   node->exposer_->GetListeningPorts().front());
   }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "heap_allocator.h"
 #include "service/application_events.h"
 #include "tongban/v1/federation.pb.h"
 
@@ -181,7 +182,7 @@ void OutboxForwarder::Work() {
   absl::BitGen bitgen;  // this thread's, for jitter
   absl::MutexLock lock(&mu_);
   while (true) {
-    mu_.Await(absl::Condition(this, &OutboxForwarder::HasWorkOrStop));
+    AwaitReleasingIdleCache(mu_, absl::Condition(this, &OutboxForwarder::HasWorkOrStop));
     if (stopping_) return;
     OutboxEntry entry = std::move(queue_.front());
     queue_.pop_front();

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "heap_allocator.h"
 
 // UPDATE/DELETE ... RETURNING and sqlite3_changes64 need 3.35.
 static_assert(SQLITE_VERSION_NUMBER >= 3035000, "the node store needs SQLite 3.35 or newer");
@@ -341,7 +342,7 @@ void SqliteDatabase::CompleterLoop() {
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(completions_mu_) {
         return !completions_.empty() || writer_finished_;
       };
-      completions_mu_.Await(absl::Condition(&ready));
+      AwaitReleasingIdleCache(completions_mu_, absl::Condition(&ready));
       if (completions_.empty()) return;  // the writer is gone and all is answered
       batch = std::move(completions_.front());
       completions_.pop_front();
@@ -357,7 +358,7 @@ void SqliteDatabase::CompleterLoop() {
 std::vector<SqliteDatabase::PendingWrite*> SqliteDatabase::TakeBatch() {
   absl::MutexLock lock(&mu_);
   auto has_work = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
-  mu_.Await(absl::Condition(&has_work));
+  AwaitReleasingIdleCache(mu_, absl::Condition(&has_work));
   const size_t n = std::min(queue_.size(), static_cast<size_t>(options_.max_batch));
   std::vector<PendingWrite*> batch(queue_.begin(), queue_.begin() + n);
   queue_.erase(queue_.begin(), queue_.begin() + n);

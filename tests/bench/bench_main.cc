@@ -27,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench_metrics.h"
 #include "bench_scenarios.h"
 #include "province_registry.h"
 
@@ -89,7 +90,23 @@ struct Footprint {
   int64_t node_rss_kb = -1, node_anon_kb = -1, node_pss_kb = -1;
   int64_t gateway_rss_kb = -1, gateway_anon_kb = -1;
   std::vector<int64_t> all_nodes_rss_kb;
+  std::string node_heap, gateway_heap;  // tongban_heap_bytes, HeapCell
 };
+
+// "allocated / free in thread caches / in central caches / free pages / released" in MB, from a
+// process's tongban_heap_bytes: what the allocator holds of its VmRSS.
+std::string HeapCell(const std::string& metrics_address) {
+  const std::string metrics = HttpGet(metrics_address, "/metrics");
+  std::vector<std::string> cells;
+  for (const char* state :
+       {"allocated", "free_thread_caches", "free_central_caches", "free_pages", "released"}) {
+    const double bytes =
+        MetricValue(metrics, absl::StrCat("tongban_heap_bytes{state=\"", state, "\"}"));
+    if (bytes < 0) return "no tongban_heap_bytes";
+    cells.push_back(Fmt(bytes / (1 << 20), 1));
+  }
+  return absl::StrCat(absl::StrJoin(cells, " / "), " MB");
+}
 
 Footprint MeasureFootprint(const Federation& fed) {
   Footprint f;
@@ -102,6 +119,10 @@ Footprint MeasureFootprint(const Federation& fed) {
   f.gateway_anon_kb = SmapsRollupKb(gateway, "Anonymous");
   for (const NodeHandle& n : fed.nodes()) f.all_nodes_rss_kb.push_back(StatusKb(n.process->pid(), "VmRSS"));
   std::sort(f.all_nodes_rss_kb.begin(), f.all_nodes_rss_kb.end());
+  f.node_heap = absl::StrCat(HeapCell(fed.node(kHomeProvince).metrics_address), ", ",
+                             StatusKb(node, "Threads"), " threads");
+  f.gateway_heap = absl::StrCat(HeapCell(fed.gateway("gateway").metrics_address), ", ",
+                                StatusKb(gateway, "Threads"), " threads");
   return f;
 }
 
@@ -280,6 +301,10 @@ int Run(const std::string& command_line) {
        "threads and arenas the load created stay mapped"},
       {"after all load phases, 3 s idle: gateway VmRSS (Anonymous)",
        absl::StrCat(MbCell(after.gateway_rss_kb), " (", MbCell(after.gateway_anon_kb), ")"), ""},
+      {"node 430000 heap, idle → after load: allocated / free in thread caches / in central caches / free pages / released",
+       absl::StrCat(idle.node_heap, " → ", after.node_heap), "its tongban_heap_bytes{state}"},
+      {"gateway heap, idle → after load: allocated / free in thread caches / in central caches / free pages / released",
+       absl::StrCat(idle.gateway_heap, " → ", after.gateway_heap), ""},
       {"stop: SIGTERM to the gateway, then to all 31 nodes",
        absl::StrCat(absl::ToInt64Milliseconds(stop_time), " ms; ",
                     unclean == 0 ? "every process exited 0" : absl::StrCat(unclean, " did not exit 0")),

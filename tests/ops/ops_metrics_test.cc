@@ -592,6 +592,12 @@ void ExpectProcessSeries(const std::string& metrics, const std::string& who) {
   // The heap allocator the build linked (CMakeLists.txt, tongban_server_allocator).
   EXPECT_NE(metrics.find("allocator=\"" TONGBAN_SERVER_ALLOCATOR "\""), std::string::npos)
       << who << ": tongban_build_info does not name " TONGBAN_SERVER_ALLOCATOR " as the allocator";
+  // The allocator's own account of the heap (common/heap_metrics.h).
+  EXPECT_GT(MetricValue(metrics, "tongban_heap_bytes{state=\"allocated\"}"), 1e5) << who;
+  for (const char* state : {"free_thread_caches", "free_central_caches", "free_pages", "released"}) {
+    EXPECT_GE(MetricValue(metrics, std::string("tongban_heap_bytes{state=\"") + state + "\"}"), 0)
+        << who << ": no tongban_heap_bytes{state=\"" << state << "\"}";
+  }
 }
 
 // The last `year` line of the shipped national calendar.

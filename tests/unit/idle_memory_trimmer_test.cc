@@ -1,5 +1,6 @@
 // common/idle_memory_trimmer: the heap is trimmed once per load burst, when
-// the process goes quiet, never while it is busy or idle all along.
+// the process goes quiet, never while it is busy or idle all along; a quiet
+// process whose allocator holds free pages again is trimmed again.
 #include "idle_memory_trimmer.h"
 
 #include <atomic>
@@ -15,9 +16,9 @@ namespace {
 class Feed {
  public:
   explicit Feed(IdleTrimPolicy* policy) : policy_(policy) { policy_->Sample(cpu_, absl::ZeroDuration()); }
-  bool Second(double share) {
+  bool Second(double share, uint64_t releasable = 0) {
     cpu_ += absl::Seconds(1) * share;
-    return policy_->Sample(cpu_, absl::Seconds(1));
+    return policy_->Sample(cpu_, absl::Seconds(1), releasable);
   }
 
  private:
@@ -58,6 +59,30 @@ TEST(IdleTrimPolicy, WaitsThroughALightTailForTheQuiet) {
   EXPECT_TRUE(feed.Second(0.01));
 }
 
+TEST(IdleTrimPolicy, TrimsAQuietProcessAgainWhenFreePagesCameBack) {
+  IdleTrimPolicy policy({});
+  Feed feed(&policy);
+  EXPECT_FALSE(feed.Second(0.8));
+  EXPECT_TRUE(feed.Second(0.01));
+  // Idle threads handed their caches back after the trim: 5 MB free again.
+  EXPECT_FALSE(feed.Second(0.01, 900 << 10));  // under the 1 MB floor
+  EXPECT_TRUE(feed.Second(0.01, 5 << 20));
+  EXPECT_FALSE(feed.Second(0.0, 0));  // released
+  // Never while busy, whatever is free.
+  EXPECT_FALSE(feed.Second(0.5, 50 << 20));
+}
+
+TEST(IdleTrimPolicy, AZeroFloorKeepsTheOncePerBurstRule) {
+  IdleTrimOptions options;
+  options.releasable_floor = 0;
+  IdleTrimPolicy policy(options);
+  Feed feed(&policy);
+  EXPECT_FALSE(feed.Second(0.001, 50 << 20));
+  EXPECT_FALSE(feed.Second(0.9));
+  EXPECT_TRUE(feed.Second(0.001, 50 << 20));
+  EXPECT_FALSE(feed.Second(0.001, 50 << 20));
+}
+
 TEST(IdleMemoryTrimmer, TrimsOnItsThreadWhenTheProcessGoesQuiet) {
   std::atomic<int> trimmed{0};
   std::atomic<int64_t> cpu_ms{0};
@@ -70,7 +95,8 @@ TEST(IdleMemoryTrimmer, TrimsOnItsThreadWhenTheProcessGoesQuiet) {
         // Busy: a full core between samples; then quiet.
         if (busy.load()) cpu_ms.fetch_add(100);
         return absl::Milliseconds(cpu_ms.load());
-      });
+      },
+      [] { return uint64_t{0}; });
   // Readiness: the burst has been seen for a few samples.
   for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
        cpu_ms.load() < 500 && std::chrono::steady_clock::now() < end;) {
