@@ -386,6 +386,10 @@ absl::StatusOr<std::unique_ptr<NodeServer>> StartNodeServer(const v1::NodeConfig
   licence_service.applications = node->applications_.get();
   node->licence_service_ = std::make_unique<LicenceServiceImpl>(licence_service);
   node->federation_service_->set_licences(node->licences_.get());
+  node->federation_service_->set_guide_answers(
+      [catalog = node->catalog_service_.get()](const std::string& item_code) {
+        return catalog->GuideAnswer(item_code);
+      });
   if (!config.demo_catalog_dir().empty()) {
     std::string summary;
     absl::Status seeded =

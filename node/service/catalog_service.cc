@@ -129,32 +129,33 @@ grpc::Status CatalogServiceImpl::GuideFor(const grpc::ServerContextBase& ctx,
   const ScopedRequestId request_id(RequestIdOfCall(ctx.client_metadata()));
   absl::StatusOr<Caller> caller = authz_->Authorize(ctx, Method("GetGuide"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  absl::StatusOr<std::shared_ptr<const std::string>> bytes = GuideAnswer(req.item_code());
-  if (!bytes.ok()) return ToGrpcStatus(bytes.status());
-  *answer = *std::move(bytes);
+  absl::StatusOr<OwnGuideAnswer> kept = GuideAnswer(req.item_code());
+  if (!kept.ok()) return ToGrpcStatus(kept.status());
+  *answer = std::move(kept->bytes);
   return grpc::Status::OK;
 }
 
-absl::StatusOr<std::shared_ptr<const std::string>> CatalogServiceImpl::GuideAnswer(
-    const std::string& item_code) {
+absl::StatusOr<OwnGuideAnswer> CatalogServiceImpl::GuideAnswer(const std::string& item_code) {
   uint64_t generation = 0;
   {
     absl::MutexLock lock(&answers_mu_);
     auto it = answers_.find(item_code);
     if (it != answers_.end() && (answer_ttl_ == absl::InfiniteDuration() ||
                                  clock_->Now() - it->second.kept_at < answer_ttl_)) {
-      return it->second.bytes;
+      return it->second.answer;
     }
     generation = answers_generation_;
   }
   absl::StatusOr<v1::Guide> guide = OwnGuide(item_code);
   if (!guide.ok()) return guide.status();
+  OwnGuideAnswer kept;
+  kept.version = guide->version();
   v1::GetGuideResponse answer;
   *answer.mutable_guide() = *std::move(guide);
-  auto bytes = std::make_shared<const std::string>(answer.SerializeAsString());
+  kept.bytes = std::make_shared<const std::string>(answer.SerializeAsString());
   absl::MutexLock lock(&answers_mu_);
-  if (generation == answers_generation_) answers_[item_code] = {bytes, clock_->Now()};
-  return bytes;
+  if (generation == answers_generation_) answers_[item_code] = {kept, clock_->Now()};
+  return kept;
 }
 
 void CatalogServiceImpl::ForgetGuideAnswer(const std::string& item_code) {

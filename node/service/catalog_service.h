@@ -23,6 +23,15 @@ namespace tongban::node {
 // keeps in memory (issue #14: the node's CPU per guide read).
 using CatalogServiceBase = v1::CatalogService::WithRawCallbackMethod_GetGuide<v1::CatalogService::Service>;
 
+// A kept answer for one of this province's guides: the serialized
+// GetGuideResponse, and the guide's version. Its field 1 (the guide) is also
+// FetchGuideResponse's field 1, so the same bytes answer another province's
+// FederationService.FetchGuide.
+struct OwnGuideAnswer {
+  std::shared_ptr<const std::string> bytes;
+  int64_t version = 0;
+};
+
 class CatalogServiceImpl final : public CatalogServiceBase {
  public:
   // Pointers are not owned and must outlive the service.
@@ -52,6 +61,11 @@ class CatalogServiceImpl final : public CatalogServiceBase {
   grpc::Status GuideFor(const grpc::ServerContextBase& ctx, const v1::GetGuideRequest& req,
                         std::shared_ptr<const std::string>* answer);
 
+  // The kept answer for one of this province's guides (read from the store
+  // the first time): INVALID_ARGUMENT for a malformed item code, NOT_FOUND
+  // for an item this province does not have. Thread-safe.
+  absl::StatusOr<OwnGuideAnswer> GuideAnswer(const std::string& item_code);
+
   // How long a GetGuide answer is kept in memory; InfiniteDuration (the
   // default) = until this node amends the item. Several replicas on one
   // database set a short one (node_server.cc): another replica's amendment is
@@ -66,9 +80,6 @@ class CatalogServiceImpl final : public CatalogServiceBase {
 
  private:
   absl::StatusOr<v1::Guide> OwnGuide(const std::string& item_code);
-  // The serialized GetGuideResponse of an own guide, from memory after the
-  // first read; errors as OwnGuide.
-  absl::StatusOr<std::shared_ptr<const std::string>> GuideAnswer(const std::string& item_code);
   // Drops the kept answer of an amended or abolished item.
   void ForgetGuideAnswer(const std::string& item_code);
   absl::Status ListPage(const GuideFilter& filter, const std::string& list_name, int page_size,
@@ -84,7 +95,7 @@ class CatalogServiceImpl final : public CatalogServiceBase {
 
   absl::Duration answer_ttl_ = absl::InfiniteDuration();
   struct KeptAnswer {
-    std::shared_ptr<const std::string> bytes;  // serialized GetGuideResponse
+    OwnGuideAnswer answer;
     absl::Time kept_at;
   };
   absl::Mutex answers_mu_;

@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "application_id.h"
 #include "google/protobuf/util/time_util.h"
+#include "grpc_server_metrics.h"
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "record_signing.h"
@@ -546,28 +547,65 @@ grpc::Status FederationServiceImpl::DeliverEvent(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status FederationServiceImpl::FetchGuide(grpc::ServerContext* ctx,
-                                               const v1::FetchGuideRequest* req,
-                                               v1::FetchGuideResponse* resp) {
-  absl::StatusOr<Caller> caller = authz_->Authorize(*ctx, Method("FetchGuide"));
+grpc::ServerUnaryReactor* FederationServiceImpl::FetchGuide(grpc::CallbackServerContext* ctx,
+                                                            const grpc::ByteBuffer* request,
+                                                            grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  v1::FetchGuideRequest req;
+  grpc::ByteBuffer bytes(*request);  // shares the slices; parsing consumes the copy
+  if (!grpc::SerializationTraits<v1::FetchGuideRequest>::Deserialize(&bytes, &req).ok()) {
+    reactor->Finish(UnparsedRequestStatus(Method("FetchGuide").c_str()));
+    return reactor;
+  }
+  std::shared_ptr<const std::string> answer;
+  grpc::Status status = FetchGuideNow(*ctx, req, &answer);
+  if (status.ok()) {
+    grpc::Slice slice(*answer);
+    *response = grpc::ByteBuffer(&slice, 1);
+  }
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::Status FederationServiceImpl::FetchGuideNow(const grpc::ServerContextBase& ctx,
+                                                  const v1::FetchGuideRequest& req,
+                                                  std::shared_ptr<const std::string>* answer) {
+  absl::StatusOr<Caller> caller = authz_->Authorize(ctx, Method("FetchGuide"));
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  absl::Status s = ValidateProvinceCode("province_code", req->province_code());
-  if (s.ok()) s = ValidateItemCode("item_code", req->item_code());
+  absl::Status s = ValidateProvinceCode("province_code", req.province_code());
+  if (s.ok()) s = ValidateItemCode("item_code", req.item_code());
   if (!s.ok()) return ToGrpcStatus(s);
-  if (req->province_code() != own_) {
+  if (req.province_code() != own_) {
     return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
-        "this node serves province ", own_, ", not ", req->province_code())));
+        "this node serves province ", own_, ", not ", req.province_code())));
   }
-  absl::StatusOr<v1::Guide> guide = catalog_->GetGuide(own_, req->item_code());
-  if (absl::IsNotFound(guide.status())) {
-    return ToGrpcStatus(absl::NotFoundError(absl::StrCat(
-        "item ", req->item_code(), " is not in the catalog of province ", own_)));
-  }
-  if (!guide.ok()) return ToGrpcStatus(guide.status());
-  if (req->cached_version() == guide->version()) {
-    resp->set_not_modified(true);
+  OwnGuideAnswer kept;
+  if (guide_answers_) {
+    absl::StatusOr<OwnGuideAnswer> from_memory = guide_answers_(req.item_code());
+    if (!from_memory.ok()) return ToGrpcStatus(from_memory.status());
+    kept = *std::move(from_memory);
   } else {
-    *resp->mutable_guide() = std::move(*guide);
+    absl::StatusOr<v1::Guide> guide = catalog_->GetGuide(own_, req.item_code());
+    if (absl::IsNotFound(guide.status())) {
+      return ToGrpcStatus(absl::NotFoundError(absl::StrCat(
+          "item ", req.item_code(), " is not in the catalog of province ", own_)));
+    }
+    if (!guide.ok()) return ToGrpcStatus(guide.status());
+    kept.version = guide->version();
+    v1::FetchGuideResponse full;
+    *full.mutable_guide() = *std::move(guide);
+    kept.bytes = std::make_shared<const std::string>(full.SerializeAsString());
+  }
+  if (req.cached_version() == kept.version) {
+    static const auto* const kNotModified = [] {
+      v1::FetchGuideResponse r;
+      r.set_not_modified(true);
+      return new std::shared_ptr<const std::string>(
+          std::make_shared<const std::string>(r.SerializeAsString()));
+    }();
+    *answer = *kNotModified;
+  } else {
+    *answer = std::move(kept.bytes);
   }
   return grpc::Status::OK;
 }

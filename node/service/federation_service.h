@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "record_signing.h"
 #include "service/authz_policy.h"
+#include "service/catalog_service.h"
 #include "service/licence_registry.h"
 #include "service/node_metrics.h"
 #include "store/application_store.h"
@@ -26,9 +27,13 @@ namespace tongban::node {
 // The licence calls (电子证照, the federation's highest-volume exchange) run on
 // gRPC's callback API: the answer leaves when its disclosure record commits,
 // with no thread waiting on the commit (issue #13's cost of a check).
+// FetchGuide (another province's precheck of a filing) answers on the
+// callback API too, with the bytes CatalogService keeps for GetGuide.
 using FederationServiceBase = v1::FederationService::WithCallbackMethod_CheckLicence<
     v1::FederationService::WithCallbackMethod_FetchLicencePreview<
-        v1::FederationService::WithCallbackMethod_ReleaseLicence<v1::FederationService::Service>>>;
+        v1::FederationService::WithCallbackMethod_ReleaseLicence<
+            v1::FederationService::WithRawCallbackMethod_FetchGuide<
+                v1::FederationService::Service>>>>;
 
 class FederationServiceImpl final : public FederationServiceBase {
  public:
@@ -60,8 +65,13 @@ class FederationServiceImpl final : public FederationServiceBase {
                                   v1::DeliverApplicationResponse* resp) override;
   grpc::Status DeliverEvent(grpc::ServerContext* ctx, const v1::DeliverEventRequest* req,
                             v1::DeliverEventResponse* resp) override;
-  grpc::Status FetchGuide(grpc::ServerContext* ctx, const v1::FetchGuideRequest* req,
-                          v1::FetchGuideResponse* resp) override;
+  grpc::ServerUnaryReactor* FetchGuide(grpc::CallbackServerContext* ctx,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
+  // FetchGuide's answer (a serialized FetchGuideResponse), for FetchGuide
+  // itself and for callers without a callback context.
+  grpc::Status FetchGuideNow(const grpc::ServerContextBase& ctx, const v1::FetchGuideRequest& req,
+                             std::shared_ptr<const std::string>* answer);
   // Another province's officer checks one of this province's licences; the
   // asking province is the gateway's stamp, never a field of the request.
   grpc::ServerUnaryReactor* CheckLicence(grpc::CallbackServerContext* ctx,
@@ -90,6 +100,12 @@ class FederationServiceImpl final : public FederationServiceBase {
   // This province's licence register (电子证照). Set before serving; without
   // it CheckLicence answers UNAVAILABLE.
   void set_licences(LicenceRegistry* licences) { licences_ = licences; }
+  // Where FetchGuide takes this province's guides from: the answers
+  // CatalogService keeps (dropped when an officer amends the item). Without
+  // it FetchGuide reads the store each time. Set before serving.
+  void set_guide_answers(std::function<absl::StatusOr<OwnGuideAnswer>(const std::string&)> source) {
+    guide_answers_ = std::move(source);
+  }
 
  private:
   absl::Status Deliver(const Caller& caller, const v1::Application& app,
@@ -120,6 +136,7 @@ class FederationServiceImpl final : public FederationServiceBase {
   std::function<void(const v1::Application&)> on_application_changed_;
   int rectification_working_days_ = 5;
   LicenceRegistry* licences_ = nullptr;
+  std::function<absl::StatusOr<OwnGuideAnswer>(const std::string&)> guide_answers_;
 };
 
 }  // namespace tongban::node

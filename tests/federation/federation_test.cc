@@ -754,6 +754,23 @@ TEST_F(FederationTest, CatalogChangesReachTheGatewayWithinSeconds) {
   EXPECT_EQ(of(cmp, kChongqing).promised_time_limit_days(), 1);
   EXPECT_EQ(cmp.longest_promised_days(), 20);
 
+  // Another province's precheck reads the guide through the relay
+  // (FederationService.FetchGuide, answered from Shanghai's kept answers).
+  auto relay = Relay(NodeIdentity(kHunan));
+  auto fetch = [&](int64_t cached_version, v1::FetchGuideResponse* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(5000));
+    v1::FetchGuideRequest req;
+    req.set_province_code(kShanghai);
+    req.set_item_code(kSocialSecurityCard);
+    req.set_cached_version(cached_version);
+    return relay->FetchGuide(&ctx, req, out);
+  };
+  v1::FetchGuideResponse fetched;
+  ASSERT_TRUE(fetch(0, &fetched).ok());
+  EXPECT_EQ(fetched.guide().version(), before.guide_version());
+  EXPECT_EQ(fetched.guide().promised_time_limit_days(), 20);
+
   // Shanghai promises 15 days instead of 20.
   auto catalog = Catalog(kShanghai);
   v1::GetGuideResponse guide;
@@ -775,6 +792,18 @@ TEST_F(FederationTest, CatalogChangesReachTheGatewayWithinSeconds) {
   }
   const int64_t version = amended.guide().version();
   ASSERT_GT(version, before.guide_version());
+  // FetchGuide answers the amendment at once (the kept answer was dropped),
+  // and "not modified" only for the new version.
+  {
+    v1::FetchGuideResponse after;
+    ASSERT_TRUE(fetch(before.guide_version(), &after).ok());
+    EXPECT_FALSE(after.not_modified());
+    EXPECT_EQ(after.guide().version(), version);
+    EXPECT_EQ(after.guide().promised_time_limit_days(), 15);
+    ASSERT_TRUE(fetch(version, &after).ok());
+    EXPECT_TRUE(after.not_modified());
+    EXPECT_FALSE(after.has_guide());
+  }
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(WaitUntil(seconds(10), [&] {
     return compare(kSocialSecurityCard, &cmp).ok() &&

@@ -384,6 +384,8 @@ class NodeFixture {
                                                         *licences_, nullptr);
     if (!issued.ok()) Die("seed demo licences: " + issued.ToString());
     federation_service_->set_licences(licences_.get());
+    federation_service_->set_guide_answers(
+        [this](const std::string& item_code) { return catalog_service_->GuideAnswer(item_code); });
     node::LicenceServiceDeps licence_service;
     licence_service.registry = licences_.get();
     licence_service.guides = guides_.get();

@@ -133,7 +133,17 @@ const std::vector<Rpc>& Rpcs() {
       CATALOG_RPC(AbolishItem),
       FEDERATION_RPC(DeliverApplication),
       FEDERATION_RPC(DeliverEvent),
-      FEDERATION_RPC(FetchGuide),
+      // Raw callback method too: it answers with kept bytes.
+      Rpc{"FetchGuide",
+          [](NodeFixture& n, absl::string_view b, grpc::ServerContext* c, grpc::Status* s) {
+            v1::FetchGuideRequest req;
+            if (!req.ParseFromArray(b.data(), static_cast<int>(b.size()))) return false;
+            std::shared_ptr<const std::string> answer;
+            *s = n.federation_service().FetchGuideNow(*c, req, &answer);
+            v1::FetchGuideResponse resp;
+            FUZZ_CHECK(!s->ok() || resp.ParseFromString(*answer));
+            return true;
+          }},
       ADMIN_RPC(ListOutbox),
       ADMIN_RPC(GetOutboxEntry),
       ADMIN_RPC(ReplayDeadLetter),
