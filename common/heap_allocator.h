@@ -52,11 +52,11 @@ void AwaitReleasingIdleCache(absl::Mutex& mu, const absl::Condition& cond)
 // to the kernel. VmRSS alone cannot tell a leak from an allocator keeping
 // free memory; these can (exported as tongban_heap_bytes, HeapMetrics).
 struct HeapStats {
-  uint64_t allocated = 0;        // held by the program
+  uint64_t allocated = 0;            // held by the program
   uint64_t free_thread_caches = 0;   // tcmalloc: the per-thread free lists
   uint64_t free_central_caches = 0;  // tcmalloc: the central and transfer free lists
-  uint64_t free_pages = 0;       // free pages still mapped (glibc: free chunks)
-  uint64_t released = 0;         // tcmalloc: free pages returned to the kernel
+  uint64_t free_pages = 0;           // free pages still mapped (glibc: free chunks)
+  uint64_t released = 0;             // tcmalloc: free pages returned to the kernel
 };
 // nullopt when the allocator offers no statistics.
 std::optional<HeapStats> ReadHeapStats();

@@ -14,7 +14,8 @@ std::vector<prometheus::MetricFamily> HeapMetrics::Collect() const {
   family.name = "tongban_heap_bytes";
   family.help =
       "Heap bytes by state, as the allocator counts them: allocated (held by the program), "
-      "free_thread_caches, free_central_caches and free_pages (free but resident), released (returned to the kernel).";
+      "free_thread_caches, free_central_caches and free_pages (free but resident), "
+      "released (returned to the kernel).";
   family.type = prometheus::MetricType::Gauge;
   const std::pair<const char*, uint64_t> states[] = {
       {"allocated", stats->allocated},

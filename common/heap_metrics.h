@@ -2,7 +2,8 @@
 // (heap_allocator.h, ReadHeapStats), read at each scrape, so that an operator
 // seeing process_resident_memory_bytes grow can tell memory the program holds
 // ("allocated") from free memory the allocator keeps resident
-// ("free_thread_caches", "free_central_caches", "free_pages") and from pages already returned to the kernel ("released").
+// ("free_thread_caches", "free_central_caches", "free_pages") and from pages
+// already returned to the kernel ("released").
 //
 //   exposer.RegisterCollectable(std::make_shared<HeapMetrics>());
 #pragma once

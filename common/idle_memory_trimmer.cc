@@ -27,8 +27,9 @@ bool IdleTrimPolicy::Sample(absl::Duration cpu, absl::Duration elapsed, uint64_t
     busy_since_trim_ = true;
     return false;
   }
-  if (share < options_.quiet_share &&
-      (busy_since_trim_ || (options_.releasable_floor > 0 && releasable >= options_.releasable_floor))) {
+  const bool pages_came_back =
+      options_.releasable_floor > 0 && releasable >= options_.releasable_floor;
+  if (share < options_.quiet_share && (busy_since_trim_ || pages_came_back)) {
     busy_since_trim_ = false;
     return true;
   }

@@ -1,7 +1,8 @@
 // The federation's gRPC server settings in one place, for the node and the
 // gateway alike: an mTLS listener that refuses to share its port, recycled
 // connections (so certificates and CRLs are re-checked), a few polling
-// threads kept between bursts, message-size limits and a bound on handler threads.
+// threads kept between bursts, message-size limits and a bound on handler
+// threads.
 #pragma once
 
 #include <string>
