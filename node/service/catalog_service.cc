@@ -5,12 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "catalog/catalog_search.h"
 #include "catalog/joint_procedure_rules.h"
-#include "grpc_server_metrics.h"
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "licence_types.h"
 #include "page_token.h"
 #include "request_id.h"
+#include "service/callback_reply.h"
 #include "structured_log.h"
 
 namespace tongban::node {
@@ -106,21 +106,11 @@ grpc::Status CatalogServiceImpl::GetItem(grpc::ServerContext* ctx, const v1::Get
 grpc::ServerUnaryReactor* CatalogServiceImpl::GetGuide(grpc::CallbackServerContext* ctx,
                                                        const grpc::ByteBuffer* request,
                                                        grpc::ByteBuffer* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  v1::GetGuideRequest req;
-  grpc::ByteBuffer bytes(*request);  // shares the slices; parsing consumes the copy
-  if (!grpc::SerializationTraits<v1::GetGuideRequest>::Deserialize(&bytes, &req).ok()) {
-    reactor->Finish(UnparsedRequestStatus(Method("GetGuide").c_str()));
-    return reactor;
-  }
-  std::shared_ptr<const std::string> answer;
-  grpc::Status status = GuideFor(*ctx, req, &answer);
-  if (status.ok()) {
-    grpc::Slice slice(*answer);
-    *response = grpc::ByteBuffer(&slice, 1);
-  }
-  reactor->Finish(status);
-  return reactor;
+  return AnswerWithKeptBytes<v1::GetGuideRequest>(
+      ctx, request, response, Method("GetGuide"),
+      [this, ctx](const v1::GetGuideRequest& req, std::shared_ptr<const std::string>* answer) {
+        return GuideFor(*ctx, req, answer);
+      });
 }
 
 grpc::Status CatalogServiceImpl::GuideFor(const grpc::ServerContextBase& ctx,

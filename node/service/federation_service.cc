@@ -11,7 +11,6 @@
 #include "absl/strings/strip.h"
 #include "application_id.h"
 #include "google/protobuf/util/time_util.h"
-#include "grpc_server_metrics.h"
 #include "grpc_status.h"
 #include "input_validation.h"
 #include "record_signing.h"
@@ -550,21 +549,11 @@ grpc::Status FederationServiceImpl::DeliverEvent(grpc::ServerContext* ctx,
 grpc::ServerUnaryReactor* FederationServiceImpl::FetchGuide(grpc::CallbackServerContext* ctx,
                                                             const grpc::ByteBuffer* request,
                                                             grpc::ByteBuffer* response) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  v1::FetchGuideRequest req;
-  grpc::ByteBuffer bytes(*request);  // shares the slices; parsing consumes the copy
-  if (!grpc::SerializationTraits<v1::FetchGuideRequest>::Deserialize(&bytes, &req).ok()) {
-    reactor->Finish(UnparsedRequestStatus(Method("FetchGuide").c_str()));
-    return reactor;
-  }
-  std::shared_ptr<const std::string> answer;
-  grpc::Status status = FetchGuideNow(*ctx, req, &answer);
-  if (status.ok()) {
-    grpc::Slice slice(*answer);
-    *response = grpc::ByteBuffer(&slice, 1);
-  }
-  reactor->Finish(status);
-  return reactor;
+  return AnswerWithKeptBytes<v1::FetchGuideRequest>(
+      ctx, request, response, Method("FetchGuide"),
+      [this, ctx](const v1::FetchGuideRequest& req, std::shared_ptr<const std::string>* answer) {
+        return FetchGuideNow(*ctx, req, answer);
+      });
 }
 
 grpc::Status FederationServiceImpl::FetchGuideNow(const grpc::ServerContextBase& ctx,

@@ -58,6 +58,19 @@ bool Invoke(Svc& service,
   });
 }
 
+// The same for a raw callback method answered with kept serialized bytes
+// (callback_reply.h, AnswerWithKeptBytes): the bytes must parse as `Resp`.
+template <typename Req, typename Resp, typename Call>
+bool InvokeKept(absl::string_view bytes, grpc::Status* status, Call call) {
+  Req req;
+  if (!req.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
+  std::shared_ptr<const std::string> answer;
+  *status = call(req, &answer);
+  Resp resp;
+  FUZZ_CHECK(!status->ok() || resp.ParseFromString(*answer));
+  return true;
+}
+
 struct Rpc {
   const char* name;
   std::function<bool(NodeFixture&, absl::string_view, grpc::ServerContext*, grpc::Status*)> call;
@@ -116,16 +129,14 @@ const std::vector<Rpc>& Rpcs() {
       CATALOG_RPC(ListItems),
       CATALOG_RPC(SearchItems),
       CATALOG_RPC(GetItem),
-      // Raw callback method: its answer is kept serialized (catalog_service.h).
+      // Raw callback methods (GetGuide here, FetchGuide below) answer with kept
+      // serialized bytes (catalog_service.h).
       Rpc{"GetGuide",
           [](NodeFixture& n, absl::string_view b, grpc::ServerContext* c, grpc::Status* s) {
-            v1::GetGuideRequest req;
-            if (!req.ParseFromArray(b.data(), static_cast<int>(b.size()))) return false;
-            std::shared_ptr<const std::string> answer;
-            *s = n.catalog_service().GuideFor(*c, req, &answer);
-            v1::GetGuideResponse resp;
-            FUZZ_CHECK(!s->ok() || resp.ParseFromString(*answer));
-            return true;
+            return InvokeKept<v1::GetGuideRequest, v1::GetGuideResponse>(
+                b, s, [&](const v1::GetGuideRequest& req, std::shared_ptr<const std::string>* a) {
+                  return n.catalog_service().GuideFor(*c, req, a);
+                });
           }},
       CATALOG_RPC(ListAlliances),
       CATALOG_RPC(GetCatalogInfo),
@@ -133,16 +144,12 @@ const std::vector<Rpc>& Rpcs() {
       CATALOG_RPC(AbolishItem),
       FEDERATION_RPC(DeliverApplication),
       FEDERATION_RPC(DeliverEvent),
-      // Raw callback method too: it answers with kept bytes.
       Rpc{"FetchGuide",
           [](NodeFixture& n, absl::string_view b, grpc::ServerContext* c, grpc::Status* s) {
-            v1::FetchGuideRequest req;
-            if (!req.ParseFromArray(b.data(), static_cast<int>(b.size()))) return false;
-            std::shared_ptr<const std::string> answer;
-            *s = n.federation_service().FetchGuideNow(*c, req, &answer);
-            v1::FetchGuideResponse resp;
-            FUZZ_CHECK(!s->ok() || resp.ParseFromString(*answer));
-            return true;
+            return InvokeKept<v1::FetchGuideRequest, v1::FetchGuideResponse>(
+                b, s, [&](const v1::FetchGuideRequest& req, std::shared_ptr<const std::string>* a) {
+                  return n.federation_service().FetchGuideNow(*c, req, a);
+                });
           }},
       ADMIN_RPC(ListOutbox),
       ADMIN_RPC(GetOutboxEntry),
