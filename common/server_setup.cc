@@ -19,11 +19,13 @@ void ConfigureServerBuilder(const ServerSetup& setup, grpc::ServerBuilder* build
   // there are more (gRPC's ThreadManager): so MAX_POLLERS is how many threads
   // a burst leaves behind for good. gRPC's default (1..2) created and
   // destroyed ~850 threads/s under load when the gateway's routed calls were
-  // sync; with the hot paths on the callback API, what stays sync (a node's
-  // SearchItems, DeliverApplication, reads of applications) is served as
-  // fast with 4 (tongban-bench, 2026-12-07), and the 64 used before left a
-  // node with 19 idle pollers after the bench's load, each keeping its stack
-  // and its allocator cache (docs/performance.md, "Memory after load").
+  // sync. The hot paths are on the callback API now; of what stays sync (a
+  // node's SearchItems, DeliverApplication, reads of applications), the
+  // fan-out's SearchItems was measured as fast with 4 (tongban-bench,
+  // 2026-12-07: 6 653 vs 6 534 calls/s at 16 clients), and the 64 used
+  // before left a node with 19 idle pollers after the bench's load, each
+  // keeping its stack and its allocator cache (docs/performance.md, "Memory
+  // after load").
   builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
   builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                                setup.max_pollers);
