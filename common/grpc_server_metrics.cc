@@ -57,16 +57,12 @@ std::string RequestTypeOf(const char* full_method) {
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(ServerRpcInfo* info, GrpcServerMetrics* metrics)
-      : metrics_(metrics),
-        type_(TypeName(info->type())),
+      : info_(info),
+        series_(metrics->SeriesOf(info->method(), info->type())),
         single_request_(info->type() == ServerRpcInfo::Type::UNARY ||
                         info->type() == ServerRpcInfo::Type::SERVER_STREAMING),
-        full_method_(info->method() == nullptr ? "" : info->method()),
         start_(std::chrono::steady_clock::now()) {
-    MethodLabels labels = LabelsOfMethod(info->method());
-    service_ = std::move(labels.service);
-    method_ = std::move(labels.method);
-    metrics_->RecordStarted(type_, service_, method_);
+    series_.Started();
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -76,27 +72,23 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
       request_unparsed_ = true;
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      grpc::Status status = methods->GetSendStatus();
-      if (request_unparsed_ && status.error_code() == grpc::StatusCode::INTERNAL) {
-        status = UnparsedRequestStatus(full_method_.c_str());
+      grpc::StatusCode code = methods->GetSendStatus().error_code();
+      if (request_unparsed_ && code == grpc::StatusCode::INTERNAL) {
+        grpc::Status status = UnparsedRequestStatus(info_->method());
+        code = status.error_code();
         methods->ModifySendStatus(status);
       }
-      double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      metrics_->RecordHandled(type_, service_, method_, GrpcCodeName(status.error_code()),
-                              seconds);
+      series_.Handled(
+          code, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     }
     methods->Proceed();
   }
 
  private:
-  GrpcServerMetrics* metrics_;  // not owned; outlives the server
-  std::string type_;
+  ServerRpcInfo* const info_;  // owns this interceptor, so outlives it
+  GrpcCallSeries& series_;
   const bool single_request_;
-  const std::string full_method_;
-  std::string service_;
-  std::string method_;
-  std::chrono::steady_clock::time_point start_;
+  const std::chrono::steady_clock::time_point start_;
   // Set at POST_RECV_MESSAGE, read at PRE_SEND_STATUS: gRPC runs a call's
   // interception batches one after another, never concurrently.
   bool request_unparsed_ = false;
@@ -142,16 +134,6 @@ grpc::Status UnparsedRequestStatus(const char* full_method) {
                                    " (protobuf binary encoding)"));
 }
 
-std::string GrpcCodeName(int code) {
-  static const char* const kNames[] = {
-      "OK",        "Canceled",          "Unknown",           "InvalidArgument", "DeadlineExceeded",
-      "NotFound",  "AlreadyExists",     "PermissionDenied",  "ResourceExhausted",
-      "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable",
-      "DataLoss", "Unauthenticated"};
-  if (code < 0 || code > 16) return "Unknown";
-  return kNames[code];
-}
-
 GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
     : started_(prometheus::BuildCounter()
                    .Name("grpc_server_started_total")
@@ -166,19 +148,23 @@ GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
                             .Name("grpc_server_handling_seconds")
                             .Help("Histogram of response latency (seconds) of gRPC that had been "
                                   "application-level handled by the server.")
-                            .Register(registry)) {}
+                            .Register(registry)) {
+  for (auto& cache : series_) {
+    cache = std::make_unique<GrpcCallSeriesCache>(started_, handled_, handling_seconds_, Buckets());
+  }
+}
 
 void GrpcServerMetrics::InitService(const google::protobuf::ServiceDescriptor& service) {
   for (int i = 0; i < service.method_count(); ++i) {
     const google::protobuf::MethodDescriptor* m = service.method(i);
-    std::string type = m->client_streaming() ? (m->server_streaming() ? "bidi_stream" : "client_stream")
-                                             : (m->server_streaming() ? "server_stream" : "unary");
-    prometheus::Labels labels{
-        {"grpc_type", type}, {"grpc_service", service.full_name()}, {"grpc_method", m->name()}};
-    started_.Add(labels);
-    handling_seconds_.Add(labels, Buckets());
-    labels["grpc_code"] = "OK";
-    handled_.Add(labels);
+    const ServerRpcInfo::Type type =
+        m->client_streaming()
+            ? (m->server_streaming() ? ServerRpcInfo::Type::BIDI_STREAMING
+                                     : ServerRpcInfo::Type::CLIENT_STREAMING)
+            : (m->server_streaming() ? ServerRpcInfo::Type::SERVER_STREAMING
+                                     : ServerRpcInfo::Type::UNARY);
+    const std::string full_method = absl::StrCat("/", service.full_name(), "/", m->name());
+    SeriesOf(full_method.c_str(), type).AddCode(grpc::StatusCode::OK);
   }
 }
 
@@ -187,24 +173,20 @@ GrpcServerMetrics::MakeInterceptorFactory() {
   return std::make_unique<MetricsInterceptorFactory>(this);
 }
 
-void GrpcServerMetrics::RecordStarted(const std::string& type, const std::string& service,
-                                      const std::string& method) {
-  started_.Add({{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}})
-      .Increment();
-}
-
-void GrpcServerMetrics::RecordHandled(const std::string& type, const std::string& service,
-                                      const std::string& method, const std::string& code,
-                                      double seconds) {
-  handled_
-      .Add({{"grpc_type", type},
-            {"grpc_service", service},
-            {"grpc_method", method},
-            {"grpc_code", code}})
-      .Increment();
-  handling_seconds_
-      .Add({{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}}, Buckets())
-      .Observe(seconds);
+GrpcCallSeries& GrpcServerMetrics::SeriesOf(const char* full_method, ServerRpcInfo::Type type) {
+  const auto t = static_cast<size_t>(type);
+  GrpcCallSeriesCache& cache = *series_[t < series_.size() ? t : 0];
+  absl::string_view key = full_method == nullptr ? "" : full_method;
+  if (GrpcCallSeries* known = cache.Find(key)) return *known;
+  MethodLabels labels = LabelsOfMethod(full_method);
+  // Every invented name shares the key "" (no method is called that), so a
+  // client cannot grow the cache any more than the series.
+  if (labels.service == "unknown") key = "";
+  return cache.Get(key, [&] {
+    return prometheus::Labels{{"grpc_type", TypeName(type)},
+                              {"grpc_service", std::move(labels.service)},
+                              {"grpc_method", std::move(labels.method)}};
+  });
 }
 
 }  // namespace tongban

@@ -10,9 +10,11 @@
 // as such: a client's error, not a server fault.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 
+#include "grpc_call_series.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -35,15 +37,19 @@ class GrpcServerMetrics final {
 
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeInterceptorFactory();
 
-  // Called by the interceptor; public for tests.
-  void RecordStarted(const std::string& type, const std::string& service, const std::string& method);
-  void RecordHandled(const std::string& type, const std::string& service, const std::string& method,
-                     const std::string& code, double seconds);
+  // The series a call to `full_method` of `type` records into: its own
+  // for a method this binary's protos define, one shared "unknown" series
+  // for any other name. Called by the interceptor; public for tests.
+  GrpcCallSeries& SeriesOf(const char* full_method,
+                           grpc::experimental::ServerRpcInfo::Type type);
 
  private:
   prometheus::Family<prometheus::Counter>& started_;
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Histogram>& handling_seconds_;
+  // By call type (unary, client, server, bidi streaming): the type is a
+  // label, and a generic handler may serve a known method as another type.
+  std::array<std::unique_ptr<GrpcCallSeriesCache>, 4> series_;
 };
 
 // The (grpc_service, grpc_method) labels of a call to `full_method`
@@ -60,8 +66,5 @@ MethodLabels LabelsOfMethod(const char* full_method);
 // not parse: INVALID_ARGUMENT, naming the request type
 // ("tongban.v1.SearchGuidesRequest") when the method is known.
 grpc::Status UnparsedRequestStatus(const char* full_method);
-
-// "OK", "InvalidArgument", ... as go-grpc-prometheus spells codes.
-std::string GrpcCodeName(int code);
 
 }  // namespace tongban

@@ -56,17 +56,17 @@ void ForwardUnary(const NodeCaller& caller, grpc::CallbackServerContext* serving
   }
   call->target = std::move(target);
   call->started = absl::Now();
-  caller.metrics->ClientStarted(call->target.service, call->target.method, call->target.province);
+  GrpcCallSeries* series =
+      &caller.metrics->Client(call->target.service, call->target.method, call->target.province);
+  series->Started();
   grpc::GenericStub* generic = call->stubs->generic.get();
   grpc::ClientContext* client = call->client.get();
   generic->UnaryCall(
       client, absl::StrCat("/", call->target.service, "/", call->target.method),
       grpc::StubOptions(), request, response,
-      [call, caller, done = std::move(done)](grpc::Status s) {
+      [call, caller, series, done = std::move(done)](grpc::Status s) {
         const ForwardTarget& t = call->target;
-        caller.metrics->ClientHandled(t.service, t.method, t.province,
-                                      GrpcCodeName(s.error_code()),
-                                      absl::ToDoubleSeconds(absl::Now() - call->started));
+        series->Handled(s.error_code(), absl::ToDoubleSeconds(absl::Now() - call->started));
         caller.pool->Report(t.province, s.error_code(), s.error_message());
         done(std::move(s));
       });

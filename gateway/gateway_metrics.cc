@@ -1,5 +1,7 @@
 #include "gateway_metrics.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace tongban::gateway {
 namespace {
 
@@ -46,7 +48,8 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
                  .Name("tongban_gateway_catalog_cache_total")
                  .Help("Province catalogs a search used: a fresh cached copy (hit), a copy its "
                        "node has not confirmed recently (stale), or a live call (miss).")
-                 .Register(registry)) {
+                 .Register(registry)),
+      client_series_(client_started_, client_handled_, client_seconds_, Buckets()) {
   cache_.Add({{"result", "hit"}});
   cache_.Add({{"result", "stale"}});
   cache_.Add({{"result", "miss"}});
@@ -58,33 +61,16 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
   }
 }
 
-void GatewayMetrics::ClientStarted(const std::string& service, const std::string& method,
-                                   const std::string& province) {
-  client_started_
-      .Add({{"grpc_type", "unary"},
-            {"grpc_service", service},
-            {"grpc_method", method},
-            {"target_province", province}})
-      .Increment();
-}
-
-void GatewayMetrics::ClientHandled(const std::string& service, const std::string& method,
-                                   const std::string& province, const std::string& code,
-                                   double seconds) {
-  client_handled_
-      .Add({{"grpc_type", "unary"},
-            {"grpc_service", service},
-            {"grpc_method", method},
-            {"grpc_code", code},
-            {"target_province", province}})
-      .Increment();
-  client_seconds_
-      .Add({{"grpc_type", "unary"},
-            {"grpc_service", service},
-            {"grpc_method", method},
-            {"target_province", province}},
-           Buckets())
-      .Observe(seconds);
+GrpcCallSeries& GatewayMetrics::Client(absl::string_view service, absl::string_view method,
+                                       absl::string_view province) {
+  // Bounded: services and methods are the gateway's own calls, provinces
+  // come from the directory.
+  return client_series_.Get(absl::StrCat(service, "/", method, "/", province), [&] {
+    return prometheus::Labels{{"grpc_type", "unary"},
+                              {"grpc_service", std::string(service)},
+                              {"grpc_method", std::string(method)},
+                              {"target_province", std::string(province)}};
+  });
 }
 
 void GatewayMetrics::FanOut(const std::string& method, const std::vector<std::string>& missing) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "grpc_call_series.h"
+#include "grpcpp/support/status.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -17,10 +19,20 @@ class GatewayMetrics final {
  public:
   explicit GatewayMetrics(prometheus::Registry& registry);
 
-  void ClientStarted(const std::string& service, const std::string& method,
-                     const std::string& province);
-  void ClientHandled(const std::string& service, const std::string& method,
-                     const std::string& province, const std::string& code, double seconds);
+  // The client-side series of calls to `method` of `service` at
+  // `province`'s node (found once per name, then kept; see
+  // grpc_call_series.h): Started() when the call starts, Handled() when
+  // its status is in.
+  GrpcCallSeries& Client(absl::string_view service, absl::string_view method,
+                         absl::string_view province);
+  void ClientStarted(absl::string_view service, absl::string_view method,
+                     absl::string_view province) {
+    Client(service, method, province).Started();
+  }
+  void ClientHandled(absl::string_view service, absl::string_view method,
+                     absl::string_view province, grpc::StatusCode code, double seconds) {
+    Client(service, method, province).Handled(code, seconds);
+  }
   // One fan-out query and the provinces missing from its answer.
   void FanOut(const std::string& method, const std::vector<std::string>& missing);
   void NodeUp(const std::string& province, bool up);
@@ -37,6 +49,7 @@ class GatewayMetrics final {
   prometheus::Family<prometheus::Counter>& fanout_missing_;
   prometheus::Family<prometheus::Gauge>& node_up_;
   prometheus::Family<prometheus::Counter>& cache_;
+  GrpcCallSeriesCache client_series_;
 };
 
 }  // namespace tongban::gateway

@@ -57,11 +57,11 @@ grpc::Status CallNode(const NodeCaller& caller, const std::string& province,
   ctx.set_deadline(absl::ToChronoTime(deadline));
   PropagateRequestId(&ctx);  // the public call's id, for the node's log lines
   if (decorate) decorate(&ctx);
-  caller.metrics->ClientStarted(service, method, province);
+  GrpcCallSeries& series = caller.metrics->Client(service, method, province);
+  series.Started();
   absl::Time start = absl::Now();
   grpc::Status s = invoke(*stubs, &ctx, response);
-  caller.metrics->ClientHandled(service, method, province, GrpcCodeName(s.error_code()),
-                                absl::ToDoubleSeconds(absl::Now() - start));
+  series.Handled(s.error_code(), absl::ToDoubleSeconds(absl::Now() - start));
   caller.pool->Report(province, s.error_code(), s.error_message());
   return s;
 }
@@ -130,13 +130,14 @@ void FanOutAsync(const NodeCaller& caller, const std::vector<std::string>& provi
     p->ctx.set_deadline(absl::ToChronoTime(deadline));
     PropagateRequestId(&p->ctx);  // on this (the caller's) thread
     p->started = absl::Now();
-    caller.metrics->ClientStarted(service, method, provinces[i]);
+    GrpcCallSeries* series = &caller.metrics->Client(service, method, provinces[i]);
+    series->Started();
     state->outstanding.fetch_add(1, std::memory_order_relaxed);
     state->start(*p->stubs, &p->ctx, &state->results[i].response,
-                 [state, caller, service, method, i, finish_one](grpc::Status s) {
+                 [state, caller, series, i, finish_one](grpc::Status s) {
                    const std::string& province = state->results[i].province;
-                   caller.metrics->ClientHandled(
-                       service, method, province, GrpcCodeName(s.error_code()),
+                   series->Handled(
+                       s.error_code(),
                        absl::ToDoubleSeconds(absl::Now() - state->pending[i]->started));
                    caller.pool->Report(province, s.error_code(), s.error_message());
                    state->results[i].status = std::move(s);

@@ -145,7 +145,7 @@ void WatchRelay::OnReadDone(bool ok) {
 
 void WatchRelay::OnDone(const grpc::Status& status) {
   const std::string& province = p_.accepting_province;
-  nodes_.metrics->ClientHandled(kService, kMethod, province, GrpcCodeName(status.error_code()),
+  nodes_.metrics->ClientHandled(kService, kMethod, province, status.error_code(),
                                 absl::ToDoubleSeconds(absl::Now() - started_));
   // Only a transport failure says something about the node's health: the
   // end of the stream's lifetime (DEADLINE_EXCEEDED) and a client's

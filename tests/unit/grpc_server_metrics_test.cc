@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
+#include "google/protobuf/descriptor.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/registry.h"
 #include "raw_grpc_call.h"
@@ -54,6 +58,91 @@ double Handled(prometheus::Registry& registry, const std::string& method, const 
     }
   }
   return total;
+}
+
+// Value of the sample of `family` whose labels include all of `want`
+// (-1 when no sample has them).
+double Sample(prometheus::Registry& registry, const std::string& family,
+              const std::map<std::string, std::string>& want) {
+  for (const prometheus::MetricFamily& f : registry.Collect()) {
+    if (f.name != family) continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      size_t matched = 0;
+      for (const prometheus::ClientMetric::Label& l : m.label) {
+        auto it = want.find(l.name);
+        if (it != want.end() && it->second == l.value) ++matched;
+      }
+      if (matched == want.size()) {
+        return f.type == prometheus::MetricType::Histogram
+                   ? static_cast<double>(m.histogram.sample_count)
+                   : m.counter.value;
+      }
+    }
+  }
+  return -1;
+}
+
+TEST(GrpcCallSeriesTest, KeptSeriesCountByCodeAndMakeLabelsOnce) {
+  prometheus::Registry registry;
+  auto& started = prometheus::BuildCounter().Name("s_total").Register(registry);
+  auto& handled = prometheus::BuildCounter().Name("h_total").Register(registry);
+  auto& seconds = prometheus::BuildHistogram().Name("d_seconds").Register(registry);
+  GrpcCallSeriesCache cache(started, handled, seconds, {0.1, 1});
+  int made = 0;
+  auto labels = [&] {
+    ++made;
+    return prometheus::Labels{{"grpc_method", "M"}, {"target_province", "510000"}};
+  };
+  EXPECT_EQ(cache.Find("M/510000"), nullptr);
+  GrpcCallSeries& a = cache.Get("M/510000", labels);
+  GrpcCallSeries& b = cache.Get("M/510000", labels);
+  EXPECT_EQ(&a, &b);
+  EXPECT_EQ(cache.Find("M/510000"), &a);
+  EXPECT_EQ(made, 1);
+  a.Started();
+  b.Started();
+  a.Handled(grpc::StatusCode::OK, 0.05);
+  a.Handled(grpc::StatusCode::UNAVAILABLE, 0.5);
+  a.Handled(grpc::StatusCode::UNAVAILABLE, 2);
+  a.Handled(static_cast<grpc::StatusCode>(99), 0.01);  // not a code: counted as Unknown
+  EXPECT_EQ(Sample(registry, "s_total", {{"grpc_method", "M"}}), 2);
+  EXPECT_EQ(Sample(registry, "h_total", {{"grpc_code", "OK"}}), 1);
+  EXPECT_EQ(Sample(registry, "h_total", {{"grpc_code", "Unavailable"}}), 2);
+  EXPECT_EQ(Sample(registry, "h_total", {{"grpc_code", "Unknown"}}), 1);
+  EXPECT_EQ(Sample(registry, "h_total", {{"grpc_code", "NotFound"}}), -1);  // made when used
+  EXPECT_EQ(Sample(registry, "d_seconds", {{"target_province", "510000"}}), 4);
+}
+
+TEST(GrpcServerMetricsTest, SeriesAreKeptPerMethodAndInventedNamesShareOne) {
+  (void)v1::GetMyApplicationRequest::descriptor();
+  prometheus::Registry registry;
+  GrpcServerMetrics metrics(registry);
+  metrics.InitService(*google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+      v1::CitizenService::service_full_name()));
+  using Type = grpc::experimental::ServerRpcInfo::Type;
+  // InitService made every method's series, with OK at zero.
+  EXPECT_EQ(Sample(registry, "grpc_server_handled_total",
+                   {{"grpc_method", "GetMyApplication"}, {"grpc_code", "OK"},
+                    {"grpc_type", "unary"}}),
+            0);
+  GrpcCallSeries& known = metrics.SeriesOf("/tongban.v1.CitizenService/GetMyApplication", Type::UNARY);
+  EXPECT_EQ(&known,
+            &metrics.SeriesOf("/tongban.v1.CitizenService/GetMyApplication", Type::UNARY));
+  // The same method served as another type is another series (grpc_type).
+  EXPECT_NE(&known,
+            &metrics.SeriesOf("/tongban.v1.CitizenService/GetMyApplication", Type::BIDI_STREAMING));
+  GrpcCallSeries& invented = metrics.SeriesOf("/no.such.Service/A", Type::UNARY);
+  EXPECT_EQ(&invented, &metrics.SeriesOf("/no.such.Service/B", Type::UNARY));
+  EXPECT_EQ(&invented, &metrics.SeriesOf(nullptr, Type::UNARY));
+  EXPECT_NE(&invented, &known);
+  known.Started();
+  invented.Started();
+  EXPECT_EQ(Sample(registry, "grpc_server_started_total",
+                   {{"grpc_method", "GetMyApplication"}, {"grpc_type", "unary"}}),
+            1);
+  EXPECT_EQ(Sample(registry, "grpc_server_started_total",
+                   {{"grpc_method", "unknown"}, {"grpc_service", "unknown"}}),
+            1);
 }
 
 // SearchGuides parses its request and then fails on the server's side.
