@@ -89,6 +89,10 @@ class NodeMetrics final {
   // once keeps Family::Add (a labels map built and hashed under the family's
   // lock) off the filing path.
   prometheus::Counter* submitted_series_[3][2] = {};  // [outcome][route]
+  // [local, relayed][valid, revoked, expired, no_match]
+  prometheus::Counter* licence_check_series_[2][4] = {};
+  prometheus::Counter* watch_event_series_ = nullptr;
+  prometheus::Counter* watch_heartbeat_series_ = nullptr;
   absl::Mutex event_series_mu_;
   absl::flat_hash_map<std::string, prometheus::Counter*> event_series_
       ABSL_GUARDED_BY(event_series_mu_);
