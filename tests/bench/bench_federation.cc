@@ -63,9 +63,13 @@ absl::Status EnsureCerts(const BenchPaths& paths) {
 }
 
 absl::Status Federation::ReservePorts() {
-  node_base_port_ = FreePortRange(static_cast<int>(AllProvinces().size()));
-  gateway_port_ = FreePort();
-  if (node_base_port_ < 0 || gateway_port_ < 0) {
+  // The gateway's port comes from the same block below the ephemeral range:
+  // an ephemeral one could be taken by the 31 nodes' outgoing connections
+  // before the gateway binds it ("cannot listen on ...").
+  const int nodes = static_cast<int>(AllProvinces().size());
+  node_base_port_ = FreePortRange(nodes + 1);
+  gateway_port_ = node_base_port_ + nodes;
+  if (node_base_port_ < 0) {
     return absl::UnavailableError("no free block of loopback ports for the nodes");
   }
   return absl::OkStatus();
@@ -235,8 +239,12 @@ absl::StatusOr<std::unique_ptr<NginxProxy>> NginxProxy::Start(const BenchPaths& 
   std::string dir = paths.work_dir + "/nginx";
   mkdir(dir.c_str(), 0755);
   mkdir((dir + "/tmp").c_str(), 0755);
-  proxy->keepalive_port_ = FreePort();
-  proxy->plain_port_ = FreePort();
+  // Below the ephemeral range, like the federation's ports (FreePortRange).
+  proxy->keepalive_port_ = FreePortRange(2);
+  if (proxy->keepalive_port_ < 0) {
+    return absl::UnavailableError("no free pair of loopback ports for nginx");
+  }
+  proxy->plain_port_ = proxy->keepalive_port_ + 1;
   std::string log = dir + "/nginx.log";
   RunCommand(absl::StrCat("'", paths.nginx_binary, "' -v"), log);
   proxy->version_ = std::string(absl::StripAsciiWhitespace(ReadFileText(log)));

@@ -271,21 +271,6 @@ int64_t SmapsRollupKb(pid_t pid, const std::string& key) {
   return KbField("/proc/" + std::to_string(pid) + "/smaps_rollup", key);
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 int FreePortRange(int count) {
   // Below the kernel's ephemeral range (32768+), so outgoing connections
   // do not take them meanwhile; a pseudo-random start avoids a concurrent run.

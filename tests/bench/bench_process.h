@@ -78,10 +78,9 @@ void ForgetDaemon(pid_t pid);
 int64_t StatusKb(pid_t pid, const std::string& key);
 int64_t SmapsRollupKb(pid_t pid, const std::string& key);
 
-// A loopback port nobody listens on now (bound and released; a small race
-// is acceptable for a benchmark on its own machine).
-int FreePort();
-// `count` consecutive free ports starting at the returned base, or -1.
+// `count` consecutive free loopback ports starting at the returned base, or
+// -1. Below the kernel's ephemeral range, so that outgoing connections made
+// before the ports are bound cannot take them.
 int FreePortRange(int count);
 bool PortAccepts(int port);
 
