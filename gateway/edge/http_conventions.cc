@@ -24,7 +24,7 @@ namespace tongban::edge {
 namespace {
 
 // google.rpc.Code names, as grpc-gateway and Google APIs put them in error
-// bodies. (GrpcCodeName in common/grpc_server_metrics.h spells them the Go
+// bodies. (GrpcCodeName in common/grpc_call_series.h spells them the Go
 // way, "NotFound", and lives in the library that pulls in prometheus-cpp.)
 const char* CodeName(grpc::StatusCode code) {
   switch (code) {
