@@ -3,6 +3,8 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <utility>
@@ -64,11 +66,19 @@ absl::Status ValidateTypeCode(absl::string_view field, absl::string_view value,
   return absl::OkStatus();
 }
 
-std::string NewDisclosureId(const std::string& province) {
+// "<province>-d-" + 16 hex digits of `now` in microseconds + 16 random hex
+// digits. Time first, so that the log's unique index on the id grows at its
+// right edge like the log itself: a random id put every insert on a random
+// page of that index, one more page written per disclosure at commit.
+std::string NewDisclosureId(const std::string& province, absl::Time now) {
+  const uint64_t micros = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMicros(now)));
   unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
-    // The id only has to be unique; the time keeps it so if the RNG fails.
-    return absl::StrCat(province, "-d-", absl::ToUnixNanos(absl::Now()));
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(micros >> (56 - 8 * i));
+  if (RAND_bytes(bytes + 8, 8) != 1) {
+    // The id only has to be unique; a counter keeps it so if the RNG fails.
+    static std::atomic<uint64_t> fallback{0};
+    const uint64_t n = fallback.fetch_add(1) ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+    for (int i = 0; i < 8; ++i) bytes[8 + i] = static_cast<unsigned char>(n >> (56 - 8 * i));
   }
   return absl::StrCat(province, "-d-",
                       signing::Hex(std::string(reinterpret_cast<char*>(bytes), sizeof(bytes))));
@@ -368,7 +378,7 @@ v1::LicenceDisclosure LicenceRegistry::NewRecord(v1::DisclosureKind kind,
                                                 const std::string& requester,
                                                 absl::Time now) const {
   v1::LicenceDisclosure record;
-  record.set_disclosure_id(NewDisclosureId(d_.own_province));
+  record.set_disclosure_id(NewDisclosureId(d_.own_province, now));
   record.set_issuing_province(d_.own_province);
   record.set_kind(kind);
   record.set_type_code(type_code);

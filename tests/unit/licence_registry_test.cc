@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "clock.h"
 #include "grpc_status.h"
@@ -139,6 +140,45 @@ TEST_F(LicenceRegistryTest, PreviewChoosesTheNewestValidLicenceAndTypesTheRefusa
   auto revoked = registry_->Preview(Fetch());
   EXPECT_EQ(revoked.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ReasonOf(revoked.status()), kReasonLicenceRevoked);
+}
+
+LicenceQuestion MarriageQuestion(const std::string& number) {
+  LicenceQuestion q;
+  q.type_code = "MZ01";
+  q.number = number;
+  q.holder_id = kZhangWei;
+  q.purpose = "核验结婚证";
+  q.requester_province = kHunan;
+  q.requester = "spiffe://tongban/province/430000/officer/officer-01";
+  return q;
+}
+
+// Disclosure ids keep their published shape and sort in the order the
+// accesses were made (the log's unique index on them then grows at its end),
+// while ids made in the same microsecond still differ.
+TEST_F(LicenceRegistryTest, DisclosureIdsAreUniqueAndSortInTimeOrder) {
+  ASSERT_TRUE(registry_->Issue(Marriage("J-1", "2020-05-01"), "o").ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    if (i % 2 == 0) clock_.Advance(absl::Microseconds(1));  // pairs share a microsecond
+    auto answer = registry_->Check(MarriageQuestion(i % 3 == 0 ? "J-1" : "J-404"));
+    ASSERT_TRUE(answer.ok()) << answer.status();
+    const std::string& id = answer->disclosure_id();
+    ASSERT_EQ(id.size(), std::string("510000-d-").size() + 32) << id;
+    EXPECT_EQ(id.rfind("510000-d-", 0), 0u) << id;
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef", 9), std::string::npos) << id;
+    ids.push_back(id);
+  }
+  for (size_t i = 1; i < ids.size(); ++i) {
+    EXPECT_NE(ids[i], ids[i - 1]);
+    // Same microsecond: same time prefix, order left to chance.
+    if (i % 2 == 1) {
+      EXPECT_EQ(ids[i].substr(0, 25), ids[i - 1].substr(0, 25));
+    } else {
+      EXPECT_LT(ids[i - 1], ids[i]);
+    }
+  }
+  EXPECT_EQ(LogSize(), 6);
 }
 
 TEST_F(LicenceRegistryTest, ListingPagesThroughTheRegisterWithoutGapsOrRepeats) {
