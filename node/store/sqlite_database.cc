@@ -300,10 +300,11 @@ absl::Status SqliteDatabase::Read(const Fn& fn) {
     free_readers_.pop_back();
   }
   // An explicit transaction makes the statements of fn see one snapshot.
-  absl::Status status = SqliteExec(conn, "BEGIN");
+  // Cached statements: sqlite3_exec would parse BEGIN and COMMIT every time.
+  absl::Status status = RunCached(conn, "BEGIN");
   if (status.ok()) {
     status = fn(conn);
-    absl::Status end = SqliteExec(conn, status.ok() ? "COMMIT" : "ROLLBACK");
+    absl::Status end = RunCached(conn, status.ok() ? "COMMIT" : "ROLLBACK");
     if (status.ok()) status = end;
   }
   absl::MutexLock lock(&pool_mu_);

@@ -88,7 +88,7 @@ absl::Status SqliteLicenceStore::InsertLicences(const std::vector<v1::Licence>& 
 absl::Status SqliteLicenceStore::UpdateLicence(const v1::Licence& licence) {
   auto row = MakeLicenceRow(licence, "an updated licence");
   if (!row.ok()) return row.status();
-  return db_.Write([&](sqlite3* db) -> absl::Status {
+  absl::Status written = db_.Write([&](sqlite3* db) -> absl::Status {
     auto stmt = SqliteStatement::Prepare(
         db,
         "UPDATE licences SET holder_id = ?2, type_code = ?3, revoked = ?4, record = ?5 "
@@ -105,9 +105,38 @@ absl::Status SqliteLicenceStore::UpdateLicence(const v1::Licence& licence) {
     }
     return absl::OkStatus();
   });
+  // After the write: a read that overlapped it (and may have read the old
+  // row) keeps nothing, and what was kept before goes.
+  Forget(row->licence_id);
+  return written;
+}
+
+void SqliteLicenceStore::Forget(const std::string& licence_id) {
+  absl::MutexLock lock(&kept_mu_);
+  kept_.erase(licence_id);
+  ++forgets_;
 }
 
 absl::StatusOr<v1::Licence> SqliteLicenceStore::GetLicence(const std::string& licence_id) {
+  uint64_t forgets_before = 0;
+  {
+    absl::MutexLock lock(&kept_mu_);
+    auto it = kept_.find(licence_id);
+    if (it != kept_.end()) return *it->second;
+    forgets_before = forgets_;
+  }
+  absl::StatusOr<v1::Licence> licence = ReadLicence(licence_id);
+  if (!licence.ok()) return licence;  // NOT_FOUND is not kept: a licence may be issued
+  auto kept = std::make_shared<const v1::Licence>(*licence);
+  absl::MutexLock lock(&kept_mu_);
+  if (forgets_ == forgets_before) {
+    if (kept_.size() >= kKeptLicences) kept_.clear();
+    kept_.emplace(licence_id, std::move(kept));
+  }
+  return licence;
+}
+
+absl::StatusOr<v1::Licence> SqliteLicenceStore::ReadLicence(const std::string& licence_id) {
   v1::Licence licence;
   absl::Status status = db_.Read([&](sqlite3* db) -> absl::Status {
     auto stmt = SqliteStatement::Prepare(db, "SELECT record FROM licences WHERE licence_id = ?1");

@@ -3,13 +3,23 @@
 // it is listed by; a disclosure's sequence is its AUTOINCREMENT rowid, so it
 // is never handed out twice.
 //
+// Licences read by id (every yes/no check and every release reads one) are
+// kept parsed, up to kKeptLicences, and dropped when this store rewrites them.
+// That is exact because the node's process is the only writer of its SQLite
+// file (PostgreSQL's store, shared by replicas, keeps nothing).
+//
 // Thread-safety: every method may be called from any thread; writes go
 // through SqliteDatabase's writer (group commit), reads through its pool.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 
 #include "store/licence_store.h"
 #include "store/sqlite_database.h"
@@ -35,7 +45,21 @@ class SqliteLicenceStore final : public LicenceStore {
                                                                 int limit) override;
 
  private:
+  // Most licences kept parsed; when full, the map starts afresh (a bound
+  // on memory: a register of millions read at random gains nothing anyway).
+  static constexpr size_t kKeptLicences = 1024;
+
+  absl::StatusOr<v1::Licence> ReadLicence(const std::string& licence_id);
+  // Forgets a licence that a write has changed.
+  void Forget(const std::string& licence_id);
+
   SqliteDatabase& db_;
+  absl::Mutex kept_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const v1::Licence>> kept_
+      ABSL_GUARDED_BY(kept_mu_);
+  // Counts Forget calls: a read that overlapped one does not keep what it
+  // read (it may predate the write).
+  uint64_t forgets_ ABSL_GUARDED_BY(kept_mu_) = 0;
 };
 
 }  // namespace tongban::node

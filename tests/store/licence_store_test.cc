@@ -250,6 +250,42 @@ TEST_P(LicenceStoreTest, UpdateStoresTheRevocationDurably) {
   EXPECT_EQ(store_->GetLicence("510000-MZ01-J999").status().code(), absl::StatusCode::kNotFound);
 }
 
+// SQLite's store keeps licences it read: a revocation must still be read by
+// every read that starts after UpdateLicence returned, also by readers that
+// were reading (and keeping) the licence while the update ran.
+TEST_P(LicenceStoreTest, EveryReadAfterAnUpdateSeesIt) {
+  Seed();
+  const std::string id = "510000-MZ01-J2";
+  auto before = store_->GetLicence(id);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_FALSE(before->has_revocation());
+  std::atomic<bool> updated{false};
+  std::atomic<int> stale{0}, failed{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      for (int after = 0; after < 200;) {
+        const bool update_returned = updated.load();
+        auto licence = store_->GetLicence(id);
+        if (!licence.ok()) {
+          ++failed;
+          return;
+        }
+        if (update_returned) {
+          ++after;
+          if (!licence->has_revocation()) ++stale;
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(store_->UpdateLicence(Revoked(*before, "离婚登记，结婚证收回")).ok());
+  updated = true;
+  for (std::thread& r : readers) r.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(stale.load(), 0);
+  EXPECT_TRUE(store_->GetLicence(id)->has_revocation());
+}
+
 TEST_P(LicenceStoreTest, ListsFilteredByHolderTypeAndRevocation) {
   Seed();
   ASSERT_TRUE(
