@@ -77,7 +77,8 @@ std::string NewDisclosureId(const std::string& province, absl::Time now) {
   if (RAND_bytes(bytes + 8, 8) != 1) {
     // The id only has to be unique; a counter keeps it so if the RNG fails.
     static std::atomic<uint64_t> fallback{0};
-    const uint64_t n = fallback.fetch_add(1) ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+    const uint64_t n =
+        fallback.fetch_add(1) ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
     for (int i = 0; i < 8; ++i) bytes[8 + i] = static_cast<unsigned char>(n >> (56 - 8 * i));
   }
   return absl::StrCat(province, "-d-",

@@ -119,12 +119,14 @@ void SqliteLicenceStore::Forget(const std::string& licence_id) {
 
 absl::StatusOr<v1::Licence> SqliteLicenceStore::GetLicence(const std::string& licence_id) {
   uint64_t forgets_before = 0;
+  std::shared_ptr<const v1::Licence> hit;
   {
     absl::MutexLock lock(&kept_mu_);
     auto it = kept_.find(licence_id);
-    if (it != kept_.end()) return *it->second;
+    if (it != kept_.end()) hit = it->second;
     forgets_before = forgets_;
   }
+  if (hit != nullptr) return *hit;  // copied outside the lock
   absl::StatusOr<v1::Licence> licence = ReadLicence(licence_id);
   if (!licence.ok()) return licence;  // NOT_FOUND is not kept: a licence may be issued
   auto kept = std::make_shared<const v1::Licence>(*licence);

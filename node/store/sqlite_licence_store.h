@@ -20,7 +20,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
-
 #include "store/licence_store.h"
 #include "store/sqlite_database.h"
 
