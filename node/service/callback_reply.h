@@ -44,7 +44,7 @@ inline grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx,
 
 // A raw (ByteBuffer) callback method whose answers are kept serialized:
 // parses `request` as a `Request` (INVALID_ARGUMENT naming `full_method` when
-// it is not one), then `answer(req, &bytes)` gives the status and, when OK,
+// it is not one), then `answer(req, &kept)` gives the status and, when OK,
 // the serialized response, which is finished without re-encoding.
 template <typename Request, typename AnswerFn>
 grpc::ServerUnaryReactor* AnswerWithKeptBytes(grpc::CallbackServerContext* ctx,
