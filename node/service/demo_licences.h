@@ -25,9 +25,10 @@ struct DemoLicence {
 absl::StatusOr<std::vector<DemoLicence>> ParseDemoLicences(const std::string& tsv);
 
 // When `store` is empty and `dir`/licences.tsv exists, issues its rows of
-// registry.own_province() (actor "demo-seed"). A row the registry refuses
-// fails the start with "licences.tsv (<number>): <why>". `summary` (may be null)
-// says what happened.
+// registry.own_province() (actor "demo-seed"). A row already issued (another
+// replica of the province seeding the same empty register) is left as it is;
+// any other refusal fails the start with "licences.tsv (<number>): <why>".
+// `summary` (may be null) says what happened.
 absl::Status SeedDemoLicencesIfEmpty(const std::string& dir, LicenceStore& store,
                                      LicenceRegistry& registry, std::string* summary);
 

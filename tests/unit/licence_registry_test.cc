@@ -12,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "clock.h"
 #include "grpc_status.h"
 #include "licence_signing.h"
 #include "licence_types.h"
 #include "record_signing.h"
+#include "service/demo_licences.h"
 #include "signing_test_pki.h"
 #include "store/sqlite_database.h"
 #include "store/sqlite_licence_store.h"
@@ -179,6 +181,59 @@ TEST_F(LicenceRegistryTest, DisclosureIdsAreUniqueAndSortInTimeOrder) {
     }
   }
   EXPECT_EQ(LogSize(), 6);
+}
+
+// The register as a replica saw it before another replica of the province
+// seeded it: empty, while every other call goes to the real store.
+class EmptyWhenAsked final : public LicenceStore {
+ public:
+  explicit EmptyWhenAsked(LicenceStore& real) : real_(real) {}
+  absl::StatusOr<bool> IsEmpty() override { return true; }
+  absl::Status InsertLicences(const std::vector<v1::Licence>& l) override {
+    return real_.InsertLicences(l);
+  }
+  absl::Status UpdateLicence(const v1::Licence& l) override { return real_.UpdateLicence(l); }
+  absl::StatusOr<v1::Licence> GetLicence(const std::string& id) override {
+    return real_.GetLicence(id);
+  }
+  absl::StatusOr<std::vector<v1::Licence>> ListLicences(const LicenceFilter& f,
+                                                        const std::string& after,
+                                                        int limit) override {
+    return real_.ListLicences(f, after, limit);
+  }
+  absl::StatusOr<int64_t> AppendDisclosure(const v1::LicenceDisclosure& d) override {
+    return real_.AppendDisclosure(d);
+  }
+  absl::StatusOr<std::vector<StoredDisclosure>> ListDisclosures(const DisclosureFilter& f,
+                                                                int64_t before,
+                                                                int limit) override {
+    return real_.ListDisclosures(f, before, limit);
+  }
+
+ private:
+  LicenceStore& real_;
+};
+
+// Replicas starting together on one empty register all seed the demo rows:
+// the one that comes second finds them issued and starts, rather than
+// failing on its own seeding.
+TEST_F(LicenceRegistryTest, DemoSeedingLeavesRowsAnotherReplicaIssuedAndStarts) {
+  std::string first;
+  ASSERT_TRUE(SeedDemoLicencesIfEmpty(TONGBAN_DEMO_CATALOG_DIR, *store_, *registry_, &first).ok());
+  EXPECT_EQ(first.rfind("issued ", 0), 0u) << first;
+  auto seeded = registry_->List({}, v1::LICENCE_STATUS_UNSPECIFIED, "", 100);
+  ASSERT_TRUE(seeded.ok()) << seeded.status();
+  ASSERT_FALSE(seeded->licences.empty());
+
+  EmptyWhenAsked late(*store_);
+  std::string second;
+  absl::Status s = SeedDemoLicencesIfEmpty(TONGBAN_DEMO_CATALOG_DIR, late, *registry_, &second);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(second, absl::StrCat("issued 0 demo licences of province 510000 (",
+                                 seeded->licences.size(), " issued already)"));
+  auto after = registry_->List({}, v1::LICENCE_STATUS_UNSPECIFIED, "", 100);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->licences.size(), seeded->licences.size());
 }
 
 TEST_F(LicenceRegistryTest, ListingPagesThroughTheRegisterWithoutGapsOrRepeats) {
