@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "heap_allocator.h"
+#include "store/sqlite_wal_vfs.h"
 
 // UPDATE/DELETE ... RETURNING and sqlite3_changes64 need 3.35.
 static_assert(SQLITE_VERSION_NUMBER >= 3035000, "the node store needs SQLite 3.35 or newer");
@@ -126,7 +127,11 @@ absl::StatusOr<sqlite3*> OpenConnection(const SqliteDatabaseOptions& options, bo
   // or the Read caller that borrowed it), so SQLite's own lock is waste.
   const int flags = SQLITE_OPEN_NOMUTEX |
                     (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  const int rc = sqlite3_open_v2(options.path.c_str(), &db, flags, nullptr);
+  // The writer appends a commit's WAL frames with one write instead of two
+  // per frame (store/sqlite_wal_vfs.h); readers never write, so they keep
+  // the default VFS.
+  const int rc = sqlite3_open_v2(options.path.c_str(), &db, flags,
+                                 read_only ? nullptr : WalCoalescingVfsName());
   if (rc != SQLITE_OK) {
     absl::Status status = absl::UnavailableError(
         absl::StrCat("cannot open the node database ", options.path, ": ",
