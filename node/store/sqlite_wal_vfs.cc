@@ -38,7 +38,6 @@ struct PendingBytes {
 struct File {
   sqlite3_file base;  // must come first: SQLite casts File* to sqlite3_file*
   sqlite3_file* real;
-  bool is_wal;
   const char* main_name;  // main database files: their registry key
   File* peer;             // main db <-> its WAL, both of one connection
   PendingBytes* pending;  // WAL files only
@@ -237,7 +236,6 @@ int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
   File* f = AsFile(file);
   f->base.pMethods = nullptr;  // SQLite calls xClose only when this is set
   f->real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kRealOffset);
-  f->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
   f->main_name = nullptr;
   f->peer = nullptr;
   f->pending = nullptr;
@@ -250,7 +248,7 @@ int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
   if (name != nullptr && (flags & SQLITE_OPEN_MAIN_DB) != 0) {
     absl::MutexLock lock(&registry_mu);
     if (Registry().emplace(name, f).second) f->main_name = name;
-  } else if (name != nullptr && f->is_wal) {
+  } else if (name != nullptr && (flags & SQLITE_OPEN_WAL) != 0) {
     absl::MutexLock lock(&registry_mu);
     auto it = Registry().find(sqlite3_filename_database(name));
     // Without its database file (not opened through this VFS) nothing

@@ -57,9 +57,9 @@ bool RunOnce(const std::string& dir, const char* vfs, int commits, int per_commi
   const std::string path = dir + "/bench.db";
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
   sqlite3* db = nullptr;
-  if (!Ok(db, sqlite3_open_v2(path.c_str(), &db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs),
-          "open") ||
+  const int opened = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
+  if (!Ok(db, opened, "open") ||
       !Ok(db, sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr), "schema")) {
     sqlite3_close(db);
     return false;
@@ -70,16 +70,16 @@ bool RunOnce(const std::string& dir, const char* vfs, int commits, int per_commi
       "INSERT INTO events VALUES (?1, 1, hex(randomblob(8)), randomblob(900))",
       "INSERT INTO idempotency VALUES (hex(randomblob(16)), ?1)"};
   std::vector<sqlite3_stmt*> stmts;
+  bool ok = true;
   for (const char* s : sql) {
     sqlite3_stmt* stmt = nullptr;
-    if (!Ok(db, sqlite3_prepare_v2(db, s, -1, &stmt, nullptr), s)) return false;
+    ok = ok && Ok(db, sqlite3_prepare_v2(db, s, -1, &stmt, nullptr), s);
     stmts.push_back(stmt);
   }
   const tongban::node::WalCoalescingStats before = tongban::node::GetWalCoalescingStats();
   const double cpu0 = CpuSeconds();
   const auto wall0 = std::chrono::steady_clock::now();
   int64_t n = 0;
-  bool ok = true;
   for (int c = 0; c < commits && ok; ++c) {
     ok = Ok(db, sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), "BEGIN");
     for (int w = 0; w < per_commit && ok; ++w) {
@@ -96,7 +96,7 @@ bool RunOnce(const std::string& dir, const char* vfs, int commits, int per_commi
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   const double cpu = CpuSeconds() - cpu0;
   const tongban::node::WalCoalescingStats after = tongban::node::GetWalCoalescingStats();
-  for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);
+  for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);  // null: a no-op
   sqlite3_close(db);
   out->cpu_us = 1e6 * cpu / commits;
   out->wall_us = 1e6 * wall / commits;
@@ -136,14 +136,19 @@ int main(int argc, char** argv) {
     for (int v = 0; v < 2; ++v) {
       std::fprintf(stderr, "==> round %d, %s VFS\n", round, v == 0 ? "default" : "coalescing");
       Result r;
-      if (!RunOnce(dir, v == 0 ? nullptr : coalescing, kCommits, kPerCommit, &r)) return 1;
+      if (!RunOnce(dir, v == 0 ? nullptr : coalescing, kCommits, kPerCommit, &r)) {
+        std::filesystem::remove_all(dir);
+        return 1;
+      }
       cpu_sum[v] += r.cpu_us;
       wall_sum[v] += r.wall_us;
-      std::printf("| %d | %s | %.0f | %.0f | %s | %s |\n", round,
-                  v == 0 ? "default" : "coalescing", r.cpu_us, r.wall_us,
-                  v == 0 ? "–" : absl::StrCat(static_cast<int>(r.frame_writes + 0.5)).c_str(),
-                  v == 0 ? "(one per xWrite)"
-                         : absl::StrCat(static_cast<int>(r.file_writes * 10 + 0.5) / 10.0).c_str());
+      if (v == 0) {
+        std::printf("| %d | default | %.0f | %.0f | – | (one per xWrite) |\n", round, r.cpu_us,
+                    r.wall_us);
+      } else {
+        std::printf("| %d | coalescing | %.0f | %.0f | %.0f | %.1f |\n", round, r.cpu_us, r.wall_us,
+                    r.frame_writes, r.file_writes);
+      }
     }
   }
   std::printf("\nCoalescing ÷ default over the 3 rounds: CPU %.2f×, wall %.2f×\n",

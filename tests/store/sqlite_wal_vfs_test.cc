@@ -38,6 +38,16 @@ void Exec(sqlite3* db, const std::string& sql) {
       << sql << ": " << (error != nullptr ? error : "");
 }
 
+// A connection configured as SqliteDatabase configures its writer, with
+// table t (`columns`) created through it.
+Conn OpenNodeWriter(const std::string& path, const std::string& columns) {
+  Conn node = OpenConn(path, WalCoalescingVfsName());
+  Exec(node.get(), "PRAGMA journal_mode=WAL");
+  Exec(node.get(), "PRAGMA synchronous=FULL");
+  Exec(node.get(), "CREATE TABLE t (" + columns + ")");
+  return node;
+}
+
 int64_t QueryInt(sqlite3* db, const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
   EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
@@ -117,10 +127,7 @@ TEST(SqliteWalVfsTest, TheWriterCommitsItsFramesInOneWriteThatEveryReaderSees) {
 TEST(SqliteWalVfsTest, AnotherWritersCommitSurvivesARolledBackSpill) {
   TempDir dir;
   const std::string path = dir.File("spill.db");
-  Conn node = OpenConn(path, WalCoalescingVfsName());
-  Exec(node.get(), "PRAGMA journal_mode=WAL");
-  Exec(node.get(), "PRAGMA synchronous=FULL");
-  Exec(node.get(), "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+  Conn node = OpenNodeWriter(path, "k INTEGER PRIMARY KEY, v TEXT NOT NULL");
   Exec(node.get(), "PRAGMA wal_autocheckpoint=0");  // keep every frame in the WAL
   Exec(node.get(), "PRAGMA cache_size=5");          // spill early
 
@@ -157,10 +164,7 @@ std::string FileBytesFrom(const std::string& path, size_t offset) {
 TEST(SqliteWalVfsTest, PendingBytesReachTheFileBeforeAnyoneCanReadThem) {
   TempDir dir;
   const std::string path = dir.File("points.db");
-  Conn node = OpenConn(path, WalCoalescingVfsName());
-  Exec(node.get(), "PRAGMA journal_mode=WAL");
-  Exec(node.get(), "PRAGMA synchronous=FULL");
-  Exec(node.get(), "CREATE TABLE t (k INTEGER PRIMARY KEY)");
+  Conn node = OpenNodeWriter(path, "k INTEGER PRIMARY KEY");
   sqlite3_file* wal = nullptr;
   sqlite3_file* main_db = nullptr;
   ASSERT_EQ(sqlite3_file_control(node.get(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal),
