@@ -23,6 +23,7 @@ constexpr size_t kMaxBuffered = 0x1ffff;
 
 std::atomic<int64_t> frame_writes{0};
 std::atomic<int64_t> file_writes{0};
+std::atomic<int64_t> temp_files{0};
 
 sqlite3_vfs* base_vfs = nullptr;  // the wrapped default VFS, set once
 
@@ -239,6 +240,7 @@ int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
   f->main_name = nullptr;
   f->peer = nullptr;
   f->pending = nullptr;
+  if (name == nullptr) temp_files.fetch_add(1, std::memory_order_relaxed);
   const int rc = base_vfs->xOpen(base_vfs, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) {
     // The wrapped VFS may have set its methods even on failure; close it.
@@ -330,8 +332,8 @@ const char* WalCoalescingVfsName() {
 }
 
 WalCoalescingStats GetWalCoalescingStats() {
-  return {frame_writes.load(std::memory_order_relaxed),
-          file_writes.load(std::memory_order_relaxed)};
+  return {frame_writes.load(std::memory_order_relaxed), file_writes.load(std::memory_order_relaxed),
+          temp_files.load(std::memory_order_relaxed)};
 }
 
 }  // namespace tongban::node

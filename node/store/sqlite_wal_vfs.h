@@ -30,6 +30,7 @@ const char* WalCoalescingVfsName();
 struct WalCoalescingStats {
   int64_t frame_writes = 0;  // xWrite calls on WAL files (two per frame)
   int64_t file_writes = 0;   // writes issued to the wrapped VFS for them
+  int64_t temp_files = 0;    // files opened without a name (SQLite's temporary files)
 };
 WalCoalescingStats GetWalCoalescingStats();
 

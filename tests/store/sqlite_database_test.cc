@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "store/sqlite_wal_vfs.h"
 #include "store_test_util.h"
 
 namespace tongban::node {
@@ -173,14 +174,15 @@ TEST(SqliteDatabaseTest, AFullDiskIsUnavailableNamingStorageAndLosesNothing) {
                 }).ok());
   absl::Status full;
   for (int i = 0; i < 1000 && full.ok(); ++i) {
-    full = db->Write([i](sqlite3* c) { return InsertKey(c, absl::StrCat(i, std::string(2000, 'x'))); });
+    full = db->Write(
+        [i](sqlite3* c) { return InsertKey(c, absl::StrCat(i, std::string(2000, 'x'))); });
   }
   EXPECT_TRUE(absl::IsUnavailable(full)) << full;
   EXPECT_NE(full.message().find("storage full"), std::string::npos) << full;
   EXPECT_EQ(storage_failures.load(), 1);
   EXPECT_EQ(Keys(*db).count("before"), 1u);
-  ASSERT_TRUE(db->Write([](sqlite3* c) { return SqliteExec(c, "PRAGMA max_page_count = 1000000"); })
-                  .ok());
+  ASSERT_TRUE(
+      db->Write([](sqlite3* c) { return SqliteExec(c, "PRAGMA max_page_count = 1000000"); }).ok());
   EXPECT_TRUE(db->Write([](sqlite3* c) { return InsertKey(c, "after"); }).ok());
 }
 
@@ -227,6 +229,60 @@ TEST(SqliteDatabaseTest, FailingWriteInABatchIsRolledBackAloneAndOthersCommit) {
   EXPECT_EQ(stats.commits, 2);
   EXPECT_EQ(stats.last_batch_size, kWriters);
   EXPECT_EQ(stats.batched_writes, 1 + kWriters);
+}
+
+// Every write of a batch runs in a savepoint, which journals the pages it
+// changes that the batch's earlier writes changed. A batch of filings passes
+// SQLite's 64 KiB spill threshold; the writer keeps that journal in memory
+// instead of creating a temporary file for every commit.
+TEST(SqliteDatabaseTest, ABatchKeepsItsSavepointJournalInMemory) {
+  TempDir dir;
+  auto db = OpenWith(dir.File("node.db"), {"CREATE TABLE t (k TEXT PRIMARY KEY)",
+                                           "CREATE TABLE pages (n INTEGER, v TEXT)"});
+  ASSERT_NE(db, nullptr);
+  // 64 rows of 3 KB: each row on a page of its own, ~200 KB in all.
+  ASSERT_TRUE(db->Write([](sqlite3* c) {
+                  return SqliteExec(c,
+                                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                                    "FROM n WHERE i < 64) INSERT INTO pages SELECT i, "
+                                    "printf('%.3000c', 'a') FROM n");
+                }).ok());
+  const int64_t temp_files_before = GetWalCoalescingStats().temp_files;
+
+  absl::Notification entered, release;
+  std::thread blocker([&] {
+    EXPECT_TRUE(db->Write([&](sqlite3* c) {
+                    entered.Notify();
+                    release.WaitForNotification();
+                    return InsertKey(c, "blocker");
+                  }).ok());
+  });
+  entered.WaitForNotification();
+  // Four writes in one batch, each rewriting every page of `pages`: from the
+  // second on, each savepoint journals ~200 KB.
+  constexpr int kWriters = 4;
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] {
+      EXPECT_TRUE(
+          db->Write([i](sqlite3* c) {
+              return SqliteExec(
+                  c, absl::StrCat("UPDATE pages SET v = printf('%.3000c', '", i, "')").c_str());
+            }).ok());
+    });
+  }
+  db->WaitUntilQueuedForTesting(kWriters);
+  release.Notify();
+  blocker.join();
+  for (auto& t : writers) t.join();
+
+  EXPECT_EQ(db->GetWriteStats().last_batch_size, kWriters);
+  EXPECT_EQ(GetWalCoalescingStats().temp_files, temp_files_before);
+  // Every row holds what the batch's last write put there (the threads
+  // queue in any order).
+  auto rows = QueryText(*db, "SELECT count(*) || ':' || count(DISTINCT v) FROM pages");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, "64:1");
 }
 
 TEST(SqliteDatabaseTest, ManyConcurrentWritersAreAllAcknowledgedAndPresent) {
