@@ -58,6 +58,32 @@ std::set<std::string> Keys(SqliteDatabase& db) {
   return keys;
 }
 
+// Runs `fns` in one group commit: a first write (inserting key "blocker")
+// holds the writer until every fn is queued behind it. Returns each fn's
+// Write result, in order.
+std::vector<absl::Status> WriteInOneBatch(SqliteDatabase& db,
+                                          const std::vector<SqliteDatabase::Fn>& fns) {
+  absl::Notification entered, release;
+  std::thread blocker([&] {
+    EXPECT_TRUE(db.Write([&](sqlite3* c) {
+                    entered.Notify();
+                    release.WaitForNotification();
+                    return InsertKey(c, "blocker");
+                  }).ok());
+  });
+  entered.WaitForNotification();
+  std::vector<absl::Status> results(fns.size());
+  std::vector<std::thread> writers;
+  for (size_t i = 0; i < fns.size(); ++i) {
+    writers.emplace_back([&, i] { results[i] = db.Write(fns[i]); });
+  }
+  db.WaitUntilQueuedForTesting(fns.size());
+  release.Notify();
+  blocker.join();
+  for (auto& t : writers) t.join();
+  return results;
+}
+
 absl::StatusOr<std::string> QueryText(SqliteDatabase& db, const char* sql) {
   std::string value;
   absl::Status s = db.Read([&](sqlite3* conn) -> absl::Status {
@@ -190,32 +216,16 @@ TEST(SqliteDatabaseTest, FailingWriteInABatchIsRolledBackAloneAndOthersCommit) {
   TempDir dir;
   auto db = OpenWith(dir.File("node.db"), {kTableT});
   ASSERT_NE(db, nullptr);
-  absl::Notification entered, release;
-  std::thread blocker([&] {
-    EXPECT_TRUE(db->Write([&](sqlite3* c) {
-                    entered.Notify();
-                    release.WaitForNotification();
-                    return InsertKey(c, "blocker");
-                  }).ok());
-  });
-  entered.WaitForNotification();
-
   constexpr int kWriters = 5;
-  std::vector<absl::Status> results(kWriters);
-  std::vector<std::thread> writers;
+  std::vector<SqliteDatabase::Fn> fns;
   for (int i = 0; i < kWriters; ++i) {
-    writers.emplace_back([&, i] {
-      results[i] = db->Write([i](sqlite3* c) -> absl::Status {
-        absl::Status s = InsertKey(c, absl::StrCat("w", i));
-        if (!s.ok() || i != 2) return s;
-        return absl::InternalError("writer 2 changed its mind");  // after writing
-      });
+    fns.push_back([i](sqlite3* c) -> absl::Status {
+      absl::Status s = InsertKey(c, absl::StrCat("w", i));
+      if (!s.ok() || i != 2) return s;
+      return absl::InternalError("writer 2 changed its mind");  // after writing
     });
   }
-  db->WaitUntilQueuedForTesting(kWriters);
-  release.Notify();
-  blocker.join();
-  for (auto& t : writers) t.join();
+  const std::vector<absl::Status> results = WriteInOneBatch(*db, fns);
 
   for (int i = 0; i < kWriters; ++i) {
     if (i == 2) {
@@ -249,32 +259,17 @@ TEST(SqliteDatabaseTest, ABatchKeepsItsSavepointJournalInMemory) {
                 }).ok());
   const int64_t temp_files_before = GetWalCoalescingStats().temp_files;
 
-  absl::Notification entered, release;
-  std::thread blocker([&] {
-    EXPECT_TRUE(db->Write([&](sqlite3* c) {
-                    entered.Notify();
-                    release.WaitForNotification();
-                    return InsertKey(c, "blocker");
-                  }).ok());
-  });
-  entered.WaitForNotification();
   // Four writes in one batch, each rewriting every page of `pages`: from the
   // second on, each savepoint journals ~200 KB.
   constexpr int kWriters = 4;
-  std::vector<std::thread> writers;
+  std::vector<SqliteDatabase::Fn> fns;
   for (int i = 0; i < kWriters; ++i) {
-    writers.emplace_back([&, i] {
-      EXPECT_TRUE(
-          db->Write([i](sqlite3* c) {
-              return SqliteExec(
-                  c, absl::StrCat("UPDATE pages SET v = printf('%.3000c', '", i, "')").c_str());
-            }).ok());
+    fns.push_back([i](sqlite3* c) {
+      return SqliteExec(c,
+                        absl::StrCat("UPDATE pages SET v = printf('%.3000c', '", i, "')").c_str());
     });
   }
-  db->WaitUntilQueuedForTesting(kWriters);
-  release.Notify();
-  blocker.join();
-  for (auto& t : writers) t.join();
+  for (const absl::Status& s : WriteInOneBatch(*db, fns)) EXPECT_TRUE(s.ok()) << s;
 
   EXPECT_EQ(db->GetWriteStats().last_batch_size, kWriters);
   EXPECT_EQ(GetWalCoalescingStats().temp_files, temp_files_before);
