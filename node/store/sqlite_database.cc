@@ -158,16 +158,7 @@ absl::Status ConfigureWriter(sqlite3* db, const std::string& path) {
         absl::StrCat("the node database ", path,
                      " cannot use write-ahead logging (is it on a network file system?)"));
   }
-  // temp_store=MEMORY keeps the savepoint journal of a group commit in
-  // memory. Each write of a batch runs in a savepoint (RunBatch), which
-  // journals the pages it changes that the batch's earlier writes changed;
-  // by default SQLite moves that journal to a temporary file once it passes
-  // 64 KiB, which a batch of four filings does: a file created, unlinked,
-  // written and closed in /var/tmp for every commit (eight system calls
-  // before the first write). In memory it is at most the pages one batch
-  // touches, freed at its COMMIT.
-  return SqliteExec(db,
-                    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+  return SqliteExec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
 }
 
 absl::StatusOr<int64_t> ReadUserVersion(sqlite3* db) {
@@ -216,6 +207,15 @@ absl::Status SqliteDatabase::OpenConnections() {
   writer_conn_ = *writer;
   if (absl::Status s = ConfigureWriter(writer_conn_, options_.path); !s.ok()) return s;
   if (absl::Status s = Migrate(); !s.ok()) return s;
+  // From here on the writer keeps its temporary data in memory: the journal
+  // of each write's savepoint (RunBatch), which holds the pages the write
+  // changes that the batch's earlier writes changed. By default SQLite moves
+  // it to a temporary file once it passes 64 KiB, which a batch of four
+  // filings does: a file created in /var/tmp (seven system calls), written,
+  // then closed, for every commit. It is bounded by the pages of one batch
+  // (max_batch writes) and freed at COMMIT. Migrations ran with the default,
+  // since building an index over a large table may sort more than memory.
+  if (absl::Status s = SqliteExec(writer_conn_, "PRAGMA temp_store=MEMORY;"); !s.ok()) return s;
   // Readers open after the writer switched the file to WAL, so they find
   // the -wal and -shm files they need.
   for (int i = 0; i < options_.read_connections; ++i) {
