@@ -47,6 +47,7 @@
 #include "bench_scenarios.h"
 #include "licence_signing.h"
 #include "record_signing.h"
+#include "rusage_cpu.h"
 #include "tongban/v1/federation.grpc.pb.h"
 #include "tongban/v1/gateway.grpc.pb.h"
 #include "tongban/v1/licence.grpc.pb.h"
@@ -561,13 +562,6 @@ std::vector<std::vector<PathPoint>> MeasureLicencePaths(const BenchContext& ctx,
 
 // ---- In-process signing reference -----------------------------------------
 
-double ThreadCpuSeconds() {
-  struct rusage ru {};
-  getrusage(RUSAGE_THREAD, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 struct Cost {
   double wall_us = -1;
   double cpu_us = -1;
@@ -578,14 +572,14 @@ Cost MeasureInProcess(int n, Fn fn) {
   for (int i = 0; i < n / 10 + 1; ++i) {
     if (!fn()) return {};
   }
-  const double cpu0 = ThreadCpuSeconds();
+  const double cpu0 = RusageCpuSeconds(RUSAGE_THREAD);
   const absl::Time t0 = absl::Now();
   for (int i = 0; i < n; ++i) {
     if (!fn()) return {};
   }
   Cost c;
   c.wall_us = absl::ToDoubleMicroseconds(absl::Now() - t0) / n;
-  c.cpu_us = (ThreadCpuSeconds() - cpu0) * 1e6 / n;
+  c.cpu_us = (RusageCpuSeconds(RUSAGE_THREAD) - cpu0) * 1e6 / n;
   return c;
 }
 

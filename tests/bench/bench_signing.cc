@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "record_signing.h"
+#include "rusage_cpu.h"
 #include "signing_test_pki.h"
 
 namespace {
@@ -27,20 +28,14 @@ namespace v1 = ::tongban::v1;
 
 constexpr char kApp[] = "TB-430000-310000-20261125-00000042";
 
-double CpuSeconds() {
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 // Runs fn n times; prints wall and CPU µs per call.
 void Measure(const char* what, int n, const std::function<void(int)>& fn) {
   for (int i = 0; i < n / 10 + 1; ++i) fn(i);  // warm-up
-  double cpu0 = CpuSeconds();
+  double cpu0 = ::tongban::bench::RusageCpuSeconds(RUSAGE_SELF);
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) fn(i);
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double cpu = CpuSeconds() - cpu0;
+  double cpu = ::tongban::bench::RusageCpuSeconds(RUSAGE_SELF) - cpu0;
   std::printf("| %-66s | %8.1f | %8.1f | %6d |\n", what, wall / n * 1e6, cpu / n * 1e6, n);
   std::fflush(stdout);
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "rusage_cpu.h"
 #include "store/sqlite_wal_vfs.h"
 
 namespace {
@@ -32,13 +33,6 @@ CREATE TABLE events (application_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
   UNIQUE (application_id, event_id)) WITHOUT ROWID;
 CREATE TABLE idempotency (key TEXT PRIMARY KEY, application_id TEXT NOT NULL) WITHOUT ROWID;
 )sql";
-
-double CpuSeconds() {
-  rusage r{};
-  getrusage(RUSAGE_SELF, &r);
-  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-         1e-6 * static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
-}
 
 struct Result {
   double cpu_us = 0;
@@ -77,7 +71,7 @@ bool RunOnce(const std::string& dir, const char* vfs, int commits, int per_commi
     stmts.push_back(stmt);
   }
   const tongban::node::WalCoalescingStats before = tongban::node::GetWalCoalescingStats();
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = tongban::bench::RusageCpuSeconds(RUSAGE_SELF);
   const auto wall0 = std::chrono::steady_clock::now();
   int64_t n = 0;
   for (int c = 0; c < commits && ok; ++c) {
@@ -94,7 +88,7 @@ bool RunOnce(const std::string& dir, const char* vfs, int commits, int per_commi
   }
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-  const double cpu = CpuSeconds() - cpu0;
+  const double cpu = tongban::bench::RusageCpuSeconds(RUSAGE_SELF) - cpu0;
   const tongban::node::WalCoalescingStats after = tongban::node::GetWalCoalescingStats();
   for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);  // null: a no-op
   sqlite3_close(db);
